@@ -1,0 +1,100 @@
+"""An inference optimizer and runtime with TensorRT's programming model, in Python.
+
+Use it as you would TensorRT::
+
+    import engine as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    x = network.add_input("x", trt.float32, (1, 3, 224, 224))
+    ...
+    plan = builder.build_serialized_network(network, builder.create_builder_config())
+    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
+    context = engine.create_execution_context()
+
+The GPU target runs on CuPy; the CPU target runs on NumPy. ``import engine`` needs neither a GPU
+nor CuPy.
+"""
+
+from __future__ import annotations
+
+from engine.builder.builder import Builder, IHostMemory
+from engine.builder.config import (
+    BuilderFlag,
+    DeviceType,
+    IBuilderConfig,
+    MemoryPoolType,
+    ProfilingVerbosity,
+    TacticSource,
+)
+from engine.builder.profile import IOptimizationProfile
+from engine.errors import (
+    BuildError,
+    EngineError,
+    ExecutionError,
+    NetworkError,
+    PlanError,
+    UnsupportedError,
+)
+from engine.kernels.cpu import evaluate as _evaluate_on_cpu
+from engine.logger import ILogger, Logger
+from engine.network.definition import INetworkDefinition, NetworkDefinitionCreationFlag
+from engine.network.inference import set_value_evaluator as _set_value_evaluator
+from engine.network.layer import ILayer, LayerType
+from engine.network.layers.basic import IConstantLayer, IIdentityLayer
+from engine.network.layers.math import *  # noqa: F403 - each family lists its names in __all__
+from engine.network.layers.math import __all__ as _math_all
+from engine.network.layers.shape import *  # noqa: F403
+from engine.network.layers.shape import __all__ as _shape_all
+from engine.network.layers.spatial import *  # noqa: F403
+from engine.network.layers.spatial import __all__ as _spatial_all
+from engine.network.tensor import ITensor
+from engine.runtime.context import IExecutionContext
+from engine.runtime.engine import ICudaEngine
+from engine.runtime.runtime import Runtime, engine_from_plan
+from engine.types import (
+    DataType,
+    Dims,
+    Dims2,
+    Dims3,
+    Dims4,
+    DimsHW,
+    TensorFormat,
+    TensorIOMode,
+    TensorLocation,
+    Weights,
+    nptype,
+    pack_int4,
+    unpack_int4,
+    volume,
+)
+from engine.version import __version__
+
+# Shape tensors are folded with the CPU kernels while a network is defined.
+_set_value_evaluator(_evaluate_on_cpu)
+
+# TensorRT's module-level aliases of DataType members.
+float32 = DataType.FLOAT
+float16 = DataType.HALF
+bfloat16 = DataType.BF16
+int8 = DataType.INT8
+int32 = DataType.INT32
+int64 = DataType.INT64
+uint8 = DataType.UINT8
+bool = DataType.BOOL  # noqa: A001 - TensorRT's name
+fp8 = DataType.FP8
+int4 = DataType.INT4
+
+__all__ = [
+    "Builder", "BuilderFlag", "BuildError", "DataType", "DeviceType", "Dims", "Dims2", "Dims3",
+    "Dims4", "DimsHW", "EngineError", "ExecutionError", "IBuilderConfig", "IConstantLayer",
+    "ICudaEngine", "IExecutionContext", "IHostMemory", "IIdentityLayer", "ILayer", "ILogger",
+    "INetworkDefinition", "IOptimizationProfile", "ITensor", "LayerType", "Logger",
+    "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "PlanError",
+    "ProfilingVerbosity", "Runtime", "TacticSource", "TensorFormat", "TensorIOMode",
+    "TensorLocation", "UnsupportedError", "Weights", "__version__", "bfloat16", "bool",
+    "engine_from_plan", "float16", "float32", "fp8", "int4", "int8", "int32", "int64", "nptype",
+    "pack_int4", "unpack_int4", "uint8", "volume",
+    *_math_all, *_shape_all, *_spatial_all,
+]

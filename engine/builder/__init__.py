@@ -1,0 +1,1 @@
+"""The build phase: configuration, profiles, passes, tactic choice, memory planning."""

@@ -1,0 +1,186 @@
+"""From a network definition and a builder configuration to plan bytes.
+
+The steps: validate the I/O and the profiles, clone the network, run the graph passes, infer
+shapes at the profiles' shapes, choose a tactic per layer, plan activation memory, and write
+the plan.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import numpy as np
+
+from engine.builder.config import DeviceType, IBuilderConfig
+from engine.builder.memory import plan_memory
+from engine.builder.pipeline import run_passes
+from engine.builder.profile import IOptimizationProfile
+from engine.errors import BuildError, NetworkError
+from engine.kernels.backends import gpu_available, load_backend
+from engine.kernels.registry import Tactic, tactics_for
+from engine.logger import ILogger, Severity, log
+from engine.network.definition import INetworkDefinition
+from engine.network.inference import infer_all, topological_order
+from engine.network.layer import ILayer, TensorInfo
+from engine.network.serialize import decode_network, encode_network
+from engine.network.tensor import ITensor
+from engine.plan.format import write_plan
+from engine.types import nbytes_of
+from engine.version import __version__
+
+
+def target_description(device_type: DeviceType) -> dict[str, Any]:
+    """What a plan built for ``device_type`` on this machine records as its target."""
+    if device_type == DeviceType.CPU:
+        return {"backend": "cpu", "machine": platform.machine()}
+    if device_type == DeviceType.GPU:
+        if not gpu_available():
+            raise BuildError("the GPU target was requested (config.default_device_type = "
+                             "DeviceType.GPU) but no CUDA device and CuPy are usable here; use "
+                             "DeviceType.CPU")
+        from engine.kernels.gpu.device import describe_device  # type: ignore[import-not-found]
+
+        return {"backend": "gpu", **describe_device()}
+    raise BuildError(f"device type {device_type.name} is not supported by this engine")
+
+
+def _profile_shapes(
+    network: INetworkDefinition, profiles: list[IOptimizationProfile]
+) -> list[dict[str, list[list[int]]]]:
+    """Per profile, [min, opt, max] for every input; validated against the declared shapes."""
+    dynamic = [t for t in network._inputs if any(d < 0 for d in t.shape)]
+    if dynamic and not profiles:
+        names = ", ".join(f"'{t.name}' {tuple(t.shape)}" for t in dynamic)
+        raise BuildError(f"network has dynamic inputs ({names}) but the builder config has no "
+                         f"optimization profile: create one with "
+                         f"builder.create_optimization_profile(), call profile.set_shape(name, "
+                         f"min, opt, max) for each, then config.add_optimization_profile(profile)")
+    result = []
+    for index, profile in enumerate(profiles or [IOptimizationProfile()]):
+        shapes: dict[str, list[list[int]]] = {}
+        for t in network._inputs:
+            declared = tuple(t.shape)
+            got = profile.get_shape(t.name)
+            if not got:
+                if any(d < 0 for d in declared):
+                    raise BuildError(f"optimization profile {index} has no shapes for dynamic "
+                                     f"input '{t.name}' {declared}: call profile.set_shape"
+                                     f"('{t.name}', min, opt, max)")
+                shapes[t.name] = [list(declared)] * 3
+                continue
+            for label, dims in zip(("min", "opt", "max"), got):
+                if len(dims) != len(declared) or any(
+                        d >= 0 and d != p for d, p in zip(declared, dims)):
+                    raise BuildError(f"optimization profile {index}, input '{t.name}': {label} "
+                                     f"shape {tuple(dims)} does not fit the declared shape "
+                                     f"{declared}")
+            shapes[t.name] = [list(d) for d in got]
+        unknown = set(profile.inputs()) - {t.name for t in network._inputs}
+        if unknown:
+            raise BuildError(f"optimization profile {index} names tensors that are not network "
+                             f"inputs: {sorted(unknown)}")
+        result.append(shapes)
+    return result
+
+
+def _check_io(network: INetworkDefinition) -> None:
+    if not network._outputs:
+        raise BuildError("network has no outputs: mark at least one tensor with "
+                         "network.mark_output(tensor)")
+    names = [t.name for t in network._inputs + network._outputs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise BuildError(f"network I/O tensor names must be unique; repeated: {dupes}")
+
+
+def _choose_tactic(layer: ILayer, backend: str, inputs: list[TensorInfo | None],
+                   config: IBuilderConfig) -> Tactic:
+    candidates = [t for t in tactics_for(backend, layer.layer_type) if t.accepts(layer, inputs)]
+    if not candidates:
+        raise BuildError(f"layer '{layer.name}' ({layer.layer_type.name}): no {backend} tactic "
+                         f"supports it with inputs "
+                         f"{[None if i is None else (i.shape, i.dtype.name) for i in inputs]}")
+    # Tactic timing arrives with the builder optimizer; until then the first valid tactic.
+    return candidates[0]
+
+
+def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILogger | None
+               ) -> bytes:
+    """Build ``network`` with ``config`` into plan bytes; raises ``BuildError``."""
+    _check_io(network)
+    target = target_description(config.default_device_type)
+    backend = target["backend"]
+    load_backend(backend)
+    profiles = _profile_shapes(network, config._profiles)
+
+    try:
+        order = topological_order(network._layers)
+        record, arrays = encode_network(network, order)
+        clone, _ = decode_network(record, arrays)
+    except NetworkError as exc:
+        raise BuildError(str(exc)) from exc
+    changed = run_passes(clone)
+    log(logger, Severity.VERBOSE, f"passes that changed the network: {changed}")
+    order = topological_order(clone._layers)
+
+    def infos_at(which: int) -> dict[ITensor, TensorInfo]:
+        shapes = {t: TensorInfo(tuple(profiles[0][t.name][which]), t.dtype)
+                  for t in clone._inputs}
+        return infer_all(order, shapes)
+
+    try:
+        declared = infer_all(order, {t: TensorInfo(tuple(t.shape), t.dtype)
+                                     for t in clone._inputs})
+        at_opt = infos_at(1)
+        at_max = infos_at(2)
+    except NetworkError as exc:
+        raise BuildError(str(exc)) from exc
+
+    tactics = []
+    for layer in order:
+        inputs = [None if t is None else at_opt[t] for t in layer._inputs]
+        tactic = _choose_tactic(layer, backend, inputs, config)
+        tactics.append(tactic.name)
+        log(logger, Severity.VERBOSE,
+            f"layer '{layer.name}' ({layer.layer_type.name}): tactic {tactic.name}")
+
+    record, arrays = encode_network(clone, order)
+    ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}
+    pinned = {ids[t] for t in clone._inputs + clone._outputs}
+    sizes = {}
+    for tensor, info in at_max.items():
+        if all(d >= 0 for d in info.shape):
+            sizes[ids[tensor]] = nbytes_of(info.dtype, info.shape)
+    steps = [([ids[t] for t in layer._inputs if t is not None], [ids[t] for t in layer._outputs])
+             for layer in order]
+    memory = plan_memory(steps, sizes, pinned)
+
+    io = []
+    for mode, tensors in (("INPUT", clone._inputs), ("OUTPUT", clone._outputs)):
+        for t in tensors:
+            io.append({"name": t.name, "mode": mode, "dtype": declared[t].dtype.name,
+                       "shape": list(declared[t].shape), "location": t.location.name})
+    header = {
+        "library_version": __version__,
+        "target": target,
+        "network": record,
+        "tactics": tactics,
+        "io": io,
+        "profiles": profiles if config._profiles else [],
+        "memory": {"arena_bytes": memory.arena_bytes,
+                   "offsets": {str(k): v for k, v in memory.offsets.items()}},
+        "builder": {"flags": config.flags,
+                    "optimization_level": config.builder_optimization_level,
+                    "profiling_verbosity": config.profiling_verbosity.name},
+        "plugins": [],
+    }
+    return write_plan(header, [np.asarray(a) for a in arrays])
+
+
+def _tensors_in_record_order(network: INetworkDefinition, order: list[ILayer]) -> list[ITensor]:
+    """Tensors numbered as ``encode_network`` numbers them: inputs, then outputs by layer."""
+    tensors = list(network._inputs)
+    for layer in order:
+        tensors.extend(layer._outputs)
+    return tensors

@@ -1,0 +1,94 @@
+"""``Builder``: creates networks, configurations and profiles, and builds plans.
+
+>>> import engine as trt
+>>> builder = trt.Builder(trt.Logger())
+>>> network = builder.create_network(0)
+>>> x = network.add_input("x", trt.float32, (1, 4))
+>>> network.mark_output(network.add_identity(x).get_output(0))
+>>> plan = builder.build_serialized_network(network, builder.create_builder_config())
+>>> plan.nbytes > 0
+True
+"""
+
+from __future__ import annotations
+
+import os
+
+from engine.builder.build import build_plan
+from engine.builder.config import IBuilderConfig
+from engine.builder.profile import IOptimizationProfile
+from engine.errors import BuildError, NetworkError, UnsupportedError
+from engine.kernels.backends import gpu_available
+from engine.logger import ILogger, Severity, log
+from engine.network.definition import INetworkDefinition
+from engine.types import DataType
+
+
+class IHostMemory(bytes):
+    """Bytes owned by the library (a serialized plan); supports the buffer protocol."""
+
+    @property
+    def nbytes(self) -> int:
+        return len(self)
+
+    @property
+    def dtype(self) -> DataType:
+        return DataType.UINT8
+
+
+class Builder:
+    """Builds optimized plans from network definitions."""
+
+    def __init__(self, logger: ILogger) -> None:
+        self.logger = logger
+        self.max_threads = os.cpu_count() or 1
+
+    def create_network(self, flags: int = 0) -> INetworkDefinition:
+        """A new, empty network; ``flags`` is a bit mask of NetworkDefinitionCreationFlag."""
+        return INetworkDefinition(flags)
+
+    def create_builder_config(self) -> IBuilderConfig:
+        return IBuilderConfig()
+
+    def create_optimization_profile(self) -> IOptimizationProfile:
+        return IOptimizationProfile()
+
+    def build_serialized_network(
+        self, network: INetworkDefinition, config: IBuilderConfig
+    ) -> IHostMemory | None:
+        """Build a plan; None when the build fails, with the reason logged as an ERROR."""
+        try:
+            return IHostMemory(build_plan(network, config, self.logger))
+        except (BuildError, NetworkError, UnsupportedError) as exc:
+            log(self.logger, Severity.ERROR, f"build failed: {exc}")
+            return None
+
+    def is_network_supported(self, network: INetworkDefinition, config: IBuilderConfig) -> bool:
+        """Whether ``build_serialized_network`` would succeed (it builds, and discards)."""
+        try:
+            build_plan(network, config, None)
+        except (BuildError, NetworkError, UnsupportedError):
+            return False
+        return True
+
+    @property
+    def platform_has_fast_fp16(self) -> bool:
+        return gpu_available()
+
+    @property
+    def platform_has_fast_int8(self) -> bool:
+        return gpu_available()
+
+    @property
+    def platform_has_tf32(self) -> bool:
+        return gpu_available()
+
+    @property
+    def num_DLA_cores(self) -> int:  # noqa: N802 - TensorRT's name
+        return 0
+
+    def __enter__(self) -> "Builder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,198 @@
+"""``IBuilderConfig`` and its enums: how the builder should optimize a network.
+
+>>> import engine as trt
+>>> config = trt.Builder(trt.Logger()).create_builder_config()
+>>> config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 30)
+>>> config.builder_optimization_level
+3
+"""
+
+from __future__ import annotations
+
+import enum
+
+from engine.builder.profile import IOptimizationProfile
+from engine.errors import UnsupportedError
+
+
+class BuilderFlag(enum.IntEnum):
+    """Builder options, with TensorRT 10's values (bit positions of ``config.flags``)."""
+
+    FP16 = 0
+    INT8 = 1
+    DEBUG = 2
+    GPU_FALLBACK = 3
+    REFIT = 4
+    DISABLE_TIMING_CACHE = 5
+    TF32 = 6
+    SPARSE_WEIGHTS = 7
+    SAFETY_SCOPE = 8
+    OBEY_PRECISION_CONSTRAINTS = 9
+    PREFER_PRECISION_CONSTRAINTS = 10
+    DIRECT_IO = 11
+    REJECT_EMPTY_ALGORITHMS = 12
+    VERSION_COMPATIBLE = 13
+    EXCLUDE_LEAN_RUNTIME = 14
+    FP8 = 15
+    ERROR_ON_TIMING_CACHE_MISS = 16
+    BF16 = 17
+    DISABLE_COMPILATION_CACHE = 18
+    WEIGHTLESS = 19
+    STRIP_PLAN = 20
+    REFIT_IDENTICAL = 21
+    WEIGHT_STREAMING = 22
+    INT4 = 23
+    REFIT_INDIVIDUAL = 24
+    STRICT_NANS = 25
+    MONITOR_MEMORY = 26
+    FP4 = 27
+    EDITABLE_TIMING_CACHE = 28
+    DISTRIBUTIVE_INDEPENDENCE = 29
+
+
+# Flags whose feature is not implemented: setting one raises instead of being ignored.
+# Each entry says what is missing; entries leave this table as the features land.
+UNIMPLEMENTED_FLAGS: dict[BuilderFlag, str] = {
+    BuilderFlag.INT8: "INT8 calibration and Q/DQ quantization",
+    BuilderFlag.FP8: "FP8 quantization",
+    BuilderFlag.INT4: "INT4 weight quantization",
+    BuilderFlag.FP4: "FP4 quantization",
+    BuilderFlag.GPU_FALLBACK: "DLA (this engine has no DLA target)",
+    BuilderFlag.REFIT: "refittable engines",
+    BuilderFlag.REFIT_IDENTICAL: "refittable engines",
+    BuilderFlag.REFIT_INDIVIDUAL: "refittable engines",
+    BuilderFlag.SPARSE_WEIGHTS: "structured-sparsity tactics",
+    BuilderFlag.SAFETY_SCOPE: "the safety runtime",
+    BuilderFlag.VERSION_COMPATIBLE: "version-compatible plans",
+    BuilderFlag.EXCLUDE_LEAN_RUNTIME: "version-compatible plans",
+    BuilderFlag.ERROR_ON_TIMING_CACHE_MISS: "the timing cache",
+    BuilderFlag.EDITABLE_TIMING_CACHE: "the timing cache",
+    BuilderFlag.DISABLE_COMPILATION_CACHE: "the compilation cache",
+    BuilderFlag.WEIGHTLESS: "weight-stripped plans",
+    BuilderFlag.STRIP_PLAN: "weight-stripped plans",
+    BuilderFlag.WEIGHT_STREAMING: "weight streaming",
+    BuilderFlag.MONITOR_MEMORY: "memory monitoring",
+    BuilderFlag.DISTRIBUTIVE_INDEPENDENCE: "distributive-independence guarantees",
+}
+
+
+class MemoryPoolType(enum.IntEnum):
+    WORKSPACE = 0
+    DLA_MANAGED_SRAM = 1
+    DLA_LOCAL_DRAM = 2
+    DLA_GLOBAL_DRAM = 3
+    TACTIC_DRAM = 4
+    TACTIC_SHARED_MEMORY = 5
+
+
+class ProfilingVerbosity(enum.IntEnum):
+    LAYER_NAMES_ONLY = 0
+    NONE = 1
+    DETAILED = 2
+
+
+class DeviceType(enum.IntEnum):
+    """Where the engine runs. TensorRT's GPU and DLA, plus this engine's CPU target."""
+
+    GPU = 0
+    DLA = 1
+    CPU = 2
+
+
+class TacticSource(enum.IntEnum):
+    """Libraries tactics may come from (bit positions of ``get_tactic_sources()``)."""
+
+    CUBLAS = 0
+    CUBLAS_LT = 1
+    CUDNN = 2
+    EDGE_MASK_CONVOLUTIONS = 3
+    JIT_CONVOLUTIONS = 4
+
+
+def default_device_type() -> DeviceType:
+    """The GPU when a GPU backend is usable here, else the CPU."""
+    from engine.kernels.backends import gpu_available
+
+    return DeviceType.GPU if gpu_available() else DeviceType.CPU
+
+
+class IBuilderConfig:
+    """Builder settings; create with ``Builder.create_builder_config()``."""
+
+    def __init__(self) -> None:
+        self._flags = 1 << BuilderFlag.TF32  # TensorRT enables TF32 by default
+        self._pool_limits: dict[MemoryPoolType, int] = {}
+        self.avg_timing_iterations = 1
+        self.builder_optimization_level = 3
+        self.profiling_verbosity = ProfilingVerbosity.LAYER_NAMES_ONLY
+        self.default_device_type = default_device_type()
+        self.DLA_core = -1
+        self._profiles: list[IOptimizationProfile] = []
+        self._tactic_sources = sum(1 << s for s in TacticSource)
+
+    # -- flags ------------------------------------------------------------------------------
+    @property
+    def flags(self) -> int:
+        return self._flags
+
+    @flags.setter
+    def flags(self, value: int) -> None:
+        for flag in BuilderFlag:
+            if value >> flag & 1:
+                self._refuse_unimplemented(flag)
+        self._flags = int(value)
+
+    def set_flag(self, flag: BuilderFlag) -> None:
+        self._refuse_unimplemented(BuilderFlag(flag))
+        self._flags |= 1 << int(flag)
+
+    def clear_flag(self, flag: BuilderFlag) -> None:
+        self._flags &= ~(1 << int(flag))
+
+    def get_flag(self, flag: BuilderFlag) -> bool:
+        return bool(self._flags >> int(flag) & 1)
+
+    @staticmethod
+    def _refuse_unimplemented(flag: BuilderFlag) -> None:
+        if flag in UNIMPLEMENTED_FLAGS:
+            raise UnsupportedError(
+                f"BuilderFlag.{flag.name} is not implemented yet ({UNIMPLEMENTED_FLAGS[flag]}); "
+                f"refusing it rather than building without it")
+
+    # -- memory -----------------------------------------------------------------------------
+    def set_memory_pool_limit(self, pool: MemoryPoolType, pool_size: int) -> None:
+        if pool_size < 0:
+            raise ValueError(f"memory pool limit must be >= 0, got {pool_size}")
+        self._pool_limits[MemoryPoolType(pool)] = int(pool_size)
+
+    def get_memory_pool_limit(self, pool: MemoryPoolType) -> int:
+        # Unset, the workspace may use all device memory, as in TensorRT.
+        return self._pool_limits.get(MemoryPoolType(pool), 1 << 62)
+
+    # -- optimization profiles ----------------------------------------------------------------
+    def add_optimization_profile(self, profile: IOptimizationProfile) -> int:
+        """Add a profile; returns its index, or -1 when it is invalid (as TensorRT)."""
+        if not profile.is_valid():
+            return -1
+        self._profiles.append(profile)
+        return len(self._profiles) - 1
+
+    @property
+    def num_optimization_profiles(self) -> int:
+        return len(self._profiles)
+
+    # -- tactic sources -------------------------------------------------------------------------
+    def set_tactic_sources(self, tactic_sources: int) -> bool:
+        if tactic_sources < 0 or tactic_sources >> len(TacticSource):
+            return False
+        self._tactic_sources = int(tactic_sources)
+        return True
+
+    def get_tactic_sources(self) -> int:
+        return self._tactic_sources
+
+    def __enter__(self) -> "IBuilderConfig":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""CPU kernels of the math layer family (being filled in)."""

@@ -1,0 +1,1 @@
+"""CPU kernels of the shape layer family (being filled in)."""

@@ -1,0 +1,1 @@
+"""CPU kernels of the spatial layer family (being filled in)."""

@@ -1,0 +1,1 @@
+"""The network definition: tensors, layers, shape and type inference."""

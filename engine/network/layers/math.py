@@ -1,0 +1,7 @@
+"""MathLayers: layer family mixed into INetworkDefinition (being filled in)."""
+
+__all__: list[str] = []
+
+
+class MathLayers:
+    """The `add_*` methods of this family."""

@@ -1,0 +1,7 @@
+"""ShapeLayers: layer family mixed into INetworkDefinition (being filled in)."""
+
+__all__: list[str] = []
+
+
+class ShapeLayers:
+    """The `add_*` methods of this family."""

@@ -1,0 +1,217 @@
+"""A network as plain data: a JSON-able record plus a list of arrays, and back.
+
+The builder clones networks through it, and the plan stores it. Decoding trusts nothing: layer
+classes come from a fixed table, attributes must be ones the class declares, enum values must
+be members of registered enums, and every malformed part raises ``PlanError``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import numpy as np
+
+from engine.errors import PlanError
+from engine.network.definition import INetworkDefinition
+from engine.network.layer import ATTRIBUTE_ENUMS, LAYER_CLASSES, ILayer, LayerType
+from engine.network.tensor import ITensor
+from engine.types import DataType, Dims, TensorLocation, Weights, from_numpy_dtype
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+
+    def array(self, arr: np.ndarray) -> int:
+        self.arrays.append(np.ascontiguousarray(arr))
+        return len(self.arrays) - 1
+
+    def value(self, v: Any) -> Any:
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, enum.Enum):
+            cls = type(v).__name__
+            if ATTRIBUTE_ENUMS.get(cls) is not type(v):
+                raise AssertionError(f"enum {cls} is not registered with @attribute_enum")
+            return {"enum": cls, "name": v.name}
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        if isinstance(v, (float, np.floating)):
+            return float(v)
+        if isinstance(v, Dims):
+            return {"dims": [int(d) for d in v]}
+        if isinstance(v, Weights):
+            return {"weights": self.array(v.numpy()), "dtype": v.dtype.name}
+        if isinstance(v, np.ndarray):
+            return {"array": self.array(v)}
+        if isinstance(v, (tuple, list)):
+            return [self.value(x) for x in v]
+        raise AssertionError(f"cannot encode layer attribute value of type {type(v).__name__}")
+
+
+def encode_network(
+    network: INetworkDefinition, layers: list[ILayer] | None = None
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The record of ``network`` (or of ``layers`` of it, in that order) and its arrays."""
+    enc = _Encoder()
+    layers = list(network._layers) if layers is None else layers
+    ids: dict[ITensor, int] = {}
+    tensors: list[dict[str, Any]] = []
+
+    def tensor_record(t: ITensor) -> int:
+        ids[t] = len(tensors)
+        rec: dict[str, Any] = {"name": t.name, "location": t.location.name}
+        if t.is_network_input:
+            rec["dtype"] = t.dtype.name
+            rec["shape"] = list(t.shape)
+            rec["dimension_names"] = {str(k): v for k, v in t._dimension_names.items()}
+        if t.dynamic_range is not None:
+            rec["dynamic_range"] = list(t.dynamic_range)
+        tensors.append(rec)
+        return ids[t]
+
+    for t in network._inputs:
+        tensor_record(t)
+    layer_records = []
+    for layer in layers:
+        layer_records.append({
+            "type": layer.layer_type.name,
+            "name": layer.name,
+            "metadata": layer.metadata,
+            "inputs": [None if t is None else ids.get(t) for t in layer._inputs],
+            "outputs": [tensor_record(t) for t in layer._outputs],
+            "attrs": {k: enc.value(v) for k, v in layer.attributes().items()},
+            "precision": None if layer._precision is None else layer._precision.name,
+            "output_types": {str(k): v.name for k, v in layer._output_types.items()},
+        })
+    for rec, layer in zip(layer_records, layers):
+        if any(i is None and t is not None for i, t in zip(rec["inputs"], layer._inputs)):
+            missing = [t.name for i, t in zip(rec["inputs"], layer._inputs)
+                       if i is None and t is not None]
+            raise AssertionError(f"layer '{layer.name}' reads tensors not in the record: {missing}")
+    record = {
+        "name": network.name,
+        "flags": network.flags,
+        "tensors": tensors,
+        "inputs": [ids[t] for t in network._inputs],
+        "outputs": [ids[t] for t in network._outputs],
+        "layers": layer_records,
+    }
+    return record, enc.arrays
+
+
+class _Decoder:
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self.arrays = arrays
+
+    def array(self, index: Any) -> np.ndarray:
+        if not isinstance(index, int) or not 0 <= index < len(self.arrays):
+            raise PlanError(f"malformed plan: array index {index!r} out of range")
+        return self.arrays[index]
+
+    def value(self, v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, list):
+            return tuple(self.value(x) for x in v)
+        if isinstance(v, dict):
+            if "enum" in v:
+                cls = ATTRIBUTE_ENUMS.get(v["enum"])
+                if cls is None or v.get("name") not in cls.__members__:
+                    raise PlanError(f"malformed plan: unknown enum value {v!r}")
+                return cls[v["name"]]
+            if "dims" in v:
+                return Dims(v["dims"])
+            if "weights" in v:
+                return Weights(self.array(v["weights"]), dtype=DataType[v["dtype"]])
+            if "array" in v:
+                return self.array(v["array"])
+        raise PlanError(f"malformed plan: cannot decode attribute value {v!r}")
+
+
+def decode_network(
+    record: dict[str, Any], arrays: list[np.ndarray]
+) -> tuple[INetworkDefinition, list[ITensor | None]]:
+    """Rebuild a network from ``encode_network``'s output; returns it and its tensors by id."""
+    try:
+        return _decode(record, arrays)
+    except PlanError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise PlanError(f"malformed plan: network record is invalid ({type(exc).__name__}: "
+                        f"{exc})") from None
+
+
+def _decode(
+    record: dict[str, Any], arrays: list[np.ndarray]
+) -> tuple[INetworkDefinition, list[ITensor | None]]:
+    dec = _Decoder(arrays)
+    network = INetworkDefinition(int(record["flags"]))
+    network.name = str(record["name"])
+    tensor_recs = record["tensors"]
+    tensors: list[ITensor | None] = [None] * len(tensor_recs)
+
+    def finish(t: ITensor, rec: dict[str, Any]) -> None:
+        t.name = str(rec["name"])
+        t.location = TensorLocation[rec["location"]]
+        if rec.get("dynamic_range") is not None:
+            lo, hi = rec["dynamic_range"]
+            t.set_dynamic_range(float(lo), float(hi))
+
+    for tid in record["inputs"]:
+        rec = tensor_recs[tid]
+        t = network.add_input(str(rec["name"]), DataType[rec["dtype"]], Dims(rec["shape"]))
+        for k, name in rec.get("dimension_names", {}).items():
+            t.set_dimension_name(int(k), str(name))
+        finish(t, rec)
+        tensors[tid] = t
+    for rec in record["layers"]:
+        cls = LAYER_CLASSES.get(LayerType[rec["type"]])
+        if cls is None:
+            raise PlanError(f"malformed plan: layer type {rec['type']} has no implementation")
+        inputs = []
+        for tid in rec["inputs"]:
+            if tid is None:
+                inputs.append(None)
+                continue
+            t = tensors[tid]
+            if t is None:
+                raise PlanError(f"malformed plan: layer '{rec['name']}' reads tensor {tid} "
+                                f"before it is produced")
+            inputs.append(t)
+        layer = cls.__new__(cls)
+        ILayer.__init__(layer, network, inputs, len(rec["outputs"]))
+        layer.name = str(rec["name"])
+        layer.metadata = str(rec.get("metadata", ""))
+        for key, value in rec["attrs"].items():
+            if key not in cls._attributes:
+                raise PlanError(f"malformed plan: layer '{rec['name']}' has no attribute {key!r}")
+            setattr(layer, key, dec.value(value))
+        if rec.get("precision") is not None:
+            layer._precision = DataType[rec["precision"]]
+        layer._output_types = {int(k): DataType[v] for k, v in rec["output_types"].items()}
+        for tid, t in zip(rec["outputs"], layer._outputs):
+            if tensors[tid] is not None:
+                raise PlanError(f"malformed plan: tensor {tid} is produced twice")
+            finish(t, tensor_recs[tid])
+            tensors[tid] = t
+        network._layers.append(layer)
+        network._link(layer)
+    for tid in record["outputs"]:
+        t = tensors[tid]
+        if t is None:
+            raise PlanError(f"malformed plan: output tensor {tid} is never produced")
+        network._outputs.append(t)
+    return network, tensors
+
+
+def clone_network(network: INetworkDefinition) -> INetworkDefinition:
+    """A deep copy of ``network`` (weights shared, as weights are never modified in place)."""
+    record, arrays = encode_network(network)
+    return decode_network(record, arrays)[0]
+
+
+def array_dtype_name(arr: np.ndarray) -> str:
+    """The DataType name under which an array's bytes are stored in a plan."""
+    return from_numpy_dtype(arr.dtype).name

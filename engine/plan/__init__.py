@@ -1,0 +1,1 @@
+"""The serialized plan: write, read, verify."""

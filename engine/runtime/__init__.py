@@ -1,0 +1,1 @@
+"""The runtime phase: plans into engines, engines into execution contexts."""

@@ -1,0 +1,265 @@
+"""``IExecutionContext``: per-invocation state (input shapes, tensor addresses) and execution.
+
+>>> import engine as trt, numpy as np
+>>> builder = trt.Builder(trt.Logger())
+>>> network = builder.create_network(0)
+>>> x = network.add_input("x", trt.float32, (2,))
+>>> network.mark_output(network.add_identity(x).get_output(0))
+>>> plan = builder.build_serialized_network(network, builder.create_builder_config())
+>>> context = trt.Runtime(trt.Logger()).deserialize_cuda_engine(plan).create_execution_context()
+>>> context.infer({"x": np.array([1, 2], np.float32)})  # doctest: +NORMALIZE_WHITESPACE
+{'(Unnamed Layer* 0) [Identity]_output': array([1., 2.], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.errors import EngineError, ExecutionError, NetworkError
+from engine.logger import Severity, log
+from engine.network.inference import infer_all
+from engine.network.layer import TensorInfo
+from engine.network.tensor import ITensor
+from engine.runtime.engine import ICudaEngine
+from engine.types import DataType, Dims, TensorIOMode, nbytes_of, nptype, pack_int4, unpack_int4
+
+
+def host_array(address: int, shape: Sequence[int], dtype: DataType) -> np.ndarray:
+    """A writable NumPy view of host memory at ``address`` (INT4: the packed bytes)."""
+    nbytes = nbytes_of(dtype, shape)
+    if nbytes == 0:
+        return np.empty(tuple(shape), np.uint8 if dtype == DataType.INT4 else nptype(dtype))
+    raw = np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(address))
+    if dtype == DataType.INT4:
+        return raw
+    return raw.view(nptype(dtype)).reshape(tuple(shape))
+
+
+class IExecutionContext:
+    """Runs an engine. Each context has its own shapes and addresses; several contexts of one
+    engine may run at the same time from different threads."""
+
+    def __init__(self, engine: ICudaEngine) -> None:
+        self._engine = engine
+        self.name = ""
+        self.debug_sync = False
+        self._profile = 0
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        for t in engine._input_tensors():
+            if all(d >= 0 for d in t.shape):
+                self._shapes[t.name] = tuple(t.shape)
+        self._addresses: dict[str, int] = {}
+        self._resolved: dict[tuple[tuple[int, ...], ...], dict[ITensor, TensorInfo]] = {}
+        self._logger: Any = engine._logger
+
+    @property
+    def engine(self) -> ICudaEngine:
+        return self._engine
+
+    # -- profiles ---------------------------------------------------------------------------
+    @property
+    def active_optimization_profile(self) -> int:
+        return self._profile
+
+    def set_optimization_profile_async(self, profile_index: int, stream_handle: int) -> bool:
+        if not 0 <= profile_index < self._engine.num_optimization_profiles:
+            return self._error(f"profile index {profile_index} out of range (engine has "
+                               f"{self._engine.num_optimization_profiles})")
+        self._profile = profile_index
+        return True
+
+    # -- shapes -----------------------------------------------------------------------------
+    def set_input_shape(self, name: str, shape: Sequence[int]) -> bool:
+        """Set the shape of input ``name`` for the next run; False (error logged) if invalid."""
+        try:
+            self._check_input_shape(name, tuple(int(d) for d in shape))
+        except ExecutionError as exc:
+            return self._error(str(exc))
+        self._shapes[name] = tuple(int(d) for d in shape)
+        return True
+
+    def _check_input_shape(self, name: str, shape: tuple[int, ...]) -> None:
+        engine = self._engine
+        if engine.get_tensor_mode(name) != TensorIOMode.INPUT:
+            inputs = [t.name for t in engine._input_tensors()]
+            raise ExecutionError(f"'{name}' is not an input of this engine; inputs: {inputs}")
+        declared = tuple(engine.get_tensor_shape(name))
+        if len(shape) != len(declared) or any(
+                d >= 0 and d != s for d, s in zip(declared, shape)) or any(s < 0 for s in shape):
+            raise ExecutionError(f"input '{name}': shape {shape} does not match the engine's "
+                                 f"{declared} (-1 marks the dimensions that may vary)")
+        lo, _, hi = engine.get_tensor_profile_shape(name, self._profile)
+        if any(not a <= s <= b for a, s, b in zip(lo, shape, hi)):
+            raise ExecutionError(f"input '{name}': shape {shape} is outside optimization profile "
+                                 f"{self._profile}: min {tuple(lo)}, max {tuple(hi)}")
+
+    def get_tensor_shape(self, name: str) -> Dims:
+        mode = self._engine.get_tensor_mode(name)
+        if mode == TensorIOMode.INPUT:
+            return Dims(self._shapes.get(name, self._engine.get_tensor_shape(name)))
+        if mode == TensorIOMode.OUTPUT and self.all_binding_shapes_specified:
+            try:
+                infos = self._resolve()
+            except ExecutionError:
+                return self._engine.get_tensor_shape(name)
+            return Dims(infos[self._engine._tensors[name]].shape)
+        return self._engine.get_tensor_shape(name)
+
+    @property
+    def all_binding_shapes_specified(self) -> bool:
+        return all(t.name in self._shapes for t in self._engine._input_tensors())
+
+    @property
+    def all_shape_inputs_specified(self) -> bool:
+        return self.all_binding_shapes_specified
+
+    def infer_shapes(self) -> list[str]:
+        """Names of inputs whose shapes are still unspecified (empty once all are set)."""
+        missing = [t.name for t in self._engine._input_tensors() if t.name not in self._shapes]
+        if not missing:
+            self._resolve()
+        return missing
+
+    def _resolve(self) -> dict[ITensor, TensorInfo]:
+        inputs = self._engine._input_tensors()
+        key = tuple(self._shapes[t.name] for t in inputs)
+        infos = self._resolved.get(key)
+        if infos is None:
+            try:
+                infos = infer_all(self._engine._network._layers,
+                                  {t: TensorInfo(self._shapes[t.name], t.dtype) for t in inputs})
+            except NetworkError as exc:
+                raise ExecutionError(f"shapes {dict(zip([t.name for t in inputs], key))}: "
+                                     f"{exc}") from None
+            self._resolved[key] = infos
+        return infos
+
+    # -- addresses --------------------------------------------------------------------------
+    def set_tensor_address(self, name: str, memory: int) -> bool:
+        if self._engine.get_tensor_mode(name) == TensorIOMode.NONE:
+            return self._error(f"'{name}' is not an I/O tensor of this engine")
+        self._addresses[name] = int(memory)
+        return True
+
+    def get_tensor_address(self, name: str) -> int:
+        return self._addresses.get(name, 0)
+
+    # -- execution --------------------------------------------------------------------------
+    def execute_async_v3(self, stream_handle: int) -> bool:
+        """Run with the addresses set by ``set_tensor_address``. On the CPU target the run
+        completes before returning. False (error logged) when the run is refused or fails."""
+        try:
+            self._execute_at_addresses()
+        except EngineError as exc:
+            return self._error(str(exc))
+        return True
+
+    def execute_v2(self, bindings: Sequence[int]) -> bool:
+        """Run synchronously with ``bindings[i]`` the address of I/O tensor ``i``."""
+        if len(bindings) != self._engine.num_io_tensors:
+            return self._error(f"execute_v2: {len(bindings)} bindings for "
+                               f"{self._engine.num_io_tensors} I/O tensors")
+        for index, address in enumerate(bindings):
+            self._addresses[self._engine.get_tensor_name(index)] = int(address)
+        return self.execute_async_v3(0)
+
+    def _execute_at_addresses(self) -> None:
+        engine = self._engine
+        for t in engine._input_tensors():
+            if t.name not in self._shapes:
+                raise ExecutionError(f"input '{t.name}': shape not set; call "
+                                     f"set_input_shape('{t.name}', shape)")
+        infos = self._resolve()
+        feeds = {}
+        for t in engine._input_tensors() + engine._output_tensors():
+            shape = infos[t].shape if t in infos else self._shapes[t.name]
+            if not self._addresses.get(t.name) and nbytes_of(t.dtype, [max(d, 0) for d in shape]):
+                raise ExecutionError(f"tensor '{t.name}': no address set; call "
+                                     f"set_tensor_address('{t.name}', pointer)")
+        for t in engine._input_tensors():
+            shape = self._shapes[t.name]
+            view = host_array(self._addresses.get(t.name, 0), shape, t.dtype)
+            feeds[t] = unpack_int4(view, int(np.prod(shape))).reshape(shape) \
+                if t.dtype == DataType.INT4 else view
+        results = self._run(feeds)
+        for t in engine._output_tensors():
+            result = results[t]
+            declared = infos[t].shape
+            if any(d < 0 for d in declared):
+                raise ExecutionError(f"output '{t.name}' has a data-dependent shape; it can be "
+                                     f"read with context.infer() (output allocators are not "
+                                     f"implemented yet)")
+            view = host_array(self._addresses.get(t.name, 0), result.shape, t.dtype)
+            if t.dtype == DataType.INT4:
+                view[...] = pack_int4(result)
+            else:
+                np.copyto(view, result, casting="no")
+
+    def _run(self, feeds: dict[ITensor, np.ndarray]) -> dict[ITensor, np.ndarray]:
+        """Run every layer in order; returns the network outputs."""
+        network = self._engine._network
+        env: dict[ITensor, np.ndarray] = dict(feeds)
+        outputs = set(network._outputs)
+        last_use: dict[ITensor, int] = {}
+        for index, (layer, _) in enumerate(self._engine._steps):
+            for t in layer._inputs:
+                if t is not None:
+                    last_use[t] = index
+        for index, (layer, run) in enumerate(self._engine._steps):
+            args = [None if t is None else env[t] for t in layer._inputs]
+            try:
+                results = run(layer, args)
+            except EngineError:
+                raise
+            except Exception as exc:  # a kernel failing on these inputs: report, do not crash
+                raise ExecutionError(f"layer '{layer.name}' ({layer.layer_type.name}) failed: "
+                                     f"{type(exc).__name__}: {exc}") from exc
+            for t, value in zip(layer._outputs, results):
+                env[t] = np.asarray(value, dtype=nptype(t.dtype)) if t.dtype != DataType.INT4 \
+                    else np.asarray(value)
+            for t in layer._inputs:
+                if t is not None and last_use.get(t) == index and t not in outputs:
+                    env.pop(t, None)
+        return {t: env[t] for t in network._outputs}
+
+    def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Convenience: run on host arrays, return the outputs by name.
+
+        Raises ``ExecutionError`` naming the tensor for unknown or missing inputs, a wrong
+        dtype or a shape the engine does not accept.
+        """
+        engine = self._engine
+        inputs = engine._input_tensors()
+        unknown = sorted(set(feeds) - {t.name for t in inputs})
+        if unknown:
+            raise ExecutionError(f"unknown inputs {unknown}; the engine's inputs are "
+                                 f"{[t.name for t in inputs]}")
+        arrays: dict[ITensor, np.ndarray] = {}
+        for t in inputs:
+            if t.name not in feeds:
+                raise ExecutionError(f"input '{t.name}' is missing")
+            arr = np.asarray(feeds[t.name])
+            want = np.dtype(nptype(t.dtype))
+            if arr.dtype != want:
+                raise ExecutionError(f"input '{t.name}': dtype {arr.dtype}, the engine expects "
+                                     f"{want} ({t.dtype.name})")
+            self._check_input_shape(t.name, tuple(arr.shape))
+            self._shapes[t.name] = tuple(arr.shape)
+            arrays[t] = arr
+        self._resolve()
+        results = self._run(arrays)
+        return {t.name: results[t] for t in engine._output_tensors()}
+
+    def _error(self, message: str) -> bool:
+        log(self._logger, Severity.ERROR, message)
+        return False
+
+    def __enter__(self) -> "IExecutionContext":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

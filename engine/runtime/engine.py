@@ -1,0 +1,178 @@
+"""``ICudaEngine``: an immutable, shareable engine made from a plan.
+
+The name is TensorRT's; the engine may target the GPU or the CPU (the plan says which).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import BuildError, NetworkError, PlanError
+from engine.kernels.backends import gpu_available, load_backend
+from engine.kernels.registry import KernelFn, get_tactic
+from engine.network.inference import infer_all
+from engine.network.layer import ILayer, TensorInfo
+from engine.network.serialize import decode_network
+from engine.network.tensor import ITensor
+from engine.plan.format import PlanContents
+from engine.types import DataType, Dims, TensorFormat, TensorIOMode, TensorLocation
+
+
+def check_target(target: Any) -> str:
+    """The backend a plan's target names, if this machine can run it; else ``PlanError``."""
+    if not isinstance(target, dict) or target.get("backend") not in ("cpu", "gpu"):
+        raise PlanError(f"malformed plan: unknown target {target!r}")
+    if target["backend"] == "gpu":
+        if not gpu_available():
+            raise PlanError(f"plan was built for the GPU (compute capability "
+                            f"{target.get('compute_capability')}, "
+                            f"{target.get('device_name')}); no CUDA device is usable here")
+        from engine.kernels.gpu.device import check_plan_target  # type: ignore[import-not-found]
+
+        check_plan_target(target)
+    return str(target["backend"])
+
+
+class ICudaEngine:
+    """An engine: I/O tensor queries, profiles, and execution contexts."""
+
+    def __init__(self, contents: PlanContents, plan: Any) -> None:
+        header = contents.header
+        try:
+            self._backend = check_target(header.get("target"))
+            load_backend(self._backend)
+            network, _ = decode_network(header["network"], contents.arrays)
+            tactic_names = list(header["tactics"])
+            if len(tactic_names) != len(network._layers):
+                raise PlanError(f"malformed plan: {len(tactic_names)} tactics for "
+                                f"{len(network._layers)} layers")
+            try:
+                kernels = [get_tactic(self._backend, layer.layer_type, str(name)).run
+                           for layer, name in zip(network._layers, tactic_names)]
+            except BuildError as exc:
+                raise PlanError(f"plan names a tactic this library lacks: {exc}") from None
+            self._io: list[dict[str, Any]] = list(header["io"])
+            self._io_by_name = {str(e["name"]): e for e in self._io}
+            names = [t.name for t in network._inputs + network._outputs]
+            if sorted(self._io_by_name) != sorted(names) or len(names) != len(self._io):
+                raise PlanError("malformed plan: the I/O table does not match the network")
+            self._profiles: list[dict[str, list[list[int]]]] = list(header["profiles"])
+            self._arena_bytes = int(header["memory"]["arena_bytes"])
+            self._library_version = str(header["library_version"])
+            self._tactic_names = [str(n) for n in tactic_names]
+            self._flags = int(header["builder"]["flags"])
+            self._target = dict(header["target"])
+        except PlanError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PlanError(f"malformed plan header: {type(exc).__name__}: {exc}") from None
+        self._network = network
+        self._steps: list[tuple[ILayer, KernelFn]] = list(zip(network._layers, kernels))
+        self._tensors = {t.name: t for t in network._inputs + network._outputs}
+        try:
+            self._declared = infer_all(network._layers, {
+                t: TensorInfo(tuple(t.shape), t.dtype) for t in network._inputs})
+        except NetworkError as exc:
+            raise PlanError(f"malformed plan: {exc}") from None
+        self._plan = plan
+        self._logger: Any = None
+        self.name = network.name
+
+    # -- I/O tensors ------------------------------------------------------------------------
+    @property
+    def num_io_tensors(self) -> int:
+        return len(self._io)
+
+    def get_tensor_name(self, index: int) -> str:
+        if not 0 <= index < len(self._io):
+            raise IndexError(f"I/O tensor index {index} out of range (0..{len(self._io) - 1})")
+        return str(self._io[index]["name"])
+
+    def _entry(self, name: str) -> dict[str, Any] | None:
+        return self._io_by_name.get(name)
+
+    def get_tensor_mode(self, name: str) -> TensorIOMode:
+        entry = self._entry(name)
+        return TensorIOMode.NONE if entry is None else TensorIOMode[entry["mode"]]
+
+    def get_tensor_shape(self, name: str) -> Dims:
+        entry = self._entry(name)
+        return Dims(()) if entry is None else Dims(entry["shape"])
+
+    def get_tensor_dtype(self, name: str) -> DataType:
+        entry = self._entry(name)
+        return DataType.FLOAT if entry is None else DataType[entry["dtype"]]
+
+    def get_tensor_location(self, name: str) -> TensorLocation:
+        entry = self._entry(name)
+        return TensorLocation.DEVICE if entry is None else TensorLocation[entry["location"]]
+
+    def get_tensor_format(self, name: str) -> TensorFormat:
+        return TensorFormat.LINEAR
+
+    def is_shape_inference_io(self, name: str) -> bool:
+        tensor = self._tensors.get(name)
+        return tensor is not None and tensor.is_shape_tensor
+
+    # -- profiles ---------------------------------------------------------------------------
+    @property
+    def num_optimization_profiles(self) -> int:
+        return max(1, len(self._profiles))
+
+    def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[Dims]:
+        """[min, opt, max] of input ``name`` in profile ``profile_index``."""
+        if self.get_tensor_mode(name) != TensorIOMode.INPUT:
+            raise ValueError(f"'{name}' is not an input tensor of this engine")
+        if not 0 <= profile_index < self.num_optimization_profiles:
+            raise IndexError(f"profile index {profile_index} out of range "
+                             f"(engine has {self.num_optimization_profiles})")
+        if not self._profiles:
+            return [self.get_tensor_shape(name)] * 3
+        return [Dims(s) for s in self._profiles[profile_index][name]]
+
+    # -- layers and memory ----------------------------------------------------------------------
+    @property
+    def num_layers(self) -> int:
+        return len(self._steps)
+
+    @property
+    def device_memory_size_v2(self) -> int:
+        """Bytes of activation memory one execution context needs (from the memory plan)."""
+        return self._arena_bytes
+
+    @property
+    def device_memory_size(self) -> int:
+        return self._arena_bytes
+
+    @property
+    def target(self) -> dict[str, Any]:
+        """The target the plan was built for (an extension: backend, device or machine)."""
+        return dict(self._target)
+
+    @property
+    def layer_tactics(self) -> list[tuple[str, str, str]]:
+        """(layer name, layer type, tactic) for each layer, in execution order (extension)."""
+        return [(layer.name, layer.layer_type.name, name)
+                for (layer, _), name in zip(self._steps, self._tactic_names)]
+
+    def serialize(self) -> Any:
+        from engine.builder.builder import IHostMemory
+
+        return IHostMemory(bytes(memoryview(self._plan).cast("B")))
+
+    def create_execution_context(self, strategy: Any = None) -> Any:
+        from engine.runtime.context import IExecutionContext
+
+        return IExecutionContext(self)
+
+    def __enter__(self) -> "ICudaEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def _input_tensors(self) -> list[ITensor]:
+        return list(self._network._inputs)
+
+    def _output_tensors(self) -> list[ITensor]:
+        return list(self._network._outputs)

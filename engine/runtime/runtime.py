@@ -1,0 +1,52 @@
+"""``Runtime``: turns plan bytes into engines.
+
+>>> import engine as trt
+>>> runtime = trt.Runtime(trt.Logger())
+>>> runtime.deserialize_cuda_engine(b"not a plan") is None  # the reason is logged
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import PlanError
+from engine.logger import ILogger, Severity, log
+from engine.plan.format import read_plan
+from engine.runtime.engine import ICudaEngine
+
+
+def engine_from_plan(plan: Any, logger: ILogger | None = None) -> ICudaEngine:
+    """Deserialize ``plan`` (any bytes-like object, an mmap included); raises ``PlanError``
+    saying what is wrong with it. Arrays of a memory-mapped plan stay mapped."""
+    engine = ICudaEngine(read_plan(plan), plan)
+    engine._logger = logger
+    return engine
+
+
+class Runtime:
+    """Deserializes plans into engines."""
+
+    def __init__(self, logger: ILogger) -> None:
+        self.logger = logger
+        self.DLA_core = -1
+        self.max_threads = 1
+
+    def deserialize_cuda_engine(self, serialized_engine: Any) -> ICudaEngine | None:
+        """An engine from plan bytes; None when the plan is refused, with the reason logged
+        as an ERROR (as TensorRT). ``engine_from_plan`` raises instead."""
+        try:
+            return engine_from_plan(serialized_engine, self.logger)
+        except PlanError as exc:
+            log(self.logger, Severity.ERROR, f"deserialize_cuda_engine: {exc}")
+            return None
+
+    @property
+    def num_DLA_cores(self) -> int:  # noqa: N802 - TensorRT's name
+        return 0
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
