@@ -90,7 +90,7 @@ def from_numpy_dtype(dtype: Any) -> DataType:
         return _FROM_NUMPY[np.dtype(dtype)]
     except (KeyError, TypeError):
         raise TypeError(
-            f"no TensorRT DataType for NumPy dtype {dtype!r}; "
+            f"no TensorRT DataType for NumPy dtype {np.dtype(dtype)}; "
             f"supported: {sorted(str(k) for k in _FROM_NUMPY)}"
         ) from None
 

@@ -93,6 +93,8 @@ def read_plan(buffer: Any) -> PlanContents:
     except TypeError:
         raise PlanError(f"a plan must be a bytes-like object, got {type(buffer).__name__}") from None
     size = len(view)
+    if size == 0:
+        raise PlanError("empty plan: 0 bytes")
     if size < PREFIX_SIZE:
         if bytes(view[:min(size, 8)]) == MAGIC[:min(size, 8)]:
             raise PlanError(f"truncated plan: {size} bytes, shorter than the "
