@@ -29,6 +29,7 @@ from engine.builder.config import (
     TacticSource,
 )
 from engine.builder.profile import IOptimizationProfile
+from engine.builder.timing_cache import ITimingCache
 from engine.errors import (
     BuildError,
     EngineError,
@@ -90,7 +91,7 @@ __all__ = [
     "Builder", "BuilderFlag", "BuildError", "DataType", "DeviceType", "Dims", "Dims2", "Dims3",
     "Dims4", "DimsHW", "EngineError", "ExecutionError", "IBuilderConfig", "IConstantLayer",
     "ICudaEngine", "IExecutionContext", "IHostMemory", "IIdentityLayer", "ILayer", "ILogger",
-    "INetworkDefinition", "IOptimizationProfile", "ITensor", "LayerType", "Logger",
+    "INetworkDefinition", "IOptimizationProfile", "ITimingCache", "ITensor", "LayerType", "Logger",
     "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "PlanError",
     "ProfilingVerbosity", "Runtime", "TacticSource", "TensorFormat", "TensorIOMode",
     "TensorLocation", "UnsupportedError", "Weights", "__version__", "bfloat16", "bool",

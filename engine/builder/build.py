@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.builder.config import DeviceType, IBuilderConfig
+from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig, TacticSource
 from engine.builder.memory import plan_memory
 from engine.builder.pipeline import run_passes
 from engine.builder.profile import IOptimizationProfile
+from engine.builder.timing import sample_inputs, time_tactic
+from engine.builder.timing_cache import ITimingCache, TimingRecord, layer_signature
 from engine.errors import BuildError, NetworkError
 from engine.kernels.backends import gpu_available, load_backend
 from engine.kernels.registry import Tactic, tactics_for
@@ -43,6 +45,14 @@ def target_description(device_type: DeviceType) -> dict[str, Any]:
 
         return {"backend": "gpu", **describe_device()}
     raise BuildError(f"device type {device_type.name} is not supported by this engine")
+
+
+def device_key(device_type: DeviceType) -> str:
+    """The device a timing belongs to: CPU architecture, or GPU name and compute capability."""
+    target = target_description(device_type)
+    if target["backend"] == "cpu":
+        return f"cpu:{target['machine']}"
+    return f"gpu:{target.get('device_name')}:{target.get('compute_capability')}"
 
 
 def _profile_shapes(
@@ -94,15 +104,75 @@ def _check_io(network: INetworkDefinition) -> None:
         raise BuildError(f"network I/O tensor names must be unique; repeated: {dupes}")
 
 
-def _choose_tactic(layer: ILayer, backend: str, inputs: list[TensorInfo | None],
-                   config: IBuilderConfig) -> Tactic:
-    candidates = [t for t in tactics_for(backend, layer.layer_type) if t.accepts(layer, inputs)]
-    if not candidates:
-        raise BuildError(f"layer '{layer.name}' ({layer.layer_type.name}): no {backend} tactic "
-                         f"supports it with inputs "
-                         f"{[None if i is None else (i.shape, i.dtype.name) for i in inputs]}")
-    # Tactic timing arrives with the builder optimizer; until then the first valid tactic.
-    return candidates[0]
+class _TacticChooser:
+    """Chooses a tactic per layer: the only valid one, the first (optimization level 0), the
+    one the timing cache remembers, or the fastest when timed."""
+
+    def __init__(self, config: IBuilderConfig, backend: str, logger: ILogger | None) -> None:
+        self.config = config
+        self.backend = backend
+        self.logger = logger
+        self.device = device_key(config.default_device_type)
+        use_cache = not config.get_flag(BuilderFlag.DISABLE_TIMING_CACHE)
+        cache = config.get_timing_cache()
+        self.cache = (ITimingCache() if cache is None else cache) if use_cache else None
+        self.module = load_backend(backend)
+        self.timed = 0
+        self.cache_hits = 0
+
+    def allowed(self, tactic: Tactic) -> bool:
+        if tactic.source is None or tactic.source not in TacticSource.__members__:
+            return True
+        return bool(self.config.get_tactic_sources() >> int(TacticSource[tactic.source]) & 1)
+
+    def choose(self, layer: ILayer, inputs: list[TensorInfo | None]) -> Tactic:
+        candidates = [t for t in tactics_for(self.backend, layer.layer_type)
+                      if t.accepts(layer, inputs) and self.allowed(t)]
+        if not candidates:
+            raise BuildError(f"layer '{layer.name}' ({layer.layer_type.name}): no {self.backend} "
+                             f"tactic supports it (with the enabled tactic sources) for inputs "
+                             f"{[None if i is None else (i.shape, i.dtype.name) for i in inputs]}")
+        if len(candidates) == 1 or self.config.builder_optimization_level == 0:
+            return candidates[0]
+        key = layer_signature(layer, inputs, self.backend, self.device)
+        if self.cache is not None:
+            record = self.cache._lookup(key)
+            if record is not None:
+                for tactic in candidates:
+                    if tactic.name == record.tactic:
+                        self.cache_hits += 1
+                        return tactic
+            if self.config.get_flag(BuilderFlag.ERROR_ON_TIMING_CACHE_MISS):
+                raise BuildError(f"layer '{layer.name}' ({layer.layer_type.name}): timing cache "
+                                 f"miss and BuilderFlag.ERROR_ON_TIMING_CACHE_MISS is set")
+        best, best_ms = self.time(layer, inputs, candidates)
+        if self.cache is not None and best_ms is not None:
+            self.cache._store(key, TimingRecord(best.name, best_ms))
+        return best
+
+    def time(self, layer: ILayer, inputs: list[TensorInfo | None],
+             candidates: list[Tactic]) -> tuple[Tactic, float | None]:
+        host = sample_inputs(inputs)
+        if host is None:
+            return candidates[0], None
+        args = [None if a is None else self.module.to_device(a) for a in host]
+        results: list[tuple[float, Tactic]] = []
+        for tactic in candidates:
+            try:
+                ms = time_tactic(tactic, layer, args, self.config.avg_timing_iterations,
+                                 self.module.synchronize)
+            except Exception as exc:  # noqa: BLE001 - a tactic that fails is not a candidate
+                log(self.logger, Severity.VERBOSE,
+                    f"layer '{layer.name}': tactic {tactic.name} failed while timing: {exc}")
+                continue
+            log(self.logger, Severity.VERBOSE,
+                f"layer '{layer.name}': tactic {tactic.name} {ms:.4f} ms")
+            results.append((ms, tactic))
+        self.timed += 1
+        if not results:
+            return candidates[0], None
+        ms, tactic = min(results, key=lambda r: r[0])
+        return tactic, ms
 
 
 def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILogger | None
@@ -137,13 +207,16 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     except NetworkError as exc:
         raise BuildError(str(exc)) from exc
 
+    chooser = _TacticChooser(config, backend, logger)
     tactics = []
     for layer in order:
         inputs = [None if t is None else at_opt[t] for t in layer._inputs]
-        tactic = _choose_tactic(layer, backend, inputs, config)
+        tactic = chooser.choose(layer, inputs)
         tactics.append(tactic.name)
         log(logger, Severity.VERBOSE,
             f"layer '{layer.name}' ({layer.layer_type.name}): tactic {tactic.name}")
+    log(logger, Severity.INFO, f"tactic timing: {chooser.timed} layers timed, "
+                               f"{chooser.cache_hits} taken from the timing cache")
 
     record, arrays = encode_network(clone, order)
     ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}

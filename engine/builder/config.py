@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 
 from engine.builder.profile import IOptimizationProfile
+from engine.builder.timing_cache import ITimingCache
 from engine.errors import UnsupportedError
 
 
@@ -65,8 +66,7 @@ UNIMPLEMENTED_FLAGS: dict[BuilderFlag, str] = {
     BuilderFlag.SAFETY_SCOPE: "the safety runtime",
     BuilderFlag.VERSION_COMPATIBLE: "version-compatible plans",
     BuilderFlag.EXCLUDE_LEAN_RUNTIME: "version-compatible plans",
-    BuilderFlag.ERROR_ON_TIMING_CACHE_MISS: "the timing cache",
-    BuilderFlag.EDITABLE_TIMING_CACHE: "the timing cache",
+    BuilderFlag.EDITABLE_TIMING_CACHE: "editable timing caches",
     BuilderFlag.DISABLE_COMPILATION_CACHE: "the compilation cache",
     BuilderFlag.WEIGHTLESS: "weight-stripped plans",
     BuilderFlag.STRIP_PLAN: "weight-stripped plans",
@@ -129,6 +129,8 @@ class IBuilderConfig:
         self.DLA_core = -1
         self._profiles: list[IOptimizationProfile] = []
         self._tactic_sources = sum(1 << s for s in TacticSource)
+        self._timing_cache: ITimingCache | None = None
+        self._timing_cache_ignore_mismatch = False
 
     # -- flags ------------------------------------------------------------------------------
     @property
@@ -190,6 +192,25 @@ class IBuilderConfig:
 
     def get_tactic_sources(self) -> int:
         return self._tactic_sources
+
+    # -- timing cache -----------------------------------------------------------------------
+    def create_timing_cache(self, serialized_timing_cache: bytes = b"") -> ITimingCache:
+        """A timing cache, empty or restored from ``ITimingCache.serialize()`` bytes."""
+        return ITimingCache(serialized_timing_cache)
+
+    def set_timing_cache(self, cache: ITimingCache, ignore_mismatch: bool) -> bool:
+        """Use ``cache`` for the builds of this config; False when it was made on another
+        device and ``ignore_mismatch`` is False."""
+        from engine.builder.build import device_key
+
+        if not cache._bind(device_key(self.default_device_type), ignore_mismatch):
+            return False
+        self._timing_cache = cache
+        self._timing_cache_ignore_mismatch = bool(ignore_mismatch)
+        return True
+
+    def get_timing_cache(self) -> ITimingCache | None:
+        return self._timing_cache
 
     def __enter__(self) -> "IBuilderConfig":
         return self

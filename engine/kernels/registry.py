@@ -79,3 +79,9 @@ def get_tactic(backend: str, layer_type: LayerType, name: str) -> Tactic:
 
 def layer_types_supported(backend: str) -> set[LayerType]:
     return {lt for (b, lt), tactics in _TACTICS.items() if b == backend and tactics}
+
+
+def unregister(backend: str, layer_type: LayerType, name: str) -> None:
+    """Remove tactic ``name`` (for plugins being deregistered, and for tests)."""
+    tactics = _TACTICS.get((backend, layer_type), [])
+    tactics[:] = [t for t in tactics if t.name != name]

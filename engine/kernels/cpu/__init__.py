@@ -18,3 +18,12 @@ def evaluate(layer: ILayer, values: list[np.ndarray | None]) -> list[np.ndarray]
     if not tactics:
         layer.fail("no CPU kernel to evaluate this layer")
     return [np.asarray(v) for v in tactics[0].run(layer, values)]
+
+
+def to_device(array: np.ndarray) -> np.ndarray:
+    """Host array to this backend's array type (the identity on the CPU)."""
+    return array
+
+
+def synchronize() -> None:
+    """Wait for queued work (nothing is ever queued on the CPU)."""

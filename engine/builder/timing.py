@@ -1,0 +1,47 @@
+"""Tactic timing: run each candidate implementation of a layer on inputs of the profile's
+``opt`` shapes and keep the fastest (TensorRT's "times several implementations of each layer
+and picks the fastest")."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from engine.kernels.registry import Tactic
+from engine.network.layer import ILayer, TensorInfo
+from engine.types import DataType, nptype
+
+
+def sample_inputs(infos: list[TensorInfo | None], seed: int = 0) -> list[np.ndarray | None] | None:
+    """Host arrays to time a layer on: known values as they are, floats random, integers and
+    booleans zero (always valid as indices). None when a shape is not known."""
+    rng = np.random.default_rng(seed)
+    arrays: list[np.ndarray | None] = []
+    for info in infos:
+        if info is None:
+            arrays.append(None)
+        elif info.value is not None:
+            arrays.append(info.value)
+        elif not info.is_static:
+            return None
+        elif info.dtype.is_float:
+            arrays.append(rng.standard_normal(info.shape).astype(nptype(info.dtype)))
+        elif info.dtype == DataType.INT4:
+            arrays.append(np.zeros(info.shape, nptype(info.dtype)))
+        else:
+            arrays.append(np.zeros(info.shape, nptype(info.dtype)))
+    return arrays
+
+
+def time_tactic(tactic: Tactic, layer: ILayer, device_inputs: list[Any], iterations: int,
+                synchronize: Any) -> float:
+    """Mean milliseconds of ``iterations`` runs after one warm-up run."""
+    tactic.run(layer, device_inputs)
+    synchronize()
+    start = time.perf_counter()
+    for _ in range(max(1, iterations)):
+        tactic.run(layer, device_inputs)
+    synchronize()
+    return (time.perf_counter() - start) * 1000.0 / max(1, iterations)
