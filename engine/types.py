@@ -139,7 +139,7 @@ class Dims(tuple):
 
     MAX_DIMS = 8
 
-    def __new__(cls, shape: Iterable[int] = ()) -> "Dims":
+    def __new__(cls, shape: Iterable[int] = ()) -> Dims:
         if isinstance(shape, (int, np.integer)):
             raise TypeError("Dims takes an iterable of ints, e.g. Dims([1, 3, 224, 224])")
         dims = tuple(int(d) for d in shape)
@@ -153,7 +153,7 @@ class Dims(tuple):
 
 
 class Dims2(Dims):
-    def __new__(cls, d0: int, d1: int) -> "Dims2":
+    def __new__(cls, d0: int, d1: int) -> Dims2:
         return super().__new__(cls, (d0, d1))  # type: ignore[return-value]
 
 
@@ -168,12 +168,12 @@ class DimsHW(Dims2):
 
 
 class Dims3(Dims):
-    def __new__(cls, d0: int, d1: int, d2: int) -> "Dims3":
+    def __new__(cls, d0: int, d1: int, d2: int) -> Dims3:
         return super().__new__(cls, (d0, d1, d2))  # type: ignore[return-value]
 
 
 class Dims4(Dims):
-    def __new__(cls, d0: int, d1: int, d2: int, d3: int) -> "Dims4":
+    def __new__(cls, d0: int, d1: int, d2: int, d3: int) -> Dims4:
         return super().__new__(cls, (d0, d1, d2, d3))  # type: ignore[return-value]
 
 

@@ -87,7 +87,7 @@ class Builder:
     def num_DLA_cores(self) -> int:  # noqa: N802 - TensorRT's name
         return 0
 
-    def __enter__(self) -> "Builder":
+    def __enter__(self) -> Builder:
         return self
 
     def __exit__(self, *exc: object) -> None:

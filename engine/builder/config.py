@@ -212,7 +212,7 @@ class IBuilderConfig:
     def get_timing_cache(self) -> ITimingCache | None:
         return self._timing_cache
 
-    def __enter__(self) -> "IBuilderConfig":
+    def __enter__(self) -> IBuilderConfig:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -62,7 +62,7 @@ class ITimingCache:
                    "entries": entries}
         return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
-    def combine(self, input_cache: "ITimingCache", ignore_mismatch: bool) -> bool:
+    def combine(self, input_cache: ITimingCache, ignore_mismatch: bool) -> bool:
         """Merge ``input_cache`` into this one; False when the devices differ (unless told to
         ignore that). Existing entries are kept."""
         if (not ignore_mismatch and self._device is not None and input_cache._device is not None

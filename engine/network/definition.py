@@ -134,7 +134,7 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers):
     def __iter__(self) -> Iterator[ILayer]:
         return iter(list(self._layers))
 
-    def __enter__(self) -> "INetworkDefinition":
+    def __enter__(self) -> INetworkDefinition:
         return self
 
     def __exit__(self, *exc: object) -> None:

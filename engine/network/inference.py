@@ -111,8 +111,8 @@ def topological_order(layers: Iterable[ILayer]) -> list[ILayer]:
 
 def infer_all(
     layers: Iterable[ILayer],
-    inputs: Mapping["ITensor", TensorInfo],
-) -> dict["ITensor", TensorInfo]:
+    inputs: Mapping[ITensor, TensorInfo],
+) -> dict[ITensor, TensorInfo]:
     """Infer every tensor of ``layers`` (in topological order) from the network inputs."""
     infos: dict[ITensor, TensorInfo] = dict(inputs)
     for layer in layers:

@@ -106,7 +106,7 @@ class TensorInfo:
 
 # Layer classes by LayerType, filled by ILayer.__init_subclass__; plan loading looks them up
 # here (a fixed table, never an import by name).
-LAYER_CLASSES: dict[LayerType, type["ILayer"]] = {}
+LAYER_CLASSES: dict[LayerType, type[ILayer]] = {}
 
 # Enums that may appear as layer attribute values, by class name (for plan decoding).
 ATTRIBUTE_ENUMS: dict[str, type[enum.Enum]] = {"DataType": DataType}
@@ -137,8 +137,8 @@ class ILayer:
 
     def __init__(
         self,
-        network: "INetworkDefinition",
-        inputs: Sequence["ITensor | None"],
+        network: INetworkDefinition,
+        inputs: Sequence[ITensor | None],
         num_outputs: int = 1,
     ) -> None:
         from engine.network.tensor import ITensor
@@ -191,12 +191,12 @@ class ILayer:
     def num_outputs(self) -> int:
         return len(self._outputs)
 
-    def get_input(self, index: int) -> "ITensor | None":
+    def get_input(self, index: int) -> ITensor | None:
         if not 0 <= index < len(self._inputs):
             return None
         return self._inputs[index]
 
-    def set_input(self, index: int, tensor: "ITensor") -> None:
+    def set_input(self, index: int, tensor: ITensor) -> None:
         """Replace (or, up to the layer's limit, add) input ``index``."""
         if not 0 <= index < max(self._max_inputs, len(self._inputs)):
             self.fail(f"set_input: index {index} out of range; this layer takes at most "
@@ -208,7 +208,7 @@ class ILayer:
         self._inputs[index] = tensor
         self._network._invalidate(self)
 
-    def get_output(self, index: int) -> "ITensor | None":
+    def get_output(self, index: int) -> ITensor | None:
         if not 0 <= index < len(self._outputs):
             return None
         return self._outputs[index]

@@ -21,10 +21,10 @@ class ITensor:
 
     def __init__(
         self,
-        network: "INetworkDefinition",
+        network: INetworkDefinition,
         name: str,
         *,
-        producer: "ILayer | None" = None,
+        producer: ILayer | None = None,
         index: int = 0,
         dtype: DataType = DataType.FLOAT,
         shape: Dims = Dims(),
@@ -50,7 +50,7 @@ class ITensor:
         self._name = str(value)
 
     @property
-    def producer(self) -> "ILayer | None":
+    def producer(self) -> ILayer | None:
         """The layer whose output this is (None for network inputs); an extension."""
         return self._producer
 

@@ -165,7 +165,7 @@ class ICudaEngine:
 
         return IExecutionContext(self)
 
-    def __enter__(self) -> "ICudaEngine":
+    def __enter__(self) -> ICudaEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:

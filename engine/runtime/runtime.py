@@ -45,7 +45,7 @@ class Runtime:
     def num_DLA_cores(self) -> int:  # noqa: N802 - TensorRT's name
         return 0
 
-    def __enter__(self) -> "Runtime":
+    def __enter__(self) -> Runtime:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.inference import MAX_VALUE_ELEMENTS
+from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.types import DataType, Dims, Weights, as_weights, nptype, unpack_int4, volume
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class IConstantLayer(ILayer):
     _attributes: ClassVar[tuple[str, ...]] = ("shape", "weights")
     _max_inputs = 0
 
-    def __init__(self, network: "INetworkDefinition", shape: Sequence[int], weights: Weights):
+    def __init__(self, network: INetworkDefinition, shape: Sequence[int], weights: Weights):
         super().__init__(network, [])
         self.shape = Dims(shape)
         self.weights = as_weights(weights)
@@ -62,10 +62,10 @@ class IConstantLayer(ILayer):
 class BasicLayers:
     """``add_identity`` and ``add_constant`` (mixed into ``INetworkDefinition``)."""
 
-    def add_identity(self: "INetworkDefinition", input: "ITensor") -> IIdentityLayer:  # noqa: A002
+    def add_identity(self: INetworkDefinition, input: ITensor) -> IIdentityLayer:  # noqa: A002
         return self._add_layer(IIdentityLayer(self, [input]))  # type: ignore[return-value]
 
     def add_constant(
-        self: "INetworkDefinition", shape: Sequence[int], weights: Weights | np.ndarray
+        self: INetworkDefinition, shape: Sequence[int], weights: Weights | np.ndarray
     ) -> IConstantLayer:
         return self._add_layer(IConstantLayer(self, shape, as_weights(weights)))  # type: ignore[return-value]
