@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,19 +23,18 @@ from engine.logger import Severity, log
 from engine.network.inference import infer_all
 from engine.network.layer import TensorInfo
 from engine.network.tensor import ITensor
+from engine.runtime.device_cpu import CpuExecution, host_array  # noqa: F401 - host_array re-exported
 from engine.runtime.engine import ICudaEngine
-from engine.types import DataType, Dims, TensorIOMode, nbytes_of, nptype, pack_int4, unpack_int4
+from engine.types import Dims, TensorIOMode, nbytes_of, nptype
 
 
-def host_array(address: int, shape: Sequence[int], dtype: DataType) -> np.ndarray:
-    """A writable NumPy view of host memory at ``address`` (INT4: the packed bytes)."""
-    nbytes = nbytes_of(dtype, shape)
-    if nbytes == 0:
-        return np.empty(tuple(shape), np.uint8 if dtype == DataType.INT4 else nptype(dtype))
-    raw = np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(address))
-    if dtype == DataType.INT4:
-        return raw
-    return raw.view(nptype(dtype)).reshape(tuple(shape))
+def execution_for(engine: ICudaEngine) -> Any:
+    """The device layer that runs ``engine``'s layers for one context (per backend)."""
+    if engine._backend == "gpu":
+        from engine.runtime.device_gpu import GpuExecution
+
+        return GpuExecution(engine)
+    return CpuExecution(engine)
 
 
 class IExecutionContext:
@@ -55,6 +53,7 @@ class IExecutionContext:
         self._addresses: dict[str, int] = {}
         self._resolved: dict[tuple[tuple[int, ...], ...], dict[ITensor, TensorInfo]] = {}
         self._logger: Any = engine._logger
+        self._execution = execution_for(engine)
 
     @property
     def engine(self) -> ICudaEngine:
@@ -150,10 +149,17 @@ class IExecutionContext:
 
     # -- execution --------------------------------------------------------------------------
     def execute_async_v3(self, stream_handle: int) -> bool:
-        """Run with the addresses set by ``set_tensor_address``. On the CPU target the run
-        completes before returning. False (error logged) when the run is refused or fails."""
+        """Run with the addresses set by ``set_tensor_address``; False (error logged) when the
+        run is refused or fails.
+
+        On the GPU target the work is enqueued on ``stream_handle`` (a CUDA stream as an int:
+        ``cupy_stream.ptr``, ``torch_stream.cuda_stream``, or 0 for the default stream) and
+        the call returns without waiting: synchronize the stream before reading the outputs.
+        Addresses are device pointers (``cupy_array.data.ptr``), or host pointers for I/O
+        tensors whose location is ``TensorLocation.HOST``. On the CPU target addresses are
+        host pointers and the run completes before returning."""
         try:
-            self._execute_at_addresses()
+            self._execute_at_addresses(int(stream_handle))
         except EngineError as exc:
             return self._error(str(exc))
         return True
@@ -167,67 +173,31 @@ class IExecutionContext:
             self._addresses[self._engine.get_tensor_name(index)] = int(address)
         return self.execute_async_v3(0)
 
-    def _execute_at_addresses(self) -> None:
+    def _execute_at_addresses(self, stream_handle: int) -> None:
         engine = self._engine
         for t in engine._input_tensors():
             if t.name not in self._shapes:
                 raise ExecutionError(f"input '{t.name}': shape not set; call "
                                      f"set_input_shape('{t.name}', shape)")
         infos = self._resolve()
-        feeds = {}
         for t in engine._input_tensors() + engine._output_tensors():
-            shape = infos[t].shape if t in infos else self._shapes[t.name]
-            if not self._addresses.get(t.name) and nbytes_of(t.dtype, [max(d, 0) for d in shape]):
-                raise ExecutionError(f"tensor '{t.name}': no address set; call "
-                                     f"set_tensor_address('{t.name}', pointer)")
-        for t in engine._input_tensors():
-            shape = self._shapes[t.name]
-            view = host_array(self._addresses.get(t.name, 0), shape, t.dtype)
-            feeds[t] = unpack_int4(view, int(np.prod(shape))).reshape(shape) \
-                if t.dtype == DataType.INT4 else view
-        results = self._run(feeds)
-        for t in engine._output_tensors():
-            result = results[t]
-            declared = infos[t].shape
-            if any(d < 0 for d in declared):
+            shape = infos[t].shape
+            if t in engine._output_tensors() and any(d < 0 for d in shape):
                 raise ExecutionError(f"output '{t.name}' has a data-dependent shape; it can be "
                                      f"read with context.infer() (output allocators are not "
                                      f"implemented yet)")
-            view = host_array(self._addresses.get(t.name, 0), result.shape, t.dtype)
-            if t.dtype == DataType.INT4:
-                view[...] = pack_int4(result)
-            else:
-                np.copyto(view, result, casting="no")
+            if not self._addresses.get(t.name) and nbytes_of(t.dtype, [max(d, 0) for d in shape]):
+                raise ExecutionError(f"tensor '{t.name}': no address set; call "
+                                     f"set_tensor_address('{t.name}', pointer)")
+        self._execution.execute(infos, self._addresses, stream_handle)
 
-    def _run(self, feeds: dict[ITensor, np.ndarray]) -> dict[ITensor, np.ndarray]:
-        """Run every layer in order; returns the network outputs."""
-        network = self._engine._network
-        env: dict[ITensor, np.ndarray] = dict(feeds)
-        outputs = set(network._outputs)
-        last_use: dict[ITensor, int] = {}
-        for index, (layer, _) in enumerate(self._engine._steps):
-            for t in layer._inputs:
-                if t is not None:
-                    last_use[t] = index
-        for index, (layer, run) in enumerate(self._engine._steps):
-            args = [None if t is None else env[t] for t in layer._inputs]
-            try:
-                results = run(layer, args)
-            except EngineError:
-                raise
-            except Exception as exc:  # a kernel failing on these inputs: report, do not crash
-                raise ExecutionError(f"layer '{layer.name}' ({layer.layer_type.name}) failed: "
-                                     f"{type(exc).__name__}: {exc}") from exc
-            for t, value in zip(layer._outputs, results):
-                env[t] = np.asarray(value, dtype=nptype(t.dtype)) if t.dtype != DataType.INT4 \
-                    else np.asarray(value)
-            for t in layer._inputs:
-                if t is not None and last_use.get(t) == index and t not in outputs:
-                    env.pop(t, None)
-        return {t: env[t] for t in network._outputs}
+    def infer(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        """Convenience: run on arrays, return the outputs by name.
 
-    def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Convenience: run on host arrays, return the outputs by name.
+        On the CPU target feeds and outputs are NumPy arrays. On the GPU target feeds may be
+        NumPy or CuPy arrays and the outputs are CuPy arrays; the run uses the context's own
+        stream (after work already queued on the current stream) and is complete when
+        ``infer`` returns.
 
         Raises ``ExecutionError`` naming the tensor for unknown or missing inputs, a wrong
         dtype or a shape the engine does not accept.
@@ -238,11 +208,11 @@ class IExecutionContext:
         if unknown:
             raise ExecutionError(f"unknown inputs {unknown}; the engine's inputs are "
                                  f"{[t.name for t in inputs]}")
-        arrays: dict[ITensor, np.ndarray] = {}
+        arrays: dict[ITensor, Any] = {}
         for t in inputs:
             if t.name not in feeds:
                 raise ExecutionError(f"input '{t.name}' is missing")
-            arr = np.asarray(feeds[t.name])
+            arr = self._execution.accept_input(t.name, feeds[t.name])
             want = np.dtype(nptype(t.dtype))
             if arr.dtype != want:
                 raise ExecutionError(f"input '{t.name}': dtype {arr.dtype}, the engine expects "
@@ -250,9 +220,19 @@ class IExecutionContext:
             self._check_input_shape(t.name, tuple(arr.shape))
             self._shapes[t.name] = tuple(arr.shape)
             arrays[t] = arr
-        self._resolve()
-        results = self._run(arrays)
+        results = self._execution.infer(arrays, self._resolve())
         return {t.name: results[t] for t in engine._output_tensors()}
+
+    # -- CUDA graphs (an extension) ---------------------------------------------------------
+    @property
+    def use_cuda_graphs(self) -> bool:
+        """Whether GPU runs are captured into a CUDA graph per input-shape signature and
+        replayed (on by default on the GPU target where every kernel can be captured)."""
+        return bool(self._execution.use_cuda_graphs)
+
+    @use_cuda_graphs.setter
+    def use_cuda_graphs(self, value: bool) -> None:
+        self._execution.use_cuda_graphs = bool(value)
 
     def _error(self, message: str) -> bool:
         log(self._logger, Severity.ERROR, message)

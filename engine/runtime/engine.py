@@ -76,6 +76,11 @@ class ICudaEngine:
             raise PlanError(f"malformed plan: {exc}") from None
         self._plan = plan
         self._logger: Any = None
+        self._device_weight_bytes = 0
+        if self._backend == "gpu":
+            from engine.runtime.device_gpu import upload_engine_weights
+
+            self._device_weight_bytes = upload_engine_weights(self)
         self.name = network.name
 
     # -- I/O tensors ------------------------------------------------------------------------

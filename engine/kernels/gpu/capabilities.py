@@ -1,0 +1,51 @@
+"""What a GPU kernel can take and do: the element types CuPy holds, and whether a kernel may
+be captured into a CUDA graph (it may not if it reads device values on the host)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import cupy
+import numpy as np
+
+from engine.network.layer import ILayer, TensorInfo
+from engine.types import DataType
+
+# CuPy has no bfloat16, FP8 or INT4 arrays.
+DEVICE_TYPES = frozenset({DataType.FLOAT, DataType.HALF, DataType.INT8, DataType.INT32,
+                          DataType.INT64, DataType.BOOL, DataType.UINT8})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def device_types_only(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    """A ``supports`` predicate: every input and requested output type is one CuPy holds."""
+    if any(i is not None and i.dtype not in DEVICE_TYPES for i in inputs):
+        return False
+    return all(dtype in DEVICE_TYPES for dtype in layer._output_types.values())
+
+
+def both(*predicates: Callable[[ILayer, list[TensorInfo | None]], bool]
+         ) -> Callable[[ILayer, list[TensorInfo | None]], bool]:
+    """A ``supports`` predicate that holds where all of ``predicates`` hold."""
+    return lambda layer, inputs: all(p(layer, inputs) for p in predicates)
+
+
+def host_synchronizing(fn: F) -> F:
+    """Mark a kernel that reads device values on the host: engines using it run without
+    CUDA graphs."""
+    fn.host_synchronizing = True  # type: ignore[attr-defined]
+    return fn
+
+
+def is_capturable(fn: Callable[..., Any]) -> bool:
+    return not getattr(fn, "host_synchronizing", False)
+
+
+def host_value(value: Any) -> np.ndarray:
+    """A shape-tensor input as a NumPy array. The runtime passes shape inputs whose values
+    inference knows as NumPy already; anything else is read back (a host synchronization)."""
+    if isinstance(value, cupy.ndarray):
+        return cupy.asnumpy(value)
+    return np.asarray(value)

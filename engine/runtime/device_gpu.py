@@ -1,0 +1,301 @@
+"""The GPU target's device layer: device memory views, streams, weights, and CUDA graphs.
+
+- Weights are uploaded once per engine (``upload_engine_weights``, when the engine is made).
+- ``execute`` wraps the caller's stream handle (``cupy.cuda.ExternalStream``) and enqueues
+  every kernel on it without waiting. Tensor addresses are device pointers, wrapped as CuPy
+  arrays that do not own their memory; I/O tensors located on the HOST are staged through
+  pinned buffers.
+- Per input-shape signature, the first run is eager (it compiles kernels and makes weight
+  copies); the second captures the layers into a CUDA graph, which later runs replay. A graph
+  reads from and writes to its own buffers (allocated from a memory pool private to it, so no
+  other work can reuse them), so a replay costs a copy in, one graph launch and a copy out.
+  Graphs are used only when every kernel of the engine can be captured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import cupy
+import numpy as np
+
+from engine.errors import EngineError, ExecutionError
+from engine.kernels.gpu.capabilities import is_capturable
+from engine.kernels.gpu.weights import upload_weights
+from engine.kernels.registry import KernelFn
+from engine.network.layer import ILayer, TensorInfo
+from engine.network.tensor import ITensor
+from engine.runtime.device_cpu import host_array
+from engine.types import TensorLocation, nbytes_of, nptype
+
+if TYPE_CHECKING:
+    from engine.runtime.engine import ICudaEngine
+
+
+def upload_engine_weights(engine: "ICudaEngine") -> int:
+    """Put the engine's weights on the device (once per engine); returns their bytes."""
+    return upload_weights(layer for layer, _ in engine._steps)
+
+
+def device_array(address: int, shape: tuple[int, ...], dtype: Any, owner: Any = None
+                 ) -> cupy.ndarray:
+    """A CuPy array over device memory at ``address`` that it does not own."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes == 0:
+        return cupy.empty(shape, dtype)
+    memory = cupy.cuda.UnownedMemory(address, nbytes, owner)
+    return cupy.ndarray(shape, dtype, cupy.cuda.MemoryPointer(memory, 0))
+
+
+def stream_from_handle(handle: int) -> cupy.cuda.Stream:
+    """The CuPy stream for a CUDA stream handle (0: the legacy default stream)."""
+    return cupy.cuda.ExternalStream(handle) if handle else cupy.cuda.Stream.null
+
+
+@dataclass
+class _Graph:
+    """A captured graph with the buffers it reads and writes and the pool that owns them."""
+
+    graph: Any
+    pool: Any
+    inputs: dict[ITensor, cupy.ndarray]
+    outputs: dict[ITensor, cupy.ndarray]
+
+
+@dataclass
+class _Signature:
+    """Everything fixed by one set of input shapes."""
+
+    infos: Mapping[ITensor, TensorInfo]
+    steps: list[tuple[ILayer, KernelFn]]
+    known: dict[ITensor, np.ndarray]          # values inference knows (shape arithmetic)
+    constants: dict[ITensor, cupy.ndarray]    # device copies of those consumed as data
+    last_use: dict[ITensor, int]
+    eager_runs: int = 0
+    graph: _Graph | None = None
+    graph_failed: str | None = None
+    keep: list[Any] = field(default_factory=list)
+
+
+class _Staging:
+    """A pinned host buffer for one HOST-located I/O tensor, reused once its last copy is
+    done."""
+
+    def __init__(self, nbytes: int) -> None:
+        self.memory = cupy.cuda.alloc_pinned_memory(max(nbytes, 1))
+        self.nbytes = nbytes
+        self.done: cupy.cuda.Event | None = None
+
+    def array(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        if self.done is not None:
+            self.done.synchronize()
+        count = int(np.prod(shape, dtype=np.int64))
+        return np.frombuffer(self.memory, np.dtype(dtype), count).reshape(shape)
+
+
+class GpuExecution:
+    """Per-context execution on the GPU."""
+
+    def __init__(self, engine: "ICudaEngine") -> None:
+        self._engine = engine
+        self._capturable = all(is_capturable(run) for _, run in engine._steps)
+        self._use_graphs = True
+        self._signatures: dict[tuple[tuple[int, ...], ...], _Signature] = {}
+        self._staging: dict[str, _Staging] = {}
+        self._infer_stream: cupy.cuda.Stream | None = None
+        self._capture_stream: cupy.cuda.Stream | None = None
+        # The end of this context's last run: a run on another stream waits for it, since
+        # graph buffers and pinned staging buffers are reused from run to run.
+        self._last_run: cupy.cuda.Event | None = None
+
+    @property
+    def use_cuda_graphs(self) -> bool:
+        return self._use_graphs and self._capturable
+
+    @use_cuda_graphs.setter
+    def use_cuda_graphs(self, value: bool) -> None:
+        self._use_graphs = bool(value)
+
+    # -- the two entry points ---------------------------------------------------------------
+    def accept_input(self, name: str, value: Any) -> Any:
+        """``context.infer``'s feed: CuPy arrays as they are, anything else as NumPy (it is
+        copied to the device with the run)."""
+        return value if isinstance(value, cupy.ndarray) else np.asarray(value)
+
+    def infer(self, feeds: dict[ITensor, Any],
+              infos: Mapping[ITensor, TensorInfo]) -> dict[ITensor, cupy.ndarray]:
+        if self._infer_stream is None:
+            self._infer_stream = cupy.cuda.Stream(non_blocking=True)
+        stream = self._infer_stream
+        # Feeds made on the caller's stream must be ready before this stream reads them.
+        stream.wait_event(cupy.cuda.get_current_stream().record())
+        with stream:
+            self._after_last_run(stream)
+            arrays = {t: cupy.asarray(a) for t, a in feeds.items()}
+            results, static = self._run(self._signature(infos), arrays)
+            outputs = {t: (r.copy() if static else r) for t, r in results.items()}
+            self._last_run = stream.record()
+        stream.synchronize()
+        return outputs
+
+    def execute(self, infos: Mapping[ITensor, TensorInfo], addresses: Mapping[str, int],
+                stream_handle: int) -> None:
+        """The pointer path: enqueue on ``stream_handle``; returns without waiting."""
+        engine = self._engine
+        stream = stream_from_handle(stream_handle)
+        with stream:
+            self._after_last_run(stream)
+            feeds = {}
+            for t in engine._input_tensors():
+                shape, dtype = infos[t].shape, nptype(t.dtype)
+                address = addresses.get(t.name, 0)
+                if engine.get_tensor_location(t.name) == TensorLocation.HOST:
+                    feeds[t] = self._stage_in(t, address, shape, dtype, stream)
+                else:
+                    feeds[t] = device_array(address, shape, dtype)
+            results, _ = self._run(self._signature(infos), feeds)
+            for t in engine._output_tensors():
+                result = cupy.ascontiguousarray(results[t])
+                address = addresses.get(t.name, 0)
+                if engine.get_tensor_location(t.name) == TensorLocation.HOST:
+                    self._stage_out(t, address, result, stream)
+                elif result.nbytes:
+                    target = device_array(address, result.shape, result.dtype)
+                    target.data.copy_from_device_async(result.data, result.nbytes, stream)
+            self._last_run = stream.record()
+
+    def _after_last_run(self, stream: cupy.cuda.Stream) -> None:
+        if self._last_run is not None:
+            stream.wait_event(self._last_run)
+
+    # -- host-located I/O ---------------------------------------------------------------------
+    def _staging_for(self, name: str, nbytes: int) -> _Staging:
+        staging = self._staging.get(name)
+        if staging is None or staging.nbytes < nbytes:
+            staging = self._staging[name] = _Staging(nbytes)
+        return staging
+
+    def _stage_in(self, t: ITensor, address: int, shape: tuple[int, ...], dtype: Any,
+                  stream: cupy.cuda.Stream) -> cupy.ndarray:
+        staging = self._staging_for(t.name, nbytes_of(t.dtype, shape))
+        pinned = staging.array(shape, dtype)
+        np.copyto(pinned, host_array(address, shape, t.dtype))
+        device = cupy.empty(shape, dtype)
+        device.set(pinned, stream)
+        staging.done = stream.record()
+        return device
+
+    def _stage_out(self, t: ITensor, address: int, result: cupy.ndarray,
+                   stream: cupy.cuda.Stream) -> None:
+        staging = self._staging_for(t.name, result.nbytes)
+        pinned = staging.array(result.shape, result.dtype)
+        result.get(stream=stream, out=pinned)
+        target = host_array(address, result.shape, t.dtype)
+        # The copy to the caller's host memory runs once the stream reaches it (no waiting).
+        stream.launch_host_func(lambda _: np.copyto(target, pinned), None)
+        staging.done = stream.record()
+
+    # -- signatures, eager runs and graphs ----------------------------------------------------
+    def _signature(self, infos: Mapping[ITensor, TensorInfo]) -> _Signature:
+        engine = self._engine
+        key = tuple(infos[t].shape for t in engine._input_tensors())
+        signature = self._signatures.get(key)
+        if signature is not None:
+            return signature
+        known: dict[ITensor, np.ndarray] = {}
+        steps: list[tuple[ILayer, KernelFn]] = []
+        for layer, run in engine._steps:
+            values = [infos[t].value for t in layer._outputs]
+            if all(v is not None for v in values):
+                known.update(zip(layer._outputs, values))  # type: ignore[arg-type]
+            else:
+                steps.append((layer, run))
+        consumed = {t for layer, _ in steps for i, t in enumerate(layer._inputs)
+                    if t is not None and i not in layer._shape_inputs}
+        consumed |= set(engine._output_tensors())
+        constants = {t: cupy.asarray(np.asarray(v, nptype(t.dtype)))
+                     for t, v in known.items() if t in consumed}
+        last_use: dict[ITensor, int] = {}
+        for index, (layer, _) in enumerate(steps):
+            for t in layer._inputs:
+                if t is not None:
+                    last_use[t] = index
+        signature = _Signature(infos, steps, known, constants, last_use)
+        self._signatures[key] = signature
+        return signature
+
+    def _run(self, signature: _Signature, feeds: dict[ITensor, cupy.ndarray]
+             ) -> tuple[dict[ITensor, cupy.ndarray], bool]:
+        """Enqueue one run on the current stream; returns the outputs and whether they are a
+        graph's buffers (valid until the next run of this context)."""
+        stream = cupy.cuda.get_current_stream()
+        if not self.use_cuda_graphs or signature.graph_failed is not None:
+            return self._enqueue(signature, feeds), False
+        if signature.graph is None:
+            if signature.eager_runs == 0:
+                signature.eager_runs += 1
+                return self._enqueue(signature, feeds), False
+            self._capture(signature, feeds)
+            if signature.graph is None:
+                return self._enqueue(signature, feeds), False
+        graph = signature.graph
+        for t, array in feeds.items():
+            source = cupy.ascontiguousarray(array)
+            if source.nbytes:
+                graph.inputs[t].data.copy_from_device_async(source.data, source.nbytes, stream)
+        graph.graph.launch(stream)
+        return graph.outputs, True
+
+    def _capture(self, signature: _Signature, feeds: dict[ITensor, cupy.ndarray]) -> None:
+        if self._capture_stream is None:
+            self._capture_stream = cupy.cuda.Stream(non_blocking=True)
+        stream = self._capture_stream
+        pool = cupy.cuda.MemoryPool()
+        with cupy.cuda.using_allocator(pool.malloc), stream:
+            inputs = {t: cupy.empty(a.shape, a.dtype) for t, a in feeds.items()}
+            stream.begin_capture()
+            try:
+                outputs = self._enqueue(signature, inputs)
+            except Exception as exc:  # noqa: BLE001 - any failure: run this signature eagerly
+                try:
+                    stream.end_capture()
+                except Exception:  # noqa: BLE001, S110 - the capture is already invalid
+                    pass
+                signature.graph_failed = f"{type(exc).__name__}: {exc}"
+                return
+            graph = stream.end_capture()
+        signature.graph = _Graph(graph, pool, inputs, outputs)
+
+    def _enqueue(self, signature: _Signature, feeds: dict[ITensor, cupy.ndarray]
+                 ) -> dict[ITensor, cupy.ndarray]:
+        """Enqueue every layer on the current stream; returns the network outputs."""
+        env: dict[ITensor, Any] = dict(signature.constants)
+        env.update(feeds)
+        outputs = set(self._engine._output_tensors())
+        for index, (layer, run) in enumerate(signature.steps):
+            args = []
+            for position, t in enumerate(layer._inputs):
+                if t is None:
+                    args.append(None)
+                elif position in layer._shape_inputs and t in signature.known:
+                    args.append(signature.known[t])
+                else:
+                    args.append(env[t])
+            try:
+                results = run(layer, args)
+            except EngineError:
+                raise
+            except Exception as exc:  # a kernel failing on these inputs: report, do not crash
+                raise ExecutionError(f"layer '{layer.name}' ({layer.layer_type.name}) failed "
+                                     f"on the GPU: {type(exc).__name__}: {exc}") from exc
+            for t, value in zip(layer._outputs, results):
+                want = np.dtype(nptype(t.dtype))
+                value = value if isinstance(value, cupy.ndarray) else cupy.asarray(value)
+                env[t] = value if value.dtype == want else value.astype(want)
+            for t in layer._inputs:
+                if t is not None and signature.last_use.get(t) == index and t not in outputs:
+                    env.pop(t, None)
+        return {t: env[t] for t in self._engine._output_tensors()}
