@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine.builder.passes.constant_folding import fold_constants
 from engine.builder.passes.dead_layers import eliminate_dead_layers
 from engine.errors import BuildError
 from engine.network.definition import INetworkDefinition
@@ -11,6 +12,8 @@ from engine.network.definition import INetworkDefinition
 Pass = Callable[[INetworkDefinition], bool]
 
 PASSES: list[Pass] = [
+    eliminate_dead_layers,
+    fold_constants,
     eliminate_dead_layers,
 ]
 
