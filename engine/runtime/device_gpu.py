@@ -50,9 +50,24 @@ def device_array(address: int, shape: tuple[int, ...], dtype: Any, owner: Any = 
     return cupy.ndarray(shape, dtype, cupy.cuda.MemoryPointer(memory, 0))
 
 
+class _StreamHandle:
+    """A raw ``cudaStream_t`` presented through the CUDA stream protocol."""
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+
+    def __cuda_stream__(self) -> tuple[int, int]:
+        return (0, self.handle)
+
+
 def stream_from_handle(handle: int) -> cupy.cuda.Stream:
     """The CuPy stream for a CUDA stream handle (0: the legacy default stream)."""
-    return cupy.cuda.ExternalStream(handle) if handle else cupy.cuda.Stream.null
+    if not handle:
+        return cupy.cuda.Stream.null
+    from_external = getattr(cupy.cuda.Stream, "from_external", None)
+    if from_external is not None:  # CuPy 14 deprecates ExternalStream for this
+        return from_external(_StreamHandle(handle))
+    return cupy.cuda.ExternalStream(handle)
 
 
 @dataclass
@@ -105,6 +120,7 @@ class GpuExecution:
         self._use_graphs = True
         self._signatures: dict[tuple[tuple[int, ...], ...], _Signature] = {}
         self._staging: dict[str, _Staging] = {}
+        self._streams: dict[int, cupy.cuda.Stream] = {}
         self._infer_stream: cupy.cuda.Stream | None = None
         self._capture_stream: cupy.cuda.Stream | None = None
         # The end of this context's last run: a run on another stream waits for it, since
@@ -145,7 +161,9 @@ class GpuExecution:
                 stream_handle: int) -> None:
         """The pointer path: enqueue on ``stream_handle``; returns without waiting."""
         engine = self._engine
-        stream = stream_from_handle(stream_handle)
+        stream = self._streams.get(stream_handle)
+        if stream is None:
+            stream = self._streams[stream_handle] = stream_from_handle(stream_handle)
         with stream:
             self._after_last_run(stream)
             feeds = {}

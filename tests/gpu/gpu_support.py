@@ -1,0 +1,40 @@
+"""What the GPU tests share: build a network for the GPU target, run it, and compare with the
+same network built for the CPU target."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+import engine as trt
+from tests.support import Define, build_engine
+
+
+def build_gpu_engine(define: Define, inputs: Mapping[str, np.ndarray], **kwargs: Any
+                     ) -> trt.ICudaEngine:
+    """``tests.support.build_engine`` for the GPU target."""
+    hook = kwargs.pop("config_hook", None)
+
+    def on_gpu(config: trt.IBuilderConfig) -> None:
+        config.default_device_type = trt.DeviceType.GPU
+        if hook is not None:
+            hook(config)
+
+    engine = build_engine(define, inputs, config_hook=on_gpu, **kwargs)
+    assert engine.target["backend"] == "gpu"
+    return engine
+
+
+def run_on_both(define: Define, inputs: Mapping[str, np.ndarray], **kwargs: Any
+                ) -> tuple[list[Any], list[np.ndarray]]:
+    """The outputs of ``define`` on the GPU target (CuPy, run three times so the CUDA graph
+    is captured and replayed) and on the CPU target (NumPy)."""
+    gpu = build_gpu_engine(define, inputs, **kwargs).create_execution_context()
+    for _ in range(3):
+        by_gpu = gpu.infer(dict(inputs))
+    cpu = build_engine(define, inputs, **kwargs).create_execution_context()
+    by_cpu = cpu.infer(dict(inputs))
+    count = len(by_cpu)
+    return ([by_gpu[f"out{i}"] for i in range(count)], [by_cpu[f"out{i}"] for i in range(count)])
