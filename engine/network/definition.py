@@ -163,7 +163,10 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers):
         self._layers.append(layer)
         self._link(layer)
         try:
-            self._info(layer._outputs[0])
+            if layer._outputs:
+                self._info(layer._outputs[0])
+            else:  # a layer without outputs (an assertion): validate it directly
+                infer_layer(layer, [None if t is None else self._info(t) for t in layer._inputs])
         except NetworkError:
             self._unlink(layer)
             self._layers.remove(layer)
