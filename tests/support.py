@@ -98,7 +98,7 @@ def run_network(
         keep[name] = np.ascontiguousarray(arr)
         assert second.set_input_shape(name, arr.shape)
         second.set_tensor_address(name, keep[name].ctypes.data)
-    static = all(min(second.get_tensor_shape(n)) >= 0 for n in outs)
+    static = all(d >= 0 for n in outs for d in second.get_tensor_shape(n))
     if static:
         for name in outs:
             shape = tuple(second.get_tensor_shape(name))

@@ -168,6 +168,8 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers):
             else:  # a layer without outputs (an assertion): validate it directly
                 infer_layer(layer, [None if t is None else self._info(t) for t in layer._inputs])
         except NetworkError:
+            if not layer._validated_on_add:
+                return layer
             self._unlink(layer)
             self._layers.remove(layer)
             raise

@@ -128,6 +128,10 @@ class ILayer:
     _attributes: ClassVar[tuple[str, ...]] = ()
     _shape_inputs: ClassVar[tuple[int, ...]] = ()
     _max_inputs: ClassVar[int] = 1
+    # False for layers whose attributes are usually set after ``add_*`` returns (a
+    # concatenation's axis, a slice's mode): their errors surface when an output shape is
+    # read or the network is built, as in TensorRT, instead of refusing the add.
+    _validated_on_add: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -43,7 +43,7 @@ def shuffle(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         dims = None if layer.reshape_dims is None else tuple(layer.reshape_dims)
     if dims is not None:
         out = out.reshape(resolve_reshape(out.shape, dims, layer.zero_is_placeholder))
-    return [np.ascontiguousarray(np.transpose(out, layer.second_transpose[:out.ndim]))]
+    return [np.transpose(out, layer.second_transpose[:out.ndim]).copy()]
 
 
 @kernel(LayerType.CONCATENATION, backend="cpu", name="cpu.concatenation")

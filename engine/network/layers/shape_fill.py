@@ -73,6 +73,7 @@ class IFillLayer(ILayer):
     """
 
     type = LayerType.FILL
+    _validated_on_add = False  # attributes are set after add_*
     _attributes: ClassVar[tuple[str, ...]] = ("shape", "operation", "alpha", "beta", "to_type",
                                               "seed")
     _shape_inputs = (0,)

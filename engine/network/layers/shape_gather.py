@@ -64,6 +64,7 @@ class IGatherLayer(ILayer):
     """
 
     type = LayerType.GATHER
+    _validated_on_add = False  # attributes are set after add_*
     _attributes: ClassVar[tuple[str, ...]] = ("axis", "num_elementwise_dims", "mode")
     _max_inputs = 2
 
@@ -137,6 +138,7 @@ class IScatterLayer(ILayer):
     """A copy of ``data`` with ``updates`` written at ``indices``; see ``ScatterMode``."""
 
     type = LayerType.SCATTER
+    _validated_on_add = False  # attributes are set after add_*
     _attributes: ClassVar[tuple[str, ...]] = ("mode", "axis")
     _max_inputs = 3
 

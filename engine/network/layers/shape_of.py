@@ -32,6 +32,7 @@ class IConcatenationLayer(ILayer):
     """Joins its inputs along ``axis``; the other dims must match."""
 
     type = LayerType.CONCATENATION
+    _validated_on_add = False  # attributes are set after add_*
     _attributes: ClassVar[tuple[str, ...]] = ("axis",)
 
     def __init__(self, network: "INetworkDefinition", inputs: Sequence["ITensor"]) -> None:

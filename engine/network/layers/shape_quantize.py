@@ -57,6 +57,7 @@ def scale_blocks(input_shape: Sequence[int], scale_shape: Sequence[int], axis: i
 
 class _QuantizationLayer(ILayer):
     _attributes: ClassVar[tuple[str, ...]] = ("axis", "to_type", "block_shape")
+    _validated_on_add = False  # attributes are set after add_*
     _max_inputs = 3
     _from_types: ClassVar[tuple[DataType, ...]] = ()
     _to_types: ClassVar[tuple[DataType, ...]] = ()

@@ -46,41 +46,39 @@ def resolve_reshape(source: Sequence[int], dims: Sequence[int], zero_is_placehol
     """The shape that reshaping a tensor of shape ``source`` to ``dims`` gives.
 
     0 copies the source dim at the same index when ``zero_is_placeholder``; one -1 takes the
-    remaining volume. Unknown (-1) source dims give unknown output dims. Raises ``ValueError``
+    remaining volume. Unknown (-1) source dims give unknown output dims, except where a
+    placeholder copies them (then the -1 can still be inferred). Raises ``ValueError``
     describing the problem.
     """
-    out = []
+    dims = tuple(int(d) for d in dims)
+    copied = set()
     for index, d in enumerate(dims):
         if d == 0 and zero_is_placeholder:
             if index >= len(source):
-                raise ValueError(f"reshape dims {tuple(dims)}: placeholder 0 at index {index} "
-                                 f"has no input dim to copy (input shape {tuple(source)})")
-            d = source[index]
-            out.append(d if d >= 0 else None)  # None: known to copy an unknown dim
-            continue
-        if d < -1:
-            raise ValueError(f"reshape dims {tuple(dims)}: invalid dim {d}")
-        out.append(d)
-    if sum(1 for d in out if d == -1) > 1:
-        raise ValueError(f"reshape dims {tuple(dims)}: at most one dim may be -1")
-    source_known = all(d >= 0 for d in source)
-    volume = math.prod(source) if source_known else None
-    others = [d for d in out if d != -1]
-    if -1 in out:
-        if volume is None or None in others:
-            inferred = -1
-        else:
-            rest = math.prod(others)  # type: ignore[arg-type]
-            if rest == 0 or volume % rest:
-                raise ValueError(f"reshape dims {tuple(dims)}: cannot infer -1 from input "
-                                 f"shape {tuple(source)}")
-            inferred = volume // rest
-        out = [inferred if d == -1 else d for d in out]
-    result = tuple(-1 if d is None else int(d) for d in out)
-    if volume is not None and all(d >= 0 for d in result) and math.prod(result) != volume:
-        raise ValueError(f"cannot reshape input of shape {tuple(source)} ({volume} values) to "
-                         f"{result}")
-    return result
+                raise ValueError(f"reshape dims {dims}: placeholder 0 at index {index} has no "
+                                 f"input dim to copy (input shape {tuple(source)})")
+            copied.add(index)
+        elif d < -1:
+            raise ValueError(f"reshape dims {dims}: invalid dim {d}")
+    if dims.count(-1) > 1:
+        raise ValueError(f"reshape dims {dims}: at most one dim may be -1")
+    out = [source[i] if i in copied else d for i, d in enumerate(dims)]
+    # Copied dims hold the same values on both sides: only the rest must match in volume.
+    rest_source = [d for i, d in enumerate(source) if i not in copied]
+    rest_out = [d for i, d in enumerate(dims) if i not in copied]
+    if any(d < 0 for d in rest_source):
+        return tuple(out)  # an unknown dim reaches the -1 (if any): it stays unknown
+    volume = math.prod(rest_source)
+    if -1 in rest_out:
+        known = math.prod(d for d in rest_out if d != -1)
+        if known == 0 or volume % known:
+            raise ValueError(f"reshape dims {dims}: cannot infer -1 from input shape "
+                             f"{tuple(source)}")
+        out[dims.index(-1)] = volume // known
+    elif math.prod(rest_out) != volume:
+        raise ValueError(f"cannot reshape input of shape {tuple(source)} to {tuple(out)}: "
+                         f"the volumes differ")
+    return tuple(out)
 
 
 class IShuffleLayer(ILayer):
@@ -119,8 +117,11 @@ class IShuffleLayer(ILayer):
     def infer(self, inputs: list[TensorInfo | None]) -> list[TensorInfo]:
         (x,) = self.require_inputs(inputs, 1)
         shape = permuted(self, x.shape, self.first_transpose, "first_transpose")
+        shape_info = inputs[1] if len(inputs) > 1 else None
         dims = self.target_dims(inputs)
-        if dims is not None:
+        if shape_info is not None and shape_info.value is None:
+            shape = dims  # the shape tensor's values are only known at run time
+        elif dims is not None:
             shape = resolve_reshape(shape, dims, self.zero_is_placeholder)
         shape = permuted(self, shape, self.second_transpose, "second_transpose")
         return [TensorInfo(shape, x.dtype)]

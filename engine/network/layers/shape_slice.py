@@ -69,6 +69,7 @@ class ISliceLayer(ILayer):
     """
 
     type = LayerType.SLICE
+    _validated_on_add = False  # attributes are set after add_*
     _attributes: ClassVar[tuple[str, ...]] = ("start", "shape", "stride", "mode", "axes")
     _shape_inputs = (1, 2, 3, 5)
     _max_inputs = 6
