@@ -1,0 +1,205 @@
+"""Network building blocks that several importers compose: NumPy-style broadcasting,
+casts, reshapes, shape-tensor arithmetic. Each adds layers through TensorRT's API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import engine as trt
+from engine.onnx.context import ImportContext, Node
+from engine.onnx.errors import ErrorCode
+from engine.types import DataType, nptype
+
+if TYPE_CHECKING:
+    from engine.network.tensor import ITensor
+
+
+def rank(t: "ITensor") -> int:
+    return len(t.shape)
+
+
+def normalize_axis(node: Node, axis: int, r: int) -> int:
+    """``axis`` in [-r, r) as a non-negative axis; refuses the node otherwise."""
+    if not -r <= axis < max(r, 1):
+        node.fail(ErrorCode.INVALID_NODE, f"axis {axis} is out of range for rank {r}")
+    return axis % r if r else 0
+
+
+def axes_mask(axes: Sequence[int]) -> int:
+    mask = 0
+    for a in axes:
+        mask |= 1 << int(a)
+    return mask
+
+
+def constant_like(ctx: ImportContext, value: Any, like: "ITensor", r: int | None = None
+                  ) -> "ITensor":
+    """A constant of ``like``'s dtype shaped to broadcast against it (all dims 1)."""
+    arr = np.asarray(value, dtype=nptype(like.dtype))
+    dims = (1,) * (rank(like) if r is None else r)
+    return ctx.constant(arr.reshape(dims) if arr.size == 1 else arr)
+
+
+def reshape(ctx: ImportContext, x: "ITensor", dims: "Sequence[int] | ITensor",
+            zero_is_placeholder: bool = False) -> "ITensor":
+    layer = ctx.network.add_shuffle(x)
+    if isinstance(dims, trt.ITensor):
+        layer.set_input(1, dims)
+    else:
+        layer.reshape_dims = trt.Dims([int(d) for d in dims])
+    layer.zero_is_placeholder = zero_is_placeholder
+    return layer.get_output(0)
+
+
+def transpose(ctx: ImportContext, x: "ITensor", perm: Sequence[int]) -> "ITensor":
+    layer = ctx.network.add_shuffle(x)
+    layer.first_transpose = tuple(int(p) for p in perm)
+    return layer.get_output(0)
+
+
+def prepend_ones(ctx: ImportContext, x: "ITensor", count: int) -> "ITensor":
+    """``x`` with ``count`` leading dims of 1 (dynamic dims kept)."""
+    if count <= 0:
+        return x
+    value = ctx.value(x)
+    if value is not None:
+        return ctx.constant(value.reshape((1,) * count + value.shape))
+    return reshape(ctx, x, [1] * count + [0] * rank(x), zero_is_placeholder=True)
+
+
+def broadcast(ctx: ImportContext, *tensors: "ITensor") -> list["ITensor"]:
+    """The tensors brought to one rank (leading 1s), as TensorRT's elementwise needs."""
+    r = max(rank(t) for t in tensors)
+    return [prepend_ones(ctx, t, r - rank(t)) for t in tensors]
+
+
+def elementwise(ctx: ImportContext, a: "ITensor", b: "ITensor", op: str) -> "ITensor":
+    """``a op b`` with NumPy broadcasting; ``op`` names an ElementWiseOperation member."""
+    a, b = broadcast(ctx, a, b)
+    return ctx.network.add_elementwise(a, b, trt.ElementWiseOperation.__members__[op]) \
+        .get_output(0)
+
+
+def unary(ctx: ImportContext, x: "ITensor", op: str) -> "ITensor":
+    return ctx.network.add_unary(x, trt.UnaryOperation.__members__[op]).get_output(0)
+
+
+def activation(ctx: ImportContext, x: "ITensor", kind: str, alpha: float | None = None,
+               beta: float | None = None) -> "ITensor":
+    layer = ctx.network.add_activation(x, trt.ActivationType.__members__[kind])
+    if alpha is not None:
+        layer.alpha = float(alpha)
+    if beta is not None:
+        layer.beta = float(beta)
+    return layer.get_output(0)
+
+
+def cast(ctx: ImportContext, x: "ITensor", dtype: DataType) -> "ITensor":
+    if x.dtype == dtype:
+        return x
+    value = ctx.value(x)
+    if value is not None and dtype != DataType.INT4:
+        return ctx.constant(value.astype(nptype(dtype)))
+    return ctx.network.add_cast(x, dtype).get_output(0)
+
+
+def shape_of(ctx: ImportContext, x: "ITensor") -> "ITensor":
+    """The shape of ``x`` as a 1-D INT64 tensor (a constant when it is static)."""
+    if all(d >= 0 for d in x.shape):
+        return ctx.constant(np.array(tuple(x.shape), np.int64))
+    return cast(ctx, ctx.network.add_shape(x).get_output(0), DataType.INT64)
+
+
+def gather(ctx: ImportContext, x: "ITensor", indices: "ITensor | Sequence[int]",
+           axis: int = 0) -> "ITensor":
+    if not isinstance(indices, trt.ITensor):
+        value = ctx.value(x)
+        if value is not None:
+            return ctx.constant(np.take(value, np.asarray(indices, np.int64), axis=axis))
+        indices = ctx.constant(np.asarray(indices, np.int64))
+    layer = ctx.network.add_gather(x, indices, axis)
+    return layer.get_output(0)
+
+
+def concat(ctx: ImportContext, tensors: Sequence["ITensor"], axis: int = 0) -> "ITensor":
+    values = [ctx.value(t) for t in tensors]
+    if all(v is not None for v in values):
+        return ctx.constant(np.concatenate(values, axis=axis))  # type: ignore[arg-type]
+    if len(tensors) == 1:
+        return tensors[0]
+    layer = ctx.network.add_concatenation(list(tensors))
+    layer.axis = axis
+    return layer.get_output(0)
+
+
+def dims_of(ctx: ImportContext, x: "ITensor", start: int, stop: int | None = None
+            ) -> "ITensor":
+    """Dims ``start:stop`` of ``x``'s shape, as a 1-D INT64 tensor."""
+    r = rank(x)
+    stop = r if stop is None else stop
+    return gather(ctx, shape_of(ctx, x), list(range(start, stop)))
+
+
+def int64_vector(ctx: ImportContext, values: Sequence[int]) -> "ITensor":
+    return ctx.constant(np.asarray(values, np.int64).reshape(-1))
+
+
+def reduce(ctx: ImportContext, x: "ITensor", op: str, axes: Sequence[int], keepdims: bool
+           ) -> "ITensor":
+    layer = ctx.network.add_reduce(x, trt.ReduceOperation.__members__[op], axes_mask(axes),
+                                   bool(keepdims))
+    return layer.get_output(0)
+
+
+def flatten_2d(ctx: ImportContext, x: "ITensor", axis: int) -> "ITensor":
+    """``x`` as a matrix: dims before ``axis`` multiplied into rows, the rest into columns."""
+    r = rank(x)
+    shape = tuple(x.shape)
+    if all(d >= 0 for d in shape):
+        rows = int(np.prod(shape[:axis], dtype=np.int64))
+        return reshape(ctx, x, [rows, -1 if rows else int(np.prod(shape[axis:]))])
+    sizes = shape_of(ctx, x)
+    head = reduce_prod_1d(ctx, gather(ctx, sizes, list(range(0, axis))) if axis else
+                          int64_vector(ctx, [1]))
+    tail = reduce_prod_1d(ctx, gather(ctx, sizes, list(range(axis, r))) if axis < r else
+                          int64_vector(ctx, [1]))
+    return reshape(ctx, x, concat(ctx, [head, tail]))
+
+
+def reduce_prod_1d(ctx: ImportContext, v: "ITensor") -> "ITensor":
+    """The product of a 1-D INT64 tensor, as a 1-element 1-D tensor."""
+    value = ctx.value(v)
+    if value is not None:
+        return int64_vector(ctx, [int(np.prod(value))])
+    return reduce(ctx, v, "PROD", [0], True)
+
+
+def squeeze(ctx: ImportContext, x: "ITensor", axes: Sequence[int]) -> "ITensor":
+    """``x`` without the (size-1) dims ``axes`` (non-negative)."""
+    keep = [i for i in range(rank(x)) if i not in set(axes)]
+    shape = tuple(x.shape)
+    if all(shape[i] >= 0 for i in keep):
+        return reshape(ctx, x, [shape[i] for i in keep])
+    return reshape(ctx, x, gather(ctx, shape_of(ctx, x), keep) if keep else
+                   ctx.constant(np.zeros((0,), np.int64)))
+
+
+def unsqueeze(ctx: ImportContext, x: "ITensor", axes: Sequence[int]) -> "ITensor":
+    """``x`` with dims of 1 inserted at ``axes`` (non-negative, in the output's rank)."""
+    out_rank = rank(x) + len(axes)
+    value = ctx.value(x)
+    if value is not None:
+        return ctx.constant(np.expand_dims(value, tuple(axes)) if axes else value)
+    dims: list[Any] = []
+    source = iter(range(rank(x)))
+    for i in range(out_rank):
+        dims.append(1 if i in set(axes) else ("x", next(source)))
+    shape = tuple(x.shape)
+    if all(shape[d[1]] >= 0 for d in dims if d != 1):
+        return reshape(ctx, x, [1 if d == 1 else shape[d[1]] for d in dims])
+    sizes = shape_of(ctx, x)
+    parts = [int64_vector(ctx, [1]) if d == 1 else gather(ctx, sizes, [d[1]]) for d in dims]
+    return reshape(ctx, x, concat(ctx, parts))

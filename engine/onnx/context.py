@@ -1,0 +1,144 @@
+"""What an importer sees: the node being imported (``Node``) and the import state
+(``ImportContext``: the network, the ONNX tensors mapped so far, the opset, the logger)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from engine.errors import NetworkError
+from engine.logger import ILogger, Severity, log
+from engine.onnx.errors import ErrorCode, ImportFailure
+from engine.types import DataType, from_numpy_dtype
+
+if TYPE_CHECKING:
+    from engine.network.definition import INetworkDefinition
+    from engine.network.tensor import ITensor
+
+
+class Node:
+    """One ONNX node being imported: its inputs as network tensors, its attributes."""
+
+    def __init__(self, proto: onnx.NodeProto, index: int, inputs: list["ITensor | None"],
+                 opset: int) -> None:
+        self.proto = proto
+        self.index = index
+        self.inputs = inputs
+        self.opset = opset
+        self.attrs: dict[str, Any] = {a.name: helper.get_attribute_value(a)
+                                      for a in proto.attribute}
+
+    @property
+    def name(self) -> str:
+        return self.proto.name
+
+    @property
+    def op_type(self) -> str:
+        return self.proto.op_type
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.proto.input)
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.proto.output)
+
+    def has_output(self, index: int) -> bool:
+        return index < len(self.proto.output) and self.proto.output[index] != ""
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        """An attribute's value (bytes decoded to str), or ``default``."""
+        value = self.attrs.get(name, default)
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        if isinstance(value, list) and value and isinstance(value[0], bytes):
+            return [v.decode("utf-8", "replace") for v in value]
+        return value
+
+    def input(self, index: int) -> "ITensor | None":
+        """Input ``index``, or None when it is absent (optional and not given)."""
+        return self.inputs[index] if index < len(self.inputs) else None
+
+    def require(self, index: int) -> "ITensor":
+        tensor = self.input(index)
+        if tensor is None:
+            self.fail(ErrorCode.INVALID_NODE, f"input {index} is required")
+        return tensor
+
+    def fail(self, code: ErrorCode, message: str, *, tensor: str | None = None) -> NoReturn:
+        raise ImportFailure(code, message, tensor=tensor)
+
+    def unsupported(self, message: str) -> NoReturn:
+        self.fail(ErrorCode.UNSUPPORTED_NODE, message)
+
+
+class ImportContext:
+    """The state of one parse, handed to every importer."""
+
+    def __init__(self, network: "INetworkDefinition", logger: ILogger | None, opset: int,
+                 flags: int) -> None:
+        self.network = network
+        self.logger = logger
+        self.opset = opset
+        self.flags = flags
+        self.tensors: dict[str, ITensor] = {}
+        self._values: dict[ITensor, np.ndarray] = {}
+
+    # -- constants ----------------------------------------------------------------------------
+    def constant(self, value: Any, dtype: Any = None) -> "ITensor":
+        """A constant layer holding ``value`` (float64 becomes float32, as TensorRT casts
+        double weights down); its value stays known to later importers."""
+        arr = np.asarray(value, dtype=dtype)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        try:
+            from_numpy_dtype(arr.dtype)
+        except TypeError as exc:
+            raise ImportFailure(ErrorCode.UNSUPPORTED_NODE_DATATYPE, str(exc)) from None
+        arr = np.ascontiguousarray(arr)
+        tensor = self.network.add_constant(arr.shape, arr).get_output(0)
+        self._values[tensor] = arr
+        return tensor
+
+    def value(self, tensor: "ITensor | None") -> np.ndarray | None:
+        """The value of ``tensor`` when it is known at build time (constants, and small
+        results the network's shape inference computed), else None."""
+        if tensor is None:
+            return None
+        if tensor in self._values:
+            return self._values[tensor]
+        if tensor.is_network_input:
+            return None
+        try:
+            # The network propagates small values (shape arithmetic) during inference.
+            info = self.network._info(tensor)
+        except NetworkError:
+            return None
+        return None if info.value is None else np.asarray(info.value)
+
+    def require_value(self, node: Node, index: int, what: str) -> np.ndarray:
+        """The build-time value of input ``index``; refuses the node when it is dynamic."""
+        value = self.value(node.input(index))
+        if value is None:
+            name = node.input_names[index] if index < len(node.input_names) else f"#{index}"
+            node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
+                      f"input {index} ('{name}', {what}) must be known at build time (an "
+                      f"initializer or a Constant); it is computed at run time here",
+                      tensor=name)
+        return value
+
+    def dtype_of(self, tensor: "ITensor") -> DataType:
+        return tensor.dtype
+
+    def rank_of(self, tensor: "ITensor") -> int:
+        return len(tensor.shape)
+
+    def warn(self, message: str) -> None:
+        log(self.logger, Severity.WARNING, message)
+
+    def verbose(self, message: str) -> None:
+        log(self.logger, Severity.VERBOSE, message)

@@ -1,0 +1,102 @@
+"""Ops without an importer whose ONNX schema defines them as a function of other ops
+(e.g. Celu, Mish, LayerNormalization in some opsets): expanded into those ops' nodes."""
+
+from __future__ import annotations
+
+import itertools
+
+import onnx
+from onnx import defs, helper
+
+from engine.onnx.tensors import TRT_TO_ONNX
+from engine.types import DataType
+
+_counter = itertools.count()
+
+
+def _schema(op_type: str, opset: int, domain: str) -> defs.OpSchema | None:
+    try:
+        return defs.get_schema(op_type, opset, domain)
+    except defs.SchemaError:
+        return None
+
+
+def function_body(node: onnx.NodeProto, opset: int,
+                  input_types: list[tuple[DataType, int] | None]) -> onnx.FunctionProto | None:
+    """The function the ONNX schema of ``node`` defines for ``opset``, or None.
+
+    ``input_types`` are (dtype, rank) of the node's inputs, which context-dependent functions
+    need (None for an absent optional input).
+    """
+    schema = _schema(node.op_type, opset, node.domain)
+    if schema is None:
+        return None
+    raw = b""
+    if schema.has_function:
+        versions = [v for v in schema.function_opset_versions if v <= opset]
+        if versions:
+            raw = schema.get_function_with_opset_version(max(versions))
+    if not raw and schema.has_context_dependent_function:
+        types = []
+        for t in input_types:
+            if t is None:
+                types.append(onnx.TypeProto().SerializeToString())
+                continue
+            dtype, rank = t
+            elem = TRT_TO_ONNX.get(dtype, onnx.TensorProto.FLOAT)
+            types.append(helper.make_tensor_type_proto(elem, [None] * rank).SerializeToString())
+        versions = [v for v in schema.context_dependent_function_opset_versions if v <= opset]
+        if not versions:
+            return None
+        try:
+            raw = schema.get_context_dependent_function_with_opset_version(
+                max(versions), node.SerializeToString(), types)
+        except Exception:  # noqa: BLE001 - the schema refused to build a body for these types
+            return None
+    if not raw:
+        return None
+    function = onnx.FunctionProto()
+    function.ParseFromString(raw)
+    return function
+
+
+def expand_function(node: onnx.NodeProto, function: onnx.FunctionProto) -> list[onnx.NodeProto]:
+    """``function``'s nodes, wired to ``node``'s inputs and outputs, with its attributes
+    substituted and its internal names made unique."""
+    prefix = f"{node.name or node.op_type}/fn{next(_counter)}/"
+    rename = {"": ""}
+    for formal, actual in zip(function.input, node.input):
+        rename[formal] = actual
+    for formal in function.input[len(node.input):]:
+        rename[formal] = ""
+    for formal, actual in zip(function.output, node.output):
+        rename[formal] = actual
+    given = {a.name: a for a in node.attribute}
+    defaults = {a.name: a for a in function.attribute_proto}
+    nodes = []
+    for inner in function.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(inner)
+        copy.name = prefix + (inner.name or inner.op_type)
+        del copy.input[:]
+        copy.input.extend(rename.get(n, prefix + n) for n in inner.input)
+        del copy.output[:]
+        for n in inner.output:
+            rename.setdefault(n, prefix + n)
+            copy.output.append(rename[n])
+        attrs = []
+        for attr in inner.attribute:
+            if attr.ref_attr_name:
+                source = given.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
+                if source is None:
+                    continue
+                resolved = onnx.AttributeProto()
+                resolved.CopyFrom(source)
+                resolved.name = attr.name
+                attrs.append(resolved)
+            else:
+                attrs.append(attr)
+        del copy.attribute[:]
+        copy.attribute.extend(attrs)
+        nodes.append(copy)
+    return nodes

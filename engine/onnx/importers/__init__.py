@@ -1,0 +1,20 @@
+"""Importers, one module per op family; importing a module registers its importers."""
+
+from engine.onnx.importers import (  # noqa: F401 - imported for their registrations
+    activation,
+    cast,
+    control,
+    conv,
+    cumulative,
+    elementwise,
+    generators,
+    indexing,
+    matmul,
+    normalization,
+    pooling,
+    quantize,
+    reduce,
+    resize,
+    shape,
+    unary,
+)

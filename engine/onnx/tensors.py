@@ -1,0 +1,65 @@
+"""ONNX element types and tensors to the engine's ``DataType`` and NumPy arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+
+from engine.onnx.errors import ErrorCode, ImportFailure
+from engine.types import DataType
+
+ONNX_TO_TRT: dict[int, DataType] = {
+    TensorProto.FLOAT: DataType.FLOAT,
+    TensorProto.FLOAT16: DataType.HALF,
+    TensorProto.BFLOAT16: DataType.BF16,
+    TensorProto.INT8: DataType.INT8,
+    TensorProto.INT32: DataType.INT32,
+    TensorProto.INT64: DataType.INT64,
+    TensorProto.UINT8: DataType.UINT8,
+    TensorProto.BOOL: DataType.BOOL,
+    TensorProto.FLOAT8E4M3FN: DataType.FP8,
+    TensorProto.INT4: DataType.INT4,
+}
+
+TRT_TO_ONNX: dict[DataType, int] = {v: k for k, v in ONNX_TO_TRT.items()}
+
+
+def onnx_type_name(elem_type: int) -> str:
+    try:
+        return TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return f"type #{elem_type}"
+
+
+def trt_dtype(elem_type: int, what: str) -> DataType:
+    """The ``DataType`` of an ONNX element type; refuses types the engine has no kernel for."""
+    if elem_type in ONNX_TO_TRT:
+        return ONNX_TO_TRT[elem_type]
+    supported = ", ".join(onnx_type_name(t) for t in ONNX_TO_TRT)
+    raise ImportFailure(ErrorCode.UNSUPPORTED_NODE_DATATYPE,
+                        f"{what} has type {onnx_type_name(elem_type)}, which TensorRT does not "
+                        f"support (supported: {supported})")
+
+
+def array_from_tensor(proto: onnx.TensorProto, what: str) -> np.ndarray:
+    """A TensorProto's value as an array; DOUBLE is cast down to float32 as TensorRT does."""
+    if proto.data_type == TensorProto.DOUBLE:
+        return numpy_helper.to_array(proto).astype(np.float32)
+    trt_dtype(proto.data_type, what)
+    try:
+        return numpy_helper.to_array(proto)
+    except (ValueError, TypeError) as exc:
+        raise ImportFailure(ErrorCode.INVALID_VALUE, f"{what}: {exc}") from None
+
+
+def shape_of_value_info(value_info: onnx.ValueInfoProto) -> tuple[int, ...] | None:
+    """Declared dims of a graph input; symbolic (dim_param) and unknown dims become -1.
+    None when the input declares no shape at all."""
+    tensor_type = value_info.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return None
+    dims = []
+    for dim in tensor_type.shape.dim:
+        dims.append(dim.dim_value if dim.HasField("dim_value") and dim.dim_value >= 0 else -1)
+    return tuple(dims)
