@@ -1,0 +1,76 @@
+"""``python -m server --model-repository DIR``: serve a model repository over KServe v2 REST.
+
+The gRPC face is not built yet: ``--grpc-port`` is accepted so that deployments can already
+pass it, and nothing listens there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+import uvicorn
+
+from server.core.dataplane import CONTROL_MODES, DataPlane, ServerSettings
+from server.rest.app import create_app, create_metrics_app
+
+log = logging.getLogger("server")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m server", description=__doc__.splitlines()[0])
+    p.add_argument("--model-repository", type=Path, required=True,
+                   help="directory of models in Triton's layout")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--http-port", type=int, default=8000)
+    p.add_argument("--grpc-port", type=int, default=8001,
+                   help="reserved for the gRPC face (not served yet)")
+    p.add_argument("--metrics-port", type=int, default=8002,
+                   help="port serving /metrics alone; 0: only /metrics on the HTTP port")
+    p.add_argument("--model-control-mode", choices=CONTROL_MODES, default="none")
+    p.add_argument("--repository-poll-secs", type=float, default=15.0)
+    p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="auto",
+                   help="build target of models whose instance group kind is KIND_AUTO")
+    p.add_argument("--api-token", default=None,
+                   help="token that load, unload and upload calls must present as "
+                        "'Authorization: Bearer <token>'")
+    p.add_argument("--max-request-bytes", type=int, default=64 << 20)
+    p.add_argument("--max-upload-bytes", type=int, default=512 << 20)
+    p.add_argument("--max-queue-size", type=int, default=64,
+                   help="requests a model may queue beyond its running ones before it "
+                        "answers 503 busy")
+    return p.parse_args(argv)
+
+
+def settings_from_args(args: argparse.Namespace) -> ServerSettings:
+    return ServerSettings(
+        model_repository=args.model_repository, model_control_mode=args.model_control_mode,
+        device=args.device, api_token=args.api_token, max_request_bytes=args.max_request_bytes,
+        max_upload_bytes=args.max_upload_bytes, max_queue_size=args.max_queue_size,
+        repository_poll_secs=args.repository_poll_secs)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    plane = DataPlane(settings_from_args(args))
+    servers = [uvicorn.Server(uvicorn.Config(create_app(plane), host=args.host,
+                                             port=args.http_port, log_level="info"))]
+    if args.metrics_port:
+        servers.append(uvicorn.Server(uvicorn.Config(
+            create_metrics_app(plane), host=args.host, port=args.metrics_port,
+            log_level="warning", lifespan="off")))
+    log.info("gRPC port %d reserved; the gRPC face is not served yet", args.grpc_port)
+    await asyncio.gather(*(s.serve() for s in servers))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    if not args.model_repository.is_dir():
+        raise SystemExit(f"--model-repository {args.model_repository}: not a directory")
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

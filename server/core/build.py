@@ -1,0 +1,181 @@
+"""Engines from model files: a plan is deserialized; an ONNX model is parsed and built into a
+plan with the settings of its configuration, and the plan is cached on disk, keyed by the
+model file's hash, the settings, the target and the library version.
+
+Everything here blocks; the repository calls it from a worker thread, off the request path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import engine as trt
+from server.core.config import PLATFORMS, ModelConfig
+from server.core.errors import InvalidArgument, Unavailable
+
+MODEL_FILES = {filename: platform for platform, filename in PLATFORMS.items()}
+DEFAULT_MAX_BATCH_SIZE = 4  # Triton's default when it completes a configuration
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    engine: trt.ICudaEngine
+    platform: str
+    max_batch_size: int  # what the engine's shapes allow (0: no batch dimension)
+
+
+def device_type_for(kind: str, device: str) -> trt.DeviceType:
+    """The build target of an instance group ``kind`` under the server's ``--device``."""
+    if kind == "KIND_CPU" or (kind == "KIND_AUTO" and device == "cpu"):
+        return trt.DeviceType.CPU
+    if kind == "KIND_GPU" or device == "gpu":
+        return trt.DeviceType.GPU
+    from engine.builder.config import default_device_type
+
+    return default_device_type()
+
+
+def model_file(version_dir: Path, config: ModelConfig) -> Path:
+    """The one model file of a version directory (``model.plan`` or ``model.onnx``)."""
+    if config.platform:
+        path = version_dir / PLATFORMS[config.platform]
+        if not path.is_file():
+            raise InvalidArgument(f"{path.name} not found in {version_dir.name}/ (platform "
+                                  f"{config.platform})")
+        return path
+    found = [version_dir / f for f in MODEL_FILES if (version_dir / f).is_file()]
+    if len(found) != 1:
+        raise InvalidArgument(f"version directory {version_dir.name}/ must hold exactly one of "
+                              f"{sorted(MODEL_FILES)}; found {[p.name for p in found]}")
+    return found[0]
+
+
+def build_model(path: Path, config: ModelConfig, target: trt.DeviceType,
+                cache_dir: Path | None, autocomplete: bool) -> BuiltModel:
+    """An engine for the model file at ``path``; ``InvalidArgument`` or ``Unavailable`` with
+    the reason when it cannot be made."""
+    data = path.read_bytes()
+    platform = MODEL_FILES[path.name]
+    if platform == "tensorrt_plan":
+        engine = _engine_from_plan(data, path.name)
+    else:
+        engine = _engine_from_onnx(data, config, target, cache_dir, autocomplete)
+    return BuiltModel(engine, platform, batch_capacity(engine))
+
+
+def _engine_from_plan(data: bytes, what: str) -> trt.ICudaEngine:
+    try:
+        return trt.engine_from_plan(data)
+    except trt.PlanError as exc:
+        raise InvalidArgument(f"{what}: {exc}") from None
+
+
+def batch_capacity(engine: trt.ICudaEngine) -> int:
+    """The largest batch the engine takes when every I/O tensor has a leading dynamic batch
+    dimension that profile 0 lets go down to 1; otherwise 0 (Triton's "no batching")."""
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    if not names or any(len(engine.get_tensor_shape(n)) == 0 or engine.get_tensor_shape(n)[0] != -1
+                        for n in names):
+        return 0
+    inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+    capacities = []
+    for name in inputs:
+        low, _, high = engine.get_tensor_profile_shape(name, 0)
+        if low[0] > 1:
+            return 0
+        capacities.append(high[0])
+    return min(capacities) if capacities else 0
+
+
+def _settings_key(config: ModelConfig, target: trt.DeviceType, autocomplete: bool) -> str:
+    settings = {"precision": config.precision, "workspace": config.workspace_bytes,
+                "profiles": {k: v for k, v in config.parameters.items()
+                             if k.startswith("profile.")},
+                "max_batch_size": config.max_batch_size, "autocomplete": autocomplete,
+                "target": target.name, "library": trt.__version__}
+    return json.dumps(settings, sort_keys=True)
+
+
+def _engine_from_onnx(data: bytes, config: ModelConfig, target: trt.DeviceType,
+                      cache_dir: Path | None, autocomplete: bool) -> trt.ICudaEngine:
+    digest = hashlib.sha256(data)
+    digest.update(_settings_key(config, target, autocomplete).encode())
+    cached = cache_dir / f"{digest.hexdigest()}.plan" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        try:
+            return trt.engine_from_plan(cached.read_bytes())
+        except trt.PlanError:
+            cached.unlink(missing_ok=True)  # stale or damaged: rebuild below
+    plan = _plan_from_onnx(data, config, target, autocomplete)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(plan)
+        os.replace(tmp, cached)
+    return _engine_from_plan(plan, "built plan")
+
+
+class _ErrorLogger(trt.ILogger):
+    def __init__(self) -> None:
+        trt.ILogger.__init__(self)
+        self.errors: list[str] = []
+
+    def log(self, severity: trt.Logger.Severity, msg: str) -> None:
+        if severity <= trt.Logger.ERROR:
+            self.errors.append(msg)
+
+
+def _plan_from_onnx(data: bytes, config: ModelConfig, target: trt.DeviceType,
+                    autocomplete: bool) -> bytes:
+    try:
+        from engine.onnx import OnnxParser
+    except ImportError as exc:
+        raise Unavailable(f"ONNX models need the ONNX parser (engine.onnx), which this build "
+                          f"lacks: {exc}") from None
+    logger = _ErrorLogger()
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = OnnxParser(network, logger)
+    if not parser.parse(data):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise InvalidArgument(f"model.onnx could not be parsed: {'; '.join(errors) or 'unknown'}")
+    builder_config = builder.create_builder_config()
+    builder_config.default_device_type = target
+    if config.precision == "fp16":
+        builder_config.set_flag(trt.BuilderFlag.FP16)
+    elif config.precision == "bf16":
+        builder_config.set_flag(trt.BuilderFlag.BF16)
+    if config.workspace_bytes is not None:
+        builder_config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, config.workspace_bytes)
+    profile = builder.create_optimization_profile()
+    dynamic = False
+    max_batch = config.max_batch_size or (DEFAULT_MAX_BATCH_SIZE if autocomplete else 0)
+    for index in range(network.num_inputs):
+        tensor = network.get_input(index)
+        shape = tuple(tensor.shape)
+        if all(d >= 0 for d in shape):
+            continue
+        dynamic = True
+        given = config.profile(tensor.name)
+        if given is not None:
+            profile.set_shape(tensor.name, *given)
+        elif shape[0] == -1 and all(d >= 0 for d in shape[1:]) and max_batch > 0:
+            rest = shape[1:]
+            profile.set_shape(tensor.name, (1, *rest), (max_batch, *rest), (max_batch, *rest))
+        else:
+            raise InvalidArgument(
+                f"input '{tensor.name}' has dynamic dimensions {list(shape)}; give its shapes "
+                f"with parameter profile.{tensor.name} = 'min:opt:max' (e.g. 1x3:4x3:8x3)")
+    if dynamic and builder_config.add_optimization_profile(profile) < 0:
+        raise InvalidArgument("the optimization profile derived from the configuration is "
+                              "invalid (min <= opt <= max must hold for every dimension)")
+    plan = builder.build_serialized_network(network, builder_config)
+    if plan is None:
+        raise InvalidArgument(f"building the plan failed: {'; '.join(logger.errors)}")
+    return bytes(plan)

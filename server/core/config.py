@@ -1,0 +1,304 @@
+"""Model configurations: Triton's ``config.pbtxt`` / ``config.json`` subset, validated once.
+
+Both files are read into Triton's JSON shape, then into a frozen ``ModelConfig``. Builder
+settings for ONNX models ride in ``parameters`` (Triton's own escape hatch), so a config stays
+readable by Triton's tools::
+
+    parameters { key: "precision" value { string_value: "fp16" } }
+    parameters { key: "workspace_bytes" value { string_value: "1073741824" } }
+    parameters { key: "profile.x" value { string_value: "1x3:4x3:8x3" } }   # min:opt:max
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from server.core.datatypes import datatype_from_config, datatype_to_config
+from server.core.errors import InvalidArgument
+from server.core.pbtxt import Schema, read_pbtxt
+
+_TENSOR: Schema = {"name": str, "data_type": "enum", "dims": [int]}
+SCHEMA: Schema = {
+    "name": str,
+    "platform": str,
+    "backend": str,
+    "max_batch_size": int,
+    "version_policy": {"latest": {"num_versions": int}, "all": {},
+                       "specific": {"versions": [int]}},
+    "input": [_TENSOR],
+    "output": [_TENSOR],
+    "instance_group": [{"name": str, "kind": "enum", "count": int, "gpus": [int]}],
+    "dynamic_batching": {"preferred_batch_size": [int], "max_queue_delay_microseconds": int,
+                         "preserve_ordering": bool,
+                         "default_queue_policy": {"max_queue_size": int}},
+    "parameters": "map",
+}
+
+PLATFORMS = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
+BACKENDS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
+KINDS = ("KIND_AUTO", "KIND_CPU", "KIND_GPU")
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class TensorConfig:
+    name: str
+    datatype: str  # KServe name: FP32, BYTES, ...
+    dims: tuple[int, ...]  # without the batch dimension when max_batch_size > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "data_type": datatype_to_config(self.datatype),
+                "dims": list(self.dims)}
+
+
+@dataclass(frozen=True)
+class InstanceGroup:
+    name: str
+    kind: str = "KIND_AUTO"
+    count: int = 1
+    gpus: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DynamicBatching:
+    preferred_batch_size: tuple[int, ...] = ()
+    max_queue_delay_microseconds: int = 0
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    """``latest`` (the newest ``num_versions``), ``all``, or ``specific`` (``versions``)."""
+
+    kind: str = "latest"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    def select(self, available: list[int]) -> list[int]:
+        ordered = sorted(available)
+        if self.kind == "all":
+            return ordered
+        if self.kind == "specific":
+            return [v for v in ordered if v in self.versions]
+        return ordered[-self.num_versions:]
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "all":
+            return {"all": {}}
+        if self.kind == "specific":
+            return {"specific": {"versions": list(self.versions)}}
+        return {"latest": {"num_versions": self.num_versions}}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    platform: str = ""
+    max_batch_size: int = 0
+    inputs: tuple[TensorConfig, ...] = ()
+    outputs: tuple[TensorConfig, ...] = ()
+    instance_groups: tuple[InstanceGroup, ...] = ()
+    dynamic_batching: DynamicBatching | None = None
+    max_queue_size: int = 0  # 0: the server's default
+    version_policy: VersionPolicy = field(default_factory=VersionPolicy)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    # -- builder settings, read from parameters ----------------------------------------------
+    @property
+    def precision(self) -> str:
+        return self.parameters.get("precision", "fp32")
+
+    @property
+    def workspace_bytes(self) -> int | None:
+        value = self.parameters.get("workspace_bytes")
+        return None if value is None else int(value)
+
+    def profile(self, tensor: str) -> tuple[tuple[int, ...], ...] | None:
+        """The (min, opt, max) shapes given for input ``tensor``, or None."""
+        text = self.parameters.get(f"profile.{tensor}")
+        if text is None:
+            return None
+        return tuple(tuple(int(d) for d in part.split("x")) for part in text.split(":"))
+
+    def with_io(self, inputs: tuple[TensorConfig, ...], outputs: tuple[TensorConfig, ...],
+                max_batch_size: int, platform: str) -> "ModelConfig":
+        return replace(self, inputs=inputs, outputs=outputs, max_batch_size=max_batch_size,
+                       platform=platform)
+
+    def to_json(self) -> dict[str, Any]:
+        """Triton's JSON form of the configuration (what ``/config`` returns)."""
+        out: dict[str, Any] = {
+            "name": self.name, "max_batch_size": self.max_batch_size,
+            "version_policy": self.version_policy.to_json(),
+            "input": [t.to_json() for t in self.inputs],
+            "output": [t.to_json() for t in self.outputs],
+            "instance_group": [{"name": g.name, "kind": g.kind, "count": g.count,
+                                "gpus": list(g.gpus)} for g in self.instance_groups],
+            "parameters": {k: {"string_value": v} for k, v in self.parameters.items()},
+        }
+        if self.platform:
+            out["platform"] = self.platform
+            out["backend"] = {p: b for b, p in BACKENDS.items()}[self.platform]
+        if self.dynamic_batching is not None:
+            out["dynamic_batching"] = {
+                "preferred_batch_size": list(self.dynamic_batching.preferred_batch_size),
+                "max_queue_delay_microseconds":
+                    self.dynamic_batching.max_queue_delay_microseconds,
+                "default_queue_policy": {"max_queue_size": self.max_queue_size}}
+        return out
+
+
+def config_from_pbtxt(text: str, model: str) -> ModelConfig:
+    return config_from_json(read_pbtxt(text, SCHEMA), model)
+
+
+def config_from_json_text(text: str | bytes, model: str) -> ModelConfig:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"model '{model}': configuration is not valid JSON: {exc}") from None
+    return config_from_json(data, model)
+
+
+def config_from_json(data: Any, model: str) -> ModelConfig:
+    """Validate Triton's JSON configuration shape; ``model`` is the directory's name."""
+    where = f"model '{model}' configuration"
+    _check_fields(data, SCHEMA, where)
+    name = data.get("name") or model
+    if name != model:
+        raise InvalidArgument(f"{where}: name {name!r} differs from the model's directory "
+                              f"name {model!r}")
+    platform = data.get("platform", "")
+    if "backend" in data:
+        backend = data["backend"]
+        if backend not in BACKENDS:
+            raise InvalidArgument(f"{where}: backend {backend!r}; expected one of "
+                                  f"{sorted(BACKENDS)}")
+        platform = platform or BACKENDS[backend]
+    if platform and platform not in PLATFORMS:
+        raise InvalidArgument(f"{where}: platform {platform!r}; expected one of "
+                              f"{sorted(PLATFORMS)}")
+    max_batch_size = _int(data.get("max_batch_size", 0), f"{where}: max_batch_size")
+    if max_batch_size < 0:
+        raise InvalidArgument(f"{where}: max_batch_size must be >= 0, got {max_batch_size}")
+    groups = []
+    for index, g in enumerate(data.get("instance_group", [])):
+        kind = g.get("kind", "KIND_AUTO")
+        if kind not in KINDS:
+            raise InvalidArgument(f"{where}: instance_group kind {kind!r}; expected one of "
+                                  f"{list(KINDS)}")
+        count = _int(g.get("count", 1), f"{where}: instance_group count")
+        if not 1 <= count <= 64:
+            raise InvalidArgument(f"{where}: instance_group count must be 1..64, got {count}")
+        groups.append(InstanceGroup(g.get("name") or f"{name}_{index}", kind, count,
+                                    tuple(_int(x, "gpus") for x in g.get("gpus", []))))
+    batching, queue_size = None, 0
+    if "dynamic_batching" in data:
+        db = data["dynamic_batching"]
+        preferred = tuple(_int(x, f"{where}: preferred_batch_size")
+                          for x in db.get("preferred_batch_size", []))
+        if any(not 1 <= p <= max(max_batch_size, 1) for p in preferred):
+            raise InvalidArgument(f"{where}: preferred_batch_size {list(preferred)} must lie "
+                                  f"in 1..max_batch_size ({max_batch_size})")
+        delay = _int(db.get("max_queue_delay_microseconds", 0), f"{where}: max_queue_delay")
+        if delay < 0:
+            raise InvalidArgument(f"{where}: max_queue_delay_microseconds must be >= 0")
+        batching = DynamicBatching(preferred, delay)
+        queue_size = _int(db.get("default_queue_policy", {}).get("max_queue_size", 0),
+                          f"{where}: max_queue_size")
+    policy = VersionPolicy()
+    vp = data.get("version_policy", {})
+    if len(vp) > 1:
+        raise InvalidArgument(f"{where}: version_policy takes one of latest, all, specific")
+    if "all" in vp:
+        policy = VersionPolicy("all")
+    elif "specific" in vp:
+        versions = tuple(_int(v, "versions") for v in vp["specific"].get("versions", []))
+        policy = VersionPolicy("specific", versions=versions)
+    elif "latest" in vp:
+        n = _int(vp["latest"].get("num_versions", 1), f"{where}: num_versions")
+        if n < 1:
+            raise InvalidArgument(f"{where}: latest num_versions must be >= 1")
+        policy = VersionPolicy("latest", n)
+    parameters = {}
+    for key, value in data.get("parameters", {}).items():
+        if not isinstance(value, dict) or not isinstance(value.get("string_value"), str):
+            raise InvalidArgument(f"{where}: parameter {key!r} must be "
+                                  f"{{\"string_value\": \"...\"}}")
+        parameters[key] = value["string_value"]
+    config = ModelConfig(
+        name=name, platform=platform, max_batch_size=max_batch_size,
+        inputs=tuple(_tensor(t, where) for t in data.get("input", [])),
+        outputs=tuple(_tensor(t, where) for t in data.get("output", [])),
+        instance_groups=tuple(groups), dynamic_batching=batching, max_queue_size=queue_size,
+        version_policy=policy, parameters=parameters)
+    _check_builder_settings(config, where)
+    return config
+
+
+def _check_builder_settings(config: ModelConfig, where: str) -> None:
+    if config.precision not in PRECISIONS:
+        raise InvalidArgument(f"{where}: parameter precision {config.precision!r}; expected "
+                              f"one of {list(PRECISIONS)}")
+    try:
+        workspace = config.workspace_bytes
+        profiles = [config.profile(k[len("profile."):]) for k in config.parameters
+                    if k.startswith("profile.")]
+    except ValueError:
+        raise InvalidArgument(f"{where}: workspace_bytes must be an integer and profile.* "
+                              f"parameters read 'MINxDIMS:OPTxDIMS:MAXxDIMS'") from None
+    if workspace is not None and workspace < 0:
+        raise InvalidArgument(f"{where}: workspace_bytes must be >= 0")
+    for profile in profiles:
+        if profile is None or len(profile) != 3 or len({len(s) for s in profile}) != 1:
+            raise InvalidArgument(f"{where}: a profile.* parameter reads 'min:opt:max', "
+                                  f"each shape like 1x3x224x224")
+
+
+def _tensor(data: dict[str, Any], where: str) -> TensorConfig:
+    name = data.get("name")
+    if not name:
+        raise InvalidArgument(f"{where}: every input and output needs a name")
+    if "data_type" not in data:
+        raise InvalidArgument(f"{where}: tensor '{name}' needs a data_type")
+    dims = tuple(_int(d, f"{where}: tensor '{name}' dims") for d in data.get("dims", []))
+    if any(d < -1 for d in dims):
+        raise InvalidArgument(f"{where}: tensor '{name}' dims {list(dims)}: -1 marks a "
+                              f"variable dimension; other values must be >= 0")
+    return TensorConfig(name, datatype_from_config(data["data_type"]), dims)
+
+
+def _int(value: Any, what: str) -> int:
+    # Triton's JSON writes int64 fields as strings (protobuf's JSON mapping); accept both.
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidArgument(f"{what}: expected an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidArgument(f"{what}: expected an integer, got {value!r}") from None
+
+
+def _check_fields(data: Any, schema: Schema, where: str) -> None:
+    """Refuse unknown fields and wrong JSON shapes, naming the field."""
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"{where}: expected an object, got {type(data).__name__}")
+    for key, value in data.items():
+        if key not in schema:
+            raise InvalidArgument(f"{where}: unknown field {key!r}; known: {sorted(schema)}")
+        kind = schema[key]
+        if kind == "map":
+            if not isinstance(value, dict):
+                raise InvalidArgument(f"{where}: {key} must be an object")
+        elif isinstance(kind, list):
+            if not isinstance(value, list):
+                raise InvalidArgument(f"{where}: {key} must be a list")
+            if isinstance(kind[0], dict):
+                for item in value:
+                    _check_fields(item, kind[0], f"{where}: {key}")
+        elif isinstance(kind, dict):
+            _check_fields(value, kind, f"{where}: {key}")
+        elif kind in (str, "enum") and not isinstance(value, str):
+            raise InvalidArgument(f"{where}: {key} must be a string")
+        elif kind is bool and not isinstance(value, bool):
+            raise InvalidArgument(f"{where}: {key} must be true or false")

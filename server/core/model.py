@@ -1,0 +1,221 @@
+"""A loaded model version: one engine, a pool of execution contexts per instance group, an
+optional dynamic batcher, and statistics.
+
+A request is validated against the configuration on the event loop, then runs on the
+model's worker threads: each worker takes a free context, runs, and gives it back. There are
+exactly as many workers as contexts, so taking a context never waits. Requests beyond the
+contexts wait in a bounded queue; past its bound the model answers "busy".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import engine as trt
+from server.core.batcher import DynamicBatcher
+from server.core.codec import InferOutput, InferRequest, InferResponse
+from server.core.config import ModelConfig, TensorConfig
+from server.core.errors import InvalidArgument, ServerBusy, ServerError, Unavailable
+from server.core.statistics import ModelStatistics
+
+Feeds = dict[str, np.ndarray]
+
+
+@dataclass
+class Job:
+    """One request's inputs on their way through the batcher and a context."""
+
+    feeds: Feeds
+    batch: int  # its batch size (1 for models without a batch dimension)
+    enqueued_ns: int
+
+
+class ModelVersion:
+    def __init__(self, config: ModelConfig, version: int, engine: trt.ICudaEngine,
+                 default_queue_size: int) -> None:
+        self.config = config
+        self.name = config.name
+        self.version = version
+        self.engine = engine
+        self.stats = ModelStatistics(self.name, str(version))
+        counts = [g.count for g in config.instance_groups] or [1]
+        self._contexts: queue.SimpleQueue[trt.IExecutionContext] = queue.SimpleQueue()
+        for _ in range(sum(counts)):
+            self._contexts.put(engine.create_execution_context())
+        self.instances = sum(counts)
+        self._executor = ThreadPoolExecutor(self.instances,
+                                            thread_name_prefix=f"{self.name}-v{version}")
+        self._queue_limit = config.max_queue_size or default_queue_size
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._closed = False
+        self._batcher: DynamicBatcher | None = None
+        self._inputs = {t.name: t for t in config.inputs}
+        self._outputs = {t.name: t for t in config.outputs}
+
+    # -- requests ---------------------------------------------------------------------------
+    async def infer(self, request: InferRequest) -> InferResponse:
+        start = time.perf_counter_ns()
+        try:
+            job = self._job_from_request(request)
+            wanted = self._requested_outputs(request)
+        except ServerError:
+            self.stats.record_request(False, time.perf_counter_ns() - start)
+            raise
+        self._admit()
+        try:
+            if self.config.dynamic_batching is not None and self.config.max_batch_size > 0:
+                if self._batcher is None or self._batcher.loop is not asyncio.get_running_loop():
+                    self._batcher = DynamicBatcher(self.config, self.instances,
+                                                   self._run_in_thread)
+                results, queue_ns = await self._batcher.submit(job)
+            else:
+                (results,), started = await self._run_in_thread([job])
+                queue_ns = started - job.enqueued_ns
+        except ServerError:
+            self.stats.record_request(False, time.perf_counter_ns() - start)
+            raise
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        outputs = [InferOutput(name, self._outputs[name].datatype, results[name])
+                   for name in wanted]
+        self.stats.record_request(True, time.perf_counter_ns() - start, queue_ns)
+        return InferResponse(self.name, str(self.version), outputs, request.id)
+
+    def _admit(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise Unavailable(f"model '{self.name}' version {self.version} is unloading")
+            if self._in_flight >= self.instances + self._queue_limit:
+                raise ServerBusy(f"model '{self.name}' is busy: {self._in_flight} requests are "
+                                 f"running or queued (limit {self.instances} running + "
+                                 f"{self._queue_limit} queued); retry later")
+            self._in_flight += 1
+
+    def _job_from_request(self, request: InferRequest) -> Job:
+        given = [i.name for i in request.inputs]
+        duplicates = sorted({n for n in given if given.count(n) > 1})
+        if duplicates:
+            raise InvalidArgument(f"model '{self.name}': inputs {duplicates} are given twice")
+        unknown = sorted(set(given) - set(self._inputs))
+        if unknown:
+            raise InvalidArgument(f"model '{self.name}' has no inputs {unknown}; its inputs "
+                                  f"are {sorted(self._inputs)}")
+        missing = sorted(set(self._inputs) - set(given))
+        if missing:
+            raise InvalidArgument(f"model '{self.name}': inputs {missing} are missing")
+        batches = set()
+        feeds = {}
+        for item in request.inputs:
+            declared = self._inputs[item.name]
+            if item.datatype != declared.datatype:
+                raise InvalidArgument(f"model '{self.name}' input '{item.name}': datatype "
+                                      f"{item.datatype}, the model expects {declared.datatype}")
+            batches.add(self._check_shape(item.name, item.shape, declared))
+            feeds[item.name] = item.data
+        if len(batches) > 1:
+            raise InvalidArgument(f"model '{self.name}': inputs disagree on the batch size "
+                                  f"({sorted(batches)})")
+        return Job(feeds, batches.pop(), time.perf_counter_ns())
+
+    def _check_shape(self, name: str, shape: tuple[int, ...], declared: TensorConfig) -> int:
+        mbs = self.config.max_batch_size
+        full = ((-1,) if mbs > 0 else ()) + declared.dims
+        if len(shape) != len(full) or any(d != -1 and d != s for d, s in zip(full, shape)):
+            raise InvalidArgument(f"model '{self.name}' input '{name}': shape {list(shape)} "
+                                  f"does not match the model's {list(full)} (-1 may vary)")
+        if mbs > 0 and not 1 <= shape[0] <= mbs:
+            raise InvalidArgument(f"model '{self.name}' input '{name}': batch size {shape[0]} "
+                                  f"must be in 1..{mbs} (max_batch_size)")
+        return shape[0] if mbs > 0 else 1
+
+    def _requested_outputs(self, request: InferRequest) -> list[str]:
+        if request.outputs is None:
+            return list(self._outputs)
+        names = [o.name for o in request.outputs]
+        unknown = sorted(set(names) - set(self._outputs))
+        if unknown:
+            raise InvalidArgument(f"model '{self.name}' has no outputs {unknown}; its outputs "
+                                  f"are {sorted(self._outputs)}")
+        return names
+
+    # -- execution --------------------------------------------------------------------------
+    async def _run_in_thread(self, jobs: list[Job]) -> tuple[list[Any], int]:
+        """Run ``jobs`` as one execution on a worker; returns per-job outputs (or, where a
+        batch had to be split, per-job errors) and when the execution started."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._execute, jobs)
+        except RuntimeError as exc:  # the executor was shut down by an unload
+            raise Unavailable(f"model '{self.name}' version {self.version} was unloaded: "
+                              f"{exc}") from None
+
+    def _execute(self, jobs: list[Job]) -> tuple[list[Any], int]:
+        started = time.perf_counter_ns()
+        context = self._contexts.get_nowait()
+        try:
+            if len(jobs) == 1:
+                feeds = jobs[0].feeds
+            else:
+                feeds = {name: np.concatenate([j.feeds[name] for j in jobs])
+                         for name in self._inputs}
+            computed = time.perf_counter_ns()
+            try:
+                outputs = context.infer(feeds)
+            except trt.ExecutionError as exc:
+                if len(jobs) > 1:  # one request's shapes spoil the batch: run each alone
+                    self._contexts.put(context)
+                    context = None
+                    return self._execute_each(jobs), started
+                raise InvalidArgument(f"model '{self.name}': {exc}") from None
+            inferred = time.perf_counter_ns()
+            if len(jobs) == 1:
+                per_job = [outputs]
+            else:
+                bounds = np.cumsum([j.batch for j in jobs])[:-1]
+                split = {n: np.split(a, bounds) for n, a in outputs.items()}
+                per_job = [{n: split[n][i] for n in outputs} for i in range(len(jobs))]
+            done = time.perf_counter_ns()
+        finally:
+            if context is not None:
+                self._contexts.put(context)
+        self.stats.record_execution(sum(j.batch for j in jobs), len(jobs), computed - started,
+                                    inferred - computed, done - inferred)
+        return per_job, started
+
+    def _execute_each(self, jobs: list[Job]) -> list[Feeds]:
+        results: list[Any] = []
+        for job in jobs:
+            try:
+                results.append(self._execute([job])[0][0])
+            except ServerError as exc:
+                results.append(exc)
+        return results
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def metadata(self, versions: list[str]) -> dict[str, Any]:
+        batch = [-1] if self.config.max_batch_size > 0 else []
+        return {
+            "name": self.name, "versions": versions, "platform": self.config.platform,
+            "inputs": [{"name": t.name, "datatype": t.datatype, "shape": batch + list(t.dims)}
+                       for t in self.config.inputs],
+            "outputs": [{"name": t.name, "datatype": t.datatype, "shape": batch + list(t.dims)}
+                        for t in self.config.outputs],
+        }
+
+    def close(self) -> None:
+        """Stop taking requests; those already running finish."""
+        with self._lock:
+            self._closed = True
+        if self._batcher is not None:
+            self._batcher.close()
+        self._executor.shutdown(wait=False)

@@ -1,0 +1,378 @@
+"""The model repository: Triton's layout on disk, and the models loaded from it.
+
+    <repo>/<model>/config.pbtxt | config.json      (optional: completed from the engine)
+    <repo>/<model>/<version>/model.plan | model.onnx
+
+Loading builds every version the version policy selects, in a worker thread. A version that
+fails is UNAVAILABLE with its reason and the others serve; a reload that fails entirely
+leaves the versions already serving untouched. Uploads are staged in a hidden directory,
+built, and only then moved into the repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from server.core.build import MODEL_FILES, build_model, device_type_for, model_file
+from server.core.config import (ModelConfig, TensorConfig, config_from_json_text,
+                                config_from_pbtxt)
+from server.core.datatypes import datatype_of_engine
+from server.core.errors import InvalidArgument, NotFound, ServerError, Unavailable
+from server.core.model import ModelVersion
+
+import engine as trt
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+STAGING = ".staging"
+MODEL_LEVEL = 0  # the key of a failure that concerns the whole model (versions start at 1)
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it is a safe directory name (no separators, no leading dot)."""
+    if not _MODEL_NAME.fullmatch(name) or ".." in name:
+        raise InvalidArgument(f"invalid model name {name!r}: use letters, digits, '_', '-' "
+                              f"and '.', starting with a letter or digit")
+    return name
+
+
+def check_model_file_path(path: str) -> tuple[int, str]:
+    """A load-with-files path, ``<version>/model.onnx`` or ``<version>/model.plan``."""
+    parts = path.split("/")
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in MODEL_FILES \
+            or len(parts[0]) > 18:
+        raise InvalidArgument(f"invalid model file path {path!r}: expected "
+                              f"'<version>/model.onnx' or '<version>/model.plan'")
+    return int(parts[0]), parts[1]
+
+
+@dataclass
+class VersionState:
+    state: str  # READY, UNAVAILABLE, LOADING, UNLOADING
+    reason: str = ""
+
+
+@dataclass
+class ModelEntry:
+    versions: dict[int, ModelVersion] = field(default_factory=dict)
+    states: dict[int, VersionState] = field(default_factory=dict)
+    signature: tuple[Any, ...] = ()
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class ModelRepository:
+    def __init__(self, root: Path, device: str, cache_dir: Path | None,
+                 default_queue_size: int) -> None:
+        self.root = root
+        self.device = device
+        self.cache_dir = cache_dir
+        self.default_queue_size = default_queue_size
+        self.models: dict[str, ModelEntry] = {}
+
+    # -- queries ------------------------------------------------------------------------------
+    def names_on_disk(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and _MODEL_NAME.fullmatch(p.name))
+
+    def index(self, ready_only: bool) -> list[dict[str, str]]:
+        out = []
+        for name in sorted(set(self.names_on_disk()) | set(self.models)):
+            entry = self.models.get(name)
+            if entry is None or not entry.states:
+                if not ready_only:
+                    out.append({"name": name})
+                continue
+            for version, status in sorted(entry.states.items()):
+                if ready_only and status.state != "READY":
+                    continue
+                row = {"name": name, "version": str(version), "state": status.state,
+                       "reason": status.reason}
+                if version == MODEL_LEVEL:
+                    del row["version"]
+                out.append(row)
+        return out
+
+    def get(self, name: str, version: str | None = None) -> ModelVersion:
+        """The ready version asked for, or the highest ready version."""
+        entry = self.models.get(name)
+        if entry is None:
+            raise NotFound(f"unknown model '{name}'; known models: "
+                           f"{sorted(set(self.models) | set(self.names_on_disk()))}")
+        if version is not None and version != "":
+            if not version.isdigit():
+                raise InvalidArgument(f"model '{name}': version {version!r} is not a number")
+            number = int(version)
+            if number in entry.versions:
+                return entry.versions[number]
+            status = entry.states.get(number)
+            if status is None:
+                raise NotFound(f"model '{name}' has no version {version}; versions: "
+                               f"{sorted(entry.states)}")
+            raise Unavailable(f"model '{name}' version {version} is {status.state}"
+                              f"{': ' + status.reason if status.reason else ''}")
+        if entry.versions:
+            return entry.versions[max(entry.versions)]
+        reasons = "; ".join(f"version {v}: {s.state} {s.reason}".strip()
+                            for v, s in sorted(entry.states.items()))
+        raise Unavailable(f"model '{name}' is not ready ({reasons or 'not loaded'})")
+
+    def ready_versions(self, name: str) -> list[str]:
+        return [str(v) for v in sorted(self.models[name].versions)]
+
+    def all_statistics(self) -> list[Any]:
+        return [mv.stats for entry in list(self.models.values())
+                for mv in list(entry.versions.values())]
+
+    # -- loading ----------------------------------------------------------------------------
+    def _entry(self, name: str) -> ModelEntry:
+        return self.models.setdefault(name, ModelEntry())
+
+    async def load(self, name: str, config_text: str | None = None,
+                   files: dict[str, bytes] | None = None) -> None:
+        """Load (or reload) ``name``; with ``files`` (``<version>/model.onnx`` -> bytes) the
+        model is built from them and, once it loads, they are written to the repository."""
+        check_model_name(name)
+        if files is not None and config_text is None:
+            raise InvalidArgument("loading a model from files needs its 'config' as well")
+        model_dir = self.root / name
+        if files is None and not model_dir.is_dir():
+            raise NotFound(f"model '{name}' is not in the repository {self.root}")
+        entry = self._entry(name)
+        async with entry.lock:
+            loop = asyncio.get_running_loop()
+            if files is None:
+                built = await loop.run_in_executor(None, self._build_all, name, model_dir,
+                                                   config_text)
+            else:
+                parsed = {check_model_file_path(p): data for p, data in files.items()}
+                built = await loop.run_in_executor(None, self._build_staged, name,
+                                                   config_text, parsed)
+            self._install(name, entry, *built)
+
+    async def upload(self, name: str, filename: str, data: bytes,
+                     config_text: str | None) -> int:
+        """Add ``data`` as a new version of ``name`` (created if new); returns the version.
+        Nothing in the repository changes unless the new version builds."""
+        check_model_name(name)
+        if filename not in MODEL_FILES:
+            raise InvalidArgument(f"invalid file name {filename!r}: expected one of "
+                                  f"{sorted(MODEL_FILES)}")
+        entry = self._entry(name)
+        async with entry.lock:
+            existing = _version_numbers(self.root / name)
+            version = max([*existing, *entry.states, 0]) + 1
+            if config_text is None:
+                config_text = _read_config_text(self.root / name)
+            loop = asyncio.get_running_loop()
+            built = await loop.run_in_executor(None, self._build_staged, name, config_text,
+                                               {(version, filename): data})
+            self._install(name, entry, *built)
+            if version not in entry.versions:
+                raise InvalidArgument(entry.states[version].reason)
+            return version
+
+    async def unload(self, name: str) -> None:
+        check_model_name(name)
+        entry = self.models.get(name)
+        if entry is None:
+            if name in self.names_on_disk():
+                return
+            raise NotFound(f"unknown model '{name}'")
+        async with entry.lock:
+            for version, model in list(entry.versions.items()):
+                model.close()
+                entry.states[version] = VersionState("UNAVAILABLE", "unloaded")
+            entry.versions.clear()
+
+    def _install(self, name: str, entry: ModelEntry, built: dict[int, ModelVersion | str],
+                 signature: tuple[Any, ...]) -> None:
+        """Swap built versions in (on the event loop); raise if none could be built."""
+        ready = {v: m for v, m in built.items() if isinstance(m, ModelVersion)}
+        failed = {v: m for v, m in built.items() if isinstance(m, str)}
+        for version, reason in failed.items():
+            if version not in entry.versions:
+                entry.states[version] = VersionState("UNAVAILABLE", reason)
+        if ready:
+            entry.states.pop(MODEL_LEVEL, None)
+        if not ready:
+            reasons = "; ".join(f"version {v}: {r}" for v, r in sorted(failed.items()))
+            raise InvalidArgument(f"failed to load model '{name}': {reasons}")
+        for version in list(entry.versions):
+            if version not in ready and version not in failed:
+                entry.versions.pop(version).close()
+                entry.states[version] = VersionState("UNAVAILABLE", "unloaded")
+        for version, model in ready.items():
+            old = entry.versions.get(version)
+            entry.versions[version] = model
+            entry.states[version] = VersionState("READY")
+            if old is not None:
+                old.close()
+        entry.signature = signature
+
+    def _build_all(self, name: str, model_dir: Path, config_text: str | None
+                   ) -> tuple[dict[int, ModelVersion | str], tuple[Any, ...]]:
+        """Build the versions of a model directory (blocking)."""
+        signature = repository_signature(model_dir)
+        try:
+            config, autocomplete = self._read_config(name, model_dir, config_text)
+            available = _version_numbers(model_dir)
+            if not available:
+                raise InvalidArgument(f"model '{name}' has no version directories")
+            selected = config.version_policy.select(available)
+            if not selected:
+                raise InvalidArgument(f"model '{name}': the version policy selects none of "
+                                      f"the versions {available}")
+        except ServerError as exc:
+            return {MODEL_LEVEL: str(exc)}, signature
+        built: dict[int, ModelVersion | str] = {}
+        for version in selected:
+            built[version] = self._build_version(config, autocomplete, model_dir / str(version),
+                                                 version)
+        return built, signature
+
+    def _build_staged(self, name: str, config_text: str | None,
+                      files: dict[tuple[int, str], bytes]
+                      ) -> tuple[dict[int, ModelVersion | str], tuple[Any, ...]]:
+        """Write ``files`` to a staging directory, build them, and move what built into the
+        repository (blocking)."""
+        staging_root = self.root / STAGING
+        staging_root.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=staging_root))
+        try:
+            for (version, filename), data in files.items():
+                (stage / str(version)).mkdir(exist_ok=True)
+                (stage / str(version) / filename).write_bytes(data)
+            try:
+                config, autocomplete = self._read_config(name, stage, config_text)
+            except ServerError as exc:
+                return {v: str(exc) for v, _ in files}, ()
+            built = {version: self._build_version(config, autocomplete,
+                                                  stage / str(version), version)
+                     for version, _ in files}
+            if any(isinstance(m, ModelVersion) for m in built.values()):
+                model_dir = self.root / name
+                model_dir.mkdir(exist_ok=True)
+                if config_text is not None:
+                    _write_atomically(model_dir / "config.json", config_text.encode())
+                    (model_dir / "config.pbtxt").unlink(missing_ok=True)
+                for (version, filename), data in files.items():
+                    if isinstance(built[version], ModelVersion):
+                        target = model_dir / str(version)
+                        target.mkdir(exist_ok=True)
+                        for other in MODEL_FILES:
+                            (target / other).unlink(missing_ok=True)
+                        _write_atomically(target / filename, data)
+            return built, repository_signature(self.root / name)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def _read_config(self, name: str, model_dir: Path, config_text: str | None
+                     ) -> tuple[ModelConfig, bool]:
+        if config_text is not None:
+            return config_from_json_text(config_text, name), False
+        if (model_dir / "config.pbtxt").is_file():
+            return config_from_pbtxt((model_dir / "config.pbtxt").read_text(), name), False
+        if (model_dir / "config.json").is_file():
+            return config_from_json_text((model_dir / "config.json").read_bytes(), name), False
+        return ModelConfig(name=name), True
+
+    def _build_version(self, config: ModelConfig, autocomplete: bool, version_dir: Path,
+                       version: int) -> ModelVersion | str:
+        """A loaded version, or the reason it could not be loaded."""
+        try:
+            kinds = {g.kind for g in config.instance_groups} or {"KIND_AUTO"}
+            if len(kinds) > 1:
+                raise InvalidArgument("instance groups of different kinds are not supported; "
+                                      "use one kind per model")
+            target = device_type_for(kinds.pop(), self.device)
+            path = model_file(version_dir, config)
+            built = build_model(path, config, target, self.cache_dir, autocomplete)
+            complete = complete_config(config, built.engine, built.max_batch_size,
+                                       built.platform)
+            return ModelVersion(complete, version, built.engine, self.default_queue_size)
+        except ServerError as exc:
+            return str(exc)
+        except (OSError, trt.EngineError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+
+def complete_config(config: ModelConfig, engine: trt.ICudaEngine, capacity: int,
+                    platform: str) -> ModelConfig:
+    """The configuration with its I/O and batch size filled in from the engine, or checked
+    against it where the configuration gives them."""
+    if config.max_batch_size > capacity:
+        raise InvalidArgument(f"max_batch_size {config.max_batch_size} exceeds what the "
+                              f"engine accepts ({capacity}: "
+                              f"{'no batch dimension' if capacity == 0 else 'its profile max'})")
+    declared = bool(config.inputs or config.outputs)
+    mbs = config.max_batch_size if declared or config.max_batch_size else capacity
+    inputs, outputs = [], []
+    for index in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(index)
+        shape = tuple(engine.get_tensor_shape(name))
+        tensor = TensorConfig(name, datatype_of_engine(engine.get_tensor_dtype(name)),
+                              shape[1:] if mbs > 0 else shape)
+        is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+        (inputs if is_input else outputs).append(tensor)
+    if declared:
+        for kind, mine, theirs in (("input", config.inputs, inputs),
+                                   ("output", config.outputs, outputs)):
+            engine_by_name = {t.name: t for t in theirs}
+            if sorted(engine_by_name) != sorted(t.name for t in mine):
+                raise InvalidArgument(f"configuration {kind}s {sorted(t.name for t in mine)} "
+                                      f"differ from the engine's {sorted(engine_by_name)}")
+            for t in mine:
+                e = engine_by_name[t.name]
+                if t.datatype != e.datatype:
+                    raise InvalidArgument(f"{kind} '{t.name}': configuration says "
+                                          f"{t.datatype}, the engine has {e.datatype}")
+                if len(t.dims) != len(e.dims) or any(
+                        d != -1 and c != -1 and d != c or d == -1 and c != -1
+                        for c, d in zip(t.dims, e.dims)):
+                    raise InvalidArgument(f"{kind} '{t.name}': configuration dims "
+                                          f"{list(t.dims)} do not fit the engine's "
+                                          f"{list(e.dims)}")
+        inputs, outputs = list(config.inputs), list(config.outputs)
+    return config.with_io(tuple(inputs), tuple(outputs), mbs, platform)
+
+
+def repository_signature(model_dir: Path) -> tuple[Any, ...]:
+    """What poll mode compares to notice a change: every file's path, size and mtime."""
+    if not model_dir.is_dir():
+        return ()
+    return tuple(sorted((str(p.relative_to(model_dir)), p.stat().st_size, p.stat().st_mtime_ns)
+                        for p in model_dir.rglob("*") if p.is_file()))
+
+
+def _version_numbers(model_dir: Path) -> list[int]:
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir()
+                  if p.is_dir() and p.name.isdigit() and len(p.name) <= 18)
+
+
+def _read_config_text(model_dir: Path) -> str | None:
+    """An existing model's configuration as JSON text (None when it has none)."""
+    import json
+
+    if (model_dir / "config.json").is_file():
+        return (model_dir / "config.json").read_text()
+    if (model_dir / "config.pbtxt").is_file():
+        return json.dumps(config_from_pbtxt((model_dir / "config.pbtxt").read_text(),
+                                            model_dir.name).to_json())
+    return None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
