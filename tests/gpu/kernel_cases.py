@@ -56,3 +56,217 @@ case(LayerType.CONSTANT, "constant-f32", {},
      lambda net, t: net.add_constant((3, 4), rand(3, 4)))
 case(LayerType.CONSTANT, "constant-i64", {},
      lambda net, t: net.add_constant((6,), rand(6, dtype=np.int64)))
+
+
+# -- math -------------------------------------------------------------------------------------
+if hasattr(trt, "ElementWiseOperation"):
+    for op in trt.ElementWiseOperation:
+        if op.name in ("AND", "OR", "XOR"):
+            pair = {"a": rand(3, 4, dtype=np.bool_), "b": rand(1, 4, dtype=np.bool_)}
+        elif op.name == "POW":
+            pair = {"a": np.abs(rand(3, 4)) + 0.5, "b": rand(1, 4)}
+        else:
+            pair = {"a": rand(3, 4), "b": rand(1, 4)}
+        case(LayerType.ELEMENTWISE, f"elementwise-{op.name}", pair,
+             lambda net, t, op=op: net.add_elementwise(t["a"], t["b"], op))
+    for op in ("SUM", "SUB", "PROD", "DIV", "FLOOR_DIV", "MAX", "MIN", "EQUAL", "LESS"):
+        divisor = rand(2, 1, 5, dtype=np.int32)
+        divisor[divisor == 0] = 3
+        case(LayerType.ELEMENTWISE, f"elementwise-{op}-int32",
+             {"a": rand(2, 3, 5, dtype=np.int32), "b": divisor},
+             lambda net, t, op=op: net.add_elementwise(t["a"], t["b"],
+                                                       trt.ElementWiseOperation[op]))
+    case(LayerType.ELEMENTWISE, "elementwise-SUM-f16",
+         {"a": rand(4, 8, dtype=np.float16), "b": rand(4, 8, dtype=np.float16)},
+         lambda net, t: net.add_elementwise(t["a"], t["b"], trt.ElementWiseOperation.SUM))
+
+if hasattr(trt, "ActivationType"):
+    for kind in trt.ActivationType:
+        for dtype in (np.float32, np.float16):
+            def _act(net, t, kind=kind):
+                layer = net.add_activation(t["x"], kind)
+                layer.alpha, layer.beta = 0.3, 0.7
+                return layer
+            case(LayerType.ACTIVATION, f"activation-{kind.name}-{np.dtype(dtype).name}",
+                 {"x": rand(4, 33, dtype=dtype)}, _act)
+
+if hasattr(trt, "UnaryOperation"):
+    for op in trt.UnaryOperation:
+        if op.name == "NOT":
+            x = rand(3, 5, dtype=np.bool_)
+        elif op.name in ("LOG", "SQRT", "ACOSH"):
+            x = np.abs(rand(3, 5)) + 1.1
+        elif op.name in ("ASIN", "ACOS", "ATANH"):
+            x = np.clip(rand(3, 5), -0.9, 0.9).astype(np.float32)
+        else:
+            x = rand(3, 5)
+        case(LayerType.UNARY, f"unary-{op.name}", {"x": x},
+             lambda net, t, op=op: net.add_unary(t["x"], op))
+    case(LayerType.UNARY, "unary-ABS-int32", {"x": rand(3, 5, dtype=np.int32)},
+         lambda net, t: net.add_unary(t["x"], trt.UnaryOperation.ABS))
+
+if hasattr(trt, "MatrixOperation"):
+    M = trt.MatrixOperation
+    for name, a, op0, b, op1 in [
+        ("NN", rand(8, 16), M.NONE, rand(16, 24), M.NONE),
+        ("TN-batched", rand(3, 16, 8), M.TRANSPOSE, rand(3, 16, 24), M.NONE),
+        ("NT-broadcast", rand(3, 8, 16), M.NONE, rand(1, 24, 16), M.TRANSPOSE),
+        ("VN", rand(2, 16), M.VECTOR, rand(2, 16, 5), M.NONE),
+        ("NV", rand(2, 7, 16), M.NONE, rand(2, 16), M.VECTOR),
+        ("VV", rand(16), M.VECTOR, rand(16), M.VECTOR),
+        ("f16", rand(32, 64, dtype=np.float16), M.NONE, rand(64, 16, dtype=np.float16), M.NONE),
+    ]:
+        case(LayerType.MATRIX_MULTIPLY, f"matmul-{name}", {"a": a, "b": b},
+             lambda net, t, op0=op0, op1=op1: net.add_matrix_multiply(t["a"], op0, t["b"], op1),
+             float32=1e-4)
+    case(LayerType.CAST, "cast-f32-to-i32", {"x": rand(4, 5) * 10},
+         lambda net, t: net.add_cast(t["x"], trt.int32))
+    case(LayerType.CAST, "cast-f32-to-f16", {"x": rand(4, 5)},
+         lambda net, t: net.add_cast(t["x"], trt.float16))
+    case(LayerType.CAST, "cast-i32-to-bool", {"x": rand(4, 5, dtype=np.int32)},
+         lambda net, t: net.add_cast(t["x"], trt.bool))
+    case(LayerType.SELECT, "select",
+         {"c": rand(3, 4, dtype=np.bool_), "a": rand(3, 4), "b": rand(1, 4)},
+         lambda net, t: net.add_select(t["c"], t["a"], t["b"]))
+    case(LayerType.PARAMETRIC_RELU, "prelu", {"x": rand(2, 3, 4), "s": rand(1, 3, 1)},
+         lambda net, t: net.add_parametric_relu(t["x"], t["s"]))
+
+if hasattr(trt, "ReduceOperation"):
+    for op in trt.ReduceOperation:
+        for axes, keep in ((0b010, True), (0b101, False)):
+            case(LayerType.REDUCE, f"reduce-{op.name}-{axes:b}-{keep}", {"x": rand(3, 4, 5)},
+                 lambda net, t, op=op, axes=axes, keep=keep: net.add_reduce(t["x"], op, axes, keep),
+                 float32=1e-5)
+    case(LayerType.REDUCE, "reduce-SUM-int32", {"x": rand(3, 4, dtype=np.int32)},
+         lambda net, t: net.add_reduce(t["x"], trt.ReduceOperation.SUM, 0b10, False))
+
+    def _softmax(axis):
+        def define(net, t):
+            layer = net.add_softmax(t["x"])
+            layer.axes = 1 << axis
+            return layer
+        return define
+
+    for axis in (0, 1, 2):
+        case(LayerType.SOFTMAX, f"softmax-axis{axis}", {"x": rand(3, 4, 5)}, _softmax(axis))
+    case(LayerType.SOFTMAX, "softmax-f16", {"x": rand(2, 3, 16, dtype=np.float16)}, _softmax(2))
+
+
+# -- shape ------------------------------------------------------------------------------------
+if hasattr(trt, "IShuffleLayer"):
+    def _shuffle(first, dims, second):
+        def define(net, t):
+            layer = net.add_shuffle(t["x"])
+            layer.first_transpose = first
+            if dims is not None:
+                layer.reshape_dims = dims
+            layer.second_transpose = second
+            return layer
+        return define
+
+    case(LayerType.SHUFFLE, "shuffle-transpose", {"x": rand(2, 3, 4)},
+         _shuffle((2, 0, 1), None, (0, 1, 2)))
+    case(LayerType.SHUFFLE, "shuffle-reshape", {"x": rand(2, 3, 4)},
+         _shuffle((0, 1, 2), (0, -1), (0, 1)))
+    case(LayerType.SHUFFLE, "shuffle-all", {"x": rand(2, 3, 4, dtype=np.int64)},
+         _shuffle((1, 0, 2), (3, 8), (1, 0)))
+
+    def _concat(net, t):
+        layer = net.add_concatenation([t["a"], t["b"]])
+        layer.axis = 1
+        return layer
+
+    case(LayerType.CONCATENATION, "concat-axis1", {"a": rand(2, 3, 4), "b": rand(2, 5, 4)}, _concat)
+    case(LayerType.SLICE, "slice-strided", {"x": rand(5, 6, 7)},
+         lambda net, t: net.add_slice(t["x"], (1, 0, 6), (2, 3, 3), (2, 2, -3)))
+
+    def _slice_mode(mode):
+        def define(net, t):
+            layer = net.add_slice(t["x"], (-2, 1), (6, 4), (1, 2))
+            layer.mode = mode
+            return layer
+        return define
+
+    for mode in ("WRAP", "CLAMP", "FILL", "REFLECT"):
+        case(LayerType.SLICE, f"slice-{mode}", {"x": rand(4, 5)},
+             _slice_mode(getattr(trt.SampleMode, mode)))
+    case(LayerType.GATHER, "gather-axis1",
+         {"x": rand(3, 5, 2), "i": np.array([[4, 0], [-1, 2]], np.int32)},
+         lambda net, t: net.add_gather(t["x"], t["i"], 1))
+
+    def _gather_elements(net, t):
+        layer = net.add_gather_v2(t["x"], t["i"], trt.GatherMode.ELEMENT)
+        layer.axis = 1
+        return layer
+
+    case(LayerType.GATHER, "gather-element",
+         {"x": rand(3, 5), "i": RNG.integers(-5, 5, (3, 4)).astype(np.int64)}, _gather_elements)
+
+    def _squeeze(net, t):
+        axes = net.add_constant((2,), np.array([0, 2], np.int64)).get_output(0)
+        return net.add_squeeze(t["x"], axes)
+
+    def _unsqueeze(net, t):
+        axes = net.add_constant((2,), np.array([0, -1], np.int64)).get_output(0)
+        return net.add_unsqueeze(t["x"], axes)
+
+    case(LayerType.SQUEEZE, "squeeze", {"x": rand(1, 3, 1, 4)}, _squeeze)
+    case(LayerType.UNSQUEEZE, "unsqueeze", {"x": rand(3, 4)}, _unsqueeze)
+    case(LayerType.SHAPE, "shape", {"x": rand(3, 4)}, lambda net, t: net.add_shape(t["x"]))
+
+
+# -- spatial ----------------------------------------------------------------------------------
+if hasattr(trt, "PoolingType"):
+    def _conv(maps, kernel, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+              mode=None, channels=4):
+        w = rand(maps, channels // groups, *kernel)
+        b = rand(maps)
+
+        def define(net, t):
+            layer = net.add_convolution_nd(t["x"], maps, kernel, rand(maps, channels, *kernel), b)
+            layer.stride_nd, layer.padding_nd = stride, padding
+            layer.dilation_nd, layer.num_groups, layer.kernel = dilation, groups, trt.Weights(w)
+            if mode is not None:
+                layer.padding_mode = mode
+            return layer
+        return define
+
+    for name, define in [
+        ("3x3", _conv(8, (3, 3), padding=(1, 1))),
+        ("3x3-stride2-dilated", _conv(6, (3, 3), stride=(2, 2), dilation=(2, 2))),
+        ("grouped", _conv(8, (3, 3), groups=2, padding=(1, 1))),
+        ("depthwise", _conv(4, (3, 3), groups=4, padding=(1, 1))),
+        ("1x1", _conv(16, (1, 1))),
+        ("same-upper", _conv(5, (4, 4), stride=(2, 2), mode=trt.PaddingMode.SAME_UPPER)),
+        ("round-up", _conv(5, (3, 3), stride=(2, 2), mode=trt.PaddingMode.EXPLICIT_ROUND_UP)),
+    ]:
+        case(LayerType.CONVOLUTION, f"conv-{name}", {"x": rand(2, 4, 9, 10)}, define,
+             float32=1e-4)
+    case(LayerType.CONVOLUTION, "conv-3d", {"x": rand(1, 4, 5, 6, 7)},
+         _conv(3, (3, 3, 3), stride=(1, 1, 1), padding=(1, 1, 1), dilation=(1, 1, 1)),
+         float32=1e-4)
+    case(LayerType.CONVOLUTION, "conv-1x1-f16", {"x": rand(2, 4, 6, 6, dtype=np.float16)},
+         lambda net, t: net.add_convolution_nd(t["x"], 8, (1, 1), rand(8, 4, 1, 1), rand(8)))
+
+    def _pool(kind, window, stride, padding=(0, 0), exclude=True, mode=None, blend=0.0):
+        def define(net, t):
+            layer = net.add_pooling_nd(t["x"], kind, window)
+            layer.stride_nd, layer.padding_nd = stride, padding
+            layer.average_count_excludes_padding = exclude
+            layer.blend_factor = blend
+            if mode is not None:
+                layer.padding_mode = mode
+            return layer
+        return define
+
+    P = trt.PoolingType
+    for name, define in [
+        ("max-2x2", _pool(P.MAX, (2, 2), (2, 2))),
+        ("max-3x3-pad", _pool(P.MAX, (3, 3), (2, 2), (1, 1))),
+        ("avg-3x3-excl", _pool(P.AVERAGE, (3, 3), (1, 1), (1, 1))),
+        ("avg-3x3-incl", _pool(P.AVERAGE, (3, 3), (2, 2), (1, 1), exclude=False)),
+        ("avg-round-up", _pool(P.AVERAGE, (2, 2), (2, 2),
+                               mode=trt.PaddingMode.EXPLICIT_ROUND_UP)),
+        ("blend", _pool(P.MAX_AVERAGE_BLEND, (2, 2), (1, 1), blend=0.25)),
+    ]:
+        case(LayerType.POOLING, f"pool-{name}", {"x": rand(2, 3, 7, 9)}, define)

@@ -32,7 +32,14 @@ def make_layer(case: KernelCase) -> tuple[ILayer, list[np.ndarray | None]]:
     tensors = {name: network.add_input(name, trt.DataType(_dtype(a)), a.shape)
                for name, a in case.inputs.items()}
     layer = case.define(network, tensors)
-    arrays = [None if t is None else case.inputs[t.name] for t in layer._inputs]
+    arrays = []
+    for t in layer._inputs:
+        if t is None:
+            arrays.append(None)
+        elif t.name in case.inputs:
+            arrays.append(case.inputs[t.name])
+        else:  # made by a constant layer of the case
+            arrays.append(np.asarray(t._producer.array()))
     return layer, arrays
 
 

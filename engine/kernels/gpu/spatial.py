@@ -1,1 +1,194 @@
-"""GPU kernels of the spatial layer family."""
+"""GPU kernels of the spatial family: convolution (im2col + cuBLAS, and a plain GEMM for 1x1
+kernels) and pooling (reductions over strided window views).
+
+CuPy 14 has no cuDNN module, so convolutions are matrix products: the windows of the padded
+input are gathered into columns (one copy) and multiplied by the kernel per group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cupy
+import numpy as np
+
+from engine.kernels.gpu.capabilities import both, device_types_only
+from engine.kernels.gpu.weights import device_weights
+from engine.kernels.registry import kernel
+from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.spatial_conv import IConvolutionLayer
+from engine.network.layers.spatial_pooling import IPoolingLayer, PoolingType
+from engine.network.layers.spatial_window import dilated_extent
+from engine.types import Weights
+
+
+def pad_trailing(x: cupy.ndarray, pre: Sequence[int], post: Sequence[int], value: float
+                 ) -> cupy.ndarray:
+    """``x`` padded (positive) or cropped (negative) on its last ``len(pre)`` axes."""
+    spatial = len(pre)
+    lead = x.ndim - spatial
+    crop = (slice(None),) * lead + tuple(
+        slice(max(0, -b), x.shape[lead + i] - max(0, -a)) for i, (b, a) in enumerate(zip(pre, post)))
+    x = x[crop]
+    widths = [(0, 0)] * lead + [(max(0, b), max(0, a)) for b, a in zip(pre, post)]
+    if any(w != (0, 0) for w in widths):
+        x = cupy.pad(x, widths, mode="constant", constant_values=value)
+    return x
+
+
+def pad_for_windows(x: cupy.ndarray, geometry: Sequence[tuple[int, int, int]],
+                    extents: Sequence[int], strides: Sequence[int], value: float = 0
+                    ) -> cupy.ndarray:
+    """``x`` padded by each axis' (pre, post), plus what the last window of a rounded-up
+    output reaches past the post-padding (as the CPU kernel pads)."""
+    spatial = len(geometry)
+    pre = [b for b, _, _ in geometry]
+    post = []
+    for i, (b, a, out) in enumerate(geometry):
+        size = x.shape[x.ndim - spatial + i]
+        post.append(max(a, (out - 1) * strides[i] + extents[i] - size - b))
+    return pad_trailing(x, pre, post, value)
+
+
+def strided_windows(x: cupy.ndarray, kernel_shape: Sequence[int], strides: Sequence[int],
+                    dilations: Sequence[int], outs: Sequence[int]) -> cupy.ndarray:
+    """A view ``[..., *outs, *kernel]`` of the windows over the last axes of padded ``x``."""
+    spatial = len(kernel_shape)
+    lead = x.ndim - spatial
+    steps = x.strides[lead:]
+    shape = x.shape[:lead] + tuple(outs) + tuple(kernel_shape)
+    view_strides = x.strides[:lead] + tuple(st * s for st, s in zip(steps, strides)) + \
+        tuple(st * d for st, d in zip(steps, dilations))
+    return cupy.lib.stride_tricks.as_strided(x, shape, view_strides)
+
+
+def _operand(weights: Weights, given: cupy.ndarray | None, dtype: np.dtype
+             ) -> cupy.ndarray | None:
+    if given is not None:
+        return given.astype(dtype, copy=False)
+    if not weights.size:
+        return None
+    return device_weights(weights, dtype)
+
+
+def _conv_operands(layer: IConvolutionLayer, inputs: list[cupy.ndarray | None]
+                   ) -> tuple[cupy.ndarray, cupy.ndarray, cupy.ndarray | None, tuple[int, ...]]:
+    x = inputs[0]
+    assert x is not None
+    spatial = len(layer.kernel_size_nd)
+    lead = x.shape[:x.ndim - spatial - 1]
+    flat = x.reshape((int(np.prod(lead)),) + x.shape[x.ndim - spatial - 1:])
+    channels = flat.shape[1]
+    w = _operand(layer.kernel, inputs[1] if len(inputs) > 1 else None, x.dtype)
+    assert w is not None
+    w = w.reshape(layer.num_output_maps, channels // layer.num_groups, *layer.kernel_size_nd)
+    b = _operand(layer.bias, inputs[2] if len(inputs) > 2 else None, x.dtype)
+    return flat, w, None if b is None else b.reshape(-1), lead
+
+
+def _finish(out: cupy.ndarray, bias: cupy.ndarray | None, spatial: int,
+            lead: tuple[int, ...]) -> cupy.ndarray:
+    if bias is not None:
+        out += bias.reshape((-1,) + (1,) * spatial)
+    return out.reshape(lead + out.shape[1:])
+
+
+@kernel(LayerType.CONVOLUTION, backend="gpu", name="gpu.conv_im2col_cublas",
+        supports=device_types_only, source="CUBLAS")
+def conv_im2col(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
+    """Grouped, dilated N-d convolution: im2col of the padded input, then one batched GEMM
+    over the groups."""
+    assert isinstance(layer, IConvolutionLayer)
+    x, w, bias, lead = _conv_operands(layer, inputs)
+    kernel_shape = tuple(layer.kernel_size_nd)
+    spatial = len(kernel_shape)
+    strides, dilations = tuple(layer.stride_nd), tuple(layer.dilation_nd)
+    geometry = layer.geometry(x.shape[2:])
+    outs = [out for _, _, out in geometry]
+    padded = pad_for_windows(x, geometry, dilated_extent(kernel_shape, dilations), strides)
+    windows = strided_windows(padded, kernel_shape, strides, dilations, outs)
+    batch, channels = x.shape[:2]
+    groups, maps = layer.num_groups, layer.num_output_maps
+    per_group, maps_per_group = channels // groups, maps // groups
+    positions, taps = int(np.prod(outs)), int(np.prod(kernel_shape))
+    # windows: [B, C, *outs, *kernel] -> columns [G, B, P, C/G * taps] (the one copy).
+    windows = windows.reshape(batch, groups, per_group, positions, taps)
+    cols = cupy.ascontiguousarray(windows.transpose(1, 0, 3, 2, 4)).reshape(
+        groups, batch, positions, per_group * taps)
+    wmat = w.reshape(groups, 1, maps_per_group, per_group * taps)
+    out = cupy.matmul(wmat, cols.transpose(0, 1, 3, 2))  # [G, B, K/G, P]
+    out = cupy.ascontiguousarray(out.transpose(1, 0, 2, 3)).reshape(batch, maps, *outs)
+    return [_finish(out, bias, spatial, lead)]
+
+
+def _pointwise(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IConvolutionLayer)
+    x = inputs[0]
+    spatial = len(layer.kernel_size_nd)
+    if x is None or any(d < 0 for d in x.shape[-spatial:]):
+        return False
+    geometry = layer.geometry(x.shape[-spatial:])
+    return (all(k == 1 for k in layer.kernel_size_nd) and all(s == 1 for s in layer.stride_nd)
+            and all(b == 0 and a == 0 for b, a, _ in geometry) and layer.num_groups == 1)
+
+
+@kernel(LayerType.CONVOLUTION, backend="gpu", name="gpu.conv_1x1_cublas",
+        supports=both(device_types_only, _pointwise), source="CUBLAS")
+def conv_1x1(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
+    """A 1x1 convolution at stride 1 without padding is a GEMM over the pixels: no im2col."""
+    assert isinstance(layer, IConvolutionLayer)
+    x, w, bias, lead = _conv_operands(layer, inputs)
+    batch, channels = x.shape[:2]
+    spatial = x.ndim - 2
+    pixels = x.reshape(batch, channels, -1)
+    out = cupy.matmul(w.reshape(layer.num_output_maps, channels), pixels)
+    return [_finish(out.reshape(batch, layer.num_output_maps, *x.shape[2:]), bias, spatial,
+                    lead)]
+
+
+# -- pooling ------------------------------------------------------------------------------------
+def _window_reduce(x: cupy.ndarray, layer: IPoolingLayer,
+                   geometry: Sequence[tuple[int, int, int]], value: float, op: str
+                   ) -> cupy.ndarray:
+    window, strides = tuple(layer.window_size_nd), tuple(layer.stride_nd)
+    spatial = len(window)
+    padded = pad_for_windows(x, geometry, window, strides, value)
+    outs = [out for _, _, out in geometry]
+    views = strided_windows(padded, window, strides, (1,) * spatial, outs)
+    axes = tuple(range(-spatial, 0))
+    return views.max(axis=axes) if op == "max" else views.sum(axis=axes)
+
+
+def _average(x: cupy.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int, int]]
+             ) -> cupy.ndarray:
+    spatial = len(layer.window_size_nd)
+    sums = _window_reduce(x, layer, geometry, 0.0, "sum")
+    extent = x.shape[-spatial:]
+    if layer.average_count_excludes_padding:
+        ones = cupy.ones(extent, cupy.float32)
+    else:
+        ones = cupy.ones(tuple(n + b + a for n, (b, a, _) in zip(extent, geometry)),
+                         cupy.float32)
+        geometry = [(0, 0, out) for _, _, out in geometry]
+    counts = _window_reduce(ones, layer, geometry, 0.0, "sum")
+    return sums / cupy.maximum(counts, 1.0)
+
+
+@kernel(LayerType.POOLING, backend="gpu", name="gpu.pooling_windows",
+        supports=device_types_only)
+def pooling(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
+    assert isinstance(layer, IPoolingLayer)
+    (x,) = inputs
+    spatial = len(layer.window_size_nd)
+    geometry = layer.geometry(x.shape[-spatial:])
+    data = x.astype(cupy.float32, copy=False)
+    kind = PoolingType(layer.type)
+    if kind == PoolingType.MAX:
+        out = _window_reduce(data, layer, geometry, -np.inf, "max")
+    elif kind == PoolingType.AVERAGE:
+        out = _average(data, layer, geometry)
+    else:
+        blend = np.float32(layer.blend_factor)
+        out = (1 - blend) * _window_reduce(data, layer, geometry, -np.inf, "max") + \
+            blend * _average(data, layer, geometry)
+    return [out.astype(x.dtype, copy=False)]
