@@ -1,7 +1,120 @@
-"""SpatialLayers: layer family mixed into INetworkDefinition (being filled in)."""
+"""SpatialLayers: convolution, deconvolution, pooling, padding, resize, LRN, scale and
+normalization (layer, instance, group), mixed into ``INetworkDefinition``.
 
-__all__: list[str] = []
+Each layer lives in its own module (``spatial_conv``, ``spatial_pooling``, ...); this module
+holds the ``add_*`` methods, with TensorRT 10's names, argument names and defaults.
+
+>>> import engine as trt, numpy as np
+>>> network = trt.Builder(trt.Logger()).create_network(0)
+>>> x = network.add_input("x", trt.float32, (1, 3, 8, 8))
+>>> conv = network.add_convolution_nd(x, 4, (3, 3), np.ones((4, 3, 3, 3), np.float32))
+>>> conv.padding_nd = (1, 1)
+>>> tuple(conv.get_output(0).shape)
+(1, 4, 8, 8)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.network.layers.spatial_conv import IConvolutionLayer, IDeconvolutionLayer
+from engine.network.layers.spatial_norm import ILRNLayer, INormalizationLayer
+from engine.network.layers.spatial_padding import IPaddingLayer
+from engine.network.layers.spatial_pooling import IPoolingLayer, PoolingType
+from engine.network.layers.spatial_resize import (
+    InterpolationMode,
+    IResizeLayer,
+    ResizeCoordinateTransformation,
+    ResizeRoundMode,
+    ResizeSelector,
+)
+from engine.network.layers.spatial_scale import IScaleLayer, ScaleMode
+from engine.network.layers.spatial_window import PaddingMode
+
+if TYPE_CHECKING:
+    from engine.network.definition import INetworkDefinition
+    from engine.network.tensor import ITensor
+
+__all__: list[str] = [
+    "IConvolutionLayer", "IDeconvolutionLayer", "ILRNLayer", "INormalizationLayer",
+    "IPaddingLayer", "IPoolingLayer", "IResizeLayer", "IScaleLayer", "InterpolationMode",
+    "PaddingMode", "PoolingType", "ResizeCoordinateTransformation", "ResizeRoundMode",
+    "ResizeSelector", "ScaleMode",
+]
 
 
 class SpatialLayers:
-    """The `add_*` methods of this family."""
+    """The ``add_*`` methods of the spatial family (mixed into ``INetworkDefinition``)."""
+
+    def add_convolution_nd(
+        self: "INetworkDefinition", input: "ITensor", num_output_maps: int,  # noqa: A002
+        kernel_shape: Sequence[int], kernel: Any, bias: Any = None,
+    ) -> IConvolutionLayer:
+        """A 2D or 3D convolution; ``kernel`` is ``[K, C/G, *kernel_shape]`` (empty weights
+        when the kernel comes from input 1), ``bias`` ``[K]`` or None."""
+        layer = IConvolutionLayer(self, input, num_output_maps, kernel_shape, kernel, bias)
+        return self._add_layer(layer)  # type: ignore[return-value]
+
+    def add_deconvolution_nd(
+        self: "INetworkDefinition", input: "ITensor", num_output_maps: int,  # noqa: A002
+        kernel_shape: Sequence[int], kernel: Any, bias: Any = None,
+    ) -> IDeconvolutionLayer:
+        """A 2D or 3D deconvolution; ``kernel`` is ``[C, K/G, *kernel_shape]``."""
+        layer = IDeconvolutionLayer(self, input, num_output_maps, kernel_shape, kernel, bias)
+        return self._add_layer(layer)  # type: ignore[return-value]
+
+    def add_pooling_nd(
+        self: "INetworkDefinition", input: "ITensor", type: PoolingType,  # noqa: A002
+        window_size: Sequence[int],
+    ) -> IPoolingLayer:
+        """Max, average or blended pooling over a 2D or 3D window."""
+        return self._add_layer(IPoolingLayer(self, input, type, window_size))  # type: ignore[return-value]
+
+    def add_padding_nd(
+        self: "INetworkDefinition", input: "ITensor", pre_padding: Sequence[int],  # noqa: A002
+        post_padding: Sequence[int],
+    ) -> IPaddingLayer:
+        """Zero padding (negative: cropping) of the innermost dimensions."""
+        return self._add_layer(IPaddingLayer(self, input, pre_padding, post_padding))  # type: ignore[return-value]
+
+    def add_resize(self: "INetworkDefinition", input: "ITensor") -> IResizeLayer:  # noqa: A002
+        """A resize; set ``shape`` or ``scales`` (or input 1) before building."""
+        layer = IResizeLayer(self, input)
+        # Like TensorRT, the layer is usable before its output shape is set: validate it once
+        # an output shape exists, and until then keep it unvalidated.
+        self._check_own(input, f"layer '{layer.name}' input 0")
+        self._layers.append(layer)
+        self._link(layer)
+        return layer
+
+    def add_lrn(
+        self: "INetworkDefinition", input: "ITensor", window: int, alpha: float,  # noqa: A002
+        beta: float, k: float,
+    ) -> ILRNLayer:
+        """Local response normalization across channels."""
+        return self._add_layer(ILRNLayer(self, input, window, alpha, beta, k))  # type: ignore[return-value]
+
+    def add_scale(
+        self: "INetworkDefinition", input: "ITensor", mode: ScaleMode,  # noqa: A002
+        shift: Any = None, scale: Any = None, power: Any = None,
+    ) -> IScaleLayer:
+        """``(x * scale + shift) ^ power`` with the channel axis 1."""
+        layer = IScaleLayer(self, input, mode, shift, scale, power, channel_axis=1)
+        return self._add_layer(layer)  # type: ignore[return-value]
+
+    def add_scale_nd(
+        self: "INetworkDefinition", input: "ITensor", mode: ScaleMode,  # noqa: A002
+        shift: Any = None, scale: Any = None, power: Any = None, channel_axis: int = 1,
+    ) -> IScaleLayer:
+        """``(x * scale + shift) ^ power`` with coefficients indexed from ``channel_axis``."""
+        layer = IScaleLayer(self, input, mode, shift, scale, power, channel_axis)
+        return self._add_layer(layer)  # type: ignore[return-value]
+
+    def add_normalization(
+        self: "INetworkDefinition", input: "ITensor", scale: "ITensor",  # noqa: A002
+        bias: "ITensor", axesMask: int,  # noqa: N803 - TensorRT's name
+    ) -> INormalizationLayer:
+        """Layer, instance or group normalization over the axes in ``axesMask``."""
+        layer = INormalizationLayer(self, input, scale, bias, axesMask)
+        return self._add_layer(layer)  # type: ignore[return-value]

@@ -1,0 +1,109 @@
+"""CPU kernel of resize: separable, one axis at a time, each a gather of neighbouring slices
+weighted by the interpolation coefficients (nearest: one tap, linear: two, cubic: four)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.kernels.registry import kernel
+from engine.network.layer import ILayer, LayerType
+from engine.network.layers.spatial_resize import (
+    InterpolationMode,
+    IResizeLayer,
+    ResizeCoordinateTransformation,
+    ResizeRoundMode,
+    ResizeSelector,
+)
+from engine.types import from_numpy_dtype
+
+
+def source_coordinates(layer: IResizeLayer, size: int, out: int, scale: float) -> np.ndarray:
+    """The input coordinate (float64) each of the ``out`` output positions maps to."""
+    x = np.arange(out, dtype=np.float64)
+    transform = ResizeCoordinateTransformation(layer.coordinate_transformation)
+    if transform == ResizeCoordinateTransformation.ALIGN_CORNERS:
+        return x * (size - 1) / (out - 1) if out > 1 else np.zeros(out)
+    if transform == ResizeCoordinateTransformation.ASYMMETRIC:
+        return x / scale
+    if out == 1 and ResizeSelector(layer.selector_for_single_pixel) == ResizeSelector.UPPER:
+        return np.zeros(out)
+    return (x + 0.5) / scale - 0.5
+
+
+def _nearest_indices(layer: IResizeLayer, coords: np.ndarray, size: int) -> np.ndarray:
+    rounding = ResizeRoundMode(layer.nearest_rounding)
+    if rounding == ResizeRoundMode.HALF_UP:
+        index = np.floor(coords + 0.5)
+    elif rounding == ResizeRoundMode.HALF_DOWN:
+        index = np.ceil(coords - 0.5)
+    elif rounding == ResizeRoundMode.FLOOR:
+        index = np.floor(coords)
+    else:
+        index = np.ceil(coords)
+    return np.clip(index, 0, size - 1).astype(np.int64)
+
+
+def _cubic_weights(t: np.ndarray, a: float) -> np.ndarray:
+    """Keys' cubic convolution weights of the taps at floor - 1 .. floor + 2, ``[out, 4]``."""
+    distances = np.stack([t + 1, t, 1 - t, 2 - t], axis=1)
+    d = np.abs(distances)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def _taps(layer: IResizeLayer, coords: np.ndarray, size: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Input indices ``[out, taps]`` and their weights for one axis."""
+    mode = InterpolationMode(layer.resize_mode)
+    if mode == InterpolationMode.LINEAR:
+        coords = np.clip(coords, 0, size - 1)
+        base = np.floor(coords)
+        t = coords - base
+        index = np.stack([base, base + 1], axis=1)
+        weights = np.stack([1 - t, t], axis=1)
+        return np.clip(index, 0, size - 1).astype(np.int64), weights
+    base = np.floor(coords)
+    t = coords - base
+    index = base[:, None] + np.arange(-1, 3)[None, :]
+    weights = _cubic_weights(t, float(layer.cubic_coeff))
+    if layer.exclude_outside:
+        weights = np.where((index < 0) | (index >= size), 0.0, weights)
+        weights = weights / weights.sum(axis=1, keepdims=True)
+    # Taps past the edges read the edge value.
+    return np.clip(index, 0, size - 1).astype(np.int64), weights
+
+
+def resize_axis(layer: IResizeLayer, x: np.ndarray, axis: int, out: int, scale: float
+                ) -> np.ndarray:
+    """``x`` resized along ``axis`` to ``out`` positions."""
+    size = x.shape[axis]
+    coords = source_coordinates(layer, size, out, scale)
+    if InterpolationMode(layer.resize_mode) == InterpolationMode.NEAREST:
+        return np.take(x, _nearest_indices(layer, coords, size), axis=axis)
+    index, weights = _taps(layer, coords, size)
+    shape = [1] * x.ndim
+    shape[axis] = out
+    result = np.zeros(x.shape[:axis] + (out,) + x.shape[axis + 1:], np.float32)
+    for tap in range(index.shape[1]):
+        w = weights[:, tap].astype(np.float32).reshape(shape)
+        result += np.take(x, index[:, tap], axis=axis) * w
+    return result
+
+
+@kernel(LayerType.RESIZE, backend="cpu", name="cpu.resize_separable")
+def resize(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    assert isinstance(layer, IResizeLayer)
+    x = inputs[0]
+    assert x is not None
+    given = inputs[1] if len(inputs) > 1 else None
+    if given is not None:
+        outs, scales = layer.resolve(x.shape, given, from_numpy_dtype(given.dtype))
+    else:
+        outs, scales = layer.resolve(x.shape)
+    nearest = InterpolationMode(layer.resize_mode) == InterpolationMode.NEAREST
+    y = x if nearest else x.astype(np.float32, copy=False)
+    for axis, (size, out, scale) in enumerate(zip(x.shape, outs, scales)):
+        if size != out or scale != 1.0:
+            y = resize_axis(layer, y, axis, out, scale)
+    return [np.array(y, dtype=x.dtype, copy=True) if y is x else y.astype(x.dtype, copy=False)]

@@ -1,0 +1,170 @@
+"""The resize layer (TensorRT's ``IResizeLayer``): nearest, linear and cubic interpolation to
+an output shape given as dimensions, as scales, or by a tensor (input 1)."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from engine.network.layer import ILayer, LayerType, TensorInfo, attribute_enum
+from engine.types import DataType, Dims
+
+if TYPE_CHECKING:
+    from engine.network.definition import INetworkDefinition
+    from engine.network.tensor import ITensor
+
+
+@attribute_enum
+class InterpolationMode(enum.IntEnum):
+    """How output values are interpolated from the input."""
+
+    NEAREST = 0
+    LINEAR = 1
+    CUBIC = 2
+
+
+@attribute_enum
+class ResizeCoordinateTransformation(enum.IntEnum):
+    """How an output coordinate maps to an input coordinate."""
+
+    ALIGN_CORNERS = 0
+    ASYMMETRIC = 1
+    HALF_PIXEL = 2
+
+
+@attribute_enum
+class ResizeSelector(enum.IntEnum):
+    """What an axis resized to a single pixel reads: the formula's coordinate, or the upper
+    (first) pixel."""
+
+    FORMULA = 0
+    UPPER = 1
+
+
+@attribute_enum
+class ResizeRoundMode(enum.IntEnum):
+    """How NEAREST rounds a fractional input coordinate."""
+
+    HALF_UP = 0
+    HALF_DOWN = 1
+    FLOOR = 2
+    CEIL = 3
+
+
+# TensorRT's limits: linear interpolates at most the 3 innermost axes, cubic the 2 innermost.
+_MAX_INTERPOLATED_AXES = {InterpolationMode.LINEAR: 3, InterpolationMode.CUBIC: 2}
+_INDEX_TYPES = (DataType.INT32, DataType.INT64)
+_FLOAT_TYPES = (DataType.FLOAT, DataType.HALF, DataType.BF16)
+
+
+class IResizeLayer(ILayer):
+    """Resizes its input: ``add_resize``. Set ``shape`` (output dimensions) or ``scales``
+    (output = floor(input * scale)); setting one clears the other. ``set_input(1, tensor)``
+    gives them at run time instead: an INT32/INT64 shape tensor of output dimensions, or a
+    FLOAT tensor of scales."""
+
+    type = LayerType.RESIZE
+    _attributes: ClassVar[tuple[str, ...]] = (
+        "shape", "scales", "resize_mode", "coordinate_transformation",
+        "selector_for_single_pixel", "nearest_rounding", "cubic_coeff", "exclude_outside",
+    )
+    _max_inputs = 2
+    _shape_inputs = (1,)
+
+    def __init__(self, network: "INetworkDefinition", input: "ITensor") -> None:  # noqa: A002
+        super().__init__(network, [input])
+        self.shape = None
+        self.scales = None
+        self.resize_mode = InterpolationMode.NEAREST
+        self.coordinate_transformation = ResizeCoordinateTransformation.ASYMMETRIC
+        self.selector_for_single_pixel = ResizeSelector.FORMULA
+        self.nearest_rounding = ResizeRoundMode.FLOOR
+        self.cubic_coeff = -0.75
+        self.exclude_outside = False
+
+    @property
+    def shape(self) -> Dims | None:
+        return getattr(self, "_output_shape", None)
+
+    @shape.setter
+    def shape(self, dims: Sequence[int] | None) -> None:
+        self._output_shape = None if dims is None else Dims(dims)
+        if dims is not None:
+            self._scales = None
+
+    @property
+    def scales(self) -> tuple[float, ...] | None:
+        return getattr(self, "_scales", None)
+
+    @scales.setter
+    def scales(self, values: Sequence[float] | None) -> None:
+        self._scales = None if values is None else tuple(float(v) for v in values)
+        if values is not None:
+            self._output_shape = None
+
+    def resolve(self, in_shape: Sequence[int], shape_or_scales: np.ndarray | None = None,
+                input_type: DataType | None = None) -> tuple[tuple[int, ...], tuple[float, ...]]:
+        """The output shape and per-axis scales for ``in_shape`` (which may hold -1).
+
+        ``shape_or_scales`` is input 1's value when it is set (``input_type`` its type); the
+        scales are the given ones, or output / input when the output shape is given.
+        """
+        rank = len(in_shape)
+        if input_type is not None and input_type in _FLOAT_TYPES:
+            scales: tuple[float, ...] | None = tuple(float(s) for s in shape_or_scales)  # type: ignore[union-attr]
+            dims: tuple[int, ...] | None = None
+        elif input_type is not None:
+            dims, scales = tuple(int(d) for d in shape_or_scales), None  # type: ignore[union-attr]
+        else:
+            dims = None if self.shape is None else tuple(self.shape)
+            scales = self.scales
+        if scales is not None:
+            if len(scales) != rank:
+                self.fail(f"scales {scales} must have one value per input dimension "
+                          f"({rank})")
+            if any(not s > 0 for s in scales):
+                self.fail(f"scales {scales} must be positive")
+            out = tuple(-1 if d < 0 else int(math.floor(d * s)) for d, s in zip(in_shape, scales))
+            return out, scales
+        if dims is None:
+            self.fail("neither shape nor scales is set, and input 1 is not set")
+        if len(dims) != rank:
+            self.fail(f"output shape {dims} must have the rank of the input shape "
+                      f"{tuple(in_shape)}")
+        if any(d < 0 for d in dims):
+            self.fail(f"output shape {dims} must be fully specified")
+        return dims, tuple(-1.0 if i <= 0 else o / i for i, o in zip(in_shape, dims))
+
+    def infer(self, inputs: list[TensorInfo | None]) -> list[TensorInfo]:
+        (x,) = self.require_inputs(inputs, 1)
+        mode = InterpolationMode(self.resize_mode)
+        if mode != InterpolationMode.NEAREST and x.dtype not in _FLOAT_TYPES:
+            self.fail(f"{mode.name} resize needs a float input, got {x.dtype.name}")
+        if x.rank < 1:
+            self.fail("input must have at least one dimension")
+        given = inputs[1] if len(inputs) > 1 else None
+        if given is not None:
+            if given.dtype not in _INDEX_TYPES + (DataType.FLOAT,):
+                self.fail(f"input 1 must be an INT32/INT64 shape tensor or FLOAT scales, got "
+                          f"{given.dtype.name}")
+            if given.rank != 1 or given.shape[0] not in (-1, x.rank):
+                self.fail(f"input 1 must be a 1D tensor of {x.rank} values, got shape "
+                          f"{given.shape}")
+            if given.value is None:
+                return [TensorInfo((-1,) * x.rank, x.dtype)]
+            out, scales = self.resolve(x.shape, given.value, given.dtype)
+        else:
+            out, scales = self.resolve(x.shape, None, None)
+        changed = [axis for axis, (i, o, s) in enumerate(zip(x.shape, out, scales))
+                   if (i >= 0 and i != o) or (s > 0 and s != 1.0)]
+        limit = _MAX_INTERPOLATED_AXES.get(mode)
+        if limit is not None and changed and changed[0] < x.rank - limit:
+            self.fail(f"{mode.name} resize interpolates at most the {limit} innermost "
+                      f"dimensions; axis {changed[0]} changes ({x.shape} -> {out})")
+        if any(0 <= o < 1 for o in out):
+            self.fail(f"output shape {out} would be empty")
+        return [TensorInfo(out, x.dtype)]
