@@ -83,11 +83,11 @@ def test_random_fills_are_deterministic_per_seed_and_have_the_right_distribution
 def test_fill_refusals():
     net = new_network()
     with pytest.raises(trt.NetworkError, match=r"FILL\): RANDOM_UNIFORM cannot produce INT32"):
-        net.add_fill((2,), trt.FillOperation.RANDOM_UNIFORM, trt.int32).get_output(0).shape
+        _ = net.add_fill((2,), trt.FillOperation.RANDOM_UNIFORM, trt.int32).get_output(0).shape
     with pytest.raises(trt.NetworkError, match="LINSPACE of rank 2 needs a beta"):
-        net.add_fill((2, 3), trt.FillOperation.LINSPACE).get_output(0).shape
+        _ = net.add_fill((2, 3), trt.FillOperation.LINSPACE).get_output(0).shape
     with pytest.raises(trt.NetworkError, match="must not be negative"):
-        net.add_fill((-1,), trt.FillOperation.LINSPACE).get_output(0).shape
+        _ = net.add_fill((-1,), trt.FillOperation.LINSPACE).get_output(0).shape
 
 
 def _qdq(quantized, scale, axis=-1, block_shape=None, zero_point=None):
@@ -177,22 +177,22 @@ def test_quantize_refusals():
     scale = constant(net, np.array([0.1, 0.2, 0.3, 0.4], np.float32))
     layer = net.add_quantize(x, scale)
     with pytest.raises(trt.NetworkError, match=r"QUANTIZE\): a per-channel scale .* needs axis"):
-        layer.get_output(0).shape
+        _ = layer.get_output(0).shape
     layer.axis = 0
     with pytest.raises(trt.NetworkError, match="per-channel scale has 4 values, axis 0 .* has 3"):
-        layer.get_output(0).shape
+        _ = layer.get_output(0).shape
     layer.axis = 1
     assert layer.get_output(0).dtype == trt.int8
     with pytest.raises(trt.NetworkError, match="to_type FLOAT is not one of"):
-        net.add_quantize(x, scale, trt.float32).get_output(0).shape
+        _ = net.add_quantize(x, scale, trt.float32).get_output(0).shape
     with pytest.raises(trt.NetworkError, match="scale values must be positive"):
-        net.add_quantize(x, constant(net, np.array(-1.0, np.float32))).get_output(0).shape
+        _ = net.add_quantize(x, constant(net, np.array(-1.0, np.float32))).get_output(0).shape
     with pytest.raises(trt.NetworkError, match="does not divide"):
-        net.add_quantize(x, constant(net, np.ones((2, 4), np.float32))).get_output(0).shape
+        _ = net.add_quantize(x, constant(net, np.ones((2, 4), np.float32))).get_output(0).shape
     ints = net.add_input("i", trt.int32, (3, 4))
     with pytest.raises(trt.NetworkError, match=r"DEQUANTIZE\): input type INT32"):
-        net.add_dequantize(ints, constant(net, np.array(1.0, np.float32))).get_output(0).shape
+        _ = net.add_dequantize(ints, constant(net, np.array(1.0, np.float32))).get_output(0).shape
     nonzero = net.add_quantize(x, constant(net, np.array(1.0, np.float32)))
     nonzero.set_input(2, constant(net, np.array(3, np.int8)))
     with pytest.raises(trt.NetworkError, match="zero points must be zero"):
-        nonzero.get_output(0).shape
+        _ = nonzero.get_output(0).shape

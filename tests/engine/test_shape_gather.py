@@ -89,19 +89,19 @@ def test_gather_refusals():
     data = net.add_input("data", trt.float32, (3, 4))
     floats = net.add_input("f", trt.float32, (2,))
     with pytest.raises(trt.NetworkError, match=r"GATHER\): indices must be INT32 or INT64"):
-        net.add_gather(data, floats, 0).get_output(0).shape
+        _ = net.add_gather(data, floats, 0).get_output(0).shape
     known = constant(net, np.array([0, 4], np.int32))
     with pytest.raises(trt.NetworkError, match="index 4 is out of range for an axis of size 4"):
-        net.add_gather(data, known, 1).get_output(0).shape
+        _ = net.add_gather(data, known, 1).get_output(0).shape
     with pytest.raises(trt.NetworkError, match="axis 2 is out of range"):
-        net.add_gather(data, known, 2).get_output(0).shape
+        _ = net.add_gather(data, known, 2).get_output(0).shape
     element = net.add_gather_v2(data, constant(net, np.array([0, 1], np.int32)),
                                 trt.GatherMode.ELEMENT)
     with pytest.raises(trt.NetworkError, match="ELEMENT mode needs indices of the data's rank"):
-        element.get_output(0).shape
+        _ = element.get_output(0).shape
     nd = net.add_gather_v2(data, net.add_input("i", trt.int32, (2, 3)), trt.GatherMode.ND)
     with pytest.raises(trt.NetworkError, match="index depth 3 do not fit"):
-        nd.get_output(0).shape
+        _ = nd.get_output(0).shape
 
 
 def test_gather_out_of_range_at_run_time_names_the_layer():
@@ -169,13 +169,13 @@ def test_scatter_refusals():
     data = net.add_input("d", trt.float32, (3, 4))
     indices = net.add_input("i", trt.int32, (2, 4))
     with pytest.raises(trt.NetworkError, match="updates have type INT32"):
-        net.add_scatter(data, indices, indices, trt.ScatterMode.ELEMENT).get_output(0).shape
+        _ = net.add_scatter(data, indices, indices, trt.ScatterMode.ELEMENT).get_output(0).shape
     updates = net.add_input("u", trt.float32, (2, 3))
     with pytest.raises(trt.NetworkError, match="indices shape .* and updates shape .* differ"):
-        net.add_scatter(data, indices, updates, trt.ScatterMode.ELEMENT).get_output(0).shape
+        _ = net.add_scatter(data, indices, updates, trt.ScatterMode.ELEMENT).get_output(0).shape
     nd_indices = net.add_input("n", trt.int32, (2, 1))
     with pytest.raises(trt.NetworkError, match=r"ND mode needs updates of shape \(2, 4\)"):
-        net.add_scatter(data, nd_indices, updates, trt.ScatterMode.ND).get_output(0).shape
+        _ = net.add_scatter(data, nd_indices, updates, trt.ScatterMode.ND).get_output(0).shape
 
 
 @pytest.mark.parametrize("axis", [-1, 0, 1])

@@ -196,7 +196,7 @@ def test_shuffle_refusals_name_the_layer(configure, match):
     layer.name = "reshaper"
     configure(layer)
     with pytest.raises(trt.NetworkError, match="'reshaper' \\(SHUFFLE\\): .*" + match):
-        layer.get_output(0).shape
+        _ = layer.get_output(0).shape
 
 
 def test_shuffle_refuses_a_float_shape_tensor():
@@ -205,7 +205,7 @@ def test_shuffle_refuses_a_float_shape_tensor():
     layer = net.add_shuffle(x)
     with pytest.raises(trt.NetworkError, match="must be an INT32 or INT64 tensor"):
         layer.set_input(1, constant(net, np.array([6.0], np.float32)))
-        layer.get_output(0).shape
+        _ = layer.get_output(0).shape
 
 
 def test_shuffle_with_unknown_dims_propagates_them():
@@ -292,7 +292,7 @@ def test_concatenation_refusals(shapes, dtypes, axis, match):
     with pytest.raises(trt.NetworkError, match=r"CONCATENATION\): .*" + match):
         layer = net.add_concatenation([a, b])
         layer.axis = axis
-        layer.get_output(0).shape
+        _ = layer.get_output(0).shape
 
 
 # -- Squeeze and Unsqueeze -----------------------------------------------------------------------

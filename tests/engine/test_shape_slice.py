@@ -147,21 +147,21 @@ def test_slice_refusals():
     layer.name = "window"
     with pytest.raises(trt.NetworkError, match=r"'window' \(SLICE\): STRICT_BOUNDS slice of "
                                                r"axis 1 \(size 4\) reads coordinates 2..4"):
-        layer.get_output(0).shape
+        _ = layer.get_output(0).shape
     layer.mode = trt.SampleMode.WRAP
     assert tuple(layer.get_output(0).shape) == (3, 3)
     with pytest.raises(trt.NetworkError, match="start has 1 values, but 2 axes"):
-        net.add_slice(x, (0,), (1, 1), (1, 1)).get_output(0).shape
+        _ = net.add_slice(x, (0,), (1, 1), (1, 1)).get_output(0).shape
     with pytest.raises(trt.NetworkError, match="must not be negative"):
-        net.add_slice(x, (0, 0), (1, -1), (1, 1)).get_output(0).shape
+        _ = net.add_slice(x, (0, 0), (1, -1), (1, 1)).get_output(0).shape
     fill = net.add_slice(x, (0, 0), (1, 1), (1, 1))
     fill.set_input(4, constant(net, np.array([1.0], np.float32)))
     with pytest.raises(trt.NetworkError, match="needs mode FILL"):
-        fill.get_output(0).shape
+        _ = fill.get_output(0).shape
     with pytest.raises(trt.NetworkError, match="axis 2 is out of range"):
         bad_axes = net.add_slice(x, (0,), (1,), (1,))
         bad_axes.axes = (2,)
-        bad_axes.get_output(0).shape
+        _ = bad_axes.get_output(0).shape
 
 
 def test_strict_bounds_violation_at_run_time_is_an_execution_error():

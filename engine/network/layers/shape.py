@@ -54,11 +54,11 @@ __all__ = [
 class ShapeLayers:
     """The ``add_*`` methods of the shape family (mixed into ``INetworkDefinition``)."""
 
-    def add_shuffle(self: "INetworkDefinition", input: "ITensor") -> IShuffleLayer:  # noqa: A002
+    def add_shuffle(self: INetworkDefinition, input: ITensor) -> IShuffleLayer:  # noqa: A002
         """Transpose, reshape, transpose; by default an identity until attributes are set."""
         return self._add_layer(IShuffleLayer(self, input))  # type: ignore[return-value]
 
-    def add_concatenation(self: "INetworkDefinition", inputs: Sequence["ITensor"]
+    def add_concatenation(self: INetworkDefinition, inputs: Sequence[ITensor]
                           ) -> IConcatenationLayer:
         """Join ``inputs`` along ``axis`` (default: rank - 3, at least 0)."""
         if not inputs:
@@ -67,73 +67,73 @@ class ShapeLayers:
             raise NetworkError("add_concatenation: needs at least one input tensor")
         return self._add_layer(IConcatenationLayer(self, list(inputs)))  # type: ignore[return-value]
 
-    def add_slice(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def add_slice(self: INetworkDefinition, input: ITensor,  # noqa: A002
                   start: Sequence[int], shape: Sequence[int], stride: Sequence[int]
                   ) -> ISliceLayer:
         """Slice ``input``: output ``shape`` read from ``start`` in steps of ``stride``."""
         return self._add_layer(ISliceLayer(self, input, start, shape, stride))  # type: ignore[return-value]
 
-    def add_gather(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                   indices: "ITensor", axis: int) -> IGatherLayer:
+    def add_gather(self: INetworkDefinition, input: ITensor,  # noqa: A002
+                   indices: ITensor, axis: int) -> IGatherLayer:
         """Gather slices of ``input`` along ``axis`` (``GatherMode.DEFAULT``)."""
         return self._add_layer(  # type: ignore[return-value]
             IGatherLayer(self, input, indices, axis, GatherMode.DEFAULT))
 
-    def add_gather_v2(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                      indices: "ITensor", mode: GatherMode) -> IGatherLayer:
+    def add_gather_v2(self: INetworkDefinition, input: ITensor,  # noqa: A002
+                      indices: ITensor, mode: GatherMode) -> IGatherLayer:
         """Gather in ``mode`` (DEFAULT, ELEMENT or ND), along axis 0 until ``axis`` is set."""
         return self._add_layer(  # type: ignore[return-value]
             IGatherLayer(self, input, indices, 0, GatherMode(mode)))
 
-    def add_scatter(self: "INetworkDefinition", data: "ITensor", indices: "ITensor",
-                    updates: "ITensor", mode: ScatterMode) -> IScatterLayer:
+    def add_scatter(self: INetworkDefinition, data: ITensor, indices: ITensor,
+                    updates: ITensor, mode: ScatterMode) -> IScatterLayer:
         """A copy of ``data`` with ``updates`` written at ``indices`` (ELEMENT or ND)."""
         return self._add_layer(  # type: ignore[return-value]
             IScatterLayer(self, data, indices, updates, ScatterMode(mode)))
 
-    def add_shape(self: "INetworkDefinition", input: "ITensor") -> IShapeLayer:  # noqa: A002
+    def add_shape(self: INetworkDefinition, input: ITensor) -> IShapeLayer:  # noqa: A002
         """The shape of ``input`` as a 1-D INT64 tensor."""
         return self._add_layer(IShapeLayer(self, [input]))  # type: ignore[return-value]
 
-    def add_fill(self: "INetworkDefinition", shape: Sequence[int], op: FillOperation,
+    def add_fill(self: INetworkDefinition, shape: Sequence[int], op: FillOperation,
                  output_dtype: DataType = DataType.FLOAT) -> IFillLayer:
         """A tensor of ``shape`` made by ``op`` (see ``FillOperation``)."""
         return self._add_layer(  # type: ignore[return-value]
             IFillLayer(self, shape, FillOperation(op), DataType(output_dtype)))
 
-    def add_one_hot(self: "INetworkDefinition", indices: "ITensor", values: "ITensor",
-                    depth: "ITensor", axis: int) -> IOneHotLayer:
+    def add_one_hot(self: INetworkDefinition, indices: ITensor, values: ITensor,
+                    depth: ITensor, axis: int) -> IOneHotLayer:
         """One-hot encode ``indices`` with [off, on] ``values`` and ``depth`` at ``axis``."""
         return self._add_layer(  # type: ignore[return-value]
             IOneHotLayer(self, indices, values, depth, axis))
 
-    def add_non_zero(self: "INetworkDefinition", input: "ITensor") -> INonZeroLayer:  # noqa: A002
+    def add_non_zero(self: INetworkDefinition, input: ITensor) -> INonZeroLayer:  # noqa: A002
         """The coordinates of the non-zero elements of ``input``, [rank, count]."""
         return self._add_layer(INonZeroLayer(self, [input]))  # type: ignore[return-value]
 
-    def add_squeeze(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                    axes: "ITensor") -> ISqueezeLayer:
+    def add_squeeze(self: INetworkDefinition, input: ITensor,  # noqa: A002
+                    axes: ITensor) -> ISqueezeLayer:
         """Remove the size-1 axes listed by the constant tensor ``axes``."""
         return self._add_layer(ISqueezeLayer(self, [input, axes]))  # type: ignore[return-value]
 
-    def add_unsqueeze(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                      axes: "ITensor") -> IUnsqueezeLayer:
+    def add_unsqueeze(self: INetworkDefinition, input: ITensor,  # noqa: A002
+                      axes: ITensor) -> IUnsqueezeLayer:
         """Insert size-1 axes at the output positions listed by the constant tensor ``axes``."""
         return self._add_layer(IUnsqueezeLayer(self, [input, axes]))  # type: ignore[return-value]
 
-    def add_assertion(self: "INetworkDefinition", condition: "ITensor", message: str
+    def add_assertion(self: INetworkDefinition, condition: ITensor, message: str
                       ) -> IAssertionLayer:
         """Fail the build or the run with ``message`` when ``condition`` holds a false."""
         return self._add_layer(IAssertionLayer(self, condition, message))  # type: ignore[return-value]
 
-    def add_quantize(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                     scale: "ITensor", output_type: DataType = DataType.INT8) -> IQuantizeLayer:
+    def add_quantize(self: INetworkDefinition, input: ITensor,  # noqa: A002
+                     scale: ITensor, output_type: DataType = DataType.INT8) -> IQuantizeLayer:
         """Quantize ``input`` with ``scale`` to ``output_type`` (INT8, FP8 or INT4)."""
         return self._add_layer(  # type: ignore[return-value]
             IQuantizeLayer(self, input, scale, DataType(output_type)))
 
-    def add_dequantize(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                       scale: "ITensor", output_type: DataType = DataType.FLOAT
+    def add_dequantize(self: INetworkDefinition, input: ITensor,  # noqa: A002
+                       scale: ITensor, output_type: DataType = DataType.FLOAT
                        ) -> IDequantizeLayer:
         """Dequantize ``input`` with ``scale`` to ``output_type`` (FLOAT, HALF or BF16)."""
         return self._add_layer(  # type: ignore[return-value]

@@ -22,7 +22,7 @@ class IAssertionLayer(ILayer):
     # A known false condition is reported by infer, with the message, not by running it.
     _evaluable = False
 
-    def __init__(self, network: "INetworkDefinition", condition: "ITensor", message: str
+    def __init__(self, network: INetworkDefinition, condition: ITensor, message: str
                  ) -> None:
         super().__init__(network, [condition], num_outputs=0)
         self.message = message

@@ -79,7 +79,7 @@ class IFillLayer(ILayer):
     _shape_inputs = (0,)
     _max_inputs = 3
 
-    def __init__(self, network: "INetworkDefinition", shape: Sequence[int],
+    def __init__(self, network: INetworkDefinition, shape: Sequence[int],
                  operation: FillOperation, to_type: DataType) -> None:
         super().__init__(network, [])
         self.shape = shape

@@ -68,8 +68,8 @@ class IGatherLayer(ILayer):
     _attributes: ClassVar[tuple[str, ...]] = ("axis", "num_elementwise_dims", "mode")
     _max_inputs = 2
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                 indices: "ITensor", axis: int, mode: GatherMode) -> None:
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
+                 indices: ITensor, axis: int, mode: GatherMode) -> None:
         super().__init__(network, [input, indices])
         self.axis = axis
         self.num_elementwise_dims = 0
@@ -142,8 +142,8 @@ class IScatterLayer(ILayer):
     _attributes: ClassVar[tuple[str, ...]] = ("mode", "axis")
     _max_inputs = 3
 
-    def __init__(self, network: "INetworkDefinition", data: "ITensor", indices: "ITensor",
-                 updates: "ITensor", mode: ScatterMode) -> None:
+    def __init__(self, network: INetworkDefinition, data: ITensor, indices: ITensor,
+                 updates: ITensor, mode: ScatterMode) -> None:
         super().__init__(network, [data, indices, updates])
         self.mode = mode
         self.axis = 0

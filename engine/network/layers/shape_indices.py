@@ -27,8 +27,8 @@ class IOneHotLayer(ILayer):
     _shape_inputs = (2,)
     _max_inputs = 3
 
-    def __init__(self, network: "INetworkDefinition", indices: "ITensor", values: "ITensor",
-                 depth: "ITensor", axis: int) -> None:
+    def __init__(self, network: INetworkDefinition, indices: ITensor, values: ITensor,
+                 depth: ITensor, axis: int) -> None:
         super().__init__(network, [indices, values, depth])
         self.axis = axis
 

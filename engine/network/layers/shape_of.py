@@ -35,7 +35,7 @@ class IConcatenationLayer(ILayer):
     _validated_on_add = False  # attributes are set after add_*
     _attributes: ClassVar[tuple[str, ...]] = ("axis",)
 
-    def __init__(self, network: "INetworkDefinition", inputs: Sequence["ITensor"]) -> None:
+    def __init__(self, network: INetworkDefinition, inputs: Sequence[ITensor]) -> None:
         super().__init__(network, inputs)
         # TensorRT's default: the number of dims minus three, or 0 below rank 3.
         self.axis = max(0, len(inputs[0].shape) - 3) if inputs else 0

@@ -62,8 +62,8 @@ class _QuantizationLayer(ILayer):
     _from_types: ClassVar[tuple[DataType, ...]] = ()
     _to_types: ClassVar[tuple[DataType, ...]] = ()
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                 scale: "ITensor", to_type: DataType) -> None:
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
+                 scale: ITensor, to_type: DataType) -> None:
         super().__init__(network, [input, scale])
         self.axis = -1
         self.to_type = to_type

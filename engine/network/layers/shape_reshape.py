@@ -22,7 +22,7 @@ class Permutation(tuple):
     Entry ``i`` names the input axis that becomes output axis ``i``.
     """
 
-    def __new__(cls, order: Iterable[int] = ()) -> "Permutation":
+    def __new__(cls, order: Iterable[int] = ()) -> Permutation:
         return super().__new__(cls, (int(i) for i in order))
 
 
@@ -91,7 +91,7 @@ class IShuffleLayer(ILayer):
     _shape_inputs = (1,)
     _max_inputs = 2
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor") -> None:  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor) -> None:  # noqa: A002
         super().__init__(network, [input])
         self.first_transpose = Permutation(IDENTITY_PERMUTATION)
         self.reshape_dims = None

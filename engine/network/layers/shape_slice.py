@@ -74,7 +74,7 @@ class ISliceLayer(ILayer):
     _shape_inputs = (1, 2, 3, 5)
     _max_inputs = 6
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  start: Sequence[int], shape: Sequence[int], stride: Sequence[int]) -> None:
         super().__init__(network, [input])
         self.start = start
