@@ -67,7 +67,10 @@ def prepend_ones(ctx: ImportContext, x: "ITensor", count: int) -> "ITensor":
     value = ctx.value(x)
     if value is not None:
         return ctx.constant(value.reshape((1,) * count + value.shape))
-    return reshape(ctx, x, [1] * count + [0] * rank(x), zero_is_placeholder=True)
+    dims = tuple(x.shape)
+    if all(d >= 0 for d in dims):
+        return reshape(ctx, x, [1] * count + list(dims))
+    return reshape(ctx, x, concat(ctx, [int64_vector(ctx, [1] * count), shape_of(ctx, x)]))
 
 
 def broadcast(ctx: ImportContext, *tensors: "ITensor") -> list["ITensor"]:
