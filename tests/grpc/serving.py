@@ -1,0 +1,163 @@
+"""What the gRPC and client tests share: a model repository built with the layer API, and a
+running server (REST and gRPC on free ports, one data plane, one event loop in a thread),
+started the way ``python -m server`` starts it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import uvicorn
+
+import engine as trt
+from server.core.dataplane import DataPlane, ServerSettings
+from server.grpc.server import GrpcServer
+from server.rest.app import create_app
+
+WIDTH = 16
+MAX_BATCH = 8
+T = TypeVar("T")
+
+ADD_SUB_CONFIG = """
+name: "add_sub"
+platform: "tensorrt_plan"
+max_batch_size: 8
+input [
+  { name: "INPUT0" data_type: TYPE_FP32 dims: [ 16 ] },
+  { name: "INPUT1" data_type: TYPE_FP32 dims: [ 16 ] }
+]
+output [
+  { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 16 ] },
+  { name: "OUTPUT1" data_type: TYPE_FP32 dims: [ 16 ] }
+]
+instance_group [ { count: 2 kind: KIND_CPU } ]
+"""
+
+
+def build_plan(define: Any, inputs: list[str], width: int) -> bytes:
+    builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
+    network = builder.create_network(0)
+    define(network)
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    profile = builder.create_optimization_profile()
+    for name in inputs:
+        profile.set_shape(name, (1, width), (MAX_BATCH, width), (MAX_BATCH, width))
+    config.add_optimization_profile(profile)
+    plan = builder.build_serialized_network(network, config)
+    assert plan is not None
+    return bytes(plan)
+
+
+def add_sub_plan() -> bytes:
+    """OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1; FP32 [-1, 16]."""
+    def define(network: trt.INetworkDefinition) -> None:
+        a = network.add_input("INPUT0", trt.float32, (-1, WIDTH))
+        b = network.add_input("INPUT1", trt.float32, (-1, WIDTH))
+        for name, op in (("OUTPUT0", trt.ElementWiseOperation.SUM),
+                         ("OUTPUT1", trt.ElementWiseOperation.SUB)):
+            out = network.add_elementwise(a, b, op).get_output(0)
+            out.name = name
+            network.mark_output(out)
+    return build_plan(define, ["INPUT0", "INPUT1"], WIDTH)
+
+
+def identity_plan(dtype: trt.DataType, width: int = 4) -> bytes:
+    """OUTPUT0 = INPUT0, [-1, width] of ``dtype``."""
+    def define(network: trt.INetworkDefinition) -> None:
+        out = network.add_identity(network.add_input("INPUT0", dtype, (-1, width))).get_output(0)
+        out.name = "OUTPUT0"
+        network.mark_output(out)
+    return build_plan(define, ["INPUT0"], width)
+
+
+def identity_config(name: str, datatype: str, width: int = 4) -> str:
+    """A JSON configuration for an identity plan (what an upload sends)."""
+    return json.dumps({
+        "name": name, "platform": "tensorrt_plan", "max_batch_size": MAX_BATCH,
+        "input": [{"name": "INPUT0", "data_type": f"TYPE_{datatype}", "dims": [width]}],
+        "output": [{"name": "OUTPUT0", "data_type": f"TYPE_{datatype}", "dims": [width]}]})
+
+
+def write_repository(root: Path) -> Path:
+    """``add_sub`` (configured) and ``identity_int32`` (configuration completed by the
+    server) in Triton's layout."""
+    (root / "add_sub" / "1").mkdir(parents=True)
+    (root / "add_sub" / "1" / "model.plan").write_bytes(add_sub_plan())
+    (root / "add_sub" / "config.pbtxt").write_text(ADD_SUB_CONFIG)
+    (root / "identity_int32" / "1").mkdir(parents=True)
+    (root / "identity_int32" / "1" / "model.plan").write_bytes(identity_plan(trt.int32))
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    plane: DataPlane
+    grpc: GrpcServer
+    http_port: int
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` in the server's event loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+
+
+@contextmanager
+def running_server(repository: Path, load: tuple[str, ...] = ("add_sub", "identity_int32"),
+                   api_token: str | None = None, max_request_bytes: int = 64 << 20,
+                   **grpc_options: Any) -> Iterator[RunningServer]:
+    """REST and gRPC over one data plane in explicit model-control mode, with ``load``
+    loaded; both stopped on exit."""
+    settings = ServerSettings(model_repository=repository, model_control_mode="explicit",
+                              device="cpu", api_token=api_token,
+                              max_request_bytes=max_request_bytes,
+                              plan_cache=repository.parent / "plan_cache")
+    plane = DataPlane(settings)
+    http_port = free_port()
+    rest = uvicorn.Server(uvicorn.Config(create_app(plane), host="127.0.0.1", port=http_port,
+                                         log_level="error"))
+    grpc_server = GrpcServer(plane, host="127.0.0.1", port=0, **grpc_options)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="test-server", daemon=True)
+    thread.start()
+    server = RunningServer(plane, grpc_server, http_port, loop)
+    rest_task = asyncio.run_coroutine_threadsafe(rest.serve(), loop)
+    try:
+        deadline = time.monotonic() + 30
+        while not rest.started:
+            if rest_task.done() or time.monotonic() > deadline:
+                raise RuntimeError(f"the REST server did not start: {rest_task.exception()}")
+            time.sleep(0.02)
+        server.call(grpc_server.start())
+        for name in load:
+            server.call(plane.repository.load(name))
+        yield server
+    finally:
+        server.call(grpc_server.stop(grace=1.0))
+        rest.should_exit = True
+        rest_task.result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
