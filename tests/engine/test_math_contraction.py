@@ -120,7 +120,8 @@ def onnx_einsum(equation, inputs):
     names = [f"x{i}" for i in range(len(inputs))]
     node = helper.make_node("Einsum", names, ["y"], equation=equation)
     graph = helper.make_graph([node], "g", [
-        helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in zip(names, inputs)],
+        helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape)
+        for n, a in zip(names, inputs)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     (out,) = ReferenceEvaluator(helper.make_model(graph)).run(None, dict(zip(names, inputs)))
     return out

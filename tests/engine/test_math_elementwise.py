@@ -170,7 +170,8 @@ def test_select_refuses_a_non_bool_condition_and_mixed_branches():
     c = net.add_input("c", trt.float32, (2,))
     a = net.add_input("a", trt.float32, (2,))
     b = net.add_input("b", trt.int32, (2,))
-    with pytest.raises(trt.NetworkError, match=r"SELECT.*condition has type FLOAT; it must be BOOL"):
+    with pytest.raises(trt.NetworkError, match=r"SELECT.*condition has type FLOAT; it must be "
+                                               r"BOOL"):
         net.add_select(c, a, a)
     cond = net.add_input("cond", trt.bool, (2,))
     with pytest.raises(trt.NetworkError, match=r"then_input has type FLOAT but else_input has "

@@ -139,4 +139,4 @@ def test_errors_name_the_layer_given_by_the_user():
     layer.name = "row_sum"
     layer.axes = 8
     with pytest.raises(trt.NetworkError, match=r"layer 'row_sum' \(REDUCE\): axes mask"):
-        layer.get_output(0).shape
+        _ = layer.get_output(0).shape

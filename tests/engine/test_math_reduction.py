@@ -147,7 +147,7 @@ def test_softmax_refuses_several_axes_and_integers():
     layer = net.add_softmax(x)
     layer.axes = 0b11
     with pytest.raises(trt.NetworkError, match=r"SOFTMAX.*must set exactly one bit"):
-        layer.get_output(0).shape
+        _ = layer.get_output(0).shape
     i = net.add_input("i", trt.int32, (2, 3))
     with pytest.raises(trt.NetworkError, match=r"SOFTMAX.*input has type INT32"):
         net.add_softmax(i)
@@ -213,7 +213,7 @@ def test_topk_refusals():
     layer = net.add_topk(x, trt.TopKOperation.MAX, 1, 1)
     with pytest.raises(trt.NetworkError, match=r"k input \(1\) must be a 0-D tensor"):
         layer.set_input(1, net.add_constant((1,), np.array([1], np.int32)).get_output(0))
-        layer.get_output(0).shape
+        _ = layer.get_output(0).shape
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])

@@ -1,4 +1,8 @@
 """CPU kernels of the math layer family; each sibling module registers its own."""
 
-from engine.kernels.cpu import math_contraction, math_elementwise, math_pointwise, \
-    math_reduction  # noqa: F401 - registers kernels
+from engine.kernels.cpu import (
+    math_contraction,  # noqa: F401 - registers kernels
+    math_elementwise,  # noqa: F401
+    math_pointwise,  # noqa: F401
+    math_reduction,  # noqa: F401
+)

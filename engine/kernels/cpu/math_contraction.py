@@ -7,8 +7,12 @@ import numpy as np
 from engine.kernels.cpu.math_numeric import dtype_of, narrow, widen
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
-from engine.network.layers.math_contraction import IEinsumLayer, IMatrixMultiplyLayer, \
-    MatrixOperation, parse_einsum
+from engine.network.layers.math_contraction import (
+    IEinsumLayer,
+    IMatrixMultiplyLayer,
+    MatrixOperation,
+    parse_einsum,
+)
 
 
 @kernel(LayerType.MATRIX_MULTIPLY, backend="cpu", name="cpu.matrix_multiply")

@@ -10,8 +10,12 @@ import numpy as np
 from engine.kernels.cpu.math_numeric import dtype_of, narrow, widen
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
-from engine.network.layers.math_elementwise import COMPARISON_OPERATIONS, LOGICAL_OPERATIONS, \
-    ElementWiseOperation, IElementWiseLayer
+from engine.network.layers.math_elementwise import (
+    COMPARISON_OPERATIONS,
+    LOGICAL_OPERATIONS,
+    ElementWiseOperation,
+    IElementWiseLayer,
+)
 from engine.types import DataType
 
 Binary = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -10,8 +10,13 @@ import numpy as np
 from engine.kernels.cpu.math_numeric import dtype_of, erf, narrow, widen
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
-from engine.network.layers.math_pointwise import ActivationType, IActivationLayer, ICastLayer, \
-    IUnaryLayer, UnaryOperation
+from engine.network.layers.math_pointwise import (
+    ActivationType,
+    IActivationLayer,
+    ICastLayer,
+    IUnaryLayer,
+    UnaryOperation,
+)
 from engine.types import DataType, nptype
 
 Activation = Callable[[np.ndarray, float, float], np.ndarray]

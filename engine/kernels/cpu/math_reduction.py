@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -10,12 +11,18 @@ from engine.kernels.cpu.math_elementwise import divide_toward_zero
 from engine.kernels.cpu.math_numeric import dtype_of, narrow, widen
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
-from engine.network.layers.math_reduction import ICumulativeLayer, IReduceLayer, ISoftMaxLayer, \
-    ITopKLayer, ReduceOperation, TopKOperation
+from engine.network.layers.math_reduction import (
+    ICumulativeLayer,
+    IReduceLayer,
+    ISoftMaxLayer,
+    ITopKLayer,
+    ReduceOperation,
+    TopKOperation,
+)
 from engine.network.shapes import axes_from_mask, normalize_axis
 
 
-def _extremes(x: np.ndarray) -> tuple[np.generic, np.generic]:
+def _extremes(x: np.ndarray) -> tuple[Any, Any]:
     """(lowest, highest) of ``x``'s type: what MAX and MIN give over an empty volume."""
     if x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)

@@ -18,14 +18,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from engine.network.layers.math_contraction import IEinsumLayer, IMatrixMultiplyLayer, \
-    MatrixOperation
-from engine.network.layers.math_elementwise import ElementWiseOperation, IElementWiseLayer, \
-    ISelectLayer
-from engine.network.layers.math_pointwise import ActivationType, IActivationLayer, ICastLayer, \
-    IParametricReLULayer, IUnaryLayer, UnaryOperation
-from engine.network.layers.math_reduction import CumulativeOperation, ICumulativeLayer, \
-    IReduceLayer, ISoftMaxLayer, ITopKLayer, ReduceOperation, TopKOperation
+from engine.network.layers.math_contraction import (
+    IEinsumLayer,
+    IMatrixMultiplyLayer,
+    MatrixOperation,
+)
+from engine.network.layers.math_elementwise import (
+    ElementWiseOperation,
+    IElementWiseLayer,
+    ISelectLayer,
+)
+from engine.network.layers.math_pointwise import (
+    ActivationType,
+    IActivationLayer,
+    ICastLayer,
+    IParametricReLULayer,
+    IUnaryLayer,
+    UnaryOperation,
+)
+from engine.network.layers.math_reduction import (
+    CumulativeOperation,
+    ICumulativeLayer,
+    IReduceLayer,
+    ISoftMaxLayer,
+    ITopKLayer,
+    ReduceOperation,
+    TopKOperation,
+)
 from engine.types import DataType
 
 if TYPE_CHECKING:
@@ -44,66 +63,66 @@ __all__: list[str] = [
 class MathLayers:
     """The ``add_*`` methods of the math family (mixed into ``INetworkDefinition``)."""
 
-    def add_elementwise(self: "INetworkDefinition", input1: "ITensor", input2: "ITensor",
+    def add_elementwise(self: INetworkDefinition, input1: ITensor, input2: ITensor,
                         op: ElementWiseOperation) -> IElementWiseLayer:
         """``op`` between two inputs of equal rank, broadcasting dimensions of 1."""
         return self._add_layer(IElementWiseLayer(self, input1, input2, op))  # type: ignore[return-value]
 
-    def add_select(self: "INetworkDefinition", condition: "ITensor", then_input: "ITensor",
-                   else_input: "ITensor") -> ISelectLayer:
+    def add_select(self: INetworkDefinition, condition: ITensor, then_input: ITensor,
+                   else_input: ITensor) -> ISelectLayer:
         """Elementwise ``condition ? then_input : else_input`` with broadcasting."""
         layer = ISelectLayer(self, [condition, then_input, else_input])
         return self._add_layer(layer)  # type: ignore[return-value]
 
-    def add_activation(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def add_activation(self: INetworkDefinition, input: ITensor,  # noqa: A002
                        type: ActivationType) -> IActivationLayer:  # noqa: A002
         """An activation; set ``alpha`` and ``beta`` on the layer for the parametric ones."""
         return self._add_layer(IActivationLayer(self, input, type))  # type: ignore[return-value]
 
-    def add_unary(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def add_unary(self: INetworkDefinition, input: ITensor,  # noqa: A002
                   op: UnaryOperation) -> IUnaryLayer:
         return self._add_layer(IUnaryLayer(self, input, op))  # type: ignore[return-value]
 
-    def add_parametric_relu(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                            slope: "ITensor") -> IParametricReLULayer:
+    def add_parametric_relu(self: INetworkDefinition, input: ITensor,  # noqa: A002
+                            slope: ITensor) -> IParametricReLULayer:
         """``x >= 0 ? x : slope * x`` with ``slope`` broadcast to the input."""
         layer = IParametricReLULayer(self, [input, slope])
         return self._add_layer(layer)  # type: ignore[return-value]
 
-    def add_cast(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def add_cast(self: INetworkDefinition, input: ITensor,  # noqa: A002
                  to_type: DataType) -> ICastLayer:
         return self._add_layer(ICastLayer(self, input, to_type))  # type: ignore[return-value]
 
-    def add_reduce(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def add_reduce(self: INetworkDefinition, input: ITensor,  # noqa: A002
                    op: ReduceOperation, axes: int, keep_dims: bool) -> IReduceLayer:
         """Reduce the axes set in the bit mask ``axes`` (bit i = axis i)."""
         layer = IReduceLayer(self, input, op, axes, keep_dims)
         return self._add_layer(layer)  # type: ignore[return-value]
 
-    def add_softmax(self: "INetworkDefinition", input: "ITensor") -> ISoftMaxLayer:  # noqa: A002
+    def add_softmax(self: INetworkDefinition, input: ITensor) -> ISoftMaxLayer:  # noqa: A002
         """Softmax; along axis ``rank - 3`` (0 below rank 3) until ``axes`` is set."""
         return self._add_layer(ISoftMaxLayer(self, input))  # type: ignore[return-value]
 
-    def add_topk(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def add_topk(self: INetworkDefinition, input: ITensor,  # noqa: A002
                  op: TopKOperation, k: int, axes: int) -> ITopKLayer:
         """The ``k`` largest or smallest values along one axis (outputs: values, indices)."""
         layer = ITopKLayer(self, input, op, k, axes)
         return self._add_layer(layer)  # type: ignore[return-value]
 
-    def add_cumulative(self: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                       axis: "ITensor", op: CumulativeOperation, exclusive: bool,
+    def add_cumulative(self: INetworkDefinition, input: ITensor,  # noqa: A002
+                       axis: ITensor, op: CumulativeOperation, exclusive: bool,
                        reverse: bool) -> ICumulativeLayer:
         """Prefix ``op`` along ``axis``, a build-time constant 0-D INT32 or INT64 tensor."""
         layer = ICumulativeLayer(self, input, axis, op, exclusive, reverse)
         return self._add_layer(layer)  # type: ignore[return-value]
 
-    def add_matrix_multiply(self: "INetworkDefinition", input0: "ITensor", op0: MatrixOperation,
-                            input1: "ITensor", op1: MatrixOperation) -> IMatrixMultiplyLayer:
+    def add_matrix_multiply(self: INetworkDefinition, input0: ITensor, op0: MatrixOperation,
+                            input1: ITensor, op1: MatrixOperation) -> IMatrixMultiplyLayer:
         """``op0(input0) @ op1(input1)`` over broadcast batch dimensions."""
         layer = IMatrixMultiplyLayer(self, input0, op0, input1, op1)
         return self._add_layer(layer)  # type: ignore[return-value]
 
-    def add_einsum(self: "INetworkDefinition", inputs: Sequence["ITensor"],
+    def add_einsum(self: INetworkDefinition, inputs: Sequence[ITensor],
                    equation: str) -> IEinsumLayer:
         """Einstein summation of one or two inputs, e.g. ``"bij,bjk->bik"``."""
         return self._add_layer(IEinsumLayer(self, inputs, equation))  # type: ignore[return-value]

@@ -39,8 +39,8 @@ class IMatrixMultiplyLayer(ILayer):
     _attributes: ClassVar[tuple[str, ...]] = ("op0", "op1")
     _max_inputs = 2
 
-    def __init__(self, network: "INetworkDefinition", input0: "ITensor", op0: MatrixOperation,
-                 input1: "ITensor", op1: MatrixOperation) -> None:
+    def __init__(self, network: INetworkDefinition, input0: ITensor, op0: MatrixOperation,
+                 input1: ITensor, op1: MatrixOperation) -> None:
         super().__init__(network, [input0, input1])
         self.op0 = MatrixOperation(op0)
         self.op1 = MatrixOperation(op1)
@@ -139,7 +139,7 @@ class IEinsumLayer(ILayer):
     _attributes: ClassVar[tuple[str, ...]] = ("equation",)
     _max_inputs = 2
 
-    def __init__(self, network: "INetworkDefinition", inputs: Sequence["ITensor"],
+    def __init__(self, network: INetworkDefinition, inputs: Sequence[ITensor],
                  equation: str) -> None:
         super().__init__(network, list(inputs))
         self.equation = str(equation)

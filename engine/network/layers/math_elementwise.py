@@ -8,8 +8,13 @@ import enum
 from typing import TYPE_CHECKING, ClassVar
 
 from engine.network.layer import ILayer, LayerType, TensorInfo, attribute_enum
-from engine.network.layers.math_types import FLOATS, FLOATS_AND_INT8, NUMERIC, require_dtype, \
-    require_same_dtype
+from engine.network.layers.math_types import (
+    FLOATS,
+    FLOATS_AND_INT8,
+    NUMERIC,
+    require_dtype,
+    require_same_dtype,
+)
 from engine.network.shapes import broadcast_shapes
 from engine.types import DataType
 
@@ -62,7 +67,7 @@ class IElementWiseLayer(ILayer):
     _attributes: ClassVar[tuple[str, ...]] = ("op",)
     _max_inputs = 2
 
-    def __init__(self, network: "INetworkDefinition", input1: "ITensor", input2: "ITensor",
+    def __init__(self, network: INetworkDefinition, input1: ITensor, input2: ITensor,
                  op: ElementWiseOperation) -> None:
         super().__init__(network, [input1, input2])
         self.op = ElementWiseOperation(op)

@@ -7,8 +7,13 @@ import enum
 from typing import TYPE_CHECKING, ClassVar
 
 from engine.network.layer import ILayer, LayerType, TensorInfo, attribute_enum
-from engine.network.layers.math_types import FLOATS, FLOATS_AND_INT8, INTEGERS, require_dtype, \
-    require_same_dtype
+from engine.network.layers.math_types import (
+    FLOATS,
+    FLOATS_AND_INT8,
+    INTEGERS,
+    require_dtype,
+    require_same_dtype,
+)
 from engine.types import DataType
 
 if TYPE_CHECKING:
@@ -43,10 +48,10 @@ class IActivationLayer(ILayer):
     type = LayerType.ACTIVATION
     _attributes: ClassVar[tuple[str, ...]] = ("type", "alpha", "beta")
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  activation: ActivationType) -> None:
         super().__init__(network, [input])
-        self.type = ActivationType(activation)  # type: ignore[assignment]
+        self.type = ActivationType(activation)  # type: ignore[misc,assignment]
         self.alpha = 0.0
         self.beta = 0.0
 
@@ -109,7 +114,7 @@ class IUnaryLayer(ILayer):
     type = LayerType.UNARY
     _attributes: ClassVar[tuple[str, ...]] = ("op",)
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  op: UnaryOperation) -> None:
         super().__init__(network, [input])
         self.op = UnaryOperation(op)
@@ -154,7 +159,7 @@ class ICastLayer(ILayer):
     type = LayerType.CAST
     _attributes: ClassVar[tuple[str, ...]] = ("to_type",)
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  to_type: DataType) -> None:
         super().__init__(network, [input])
         self.to_type = DataType(to_type)

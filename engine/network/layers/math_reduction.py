@@ -51,7 +51,7 @@ class IReduceLayer(ILayer):
     type = LayerType.REDUCE
     _attributes: ClassVar[tuple[str, ...]] = ("op", "axes", "keep_dims")
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  op: ReduceOperation, axes: int, keep_dims: bool) -> None:
         super().__init__(network, [input])
         self.op = ReduceOperation(op)
@@ -80,7 +80,7 @@ class ISoftMaxLayer(ILayer):
     type = LayerType.SOFTMAX
     _attributes: ClassVar[tuple[str, ...]] = ("axes",)
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor") -> None:  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor) -> None:  # noqa: A002
         super().__init__(network, [input])
         self.axes = default_softmax_axes(len(input.shape))
 
@@ -114,7 +114,7 @@ class ITopKLayer(ILayer):
     _shape_inputs = (1,)
     _max_inputs = 2
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  op: TopKOperation, k: int, axes: int) -> None:
         super().__init__(network, [input], num_outputs=2)
         self.op = TopKOperation(op)
@@ -178,8 +178,8 @@ class ICumulativeLayer(ILayer):
     _shape_inputs = (1,)
     _max_inputs = 2
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                 axis: "ITensor", op: CumulativeOperation, exclusive: bool,
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
+                 axis: ITensor, op: CumulativeOperation, exclusive: bool,
                  reverse: bool) -> None:
         super().__init__(network, [input, axis])
         self.op = CumulativeOperation(op)
