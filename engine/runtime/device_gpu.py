@@ -22,7 +22,7 @@ import cupy
 import numpy as np
 
 from engine.errors import EngineError, ExecutionError
-from engine.kernels.gpu.capabilities import is_capturable
+from engine.kernels.gpu.capabilities import contiguous, is_capturable
 from engine.kernels.gpu.weights import upload_weights
 from engine.kernels.registry import KernelFn
 from engine.network.layer import ILayer, TensorInfo
@@ -176,7 +176,7 @@ class GpuExecution:
                     feeds[t] = device_array(address, shape, dtype)
             results, _ = self._run(self._signature(infos), feeds)
             for t in engine._output_tensors():
-                result = cupy.ascontiguousarray(results[t])
+                result = contiguous(results[t])
                 address = addresses.get(t.name, 0)
                 if engine.get_tensor_location(t.name) == TensorLocation.HOST:
                     self._stage_out(t, address, result, stream)
@@ -261,7 +261,7 @@ class GpuExecution:
                 return self._enqueue(signature, feeds), False
         graph = signature.graph
         for t, array in feeds.items():
-            source = cupy.ascontiguousarray(array)
+            source = contiguous(array)
             if source.nbytes:
                 graph.inputs[t].data.copy_from_device_async(source.data, source.nbytes, stream)
         graph.graph.launch(stream)

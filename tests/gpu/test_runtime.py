@@ -250,3 +250,42 @@ def test_layer_without_a_gpu_kernel_fails_the_build_with_its_name():
     finally:
         kernel(trt.LayerType.IDENTITY, backend="gpu", name=tactic.name,
                supports=tactic.supports, source=tactic.source)(basic.identity)
+
+
+def test_engine_with_a_host_synchronizing_kernel_runs_without_graphs():
+    if not hasattr(trt, "SampleMode"):
+        pytest.skip("needs the slice layer")
+
+    def define(net, t):
+        layer = net.add_slice(t["x"], (-2, 0), (20, 32), (1, 1))
+        layer.mode = trt.SampleMode.WRAP
+        return [layer.get_output(0)]
+
+    engine = build_gpu_engine(define, {"x": make_input()})
+    assert ("gpu.slice_indexed" in {tactic for _, _, tactic in engine.layer_tactics})
+    context = engine.create_execution_context()
+    assert not context.use_cuda_graphs
+    for _ in range(3):
+        x = make_input()
+        out = cupy.asnumpy(context.infer({"x": x})["out0"])
+        np.testing.assert_array_equal(out, x[np.arange(-2, 18) % 16])
+
+
+def test_fp16_convolution_network_matches_the_cpu_target():
+    if not hasattr(trt, "PoolingType"):
+        pytest.skip("needs the spatial layers")
+    kernel = (RNG.standard_normal((8, 3, 3, 3)) / 5).astype(np.float16)
+    bias = RNG.standard_normal(8).astype(np.float16)
+
+    def define(net, t):
+        conv = net.add_convolution_nd(t["x"], 8, (3, 3), kernel, bias)
+        conv.padding_nd = (1, 1)
+        relu = net.add_activation(conv.get_output(0), trt.ActivationType.RELU)
+        pool = net.add_pooling_nd(relu.get_output(0), trt.PoolingType.MAX, (2, 2))
+        pool.stride_nd = (2, 2)
+        return [pool.get_output(0)]
+
+    x = RNG.standard_normal((2, 3, 16, 16)).astype(np.float16)
+    gpu, cpu = run_on_both(define, {"x": x})
+    np.testing.assert_allclose(cupy.asnumpy(gpu[0]).astype(np.float32),
+                               cpu[0].astype(np.float32), rtol=2e-2, atol=2e-2)

@@ -49,3 +49,9 @@ def host_value(value: Any) -> np.ndarray:
     if isinstance(value, cupy.ndarray):
         return cupy.asnumpy(value)
     return np.asarray(value)
+
+
+def contiguous(x: cupy.ndarray) -> cupy.ndarray:
+    """``x`` in C order, copied only if needed; keeps 0-d arrays 0-d (unlike
+    ``cupy.ascontiguousarray``, which makes them 1-d)."""
+    return x if x.flags.c_contiguous else x.copy()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import cupy
 
-from engine.kernels.gpu.capabilities import both, device_types_only
+from engine.kernels.gpu.capabilities import both, contiguous, device_types_only
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.math_contraction import IMatrixMultiplyLayer, MatrixOperation
@@ -197,7 +197,7 @@ def matrix_multiply(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndar
         result = result[..., 0]
     if op0 == MatrixOperation.VECTOR:
         result = result[..., 0, :] if op1 != MatrixOperation.VECTOR else result[..., 0]
-    return [cupy.ascontiguousarray(result)]
+    return [contiguous(result)]
 
 
 # -- reduce and softmax -------------------------------------------------------------------------

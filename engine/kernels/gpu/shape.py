@@ -7,8 +7,8 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
-from engine.kernels.gpu.capabilities import both, device_types_only, host_synchronizing, \
-    host_value
+from engine.kernels.gpu.capabilities import both, contiguous, device_types_only, \
+    host_synchronizing, host_value
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.shape_gather import GatherMode, IGatherLayer
@@ -42,7 +42,7 @@ def shuffle(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarr
     if dims is not None:
         out = out.reshape(resolve_reshape(out.shape, dims, layer.zero_is_placeholder))
     out = cupy.transpose(out, layer.second_transpose[:out.ndim])
-    return [cupy.ascontiguousarray(out)]  # a reshape alone is a view: no copy
+    return [contiguous(out)]  # a reshape alone is a view: no copy
 
 
 @kernel(LayerType.CONCATENATION, backend="gpu", name="gpu.concatenation",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cupy
 import numpy as np
 
-from engine.kernels.gpu.capabilities import both, device_types_only
+from engine.kernels.gpu.capabilities import both, contiguous, device_types_only
 from engine.kernels.gpu.weights import device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
@@ -113,11 +113,11 @@ def conv_im2col(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.n
     positions, taps = int(np.prod(outs)), int(np.prod(kernel_shape))
     # windows: [B, C, *outs, *kernel] -> columns [G, B, P, C/G * taps] (the one copy).
     windows = windows.reshape(batch, groups, per_group, positions, taps)
-    cols = cupy.ascontiguousarray(windows.transpose(1, 0, 3, 2, 4)).reshape(
+    cols = contiguous(windows.transpose(1, 0, 3, 2, 4)).reshape(
         groups, batch, positions, per_group * taps)
     wmat = w.reshape(groups, 1, maps_per_group, per_group * taps)
     out = cupy.matmul(wmat, cols.transpose(0, 1, 3, 2))  # [G, B, K/G, P]
-    out = cupy.ascontiguousarray(out.transpose(1, 0, 2, 3)).reshape(batch, maps, *outs)
+    out = contiguous(out.transpose(1, 0, 2, 3)).reshape(batch, maps, *outs)
     return [_finish(out, bias, spatial, lead)]
 
 
