@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.kernels.registry import kernel
-from engine.network.layer import ILayer, LayerType
+from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.spatial_norm import ILRNLayer, INormalizationLayer
 from engine.network.shapes import axes_from_mask
 from engine.types import DataType
@@ -36,7 +36,13 @@ def lrn(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
 _COMPUTE_TYPES = {DataType.HALF: np.float16}
 
 
-@kernel(LayerType.NORMALIZATION, backend="cpu", name="cpu.normalization")
+def _coefficients_fit(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, INormalizationLayer)
+    return layer.check_coefficients(inputs)
+
+
+@kernel(LayerType.NORMALIZATION, backend="cpu", name="cpu.normalization",
+        supports=_coefficients_fit)
 def normalization(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
     assert isinstance(layer, INormalizationLayer)
     x, scale, bias = inputs

@@ -105,6 +105,18 @@ class INormalizationLayer(ILayer):
             if channels >= 0 and channels % groups:
                 self.fail(f"input has {channels} channels, not divisible by num_groups "
                           f"{groups}")
+        self._check_coefficients(x, scale, bias, strict=False)
+        return [TensorInfo(x.shape, x.dtype)]
+
+    def check_coefficients(self, inputs: list[TensorInfo | None]) -> bool:
+        """Fail unless scale and bias fit the input and the final ``num_groups`` exactly."""
+        x, scale, bias = self.require_inputs(inputs, 3)
+        self._check_coefficients(x, scale, bias, strict=True)
+        return True
+
+    def _check_coefficients(self, x: TensorInfo, scale: TensorInfo, bias: TensorInfo,
+                            strict: bool) -> None:
+        groups = int(self.num_groups)
         for name, info in (("scale", scale), ("bias", bias)):
             if info.dtype not in FLOAT_TYPES:
                 self.fail(f"{name} type {info.dtype.name} is not a float type")
@@ -112,8 +124,11 @@ class INormalizationLayer(ILayer):
                 self.fail(f"{name} of shape {info.shape} must have the rank of the input "
                           f"shape {x.shape}")
             for axis, (d, n) in enumerate(zip(info.shape, x.shape)):
-                grouped = groups > 1 and axis == 1 and d == groups
+                # Per-group coefficients [1, G, 1, ...]; num_groups is usually set after
+                # add_normalization, so inference accepts any G dividing C, and
+                # check_coefficients (run when a tactic is chosen) the final one only.
+                grouped = axis == 1 and d > 0 and n >= 0 and n % d == 0 and (
+                    d == groups or not strict)
                 if d not in (1, -1) and n >= 0 and d != n and not grouped:
                     self.fail(f"{name} of shape {info.shape} does not broadcast to the input "
-                              f"shape {x.shape} (axis {axis})")
-        return [TensorInfo(x.shape, x.dtype)]
+                              f"shape {x.shape} (axis {axis}; with num_groups {groups})")
