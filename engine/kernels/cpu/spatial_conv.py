@@ -49,7 +49,6 @@ def conv_im2col_gemm(x: np.ndarray, weights: np.ndarray, geometry: Sequence[tupl
                      strides: Sequence[int], dilations: Sequence[int], groups: int) -> np.ndarray:
     """Grouped N-d convolution of ``x`` ``[B, C, *spatial]`` with ``weights``
     ``[K, C/G, *kernel]``, in float32; returns ``[B, K, *out]``."""
-    spatial = weights.ndim - 2
     kernel_shape = weights.shape[2:]
     extents = dilated_extent(kernel_shape, dilations)
     outs = [out for _, _, out in geometry]
@@ -120,7 +119,8 @@ def deconvolution(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.nda
     groups, maps = layer.num_groups, layer.num_output_maps
     strides, dilations = tuple(layer.stride_nd), tuple(layer.dilation_nd)
     geometry = layer.geometry(flat.shape[2:])
-    spread_shape = (batch, channels) + tuple((n - 1) * s + 1 for n, s in zip(flat.shape[2:], strides))
+    spread_shape = (batch, channels) + tuple((n - 1) * s + 1
+                                             for n, s in zip(flat.shape[2:], strides))
     spread = np.zeros(spread_shape, np.float32)
     spread[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)] = flat
     w = w.reshape(groups, channels // groups, maps // groups, *kernel_shape)

@@ -18,7 +18,8 @@ def pad_trailing(x: np.ndarray, pre: Sequence[int], post: Sequence[int], value: 
     crop instead. Returns ``x`` itself when nothing changes."""
     lead = x.ndim - len(pre)
     crop = tuple(slice(None) for _ in range(lead)) + tuple(
-        slice(max(-b, 0), x.shape[lead + i] - max(-a, 0)) for i, (b, a) in enumerate(zip(pre, post)))
+        slice(max(-b, 0), x.shape[lead + i] - max(-a, 0))
+        for i, (b, a) in enumerate(zip(pre, post)))
     if any(b < 0 or a < 0 for b, a in zip(pre, post)):
         x = x[crop]
     widths = [(0, 0)] * lead + [(max(b, 0), max(a, 0)) for b, a in zip(pre, post)]

@@ -61,5 +61,6 @@ def pooling(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
         out = _average(data, layer, geometry)
     else:
         blend = np.float32(layer.blend_factor)
-        out = (1 - blend) * _maximum(data, layer, geometry) + blend * _average(data, layer, geometry)
+        maximum, average = _maximum(data, layer, geometry), _average(data, layer, geometry)
+        out = (1 - blend) * maximum + blend * average
     return [out.astype(x.dtype, copy=False)]

@@ -48,7 +48,7 @@ class SpatialLayers:
     """The ``add_*`` methods of the spatial family (mixed into ``INetworkDefinition``)."""
 
     def add_convolution_nd(
-        self: "INetworkDefinition", input: "ITensor", num_output_maps: int,  # noqa: A002
+        self: INetworkDefinition, input: ITensor, num_output_maps: int,  # noqa: A002
         kernel_shape: Sequence[int], kernel: Any, bias: Any = None,
     ) -> IConvolutionLayer:
         """A 2D or 3D convolution; ``kernel`` is ``[K, C/G, *kernel_shape]`` (empty weights
@@ -57,7 +57,7 @@ class SpatialLayers:
         return self._add_layer(layer)  # type: ignore[return-value]
 
     def add_deconvolution_nd(
-        self: "INetworkDefinition", input: "ITensor", num_output_maps: int,  # noqa: A002
+        self: INetworkDefinition, input: ITensor, num_output_maps: int,  # noqa: A002
         kernel_shape: Sequence[int], kernel: Any, bias: Any = None,
     ) -> IDeconvolutionLayer:
         """A 2D or 3D deconvolution; ``kernel`` is ``[C, K/G, *kernel_shape]``."""
@@ -65,20 +65,20 @@ class SpatialLayers:
         return self._add_layer(layer)  # type: ignore[return-value]
 
     def add_pooling_nd(
-        self: "INetworkDefinition", input: "ITensor", type: PoolingType,  # noqa: A002
+        self: INetworkDefinition, input: ITensor, type: PoolingType,  # noqa: A002
         window_size: Sequence[int],
     ) -> IPoolingLayer:
         """Max, average or blended pooling over a 2D or 3D window."""
         return self._add_layer(IPoolingLayer(self, input, type, window_size))  # type: ignore[return-value]
 
     def add_padding_nd(
-        self: "INetworkDefinition", input: "ITensor", pre_padding: Sequence[int],  # noqa: A002
+        self: INetworkDefinition, input: ITensor, pre_padding: Sequence[int],  # noqa: A002
         post_padding: Sequence[int],
     ) -> IPaddingLayer:
         """Zero padding (negative: cropping) of the innermost dimensions."""
         return self._add_layer(IPaddingLayer(self, input, pre_padding, post_padding))  # type: ignore[return-value]
 
-    def add_resize(self: "INetworkDefinition", input: "ITensor") -> IResizeLayer:  # noqa: A002
+    def add_resize(self: INetworkDefinition, input: ITensor) -> IResizeLayer:  # noqa: A002
         """A resize; set ``shape`` or ``scales`` (or input 1) before building."""
         layer = IResizeLayer(self, input)
         # Like TensorRT, the layer is usable before its output shape is set: validate it once
@@ -89,14 +89,14 @@ class SpatialLayers:
         return layer
 
     def add_lrn(
-        self: "INetworkDefinition", input: "ITensor", window: int, alpha: float,  # noqa: A002
+        self: INetworkDefinition, input: ITensor, window: int, alpha: float,  # noqa: A002
         beta: float, k: float,
     ) -> ILRNLayer:
         """Local response normalization across channels."""
         return self._add_layer(ILRNLayer(self, input, window, alpha, beta, k))  # type: ignore[return-value]
 
     def add_scale(
-        self: "INetworkDefinition", input: "ITensor", mode: ScaleMode,  # noqa: A002
+        self: INetworkDefinition, input: ITensor, mode: ScaleMode,  # noqa: A002
         shift: Any = None, scale: Any = None, power: Any = None,
     ) -> IScaleLayer:
         """``(x * scale + shift) ^ power`` with the channel axis 1."""
@@ -104,7 +104,7 @@ class SpatialLayers:
         return self._add_layer(layer)  # type: ignore[return-value]
 
     def add_scale_nd(
-        self: "INetworkDefinition", input: "ITensor", mode: ScaleMode,  # noqa: A002
+        self: INetworkDefinition, input: ITensor, mode: ScaleMode,  # noqa: A002
         shift: Any = None, scale: Any = None, power: Any = None, channel_axis: int = 1,
     ) -> IScaleLayer:
         """``(x * scale + shift) ^ power`` with coefficients indexed from ``channel_axis``."""
@@ -112,8 +112,8 @@ class SpatialLayers:
         return self._add_layer(layer)  # type: ignore[return-value]
 
     def add_normalization(
-        self: "INetworkDefinition", input: "ITensor", scale: "ITensor",  # noqa: A002
-        bias: "ITensor", axesMask: int,  # noqa: N803 - TensorRT's name
+        self: INetworkDefinition, input: ITensor, scale: ITensor,  # noqa: A002
+        bias: ITensor, axesMask: int,  # noqa: N803 - TensorRT's name
     ) -> INormalizationLayer:
         """Layer, instance or group normalization over the axes in ``axesMask``."""
         layer = INormalizationLayer(self, input, scale, bias, axesMask)

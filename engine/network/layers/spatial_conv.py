@@ -87,7 +87,7 @@ class _ConvolutionBase(_WindowedLayer):
     _max_inputs = 3
     _extra_window_attrs = ("dilation_nd",)
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  num_output_maps: int, kernel_shape: Sequence[int], kernel: Any,
                  bias: Any) -> None:
         super().__init__(network, [input])

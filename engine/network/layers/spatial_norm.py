@@ -25,7 +25,7 @@ class ILRNLayer(ILayer):
     type = LayerType.LRN
     _attributes: ClassVar[tuple[str, ...]] = ("window_size", "alpha", "beta", "k")
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  window: int, alpha: float, beta: float, k: float) -> None:
         super().__init__(network, [input])
         self.window_size = int(window)
@@ -68,8 +68,8 @@ class INormalizationLayer(ILayer):
                                               "compute_precision")
     _max_inputs = 3
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
-                 scale: "ITensor", bias: "ITensor", axes: int) -> None:
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
+                 scale: ITensor, bias: ITensor, axes: int) -> None:
         super().__init__(network, [input, scale, bias])
         self.epsilon = 1e-5
         self.axes = int(axes)

@@ -20,7 +20,7 @@ class IPaddingLayer(ILayer):
     type = LayerType.PADDING
     _attributes: ClassVar[tuple[str, ...]] = ("pre_padding_nd", "post_padding_nd")
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  pre_padding: Sequence[int], post_padding: Sequence[int]) -> None:
         super().__init__(network, [input])
         self.pre_padding_nd = Dims(pre_padding)

@@ -39,10 +39,10 @@ class IPoolingLayer(_WindowedLayer):
         "blend_factor", "average_count_excludes_padding",
     )
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  type: PoolingType, window_size: Sequence[int]) -> None:  # noqa: A002
         super().__init__(network, [input])
-        self.type = PoolingType(type)  # type: ignore[assignment]
+        self.type = PoolingType(type)  # type: ignore[misc,assignment]
         self.window_size_nd = Dims(window_size)
         self._init_window(len(self.window_size_nd))
         self.blend_factor = 0.0

@@ -75,7 +75,7 @@ class IResizeLayer(ILayer):
     _max_inputs = 2
     _shape_inputs = (1,)
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor") -> None:  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor) -> None:  # noqa: A002
         super().__init__(network, [input])
         self.shape = None
         self.scales = None
@@ -92,9 +92,9 @@ class IResizeLayer(ILayer):
 
     @shape.setter
     def shape(self, dims: Sequence[int] | None) -> None:
-        self._output_shape = None if dims is None else Dims(dims)
+        self._output_shape: Dims | None = None if dims is None else Dims(dims)
         if dims is not None:
-            self._scales = None
+            self._scales: tuple[float, ...] | None = None
 
     @property
     def scales(self) -> tuple[float, ...] | None:

@@ -34,7 +34,7 @@ class IScaleLayer(ILayer):
     type = LayerType.SCALE
     _attributes: ClassVar[tuple[str, ...]] = ("mode", "shift", "scale", "power", "channel_axis")
 
-    def __init__(self, network: "INetworkDefinition", input: "ITensor",  # noqa: A002
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  mode: ScaleMode, shift: Any, scale: Any, power: Any, channel_axis: int) -> None:
         super().__init__(network, [input])
         self.mode = ScaleMode(mode)
