@@ -99,7 +99,8 @@ class ImportContext:
             from_numpy_dtype(arr.dtype)
         except TypeError as exc:
             raise ImportFailure(ErrorCode.UNSUPPORTED_NODE_DATATYPE, str(exc)) from None
-        arr = np.ascontiguousarray(arr)
+        if not arr.flags.c_contiguous:
+            arr = arr.copy(order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
         tensor = self.network.add_constant(arr.shape, arr).get_output(0)
         self._values[tensor] = arr
         return tensor

@@ -57,7 +57,22 @@ def function_body(node: onnx.NodeProto, opset: int,
         return None
     function = onnx.FunctionProto()
     function.ParseFromString(raw)
+    # Attributes the node leaves out take the schema's defaults inside the body.
+    known = {a.name for a in function.attribute_proto}
+    for name, attr in schema.attributes.items():
+        default = attr.default_value
+        if name not in known and default.type != onnx.AttributeProto.UNDEFINED:
+            copy = onnx.AttributeProto()
+            copy.CopyFrom(default)
+            copy.name = name
+            function.attribute_proto.append(copy)
     return function
+
+
+def function_opset(function: onnx.FunctionProto, default: int) -> int:
+    """The default-domain opset the function's body is written against."""
+    return next((o.version for o in function.opset_import if o.domain in ("", "ai.onnx")),
+                default)
 
 
 def expand_function(node: onnx.NodeProto, function: onnx.FunctionProto) -> list[onnx.NodeProto]:

@@ -36,7 +36,7 @@ from engine.logger import ILogger, Severity, log
 from engine.onnx import importers as _importers  # noqa: F401 - registers the importers
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode, ImportFailure, OnnxParserFlag, ParserError
-from engine.onnx.functions import expand_function, function_body
+from engine.onnx.functions import expand_function, function_body, function_opset
 from engine.onnx.graph import topological_nodes
 from engine.onnx.registry import DEFAULT_DOMAINS, find_importer
 from engine.onnx.tensors import array_from_tensor, onnx_type_name, shape_of_value_info, trt_dtype
@@ -334,12 +334,13 @@ class _GraphImporter:
             return tensor
         raise ImportFailure(ErrorCode.INVALID_GRAPH, f"{what}: no value named '{name}'")
 
-    def _import_node(self, proto: onnx.NodeProto, index: int) -> None:
+    def _import_node(self, proto: onnx.NodeProto, index: int, opset: int | None = None
+                     ) -> None:
         try:
             inputs = [None if not n else self._lookup(n, f"input '{n}'") for n in proto.input]
         except ImportFailure as failure:
             raise self._fail(failure, proto, index) from None
-        node = Node(proto, index, inputs, self.ctx.opset)
+        node = Node(proto, index, inputs, self.ctx.opset if opset is None else opset)
         first_layer = self.ctx.network.num_layers
         try:
             outputs = self._run_importer(node)
@@ -366,8 +367,9 @@ class _GraphImporter:
             types = [None if t is None else (t.dtype, len(t.shape)) for t in node.inputs]
             function = function_body(node.proto, node.opset, types)
             if function is not None:
+                body_opset = function_opset(function, node.opset)
                 for inner in expand_function(node.proto, function):
-                    self._import_node(inner, node.index)
+                    self._import_node(inner, node.index, body_opset)
                 return [self.tensors[n] if n in self.tensors else None
                         for n in node.proto.output]
         domain = f" (domain '{node.proto.domain}')" if node.proto.domain else ""
