@@ -457,3 +457,20 @@ def test_padding_refusals():
         net.add_padding_nd(x, (1, 1), (1,))
     with pytest.raises(trt.NetworkError, match="crops away"):
         net.add_padding_nd(x, (-2, 0), (-2, 0))
+
+
+def test_deconvolution_kernel_and_bias_as_tensors():
+    x = randn(1, 2, 3, 3)
+    w = randn(2, 3, 2, 2)
+    b = randn(3)
+
+    def define(net, t):
+        deconv = net.add_deconvolution_nd(t["x"], 3, (2, 2), trt.Weights())
+        deconv.set_input(1, t["w"])
+        deconv.set_input(2, t["b"])
+        deconv.stride_nd = (2, 2)
+        return [deconv.get_output(0)]
+
+    (y,) = run_network(define, {"x": x, "w": w, "b": b})
+    want = onnx_op("ConvTranspose", [x, w, b], strides=(2, 2))
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
