@@ -103,6 +103,8 @@ class ModelRepository:
     def get(self, name: str, version: str | None = None) -> ModelVersion:
         """The ready version asked for, or the highest ready version."""
         entry = self.models.get(name)
+        if entry is None and name in self.names_on_disk():
+            raise Unavailable(f"model '{name}' is not loaded")
         if entry is None:
             raise NotFound(f"unknown model '{name}'; known models: "
                            f"{sorted(set(self.models) | set(self.names_on_disk()))}")
@@ -168,15 +170,20 @@ class ModelRepository:
         entry = self._entry(name)
         async with entry.lock:
             existing = _version_numbers(self.root / name)
-            version = max([*existing, *entry.states, 0]) + 1
+            version = max([*existing, *entry.versions, 0]) + 1
             if config_text is None:
                 config_text = _read_config_text(self.root / name)
             loop = asyncio.get_running_loop()
-            built = await loop.run_in_executor(None, self._build_staged, name, config_text,
-                                               {(version, filename): data})
-            self._install(name, entry, *built)
-            if version not in entry.versions:
-                raise InvalidArgument(entry.states[version].reason)
+            built, signature = await loop.run_in_executor(
+                None, self._build_staged, name, config_text, {(version, filename): data})
+            if not isinstance(built[version], ModelVersion):
+                # Refused: nothing was written and nothing is recorded; what serves, serves.
+                raise InvalidArgument(f"upload of model '{name}' refused: {built[version]}")
+            policy = built[version].config.version_policy
+            for kept in policy.select([*entry.versions, version]):
+                if kept != version:
+                    built[kept] = entry.versions[kept]
+            self._install(name, entry, built, signature)
             return version
 
     async def unload(self, name: str) -> None:
@@ -213,7 +220,7 @@ class ModelRepository:
             old = entry.versions.get(version)
             entry.versions[version] = model
             entry.states[version] = VersionState("READY")
-            if old is not None:
+            if old is not None and old is not model:
                 old.close()
         entry.signature = signature
 

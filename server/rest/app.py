@@ -89,6 +89,10 @@ def create_app(plane: DataPlane) -> FastAPI:
     async def server_metadata() -> dict[str, Any]:
         return plane.server_metadata()
 
+    @app.get("/v2/models/stats")
+    async def all_statistics() -> dict[str, Any]:
+        return plane.statistics()
+
     @app.get("/v2/models/{model}")
     @app.get("/v2/models/{model}/versions/{version}")
     async def model_metadata(model: str, version: str | None = None) -> dict[str, Any]:
@@ -116,10 +120,6 @@ def create_app(plane: DataPlane) -> FastAPI:
             return Response(answer, media_type="application/json")
         return Response(answer, media_type="application/octet-stream",
                         headers={HEADER_LENGTH: str(header_length)})
-
-    @app.get("/v2/models/stats")
-    async def all_statistics() -> dict[str, Any]:
-        return plane.statistics()
 
     @app.get("/v2/models/{model}/stats")
     @app.get("/v2/models/{model}/versions/{version}/stats")
