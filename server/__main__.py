@@ -55,7 +55,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 async def serve(args: argparse.Namespace) -> None:
     plane = DataPlane(settings_from_args(args))
     servers = [uvicorn.Server(uvicorn.Config(create_app(plane), host=args.host,
-                                             port=args.http_port, log_level="info"))]
+                                             port=args.http_port, log_level="info",
+                                             access_log=False))]
     if args.metrics_port:
         servers.append(uvicorn.Server(uvicorn.Config(
             create_metrics_app(plane), host=args.host, port=args.metrics_port,
