@@ -1,5 +1,5 @@
 """GPU kernels of the math family: elementwise, select, activation, unary, parametric ReLU,
-cast, matrix multiply (cuBLAS through ``cupy.matmul``), reduce and softmax.
+cast, matrix multiply (cuBLAS called directly so it can be captured), reduce and softmax.
 
 As on the CPU, HALF and TensorRT's quantized INT8 are computed in float32 and rounded back;
 INT32, INT64 and BOOL exactly.
@@ -12,13 +12,23 @@ from collections.abc import Callable
 import cupy
 
 from engine.kernels.gpu.capabilities import both, contiguous, device_types_only
+from engine.kernels.gpu.gemm import batched_matmul
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.math_contraction import IMatrixMultiplyLayer, MatrixOperation
-from engine.network.layers.math_elementwise import COMPARISON_OPERATIONS, LOGICAL_OPERATIONS, \
-    ElementWiseOperation, IElementWiseLayer
-from engine.network.layers.math_pointwise import ActivationType, IActivationLayer, ICastLayer, \
-    IUnaryLayer, UnaryOperation
+from engine.network.layers.math_elementwise import (
+    COMPARISON_OPERATIONS,
+    LOGICAL_OPERATIONS,
+    ElementWiseOperation,
+    IElementWiseLayer,
+)
+from engine.network.layers.math_pointwise import (
+    ActivationType,
+    IActivationLayer,
+    ICastLayer,
+    IUnaryLayer,
+    UnaryOperation,
+)
 from engine.network.layers.math_reduction import IReduceLayer, ISoftMaxLayer, ReduceOperation
 from engine.network.shapes import axes_from_mask
 from engine.types import nptype
@@ -69,7 +79,11 @@ def elementwise(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]
     assert isinstance(layer, IElementWiseLayer)
     op = ElementWiseOperation(layer.op)
     in_type = inputs[0].dtype
-    a, b = widen(inputs[0]), widen(inputs[1])
+    a, b = inputs
+    # One rounding of a half result equals computing it in float32 and rounding back, except
+    # where a second operation follows (FLOOR_DIV); quantized INT8 always computes in float.
+    if in_type == cupy.int8 or op == ElementWiseOperation.FLOOR_DIV:
+        a, b = widen(a), widen(b)
     table = _ON_INTEGERS if a.dtype.kind in "iub" else _ON_FLOATS
     result = table[op](a, b)
     boolean = op in LOGICAL_OPERATIONS or op in COMPARISON_OPERATIONS
@@ -184,15 +198,12 @@ def matrix_multiply(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndar
     assert isinstance(layer, IMatrixMultiplyLayer)
     a, b = inputs
     op0, op1 = MatrixOperation(layer.op0), MatrixOperation(layer.op1)
-    if op0 == MatrixOperation.TRANSPOSE:
-        a = a.swapaxes(-1, -2)
-    elif op0 == MatrixOperation.VECTOR:
+    if op0 == MatrixOperation.VECTOR:
         a = a[..., None, :]
-    if op1 == MatrixOperation.TRANSPOSE:
-        b = b.swapaxes(-1, -2)
-    elif op1 == MatrixOperation.VECTOR:
+    if op1 == MatrixOperation.VECTOR:
         b = b[..., :, None]
-    result = cupy.matmul(a, b)
+    result = batched_matmul(a, b, transpose_a=op0 == MatrixOperation.TRANSPOSE,
+                            transpose_b=op1 == MatrixOperation.TRANSPOSE)
     if op1 == MatrixOperation.VECTOR:
         result = result[..., 0]
     if op0 == MatrixOperation.VECTOR:

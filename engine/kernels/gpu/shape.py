@@ -7,8 +7,13 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
-from engine.kernels.gpu.capabilities import both, contiguous, device_types_only, \
-    host_synchronizing, host_value
+from engine.kernels.gpu.capabilities import (
+    both,
+    contiguous,
+    device_types_only,
+    host_synchronizing,
+    host_value,
+)
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.shape_gather import GatherMode, IGatherLayer

@@ -13,6 +13,7 @@ import cupy
 import numpy as np
 
 from engine.kernels.gpu.capabilities import both, contiguous, device_types_only
+from engine.kernels.gpu.gemm import batched_matmul
 from engine.kernels.gpu.weights import device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
@@ -28,7 +29,8 @@ def pad_trailing(x: cupy.ndarray, pre: Sequence[int], post: Sequence[int], value
     spatial = len(pre)
     lead = x.ndim - spatial
     crop = (slice(None),) * lead + tuple(
-        slice(max(0, -b), x.shape[lead + i] - max(0, -a)) for i, (b, a) in enumerate(zip(pre, post)))
+        slice(max(0, -b), x.shape[lead + i] - max(0, -a))
+        for i, (b, a) in enumerate(zip(pre, post)))
     x = x[crop]
     widths = [(0, 0)] * lead + [(max(0, b), max(0, a)) for b, a in zip(pre, post)]
     if any(w != (0, 0) for w in widths):
@@ -111,13 +113,16 @@ def conv_im2col(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.n
     groups, maps = layer.num_groups, layer.num_output_maps
     per_group, maps_per_group = channels // groups, maps // groups
     positions, taps = int(np.prod(outs)), int(np.prod(kernel_shape))
-    # windows: [B, C, *outs, *kernel] -> columns [G, B, P, C/G * taps] (the one copy).
-    windows = windows.reshape(batch, groups, per_group, positions, taps)
-    cols = contiguous(windows.transpose(1, 0, 3, 2, 4)).reshape(
-        groups, batch, positions, per_group * taps)
-    wmat = w.reshape(groups, 1, maps_per_group, per_group * taps)
-    out = cupy.matmul(wmat, cols.transpose(0, 1, 3, 2))  # [G, B, K/G, P]
-    out = contiguous(out.transpose(1, 0, 2, 3)).reshape(batch, maps, *outs)
+    # windows [B, C, *outs, *kernel] -> columns [G, B*P, C/G * taps]: the one copy.
+    windows = windows.reshape((batch, groups, per_group) + windows.shape[2:])
+    order = ((1, 0) + tuple(range(3, 3 + spatial)) + (2,)
+             + tuple(range(3 + spatial, 3 + 2 * spatial)))
+    cols = contiguous(windows.transpose(order)).reshape(groups, batch * positions,
+                                                        per_group * taps)
+    wmat = w.reshape(groups, maps_per_group, per_group * taps)
+    out = batched_matmul(wmat, cols, transpose_b=True)  # [G, K/G, B*P]
+    out = contiguous(out.reshape(groups, maps_per_group, batch, positions).transpose(2, 0, 1, 3))
+    out = out.reshape(batch, maps, *outs)
     return [_finish(out, bias, spatial, lead)]
 
 
@@ -141,7 +146,7 @@ def conv_1x1(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndar
     batch, channels = x.shape[:2]
     spatial = x.ndim - 2
     pixels = x.reshape(batch, channels, -1)
-    out = cupy.matmul(w.reshape(layer.num_output_maps, channels), pixels)
+    out = batched_matmul(w.reshape(1, layer.num_output_maps, channels), pixels)
     return [_finish(out.reshape(batch, layer.num_output_maps, *x.shape[2:]), bias, spatial,
                     lead)]
 

@@ -13,7 +13,7 @@ from engine.network.layer import ILayer
 from engine.types import Weights
 
 # Per Weights object (one per engine: plans decode fresh layers), its device copies by dtype.
-_DEVICE: "weakref.WeakKeyDictionary[Weights, dict[np.dtype, cupy.ndarray]]" = \
+_DEVICE: weakref.WeakKeyDictionary[Weights, dict[np.dtype, cupy.ndarray]] = \
     weakref.WeakKeyDictionary()
 
 
