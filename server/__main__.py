@@ -1,8 +1,5 @@
-"""``python -m server --model-repository DIR``: serve a model repository over KServe v2 REST.
-
-The gRPC face is not built yet: ``--grpc-port`` is accepted so that deployments can already
-pass it, and nothing listens there.
-"""
+"""``python -m server --model-repository DIR``: serve a model repository over KServe v2 REST
+and gRPC (``--grpc-port``; 0 turns the gRPC face off)."""
 
 from __future__ import annotations
 
@@ -14,6 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from server.core.dataplane import CONTROL_MODES, DataPlane, ServerSettings
+from server.grpc.server import GrpcServer
 from server.rest.app import create_app, create_metrics_app
 
 log = logging.getLogger("server")
@@ -26,7 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     p.add_argument("--http-port", type=int, default=8000)
     p.add_argument("--grpc-port", type=int, default=8001,
-                   help="reserved for the gRPC face (not served yet)")
+                   help="port of the KServe v2 gRPC face (0: no gRPC)")
     p.add_argument("--metrics-port", type=int, default=8002,
                    help="port serving /metrics alone; 0: only /metrics on the HTTP port")
     p.add_argument("--model-control-mode", choices=CONTROL_MODES, default="none")
@@ -61,8 +59,13 @@ async def serve(args: argparse.Namespace) -> None:
         servers.append(uvicorn.Server(uvicorn.Config(
             create_metrics_app(plane), host=args.host, port=args.metrics_port,
             log_level="warning", lifespan="off")))
-    log.info("gRPC port %d reserved; the gRPC face is not served yet", args.grpc_port)
-    await asyncio.gather(*(s.serve() for s in servers))
+    grpc_server = GrpcServer(plane, host=args.host, port=args.grpc_port)
+    if args.grpc_port:
+        log.info("gRPC listening on %s:%d", args.host, await grpc_server.start())
+    try:
+        await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        await grpc_server.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

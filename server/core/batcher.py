@@ -41,7 +41,7 @@ class DynamicBatcher:
         self.loop = asyncio.get_running_loop()
         self._task = self.loop.create_task(self._form_batches())
 
-    async def submit(self, job: "Job") -> tuple["Feeds", int]:
+    async def submit(self, job: Job) -> tuple[Feeds, int]:
         """Queue ``job``; returns its outputs and its queue time in nanoseconds."""
         future: asyncio.Future[tuple[Feeds, int]] = asyncio.get_running_loop().create_future()
         self._pending.append((job, future))
@@ -72,7 +72,7 @@ class DynamicBatcher:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    def _compatible(self) -> list[tuple["Job", asyncio.Future[tuple["Feeds", int]]]]:
+    def _compatible(self) -> list[tuple[Job, asyncio.Future[tuple[Feeds, int]]]]:
         """The oldest request and the following ones that fit beside it."""
         first = self._pending[0][0]
         shapes = {n: a.shape[1:] for n, a in first.feeds.items()}
@@ -86,7 +86,7 @@ class DynamicBatcher:
                 size += job.batch
         return batch
 
-    async def _execute(self, batch: list[tuple["Job", asyncio.Future[tuple["Feeds", int]]]]
+    async def _execute(self, batch: list[tuple[Job, asyncio.Future[tuple[Feeds, int]]]]
                        ) -> None:
         try:
             results, started = await self._run([job for job, _ in batch])

@@ -122,7 +122,7 @@ class ModelConfig:
         return tuple(tuple(int(d) for d in part.split("x")) for part in text.split(":"))
 
     def with_io(self, inputs: tuple[TensorConfig, ...], outputs: tuple[TensorConfig, ...],
-                max_batch_size: int, platform: str) -> "ModelConfig":
+                max_batch_size: int, platform: str) -> ModelConfig:
         return replace(self, inputs=inputs, outputs=outputs, max_batch_size=max_batch_size,
                        platform=platform)
 

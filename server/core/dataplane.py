@@ -16,8 +16,7 @@ from typing import Any
 
 import engine as trt
 from server.core.codec import InferRequest, InferResponse
-from server.core.errors import (InvalidArgument, NotFound, PayloadTooLarge, Unauthorized,
-                                Unsupported)
+from server.core.errors import InvalidArgument, NotFound, PayloadTooLarge, Unauthorized, Unsupported
 from server.core.repository import ModelRepository, check_model_name
 from server.core.statistics import Metrics
 

@@ -26,7 +26,7 @@ class ServerError(Exception):
     status = HTTPStatus.INTERNAL_SERVER_ERROR
 
 
-class InvalidArgument(ServerError):
+class InvalidArgument(ServerError):  # noqa: N818 - named for its status
     status = HTTPStatus.BAD_REQUEST
 
 
@@ -34,15 +34,15 @@ class PayloadTooLarge(InvalidArgument):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
-class Unauthorized(ServerError):
+class Unauthorized(ServerError):  # noqa: N818 - named for its status
     status = HTTPStatus.UNAUTHORIZED
 
 
-class NotFound(ServerError):
+class NotFound(ServerError):  # noqa: N818 - named for its status
     status = HTTPStatus.NOT_FOUND
 
 
-class Unavailable(ServerError):
+class Unavailable(ServerError):  # noqa: N818 - named for its status
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
@@ -50,5 +50,5 @@ class ServerBusy(Unavailable):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
-class Unsupported(ServerError):
+class Unsupported(ServerError):  # noqa: N818 - named for its status
     status = HTTPStatus.NOT_IMPLEMENTED

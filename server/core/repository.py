@@ -20,14 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import engine as trt
 from server.core.build import MODEL_FILES, build_model, device_type_for, model_file
-from server.core.config import (ModelConfig, TensorConfig, config_from_json_text,
-                                config_from_pbtxt)
+from server.core.config import ModelConfig, TensorConfig, config_from_json_text, config_from_pbtxt
 from server.core.datatypes import datatype_of_engine
 from server.core.errors import InvalidArgument, NotFound, ServerError, Unavailable
 from server.core.model import ModelVersion
-
-import engine as trt
 
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 STAGING = ".staging"

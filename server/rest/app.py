@@ -13,8 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server.core.codec import HEADER_LENGTH, parse_header_length, request_from_body, \
-    response_to_body
+from server.core.codec import (
+    HEADER_LENGTH,
+    parse_header_length,
+    request_from_body,
+    response_to_body,
+)
 from server.core.dataplane import DataPlane
 from server.core.errors import InvalidArgument, PayloadTooLarge, ServerError
 

@@ -85,7 +85,9 @@ output [
 instance_group [ { count: 2 kind: KIND_CPU } ]
 %s
 """
-BATCHING = """dynamic_batching { preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 200000 }"""
+BATCHING = """dynamic_batching {
+  preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 200000
+}"""
 
 
 def write_model(repo: Path, name: str, version: int, filename: str, data: bytes,

@@ -153,8 +153,13 @@ def test_infer_mixed_binary_and_json_outputs(client: httpx.Client) -> None:
 
 
 def test_bytes_tensors_round_trip_through_the_codec() -> None:
-    from server.core.codec import (InferRequest, InferResponse, output_from_array,
-                                   request_from_body, response_to_body)
+    from server.core.codec import (
+        InferRequest,
+        InferResponse,
+        output_from_array,
+        request_from_body,
+        response_to_body,
+    )
 
     words = [b"hello", b"", "\u00e9t\u00e9".encode()]
     blob = b"".join(struct.pack("<I", len(w)) + w for w in words)
@@ -169,7 +174,8 @@ def test_bytes_tensors_round_trip_through_the_codec() -> None:
     body, length = response_to_body(response, InferRequest([], binary_output=True))
     assert length is not None and body[length:] == blob
     body, length = response_to_body(response, InferRequest([]))
-    assert length is None and json.loads(body)["outputs"][0]["data"] == ["hello", "", "\u00e9t\u00e9"]
+    assert length is None
+    assert json.loads(body)["outputs"][0]["data"] == ["hello", "", "\u00e9t\u00e9"]
 
 
 def test_bf16_binary_round_trip_through_the_codec() -> None:
