@@ -11,7 +11,8 @@ expected one (rtol 1e-3, atol 1e-5; exact for integers and booleans).
 TensorRT needs some inputs at build time (reduction axes, pads, split sizes, ...). The node
 tests feed those as graph inputs; when the parser refuses a node because such an input is
 computed at run time (``UNSUPPORTED_NODE_DYNAMIC`` naming the input), the case is retried with
-that graph input turned into an initializer holding the test's value, and counted as passed
+that graph input turned into an initializer holding the test's value (when the value is
+derived from graph inputs, the small integer inputs are supplied), and counted as passed
 "with build-time inputs". That is how such models are deployed on TensorRT.
 """
 
@@ -113,8 +114,13 @@ def _run_case(trt: Any, case: Any, result: CaseResult) -> None:
         if parser.parse(model.SerializeToString()):
             break
         errors = [parser.get_error(i) for i in range(parser.num_errors)]
-        wanted = [e.tensor for e in errors if e.code() == trt.ErrorCode.UNSUPPORTED_NODE_DYNAMIC
-                  and e.tensor in feeds and e.tensor not in result.frozen]
+        dynamic = [e for e in errors if e.code() == trt.ErrorCode.UNSUPPORTED_NODE_DYNAMIC]
+        wanted = [e.tensor for e in dynamic if e.tensor in feeds]
+        if dynamic and not wanted:
+            # The value is computed from graph inputs: supply the small integer ones (shapes,
+            # axes, sizes) at build time.
+            wanted = [name for name, v in feeds.items()
+                      if v.dtype.kind in "iu" and v.size <= 64 and name not in result.frozen]
         if not wanted:
             result.reason = "; ".join(str(e) for e in errors)
             return

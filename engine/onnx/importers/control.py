@@ -36,7 +36,8 @@ def loop(ctx: ImportContext, node: Node):
     if trip_t is None or trips is None:
         node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
                   "Loop needs a trip count known at build time (loops are unrolled; the "
-                  "engine has no loop layers yet)")
+                  "engine has no loop layers yet)",
+                  tensor=node.input_names[0] if node.input_names else None)
     count = int(np.asarray(trips).reshape(-1)[0])
     if count > MAX_UNROLL:
         node.unsupported(f"trip count {count} is above the unroll limit {MAX_UNROLL}")

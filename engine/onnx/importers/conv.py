@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import engine as trt
-from engine.onnx.compose import rank, squeeze, unsqueeze
+from engine.onnx.compose import elementwise, rank, reshape, squeeze, unsqueeze
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
@@ -97,25 +97,47 @@ def conv_transpose(ctx: ImportContext, node: Node):
         for i in range(spatial):
             total = strides[i] * (in_dims[i] - 1) + output_padding[i] + \
                 ((kernel[i] - 1) * dilations[i] + 1) - target[i]
-            total = max(total, 0)
-            if auto == "SAME_UPPER" or (output_shape is not None and auto != "SAME_LOWER"):
+            if auto == "SAME_UPPER":
                 pads[i], pads[i + spatial] = total // 2, total - total // 2
             else:
                 pads[i], pads[i + spatial] = total - total // 2, total // 2
     elif auto == "VALID":
         pads = [0] * 2 * spatial
+    pre = pads[:spatial]
+    # output_padding extends the far end: less end padding (negative means extend).
+    post = [p - op for p, op in zip(pads[spatial:], output_padding)]
+    one_d = spatial == 1
+    if one_d:
+        x = unsqueeze(ctx, x, [rank(x)])
+        weights = weights[..., None]
+        kernel, strides, dilations = kernel + [1], strides + [1], dilations + [1]
+        pre, post = pre + [0], post + [0]
+    extend = [max(0, -p) for p in post]
+    separate_bias = any(extend) and b is not None
+    no_bias = trt.Weights(trt.DataType(x.dtype))
     layer = ctx.network.add_deconvolution_nd(
         x, out_maps, trt.Dims(kernel), trt.Weights(np.ascontiguousarray(weights)),
-        trt.Weights(np.ascontiguousarray(bias)) if bias is not None else
-        trt.Weights(trt.DataType(x.dtype)))
-    if b is not None and bias is None:
+        trt.Weights(np.ascontiguousarray(bias)) if bias is not None and not separate_bias
+        else no_bias)
+    if b is not None and bias is None and not separate_bias:
         layer.set_input(2, b)
     layer.stride_nd = trt.Dims(strides)
     layer.dilation_nd = trt.Dims(dilations)
     layer.num_groups = group
-    # output_padding extends the far end: less post-padding.
-    layer.pre_padding = trt.Dims(pads[:spatial])
-    layer.post_padding = trt.Dims([p - op for p, op in zip(pads[spatial:], output_padding)])
-    return [layer.get_output(0)]
-
-
+    layer.pre_padding = trt.Dims([max(0, p) for p in pre])
+    layer.post_padding = trt.Dims([max(0, p) for p in post])
+    out = layer.get_output(0)
+    if any(p < 0 for p in pre):
+        node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, f"negative begin padding {pre}")
+    if any(extend):
+        dims = list(out.shape)
+        if any(d < 0 for d in dims):
+            node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "extending a dynamic output")
+        size = dims[:2] + [d + e for d, e in zip(dims[2:], extend)]
+        grow = ctx.network.add_slice(out, trt.Dims([0] * len(dims)), trt.Dims(size),
+                                     trt.Dims([1] * len(dims)))
+        grow.mode = trt.SampleMode.FILL
+        out = grow.get_output(0)
+        if b is not None:
+            out = elementwise(ctx, out, reshape(ctx, b, [1, -1] + [1] * (rank(out) - 2)), "SUM")
+    return [squeeze(ctx, out, [rank(out) - 1]) if one_d else out]

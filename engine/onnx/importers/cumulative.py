@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import engine as trt
-from engine.onnx.compose import cast, reshape
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.registry import importer
-from engine.types import DataType
 
 
 @importer("CumSum", since=11)
 def cumsum(ctx: ImportContext, node: Node):
-    x, axis = node.require(0), node.require(1)
-    axis = reshape(ctx, cast(ctx, axis, DataType.INT32), [])
+    x = node.require(0)
+    value = int(ctx.require_value(node, 1, "axis").reshape(-1)[0])
+    axis = ctx.constant(np.array(value % max(len(x.shape), 1), np.int32))
     layer = ctx.network.add_cumulative(x, axis, trt.CumulativeOperation.SUM,
                                        bool(node.attr("exclusive", 0)),
                                        bool(node.attr("reverse", 0)))

@@ -33,6 +33,11 @@ for _op, _trt in {"Add": "SUM", "Sub": "SUB", "Mul": "PROD", "Div": "DIV", "Equa
 @importer("Pow", since=1)
 def pow_(ctx: ImportContext, node: Node):
     base, exponent = node.require(0), node.require(1)
+    if not base.dtype.is_float:
+        # integer powers through float32 (exact for the results int32 can hold)
+        result = elementwise(ctx, cast(ctx, base, DataType.FLOAT),
+                             cast(ctx, exponent, DataType.FLOAT), "POW")
+        return [cast(ctx, unary(ctx, result, "ROUND"), base.dtype)]
     if exponent.dtype != base.dtype:
         exponent = cast(ctx, exponent, base.dtype)
     return [elementwise(ctx, base, exponent, "POW")]

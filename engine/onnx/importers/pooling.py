@@ -34,16 +34,33 @@ def _pool(ctx: ImportContext, node: Node, x, kind: str):  # noqa: ANN001, ANN202
     elif auto == "VALID":
         pass
     elif auto == "NOTSET":
-        layer.pre_padding = trt.Dims(pads[:n])
-        layer.post_padding = trt.Dims(pads[n:])
+        post = pads[n:]
         if ceil_mode:
-            layer.padding_mode = trt.PaddingMode.EXPLICIT_ROUND_UP
+            post = _ceil_padding(node, x, kernel, strides, pads[:n], post)
+        layer.pre_padding = trt.Dims(pads[:n])
+        layer.post_padding = trt.Dims(post)
     else:
         node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, f"auto_pad '{auto}'")
     if kind == "AVERAGE":
         layer.average_count_excludes_padding = not bool(node.attr("count_include_pad", 0))
     out = layer.get_output(0)
     return squeeze(ctx, out, [rank(out) - 1]) if one_d else out
+
+
+def _ceil_padding(node: Node, x, kernel, strides, pre, post):  # noqa: ANN001, ANN202
+    """Post-padding that makes floor division give ONNX's ceil_mode output size: rounded up,
+    except that a last window starting inside the end padding is dropped."""
+    dims = list(x.shape)[2:]
+    if any(d < 0 for d in dims):
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "ceil_mode needs static spatial dims")
+    extra = []
+    for d, k, s, a, b in zip(dims, kernel, strides, pre, post):
+        span = d + a + b - k
+        out = -(-span // s) + 1
+        if (out - 1) * s >= d + a:
+            out -= 1
+        extra.append(b + max(0, (out - 1) * s + k - (d + a + b)))
+    return extra
 
 
 @importer("MaxPool", since=1)

@@ -1,26 +1,24 @@
-"""Quantization: QuantizeLinear and DequantizeLinear (symmetric, as TensorRT supports)."""
+"""Quantization: QuantizeLinear and DequantizeLinear.
+
+Symmetric INT8/FP8 quantization maps onto TensorRT's quantize and dequantize layers. With a
+non-zero zero point or a UINT8 type (which TensorRT's Q/DQ layers do not take) the arithmetic
+is spelled out with elementwise, unary and cast layers instead.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.onnx.compose import normalize_axis, rank
+from engine.onnx.compose import cast, constant_like, elementwise, normalize_axis, rank, reshape, unary
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.onnx.tensors import trt_dtype
 from engine.types import DataType
 
-
-def _check_zero_point(ctx: ImportContext, node: Node) -> DataType | None:
-    zp = node.input(2)
-    if zp is None:
-        return None
-    value = ctx.value(zp)
-    if value is None or np.any(np.asarray(value, np.float64) != 0):
-        node.fail(ErrorCode.UNSUPPORTED_NODE_INPUT,
-                  "only zero zero-points are supported (TensorRT quantizes symmetrically)")
-    return zp.dtype
+_LAYER_TYPES = (DataType.INT8, DataType.FP8)
+_RANGES = {DataType.INT8: (-128, 127), DataType.UINT8: (0, 255), DataType.INT32: None,
+           DataType.FP8: (-448.0, 448.0)}
 
 
 def _axis(node: Node, x, scale) -> int | None:  # noqa: ANN001
@@ -29,33 +27,74 @@ def _axis(node: Node, x, scale) -> int | None:  # noqa: ANN001
     return normalize_axis(node, node.attr("axis", 1), rank(x))
 
 
+def _zero_point_is_zero(ctx: ImportContext, node: Node) -> bool:
+    zp = node.input(2)
+    if zp is None:
+        return True
+    value = ctx.value(zp)
+    return value is not None and not np.any(np.asarray(value, np.float64) != 0)
+
+
+def _along(ctx: ImportContext, t, axis: int | None, r: int):  # noqa: ANN001, ANN202
+    """A per-axis vector shaped to broadcast along ``axis`` of a rank-``r`` tensor."""
+    if axis is None or rank(t) != 1:
+        return t
+    dims = [1] * r
+    dims[axis] = -1
+    return reshape(ctx, t, dims)
+
+
+def _check_blocks(node: Node) -> None:
+    if node.attr("block_size", 0):
+        node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, "block quantization (block_size) is not "
+                                                   "supported")
+
+
 @importer("QuantizeLinear", since=10)
 def quantize(ctx: ImportContext, node: Node):
-    x, scale = node.require(0), node.require(1)
-    zp_type = _check_zero_point(ctx, node)
-    out_type = zp_type or DataType.UINT8
-    if "output_dtype" in node.attrs and node.attr("output_dtype"):
+    x, scale, zp = node.require(0), node.require(1), node.input(2)
+    _check_blocks(node)
+    out_type = zp.dtype if zp is not None else DataType.UINT8
+    if node.attr("output_dtype", 0):
         out_type = trt_dtype(int(node.attr("output_dtype")), "output_dtype")
-    if node.attr("block_size", 0):
-        node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, "block quantization")
-    layer = ctx.network.add_quantize(x, scale, out_type)
+    if out_type not in _RANGES:
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DATATYPE, f"quantizing to {out_type.name}")
     axis = _axis(node, x, scale)
-    if axis is not None:
-        layer.axis = axis
-    return [layer.get_output(0)]
+    if out_type in _LAYER_TYPES and _zero_point_is_zero(ctx, node) and scale.dtype == x.dtype:
+        layer = ctx.network.add_quantize(x, scale, out_type)
+        if axis is not None:
+            layer.axis = axis
+        return [layer.get_output(0)]
+    xf = cast(ctx, x, DataType.FLOAT)
+    s = _along(ctx, cast(ctx, scale, DataType.FLOAT), axis, rank(x))
+    q = elementwise(ctx, xf, s, "DIV")
+    if out_type != DataType.FP8:
+        q = unary(ctx, q, "ROUND")
+    if zp is not None:
+        q = elementwise(ctx, q, _along(ctx, cast(ctx, zp, DataType.FLOAT), axis, rank(x)), "SUM")
+    bounds = _RANGES[out_type]
+    if bounds is not None:
+        q = elementwise(ctx, q, constant_like(ctx, bounds[0], q), "MAX")
+        q = elementwise(ctx, q, constant_like(ctx, bounds[1], q), "MIN")
+    return [cast(ctx, q, out_type)]
 
 
 @importer("DequantizeLinear", since=10)
 def dequantize(ctx: ImportContext, node: Node):
-    x, scale = node.require(0), node.require(1)
-    _check_zero_point(ctx, node)
-    if node.attr("block_size", 0):
-        node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, "block quantization")
+    x, scale, zp = node.require(0), node.require(1), node.input(2)
+    _check_blocks(node)
     out_type = scale.dtype
     if node.attr("output_dtype", 0):
         out_type = trt_dtype(int(node.attr("output_dtype")), "output_dtype")
-    layer = ctx.network.add_dequantize(x, scale, out_type)
     axis = _axis(node, x, scale)
-    if axis is not None:
-        layer.axis = axis
-    return [layer.get_output(0)]
+    if x.dtype in _LAYER_TYPES and _zero_point_is_zero(ctx, node):
+        layer = ctx.network.add_dequantize(x, scale, out_type)
+        if axis is not None:
+            layer.axis = axis
+        return [layer.get_output(0)]
+    xf = cast(ctx, x, DataType.FLOAT)
+    if zp is not None:
+        xf = elementwise(ctx, xf, _along(ctx, cast(ctx, zp, DataType.FLOAT), axis, rank(x)),
+                         "SUB")
+    s = _along(ctx, cast(ctx, scale, DataType.FLOAT), axis, rank(x))
+    return [cast(ctx, elementwise(ctx, xf, s, "PROD"), out_type)]

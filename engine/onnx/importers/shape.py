@@ -87,7 +87,7 @@ def flatten(ctx: ImportContext, node: Node):
     axis = node.attr("axis", 1)
     if not -r <= axis <= r:
         node.fail(ErrorCode.INVALID_NODE, f"axis {axis} out of range for rank {r}")
-    return [flatten_2d(ctx, x, axis % (r + 1) if axis < 0 else axis)]
+    return [flatten_2d(ctx, x, axis + r if axis < 0 else axis)]
 
 
 def _axes_of(ctx: ImportContext, node: Node, since: int) -> list[int] | None:

@@ -48,7 +48,11 @@ def dropout(ctx: ImportContext, node: Node):
     """Inference: the input unchanged, and a mask of ones (ratio and training_mode are
     ignored unless training_mode is a constant true, which is refused)."""
     x = node.require(0)
-    training = ctx.value(node.input(2)) if node.opset >= 12 else None
+    training = None
+    if node.opset >= 12 and node.input(2) is not None:
+        training = ctx.require_value(node, 2, "training_mode")
+    elif node.opset < 7 and node.attr("is_test", 0) == 0:
+        training = np.array(True)
     if training is not None and bool(np.asarray(training).reshape(-1)[0]):
         node.unsupported("training_mode=True: random dropout is not supported")
     out = ctx.network.add_identity(x).get_output(0)
