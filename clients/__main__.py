@@ -58,7 +58,8 @@ def _input_array(text: str, datatype: str, name: str) -> np.ndarray:
         try:
             array = np.array(json.loads(text))
         except ValueError as error:
-            raise SystemExit(f"input {name}: neither a .npy file nor a JSON list ({error})")
+            raise SystemExit(f"input {name}: neither a .npy file nor a JSON list "
+                             f"({error})") from None
     if datatype == "BYTES":
         return array.astype(np.bytes_).astype(object)
     return array.astype(NUMPY_OF_DATATYPE[datatype])

@@ -3,6 +3,9 @@ call, and encodes the answer. Errors, deadlines and the auth token are handled o
 ``rpc``; protobuf knowledge lives in ``converters``.
 """
 
+# The rpc methods carry the service's names, as the generated base class requires.
+# ruff: noqa: N802
+
 from __future__ import annotations
 
 import asyncio

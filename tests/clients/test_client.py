@@ -11,8 +11,13 @@ import pytest
 
 import engine as trt
 from clients import AsyncClient, Client, InferenceServerError
-from tests.grpc.serving import (RunningServer, identity_config, identity_plan, running_server,
-                                write_repository)
+from tests.grpc.serving import (
+    RunningServer,
+    identity_config,
+    identity_plan,
+    running_server,
+    write_repository,
+)
 
 PROTOCOLS = ["grpc", "http"]
 
