@@ -1,17 +1,20 @@
-"""Batched GEMM through cuBLAS directly (``cublasGemmStridedBatchedEx``), capturable into
-CUDA graphs.
+"""Batched GEMM through cuBLAS (``cublasGemmStridedBatchedEx``), capturable into CUDA graphs.
 
-``cupy.matmul`` refuses to run while a stream is being captured ("calling cuBLAS API during
-stream capture is currently unsupported"); cuBLAS itself supports capture, so the matrix
-products of this backend call it through CuPy's low-level bindings. FP32 runs in FP32 (no
-TF32), FP16 accumulates in FP32.
+CuPy refuses every cuBLAS call while a stream is being captured (its ``setStream`` raises
+"calling cuBLAS API during stream capture is currently unsupported"), although cuBLAS itself
+supports capture. So this module calls the cuBLAS library that CuPy has loaded through
+``ctypes``, with its own handle and workspace per thread and stream (a workspace must not be
+shared by work that may run at the same time). FP32 runs in FP32 (no TF32); FP16
+accumulates in FP32.
 """
 
 from __future__ import annotations
 
+import ctypes
+import threading
+
 import cupy
 import numpy as np
-from cupy_backends.cuda.libs import cublas
 
 from engine.kernels.gpu.capabilities import contiguous
 
@@ -19,9 +22,70 @@ _CUDA_TYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 2}  # CUDA_R_32F, 
 _COMPUTE_32F = 68  # CUBLAS_COMPUTE_32F
 _GEMM_DEFAULT = -1
 _OP_N, _OP_T = 0, 1
-# alpha and beta are read from host memory when the call is made (captured by value).
+_WORKSPACE_BYTES = 32 << 20  # cuBLAS's recommendation for Hopper
+# alpha and beta are read from host memory when the call is enqueued (captured by value).
 _ONE = np.ones((), np.float32)
 _ZERO = np.zeros((), np.float32)
+
+
+def _load_cublas() -> ctypes.CDLL:
+    """The cuBLAS library CuPy uses (found among the process's mapped files once CuPy has
+    loaded it), with the prototypes this module calls."""
+    cupy.cuda.device.get_cublas_handle()  # makes CuPy load cuBLAS
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "libcublas.so" in line}
+    path = next((p for p in sorted(paths) if "libcublasLt" not in p), None)
+    if path is None:
+        raise RuntimeError("cuBLAS is not loaded in this process")
+    lib = ctypes.CDLL(path)
+    p, i, ll = ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong
+    lib.cublasCreate_v2.argtypes = [ctypes.POINTER(p)]
+    lib.cublasSetStream_v2.argtypes = [p, p]
+    lib.cublasSetWorkspace_v2.argtypes = [p, p, ctypes.c_size_t]
+    lib.cublasGemmStridedBatchedEx.argtypes = [
+        p, i, i, i, i, i, p, p, i, i, ll, p, i, i, ll, p, p, i, i, ll, i, i, i]
+    return lib
+
+
+class _Handles(threading.local):
+    """One cuBLAS handle per thread and device; one workspace per stream, so that work on
+    different streams never shares one."""
+
+    def __init__(self) -> None:
+        self.handles: dict[int, ctypes.c_void_p] = {}
+        self.workspaces: dict[tuple[int, int], cupy.cuda.Memory] = {}
+
+
+_LIB: ctypes.CDLL | None = None
+_HANDLES = _Handles()
+
+
+def _check(status: int, call: str) -> None:
+    if status != 0:
+        raise RuntimeError(f"{call} failed with cuBLAS status {status}")
+
+
+def _handle_for(stream: cupy.cuda.Stream) -> ctypes.c_void_p:
+    """This thread's handle, set to ``stream`` and to that stream's workspace."""
+    global _LIB
+    if _LIB is None:
+        _LIB = _load_cublas()
+    device = cupy.cuda.Device().id
+    handle = _HANDLES.handles.get(device)
+    if handle is None:
+        handle = ctypes.c_void_p()
+        _check(_LIB.cublasCreate_v2(ctypes.byref(handle)), "cublasCreate")
+        _HANDLES.handles[device] = handle
+    workspace = _HANDLES.workspaces.get((device, int(stream.ptr)))
+    if workspace is None:
+        # Plain device memory, not from a pool: a graph captured with it keeps using it.
+        workspace = _HANDLES.workspaces[(device, int(stream.ptr))] = \
+            cupy.cuda.Memory(_WORKSPACE_BYTES)
+    _check(_LIB.cublasSetStream_v2(handle, stream.ptr), "cublasSetStream")
+    _check(_LIB.cublasSetWorkspace_v2(handle, workspace.ptr, _WORKSPACE_BYTES),
+           "cublasSetWorkspace")
+    return handle
+
 
 GEMM_TYPES = frozenset(_CUDA_TYPES)
 
@@ -46,8 +110,10 @@ def batched_matmul(a: cupy.ndarray, b: cupy.ndarray, *, transpose_a: bool = Fals
     b, stride_b = _batched(b, batch)
     # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: pass B first.
     cuda_type = _CUDA_TYPES[a.dtype]
-    cublas.gemmStridedBatchedEx(
-        cupy.cuda.device.get_cublas_handle(),
+    handle = _handle_for(cupy.cuda.get_current_stream())
+    assert _LIB is not None
+    status = _LIB.cublasGemmStridedBatchedEx(
+        handle,
         _OP_T if transpose_b else _OP_N, _OP_T if transpose_a else _OP_N,
         cols, rows, depth,
         _ONE.ctypes.data,
@@ -56,6 +122,7 @@ def batched_matmul(a: cupy.ndarray, b: cupy.ndarray, *, transpose_a: bool = Fals
         _ZERO.ctypes.data,
         out.data.ptr, cuda_type, cols, rows * cols,
         count, _COMPUTE_32F, _GEMM_DEFAULT)
+    _check(status, "cublasGemmStridedBatchedEx")
     return out
 
 
