@@ -238,7 +238,7 @@ class IExecutionContext:
         log(self._logger, Severity.ERROR, message)
         return False
 
-    def __enter__(self) -> "IExecutionContext":
+    def __enter__(self) -> IExecutionContext:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -35,7 +35,7 @@ def host_array(address: int, shape: Sequence[int], dtype: DataType) -> np.ndarra
 class CpuExecution:
     """Per-context execution on the host (the CPU target)."""
 
-    def __init__(self, engine: "ICudaEngine") -> None:
+    def __init__(self, engine: ICudaEngine) -> None:
         self._engine = engine
 
     @property

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from engine.runtime.engine import ICudaEngine
 
 
-def upload_engine_weights(engine: "ICudaEngine") -> int:
+def upload_engine_weights(engine: ICudaEngine) -> int:
     """Put the engine's weights on the device (once per engine); returns their bytes."""
     return upload_weights(layer for layer, _ in engine._steps)
 
@@ -114,7 +114,7 @@ class _Staging:
 class GpuExecution:
     """Per-context execution on the GPU."""
 
-    def __init__(self, engine: "ICudaEngine") -> None:
+    def __init__(self, engine: ICudaEngine) -> None:
         self._engine = engine
         self._capturable = all(is_capturable(run) for _, run in engine._steps)
         self._use_graphs = True
