@@ -1,6 +1,7 @@
 """Engines from model files: a plan is deserialized; an ONNX model is parsed and built into a
 plan with the settings of its configuration, and the plan is cached on disk, keyed by the
-model file's hash, the settings, the target and the library version.
+model file's hash, the settings, the target and the library version. Each device a model's
+instances are placed on gets its own engine copy.
 
 Everything here blocks; the repository calls it from a worker thread, off the request path.
 """
@@ -11,22 +12,16 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import engine as trt
 from server.core.config import PLATFORMS, ModelConfig
+from server.core.devices import Device
 from server.core.errors import InvalidArgument, Unavailable
 
 MODEL_FILES = {filename: platform for platform, filename in PLATFORMS.items()}
 DEFAULT_MAX_BATCH_SIZE = 4  # Triton's default when it completes a configuration
-
-
-@dataclass(frozen=True)
-class BuiltModel:
-    engine: trt.ICudaEngine
-    platform: str
-    max_batch_size: int  # what the engine's shapes allow (0: no batch dimension)
 
 
 def device_type_for(kind: str, device: str) -> trt.DeviceType:
@@ -55,22 +50,36 @@ def model_file(version_dir: Path, config: ModelConfig) -> Path:
     return found[0]
 
 
-def build_model(path: Path, config: ModelConfig, target: trt.DeviceType,
-                cache_dir: Path | None, autocomplete: bool) -> BuiltModel:
-    """An engine for the model file at ``path``; ``InvalidArgument`` or ``Unavailable`` with
-    the reason when it cannot be made."""
+def engines_for(path: Path, config: ModelConfig, devices: Sequence[Device],
+                cache_dir: Path | None, autocomplete: bool
+                ) -> tuple[dict[Device, trt.ICudaEngine], str]:
+    """One engine copy of the model file at ``path`` per device, each deserialized with its
+    device current, and the model's platform. An ONNX model is built once per target (CPU,
+    GPU). ``InvalidArgument`` or ``Unavailable`` with the reason when it cannot be done."""
     data = path.read_bytes()
     platform = MODEL_FILES[path.name]
-    if platform == "tensorrt_plan":
-        engine = _engine_from_plan(data, path.name)
-    else:
-        engine = _engine_from_onnx(data, config, target, cache_dir, autocomplete)
-    return BuiltModel(engine, platform, batch_capacity(engine))
+    plans: dict[trt.DeviceType, bytes] = {}
+    engines = {}
+    for device in devices:
+        if platform == "tensorrt_plan":
+            engine = _engine_from_plan(data, path.name, device)
+        elif device.target in plans:
+            engine = _engine_from_plan(plans[device.target], "built plan", device)
+        else:
+            plans[device.target], engine = _engine_from_onnx(data, config, device, cache_dir,
+                                                             autocomplete)
+        backend = engine.target.get("backend")
+        if backend != device.kind:
+            raise InvalidArgument(f"{path.name} targets the {backend}; it cannot run on "
+                                  f"{device.name}")
+        engines[device] = engine
+    return engines, platform
 
 
-def _engine_from_plan(data: bytes, what: str) -> trt.ICudaEngine:
+def _engine_from_plan(data: bytes, what: str, device: Device) -> trt.ICudaEngine:
     try:
-        return trt.engine_from_plan(data)
+        with device.placed():
+            return trt.engine_from_plan(data)
     except trt.PlanError as exc:
         raise InvalidArgument(f"{what}: {exc}") from None
 
@@ -101,24 +110,31 @@ def _settings_key(config: ModelConfig, target: trt.DeviceType, autocomplete: boo
     return json.dumps(settings, sort_keys=True)
 
 
-def _engine_from_onnx(data: bytes, config: ModelConfig, target: trt.DeviceType,
-                      cache_dir: Path | None, autocomplete: bool) -> trt.ICudaEngine:
+def _engine_from_onnx(data: bytes, config: ModelConfig, device: Device,
+                      cache_dir: Path | None, autocomplete: bool
+                      ) -> tuple[bytes, trt.ICudaEngine]:
+    """The plan built for ``device``'s target (from the cache when it is there and sound)
+    and its engine on ``device``."""
+    target = device.target
     digest = hashlib.sha256(data)
     digest.update(_settings_key(config, target, autocomplete).encode())
     cached = cache_dir / f"{digest.hexdigest()}.plan" if cache_dir is not None else None
     if cached is not None and cached.is_file():
+        plan = cached.read_bytes()
         try:
-            return trt.engine_from_plan(cached.read_bytes())
+            with device.placed():
+                return plan, trt.engine_from_plan(plan)
         except trt.PlanError:
             cached.unlink(missing_ok=True)  # stale or damaged: rebuild below
-    plan = _plan_from_onnx(data, config, target, autocomplete)
+    with device.placed():  # tactics are timed on the device the engine will run on
+        plan = _plan_from_onnx(data, config, target, autocomplete)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(plan)
         os.replace(tmp, cached)
-    return _engine_from_plan(plan, "built plan")
+    return plan, _engine_from_plan(plan, "built plan", device)
 
 
 class _ErrorLogger(trt.ILogger):

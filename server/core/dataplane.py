@@ -16,6 +16,7 @@ from typing import Any
 
 import engine as trt
 from server.core.codec import InferRequest, InferResponse
+from server.core.devices import visible_devices
 from server.core.errors import InvalidArgument, NotFound, PayloadTooLarge, Unauthorized, Unsupported
 from server.core.repository import ModelRepository, check_model_name
 from server.core.statistics import Metrics
@@ -36,6 +37,9 @@ class ServerSettings:
     max_queue_size: int = 64  # per model, beyond its running contexts
     repository_poll_secs: float = 15.0
     plan_cache: Path | None = None  # default: <repository>/.plan_cache
+    # What KIND_GPU instance groups' gpus index: "gpu:N" (CUDA device N) or "cpu:N" (a host
+    # stand-in running CPU engine copies, for tests and dry runs); None: every CUDA device.
+    visible_devices: tuple[str, ...] | None = None
 
 
 class DataPlane:
@@ -45,9 +49,10 @@ class DataPlane:
                              f"one of {CONTROL_MODES}")
         self.settings = settings
         cache = settings.plan_cache or settings.model_repository / ".plan_cache"
+        devices = visible_devices(settings.visible_devices)
         self.repository = ModelRepository(settings.model_repository, settings.device, cache,
-                                          settings.max_queue_size)
-        self.metrics = Metrics(self.repository.all_statistics)
+                                          settings.max_queue_size, devices)
+        self.metrics = Metrics(self.repository.all_statistics, devices)
         self._ready = False
         self._poller: asyncio.Task[None] | None = None
 

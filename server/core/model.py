@@ -1,10 +1,12 @@
-"""A loaded model version: one engine, a pool of execution contexts per instance group, an
-optional dynamic batcher, and statistics.
+"""A loaded model version: per device its instances are placed on, one engine copy and a
+pool of execution contexts; an optional dynamic batcher; and statistics.
 
 A request is validated against the configuration on the event loop, then runs on the
-model's worker threads: each worker takes a free context, runs, and gives it back. There are
-exactly as many workers as contexts, so taking a context never waits. Requests beyond the
-contexts wait in a bounded queue; past its bound the model answers "busy".
+model's worker threads: each worker takes a free context from the least-loaded pool (the
+lowest share of busy contexts; among equals, the one that has run least), runs it with its
+device current, and gives it back. There are exactly as many workers as contexts, so taking a
+context never waits. Requests beyond the contexts wait in a bounded queue; past its bound
+the model answers "busy".
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import engine as trt
 from server.core.batcher import DynamicBatcher
 from server.core.codec import InferOutput, InferRequest, InferResponse
 from server.core.config import ModelConfig, TensorConfig
+from server.core.devices import Placement
 from server.core.errors import InvalidArgument, ServerBusy, ServerError, Unavailable
-from server.core.statistics import ModelStatistics
+from server.core.statistics import DeviceStatistics, ModelStatistics
 
 Feeds = dict[str, np.ndarray]
 
@@ -38,19 +41,41 @@ class Job:
     enqueued_ns: int
 
 
+class InstancePool:
+    """``placement.count`` execution contexts of one engine copy on ``placement.device``."""
+
+    def __init__(self, placement: Placement, engine: trt.ICudaEngine,
+                 stats: DeviceStatistics) -> None:
+        self.device = placement.device
+        self.engine = engine
+        self.count = placement.count
+        self.stats = stats
+        self.contexts: queue.SimpleQueue[trt.IExecutionContext] = queue.SimpleQueue()
+        with self.device.placed():
+            for _ in range(self.count):
+                self.contexts.put(engine.create_execution_context())
+        self.busy = 0  # contexts taken (guarded by the model's lock)
+        self.taken = 0  # executions started here
+
+    def load(self) -> tuple[float, float]:
+        return self.busy / self.count, self.taken / self.count
+
+
 class ModelVersion:
-    def __init__(self, config: ModelConfig, version: int, engine: trt.ICudaEngine,
+    def __init__(self, config: ModelConfig, version: int,
+                 engines: list[tuple[Placement, trt.ICudaEngine]],
                  default_queue_size: int) -> None:
         self.config = config
         self.name = config.name
         self.version = version
-        self.engine = engine
         self.stats = ModelStatistics(self.name, str(version))
-        counts = [g.count for g in config.instance_groups] or [1]
-        self._contexts: queue.SimpleQueue[trt.IExecutionContext] = queue.SimpleQueue()
-        for _ in range(sum(counts)):
-            self._contexts.put(engine.create_execution_context())
-        self.instances = sum(counts)
+        self.pools = [
+            InstancePool(placement, engine, self.stats.add_device(
+                placement.device.name, placement.kind,
+                placement.device.uuid if placement.kind == "KIND_GPU" else None,
+                placement.count))
+            for placement, engine in engines]
+        self.instances = sum(p.count for p in self.pools)
         self._executor = ThreadPoolExecutor(self.instances,
                                             thread_name_prefix=f"{self.name}-v{version}")
         self._queue_limit = config.max_queue_size or default_queue_size
@@ -149,6 +174,23 @@ class ModelVersion:
         return names
 
     # -- execution --------------------------------------------------------------------------
+    @property
+    def _contexts(self) -> queue.SimpleQueue[trt.IExecutionContext]:
+        """The first pool's contexts (all of them, for a model on one device)."""
+        return self.pools[0].contexts
+
+    def _take_context(self) -> tuple[InstancePool, trt.IExecutionContext]:
+        with self._lock:
+            pool = min(self.pools, key=InstancePool.load)
+            pool.busy += 1
+            pool.taken += 1
+        return pool, pool.contexts.get_nowait()
+
+    def _give_back(self, pool: InstancePool, context: trt.IExecutionContext) -> None:
+        pool.contexts.put(context)
+        with self._lock:
+            pool.busy -= 1
+
     async def _run_in_thread(self, jobs: list[Job]) -> tuple[list[Any], int]:
         """Run ``jobs`` as one execution on a worker; returns per-job outputs (or, where a
         batch had to be split, per-job errors) and when the execution started."""
@@ -161,7 +203,7 @@ class ModelVersion:
 
     def _execute(self, jobs: list[Job]) -> tuple[list[Any], int]:
         started = time.perf_counter_ns()
-        context = self._contexts.get_nowait()
+        pool, context = self._take_context()
         try:
             if len(jobs) == 1:
                 feeds = jobs[0].feeds
@@ -170,10 +212,11 @@ class ModelVersion:
                          for name in self._inputs}
             computed = time.perf_counter_ns()
             try:
-                outputs = context.infer(feeds)
+                with pool.device.placed(), pool.device.activity.running():
+                    outputs = context.infer(feeds)
             except trt.ExecutionError as exc:
                 if len(jobs) > 1:  # one request's shapes spoil the batch: run each alone
-                    self._contexts.put(context)
+                    self._give_back(pool, context)
                     context = None
                     return self._execute_each(jobs), started
                 raise InvalidArgument(f"model '{self.name}': {exc}") from None
@@ -187,9 +230,9 @@ class ModelVersion:
             done = time.perf_counter_ns()
         finally:
             if context is not None:
-                self._contexts.put(context)
+                self._give_back(pool, context)
         self.stats.record_execution(sum(j.batch for j in jobs), len(jobs), computed - started,
-                                    inferred - computed, done - inferred)
+                                    inferred - computed, done - inferred, pool.stats)
         return per_job, started
 
     def _execute_each(self, jobs: list[Job]) -> list[Feeds]:

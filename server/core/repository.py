@@ -3,8 +3,9 @@
     <repo>/<model>/config.pbtxt | config.json      (optional: completed from the engine)
     <repo>/<model>/<version>/model.plan | model.onnx
 
-Loading builds every version the version policy selects, in a worker thread. A version that
-fails is UNAVAILABLE with its reason and the others serve; a reload that fails entirely
+Loading builds every version the version policy selects, in a worker thread, with one engine
+copy per device its instance groups name. A version that fails (a GPU index that does not
+exist, say) is UNAVAILABLE with its reason and the others serve; a reload that fails entirely
 leaves the versions already serving untouched. Uploads are staged in a hidden directory,
 built, and only then moved into the repository.
 """
@@ -21,9 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import engine as trt
-from server.core.build import MODEL_FILES, build_model, device_type_for, model_file
-from server.core.config import ModelConfig, TensorConfig, config_from_json_text, config_from_pbtxt
+from server.core.build import (MODEL_FILES, batch_capacity, device_type_for, engines_for,
+                               model_file)
+from server.core.config import (InstanceGroup, ModelConfig, TensorConfig, config_from_json_text,
+                                config_from_pbtxt)
 from server.core.datatypes import datatype_of_engine
+from server.core.devices import Device, place_instance_groups
 from server.core.errors import InvalidArgument, NotFound, ServerError, Unavailable
 from server.core.model import ModelVersion
 
@@ -66,9 +70,10 @@ class ModelEntry:
 
 class ModelRepository:
     def __init__(self, root: Path, device: str, cache_dir: Path | None,
-                 default_queue_size: int) -> None:
+                 default_queue_size: int, devices: list[Device]) -> None:
         self.root = root
         self.device = device
+        self.devices = devices  # what KIND_GPU instance groups' gpus index
         self.cache_dir = cache_dir
         self.default_queue_size = default_queue_size
         self.models: dict[str, ModelEntry] = {}
@@ -293,16 +298,17 @@ class ModelRepository:
                        version: int) -> ModelVersion | str:
         """A loaded version, or the reason it could not be loaded."""
         try:
-            kinds = {g.kind for g in config.instance_groups} or {"KIND_AUTO"}
-            if len(kinds) > 1:
-                raise InvalidArgument("instance groups of different kinds are not supported; "
-                                      "use one kind per model")
-            target = device_type_for(kinds.pop(), self.device)
+            default_kind = ("KIND_GPU" if device_type_for("KIND_AUTO", self.device)
+                            == trt.DeviceType.GPU else "KIND_CPU")
+            groups = config.instance_groups or (InstanceGroup(f"{config.name}_0"),)
+            placements = place_instance_groups(groups, default_kind, self.devices)
             path = model_file(version_dir, config)
-            built = build_model(path, config, target, self.cache_dir, autocomplete)
-            complete = complete_config(config, built.engine, built.max_batch_size,
-                                       built.platform)
-            return ModelVersion(complete, version, built.engine, self.default_queue_size)
+            engines, platform = engines_for(path, config, [p.device for p in placements],
+                                            self.cache_dir, autocomplete)
+            first = engines[placements[0].device]
+            complete = complete_config(config, first, batch_capacity(first), platform)
+            return ModelVersion(complete, version, [(p, engines[p.device]) for p in placements],
+                                self.default_queue_size)
         except ServerError as exc:
             return str(exc)
         except (OSError, trt.EngineError) as exc:
