@@ -6,8 +6,9 @@ On the CPU target "device" buffers are host buffers bound to the context, so H2D
 measure the staging copies a server makes. On the GPU target every context uses the default
 stream; with ``streams > 1`` the contexts run from as many host threads.
 
->>> times = run_benchmark(engine, RunOptions(iterations=20, duration_s=0), ToolLogger())  # doctest: +SKIP
->>> print("\\n".join(performance_summary(times, "cpu")))                                # doctest: +SKIP
+>>> options = RunOptions(iterations=20, duration_s=0)                # doctest: +SKIP
+>>> result = run_benchmark(engine, options, ToolLogger())            # doctest: +SKIP
+>>> print("\\n".join(performance_summary(result, "cpu")))            # doctest: +SKIP
 """
 
 from __future__ import annotations

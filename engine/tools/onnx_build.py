@@ -62,6 +62,7 @@ def make_config(builder: trt.Builder, options: BuildOptions) -> IBuilderConfig:
             raise UsageError("--calib needs --int8")
         if not options.calib.is_file():
             raise UsageError(f"--calib: no such file {options.calib}")
+        config.int8_calibrator = cache_calibrator(options.calib.read_bytes())
     for pool, size in options.mem_pool_sizes.items():
         config.set_memory_pool_limit(MEMORY_POOLS[pool], size)
     if options.optimization_level is not None:
@@ -75,6 +76,26 @@ def make_config(builder: trt.Builder, options: BuildOptions) -> IBuilderConfig:
     if options.device is not None:
         config.default_device_type = target_device_type(options.device)
     return config
+
+
+def cache_calibrator(cache: bytes) -> object:
+    """A calibrator that only hands the builder a calibration cache (trtexec's --calib)."""
+    try:
+        from engine.quantization.calibrator import IInt8EntropyCalibrator2
+    except ImportError:
+        raise ToolError("--calib: this library has no INT8 calibrators yet") from None
+
+    class CacheCalibrator(IInt8EntropyCalibrator2):
+        def get_batch_size(self) -> int:
+            return 1
+
+        def get_batch(self, names: list[str]) -> None:
+            return None  # no batches: the ranges come from the cache
+
+        def read_calibration_cache(self) -> bytes:
+            return cache
+
+    return CacheCalibrator()
 
 
 def target_device_type(device: DeviceChoice) -> trt.DeviceType:
@@ -133,7 +154,8 @@ def optimization_profile(builder: trt.Builder, network: trt.INetworkDefinition,
                          ) -> trt.IOptimizationProfile | None:
     """The profile for the network's dynamic inputs (trtexec's rules): ``--optShapes`` or
     ``--shapes`` give opt, min and max default to opt, unset dynamic dimensions become 1."""
-    names = [network.get_input(i).name for i in range(network.num_inputs)]
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    names = [t.name for t in inputs if t is not None]
     for option, shapes in (("--minShapes", options.min_shapes), ("--optShapes", options.opt_shapes),
                            ("--maxShapes", options.max_shapes), ("--shapes", options.shapes)):
         unknown = sorted(set(shapes) - set(names))
@@ -142,8 +164,8 @@ def optimization_profile(builder: trt.Builder, network: trt.INetworkDefinition,
                              f"{names}")
     profile = builder.create_optimization_profile()
     dynamic = False
-    for index in range(network.num_inputs):
-        tensor = network.get_input(index)
+    for tensor in inputs:
+        assert tensor is not None  # indices below num_inputs
         declared = tuple(tensor.shape)
         if all(d >= 0 for d in declared):
             continue

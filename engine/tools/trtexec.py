@@ -132,7 +132,8 @@ def _print_layer_info(plan: bytes, engine: trt.ICudaEngine, logger: ToolLogger,
     summary = summarize_plan(plan)
     if hasattr(engine, "create_engine_inspector"):  # the library's inspector, when it has one
         inspector = engine.create_engine_inspector()
-        text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+        layer_format = getattr(trt, "LayerInformationFormat")  # noqa: B009 - added with it
+        text = inspector.get_engine_information(layer_format.JSON)
         document = json.loads(text)
     else:
         document = summary.to_json()
@@ -206,7 +207,7 @@ def run(args: argparse.Namespace, logger: ToolLogger) -> None:
         import numpy as np
 
         with args.exportOutput.open("wb") as f:
-            np.savez(f, **result.outputs)
+            np.savez(f, **result.outputs)  # type: ignore[arg-type]
         logger.info(f"Outputs written to {args.exportOutput}")
 
 
