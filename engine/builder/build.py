@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig, TacticSource
 from engine.builder.memory import plan_memory
+from engine.builder.passes.context import PassContext
 from engine.builder.pipeline import run_passes
 from engine.builder.profile import IOptimizationProfile
 from engine.builder.timing import sample_inputs, time_tactic
@@ -190,7 +191,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         clone, _ = decode_network(record, arrays)
     except NetworkError as exc:
         raise BuildError(str(exc)) from exc
-    changed = run_passes(clone)
+    changed = run_passes(clone, context=PassContext(backend, config, logger))
     log(logger, Severity.VERBOSE, f"passes that changed the network: {changed}")
     order = topological_order(clone._layers)
 

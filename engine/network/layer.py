@@ -84,6 +84,13 @@ class LayerType(enum.IntEnum):
     UNSQUEEZE = 48
     CUMULATIVE = 49
     DYNAMIC_QUANTIZE = 50
+    # Internal kinds the builder's fusion passes create (TensorRT's inspector shows such
+    # kinds too); never added by users. Values 1000-1099: builder fusions.
+    FUSED_CONVOLUTION = 1000
+    FUSED_MATRIX_MULTIPLY = 1001
+    FUSED_POINTWISE = 1002
+    FUSED_RMS_NORMALIZATION = 1003
+    FUSED_ATTENTION = 1004
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,57 @@ def producer_constant(tensor: ITensor | None) -> IConstantLayer | None:
         return None
     producer = tensor._producer
     return producer if isinstance(producer, IConstantLayer) else None
+
+
+def insert_layer(network: INetworkDefinition, layer: ILayer, like: ITensor | None = None
+                 ) -> ITensor:
+    """Add ``layer`` (constructed by a pass) to ``network``; returns its first output, named
+    after ``like`` (the tensor it replaces) when given."""
+    network._layers.append(layer)
+    network._link(layer)
+    network._cache.clear()
+    output = layer._outputs[0]
+    if like is not None:
+        output.name = like.name  # ``like`` is about to be replaced and removed
+    return output
+
+
+def only_consumer(network: INetworkDefinition, tensor: ITensor) -> ILayer | None:
+    """The single layer reading ``tensor`` (once), if that is its only use: not a network
+    output, not read twice, not read by several layers."""
+    uses = network._consumers_of(tensor)
+    if len(uses) != 1 or tensor in network._outputs:
+        return None
+    return uses[0][0]
+
+
+def constant_value(tensor: ITensor | None) -> np.ndarray | None:
+    """The value of ``tensor`` when a constant layer produces it."""
+    constant = producer_constant(tensor)
+    return None if constant is None else np.asarray(constant.array())
+
+
+def other_input(layer: ILayer, tensor: ITensor) -> ITensor | None:
+    """The input of a two-input layer that is not ``tensor``."""
+    a, b = layer._inputs[0], layer._inputs[1]
+    return b if a is tensor else a
+
+
+def scalar_constant(tensor: ITensor | None) -> float | None:
+    """The value of a constant whose elements all equal one float, else None."""
+    value = constant_value(tensor)
+    if value is None or value.size == 0 or value.dtype.kind != "f":
+        return None
+    first = float(value.reshape(-1)[0])
+    return first if np.all(value == value.reshape(-1)[0]) else None
+
+
+def produced_by(tensor: ITensor | None, cls: type, **attributes: object) -> ILayer | None:
+    """The producer of ``tensor`` if it is a ``cls`` whose attributes equal ``attributes``."""
+    layer = None if tensor is None else tensor._producer
+    if type(layer) is not cls:
+        return None
+    for name, want in attributes.items():
+        if getattr(layer, name) != want:
+            return None
+    return layer

@@ -1,0 +1,152 @@
+"""Scale folding, conv + bias + activation and residual-add fusion: each compared with the
+same network built without passes, plus the layers that result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine as trt
+from tests.builder.support import assert_same, draw, layer_names, layer_types, run_optimized_and_plain
+
+rng = np.random.default_rng(0)
+
+
+def _conv(network, x, maps, name, kernel=3, bias=True):
+    channels = x.shape[1]
+    w = draw((maps, channels, kernel, kernel))
+    b = draw((maps,)) if bias else None
+    layer = network.add_convolution_nd(x, maps, (kernel, kernel), w, b)
+    layer.padding_nd = (kernel // 2, kernel // 2)
+    layer.name = name
+    return layer.get_output(0)
+
+
+def _const(network, value, name):
+    layer = network.add_constant(value.shape, value)
+    layer.name = name
+    return layer.get_output(0)
+
+
+def _batch_norm(network, y, maps, prefix):
+    scale = draw((1, maps, 1, 1), 0.5, 2)
+    shift = draw((1, maps, 1, 1))
+    mul = network.add_elementwise(y, _const(network, scale, prefix + "_s"),
+                                  trt.ElementWiseOperation.PROD)
+    mul.name = prefix + "_mul"
+    add = network.add_elementwise(_const(network, shift, prefix + "_b"), mul.get_output(0),
+                                  trt.ElementWiseOperation.SUM)
+    add.name = prefix + "_add"
+    return add.get_output(0)
+
+
+def test_batch_norm_folds_and_relu_fuses(monkeypatch):
+    def define(network, t):
+        y = _batch_norm(network, _conv(network, t["x"], 6, "conv1"), 6, "bn1")
+        relu = network.add_activation(y, trt.ActivationType.RELU)
+        relu.name = "relu1"
+        return [relu.get_output(0)]
+
+    engine, got, want = run_optimized_and_plain(
+        monkeypatch, define, {"x": rng.standard_normal((2, 3, 8, 8)).astype(np.float32)})
+    assert_same(got, want)
+    assert layer_types(engine) == ["FUSED_CONVOLUTION"]
+    assert layer_names(engine) == ["conv1 + relu1"]
+
+
+def test_scale_layer_and_division_fold_without_activation(monkeypatch):
+    def define(network, t):
+        y = _conv(network, t["x"], 4, "conv1", bias=False)
+        scale = network.add_scale(y, trt.ScaleMode.CHANNEL,
+                                  shift=draw((4,)),
+                                  scale=draw((4,), 0.5, 2))
+        divisor = _const(network, np.full((1, 4, 1, 1), 3.0, np.float32), "three")
+        div = network.add_elementwise(scale.get_output(0), divisor,
+                                      trt.ElementWiseOperation.DIV)
+        return [div.get_output(0)]
+
+    engine, got, want = run_optimized_and_plain(
+        monkeypatch, define, {"x": rng.standard_normal((1, 3, 5, 5)).astype(np.float32)})
+    assert_same(got, want)
+    assert layer_types(engine) == ["CONVOLUTION"]
+
+
+def test_non_channel_constant_is_not_folded(monkeypatch):
+    def define(network, t):
+        y = _conv(network, t["x"], 4, "conv1")
+        spatial = _const(network, draw((1, 1, 5, 5)), "c")
+        return [network.add_elementwise(y, spatial, trt.ElementWiseOperation.PROD)
+                .get_output(0)]
+
+    engine, got, want = run_optimized_and_plain(
+        monkeypatch, define, {"x": rng.standard_normal((1, 3, 5, 5)).astype(np.float32)})
+    assert_same(got, want)
+    assert layer_types(engine) == ["CONVOLUTION", "ELEMENTWISE"]
+
+
+def test_residual_add_and_relu_fuse_into_the_second_convolution(monkeypatch):
+    def define(network, t):
+        a = _conv(network, t["x"], 4, "conv1", kernel=1)
+        b = _batch_norm(network, _conv(network, t["x"], 4, "conv2"), 4, "bn2")
+        add = network.add_elementwise(a, b, trt.ElementWiseOperation.SUM)
+        add.name = "add1"
+        relu = network.add_activation(add.get_output(0), trt.ActivationType.RELU)
+        relu.name = "relu1"
+        return [relu.get_output(0)]
+
+    engine, got, want = run_optimized_and_plain(
+        monkeypatch, define, {"x": rng.standard_normal((2, 3, 6, 6)).astype(np.float32)})
+    assert_same(got, want)
+    assert layer_types(engine) == ["CONVOLUTION", "FUSED_CONVOLUTION"]
+    assert "conv2 + add1 + relu1" in layer_names(engine)
+
+
+def test_convolution_output_read_twice_is_not_fused(monkeypatch):
+    def define(network, t):
+        y = _conv(network, t["x"], 4, "conv1")
+        relu = network.add_activation(y, trt.ActivationType.RELU)
+        return [relu.get_output(0), y]
+
+    engine, got, want = run_optimized_and_plain(
+        monkeypatch, define, {"x": rng.standard_normal((1, 3, 5, 5)).astype(np.float32)})
+    assert_same(got, want)
+    assert sorted(layer_types(engine)) == ["ACTIVATION", "CONVOLUTION"]
+
+
+@pytest.mark.parametrize("activation", [trt.ActivationType.SIGMOID,
+                                        trt.ActivationType.LEAKY_RELU])
+def test_matmul_bias_activation_and_scale_fuse(monkeypatch, activation):
+    def define(network, t):
+        w, bias = draw((1, 8, 5)), draw((1, 1, 5))
+        mm = network.add_matrix_multiply(t["x"], trt.MatrixOperation.NONE,
+                                         _const(network, w, "w"), trt.MatrixOperation.NONE)
+        mm.name = "gemm"
+        alpha = network.add_elementwise(mm.get_output(0), _const(
+            network, np.full((1, 1, 1), 0.5, np.float32), "alpha"), trt.ElementWiseOperation.PROD)
+        add = network.add_elementwise(alpha.get_output(0), _const(network, bias, "bias"),
+                                      trt.ElementWiseOperation.SUM)
+        add.name = "bias_add"
+        act = network.add_activation(add.get_output(0), activation)
+        act.alpha = 0.1
+        act.name = "act"
+        return [act.get_output(0)]
+
+    engine, got, want = run_optimized_and_plain(
+        monkeypatch, define, {"x": rng.standard_normal((3, 4, 8)).astype(np.float32)})
+    assert_same(got, want)
+    assert layer_types(engine) == ["FUSED_MATRIX_MULTIPLY"]
+    assert layer_names(engine) == ["gemm + bias_add + act"]
+
+
+def test_fusion_needs_a_backend_tactic(monkeypatch):
+    from engine.builder.passes.context import PassContext
+    from engine.builder.passes.conv_bias_act import fuse_conv_bias_act
+
+    network = trt.Builder(trt.Logger()).create_network(0)
+    x = network.add_input("x", trt.float32, (1, 3, 5, 5))
+    relu = network.add_activation(_conv(network, x, 4, "conv1"), trt.ActivationType.RELU)
+    network.mark_output(relu.get_output(0))
+    assert not fuse_conv_bias_act(network, PassContext(backend="no-such-backend"))
+    assert network.num_layers == 2
+    assert fuse_conv_bias_act(network, PassContext(backend="cpu"))
+    assert [layer.name for layer in network] == ["conv1 + (Unnamed Layer* 1) [Activation]"]
