@@ -204,6 +204,7 @@ class ModelVersion:
     def _execute(self, jobs: list[Job]) -> tuple[list[Any], int]:
         started = time.perf_counter_ns()
         pool, context = self._take_context()
+        held = True
         try:
             if len(jobs) == 1:
                 feeds = jobs[0].feeds
@@ -217,7 +218,7 @@ class ModelVersion:
             except trt.ExecutionError as exc:
                 if len(jobs) > 1:  # one request's shapes spoil the batch: run each alone
                     self._give_back(pool, context)
-                    context = None
+                    held = False
                     return self._execute_each(jobs), started
                 raise InvalidArgument(f"model '{self.name}': {exc}") from None
             inferred = time.perf_counter_ns()
@@ -229,7 +230,7 @@ class ModelVersion:
                 per_job = [{n: split[n][i] for n in outputs} for i in range(len(jobs))]
             done = time.perf_counter_ns()
         finally:
-            if context is not None:
+            if held:
                 self._give_back(pool, context)
         self.stats.record_execution(sum(j.batch for j in jobs), len(jobs), computed - started,
                                     inferred - computed, done - inferred, pool.stats)

@@ -22,10 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import engine as trt
-from server.core.build import (MODEL_FILES, batch_capacity, device_type_for, engines_for,
-                               model_file)
-from server.core.config import (InstanceGroup, ModelConfig, TensorConfig, config_from_json_text,
-                                config_from_pbtxt)
+from server.core.build import MODEL_FILES, batch_capacity, device_type_for, engines_for, model_file
+from server.core.config import (
+    InstanceGroup,
+    ModelConfig,
+    TensorConfig,
+    config_from_json_text,
+    config_from_pbtxt,
+)
 from server.core.datatypes import datatype_of_engine
 from server.core.devices import Device, place_instance_groups
 from server.core.errors import InvalidArgument, NotFound, ServerError, Unavailable
@@ -179,10 +183,11 @@ class ModelRepository:
             loop = asyncio.get_running_loop()
             built, signature = await loop.run_in_executor(
                 None, self._build_staged, name, config_text, {(version, filename): data})
-            if not isinstance(built[version], ModelVersion):
+            new = built[version]
+            if not isinstance(new, ModelVersion):
                 # Refused: nothing was written and nothing is recorded; what serves, serves.
-                raise InvalidArgument(f"upload of model '{name}' refused: {built[version]}")
-            policy = built[version].config.version_policy
+                raise InvalidArgument(f"upload of model '{name}' refused: {new}")
+            policy = new.config.version_policy
             for kept in policy.select([*entry.versions, version]):
                 if kept != version:
                     built[kept] = entry.versions[kept]
@@ -325,7 +330,8 @@ def complete_config(config: ModelConfig, engine: trt.ICudaEngine, capacity: int,
                               f"{'no batch dimension' if capacity == 0 else 'its profile max'})")
     declared = bool(config.inputs or config.outputs)
     mbs = config.max_batch_size if declared or config.max_batch_size else capacity
-    inputs, outputs = [], []
+    inputs: list[TensorConfig] = []
+    outputs: list[TensorConfig] = []
     for index in range(engine.num_io_tensors):
         name = engine.get_tensor_name(index)
         shape = tuple(engine.get_tensor_shape(name))
