@@ -133,13 +133,17 @@ def _run_case(trt: Any, case: Any, result: CaseResult) -> None:
     result.stage = "build"
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.CPU
-    dynamic = [network.get_input(i) for i in range(network.num_inputs)
-               if any(d < 0 for d in network.get_input(i).shape)]
-    if dynamic:
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    dynamic = [t for t in inputs if any(d < 0 for d in t.shape)]
+    shape_inputs = [t for t in inputs if t.is_shape_tensor]
+    if dynamic or shape_inputs:
         profile = builder.create_optimization_profile()
         for t in dynamic:
             shape = feeds[t.name].shape
             profile.set_shape(t.name, shape, shape, shape)
+        for t in shape_inputs:
+            values = [int(v) for v in feeds[t.name].reshape(-1)]
+            profile.set_shape_input(t.name, values, values, values)
         config.add_optimization_profile(profile)
     collecting = _Collect(trt)
     builder = trt.Builder(collecting)

@@ -41,6 +41,10 @@ def run_model(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[s
             shape = feeds[t.name].shape
             profile.set_shape(t.name, shape, shape, shape)
             dynamic = True
+        if t.is_shape_tensor:
+            values = [int(v) for v in feeds[t.name].reshape(-1)]
+            profile.set_shape_input(t.name, values, values, values)
+            dynamic = True
     if dynamic:
         config.add_optimization_profile(profile)
     plan = builder.build_serialized_network(network, config)
