@@ -16,6 +16,11 @@ from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig, Tacti
 from engine.builder.memory import plan_memory
 from engine.builder.passes.context import PassContext
 from engine.builder.pipeline import run_passes
+from engine.builder.passes.constant_folding import fold_constants
+from engine.builder.passes.dead_layers import eliminate_dead_layers
+from engine.builder.precision import apply_precisions, choose_precisions, infer_types, \
+    layer_precisions
+from engine.builder.progress import BuildProgress
 from engine.builder.profile import IOptimizationProfile
 from engine.builder.timing import sample_inputs, time_tactic
 from engine.builder.timing_cache import ITimingCache, TimingRecord, layer_signature
@@ -191,8 +196,13 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         clone, _ = decode_network(record, arrays)
     except NetworkError as exc:
         raise BuildError(str(exc)) from exc
+    progress = BuildProgress(getattr(config, "progress_monitor", None), logger)
+    progress.start("Graph optimization", 1)
     changed = run_passes(clone, context=PassContext(backend, config, logger))
     log(logger, Severity.VERBOSE, f"passes that changed the network: {changed}")
+    progress.step("Graph optimization", 0)
+    progress.finish("Graph optimization")
+    _select_precisions(clone, config, backend, logger, profiles, progress)
     order = topological_order(clone._layers)
 
     def infos_at(which: int) -> dict[ITensor, TensorInfo]:
@@ -210,7 +220,9 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
 
     chooser = _TacticChooser(config, backend, logger)
     tactics = []
-    for layer in order:
+    progress.start("Tactic selection", len(order))
+    for step, layer in enumerate(order):
+        progress.step("Tactic selection", step)
         inputs = [None if t is None else at_opt[t] for t in layer._inputs]
         tactic = chooser.choose(layer, inputs)
         tactics.append(tactic.name)
@@ -218,6 +230,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
             f"layer '{layer.name}' ({layer.layer_type.name}): tactic {tactic.name}")
     log(logger, Severity.INFO, f"tactic timing: {chooser.timed} layers timed, "
                                f"{chooser.cache_hits} taken from the timing cache")
+    progress.finish("Tactic selection")
 
     record, arrays = encode_network(clone, order)
     ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}
@@ -240,6 +253,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         "target": target,
         "network": record,
         "tactics": tactics,
+        "layers": _layer_records(order, tactics, declared),
         "io": io,
         "profiles": profiles if config._profiles else [],
         "memory": {"arena_bytes": memory.arena_bytes,
@@ -250,6 +264,65 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         "plugins": [],
     }
     return write_plan(header, [np.asarray(a) for a in arrays])
+
+
+def _select_precisions(network: INetworkDefinition, config: IBuilderConfig, backend: str,
+                        logger: ILogger | None, profiles: list[dict[str, list[list[int]]]],
+                        progress: BuildProgress) -> None:
+    """Weakly typed networks: choose each layer's precision and insert the casts."""
+    constrained = any(config.get_flag(f) for f in (
+        BuilderFlag.FP16, BuilderFlag.BF16, BuilderFlag.OBEY_PRECISION_CONSTRAINTS,
+        BuilderFlag.PREFER_PRECISION_CONSTRAINTS))
+    if network.strongly_typed or not constrained:
+        return
+    progress.start("Precision selection", 1)
+    order = topological_order(network._layers)
+    try:
+        types = infer_types(network)
+        at_opt = infer_all(order, {t: TensorInfo(tuple(profiles[0][t.name][1]), t.dtype)
+                                   for t in network._inputs})
+    except NetworkError as exc:
+        raise BuildError(str(exc)) from exc
+    chooser = _TacticChooser(config, backend, logger)
+
+    def fastest(layer: ILayer, inputs: list[TensorInfo | None]) -> float | None:
+        candidates = [t for t in tactics_for(backend, layer.layer_type)
+                      if chooser.allowed(t) and _accepts(t, layer, inputs)]
+        if not candidates:
+            return None
+        _, ms = chooser.time(layer, inputs, candidates)
+        return 0.0 if ms is None else ms
+
+    chosen = choose_precisions(network, config, at_opt, fastest, logger)
+    if apply_precisions(network, chosen, types):
+        fold_constants(network)  # casts of constant weights become constants
+        eliminate_dead_layers(network)
+    log(logger, Severity.VERBOSE, "layer precisions: " + ", ".join(
+        f"{layer.name}={d.name}" for layer in order if (d := chosen.get(id(layer)))))
+    progress.step("Precision selection", 0)
+    progress.finish("Precision selection")
+
+
+def _accepts(tactic: Tactic, layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    try:
+        layer.infer(inputs)
+        return tactic.accepts(layer, inputs)
+    except NetworkError:
+        return False
+
+
+def _layer_records(order: list[ILayer], tactics: list[str],
+                   infos: dict[ITensor, TensorInfo]) -> list[dict[str, Any]]:
+    """What the plan says of each layer (the engine inspector shows it)."""
+    def tensor(t: ITensor) -> dict[str, Any]:
+        return {"name": t.name, "dtype": infos[t].dtype.name, "shape": list(infos[t].shape)}
+
+    return [{"name": layer.name, "type": layer.layer_type.name, "tactic": tactic,
+             "precision": precision, "metadata": layer.metadata,
+             "inputs": [tensor(t) for t in layer._inputs if t is not None],
+             "outputs": [tensor(t) for t in layer._outputs]}
+            for layer, tactic, precision in zip(order, tactics,
+                                                layer_precisions(order, infos))]
 
 
 def _tensors_in_record_order(network: INetworkDefinition, order: list[ILayer]) -> list[ITensor]:

@@ -62,6 +62,8 @@ class ICudaEngine:
             self._tactic_names = [str(n) for n in tactic_names]
             self._flags = int(header["builder"]["flags"])
             self._target = dict(header["target"])
+            self._layer_records = list(header.get("layers", []))
+            self._profiling_verbosity = str(header["builder"]["profiling_verbosity"])
         except PlanError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -164,6 +166,12 @@ class ICudaEngine:
         from engine.builder.builder import IHostMemory
 
         return IHostMemory(bytes(memoryview(self._plan).cast("B")))
+
+    def create_engine_inspector(self) -> Any:
+        """An ``IEngineInspector`` showing what the plan says of each layer."""
+        from engine.runtime.inspector import IEngineInspector
+
+        return IEngineInspector(self)
 
     def create_execution_context(self, strategy: Any = None) -> Any:
         from engine.runtime.context import IExecutionContext

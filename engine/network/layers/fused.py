@@ -49,6 +49,7 @@ class IFusedConvolutionLayer(IConvolutionLayer):
         layer._inputs = [conv._inputs[0], None, None, residual] if residual is not None \
             else [conv._inputs[0]]
         layer.activation = None if activation is None else ActivationType(activation)
+        layer._precision = conv._precision  # a precision constraint carries over
         layer.alpha = float(alpha)
         layer.beta = float(beta)
         return layer
