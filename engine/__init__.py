@@ -51,6 +51,14 @@ from engine.network.layers.shape import __all__ as _shape_all
 from engine.network.layers.spatial import *  # noqa: F403
 from engine.network.layers.spatial import __all__ as _spatial_all
 from engine.network.tensor import ITensor
+from engine.quantization import (
+    CalibrationAlgoType,
+    IInt8Calibrator,
+    IInt8EntropyCalibrator,
+    IInt8EntropyCalibrator2,
+    IInt8LegacyCalibrator,
+    IInt8MinMaxCalibrator,
+)
 from engine.runtime.context import IExecutionContext
 from engine.runtime.engine import ICudaEngine
 from engine.runtime.runtime import Runtime, engine_from_plan
@@ -99,5 +107,7 @@ __all__ = [
     "engine_from_plan", "float16", "float32", "fp8", "int4", "int8", "int32", "int64", "nptype",
     "pack_int4", "unpack_int4", "uint8", "volume",
     "ErrorCode", "OnnxParser", "OnnxParserFlag", "ParserError",
+    "CalibrationAlgoType", "IInt8Calibrator", "IInt8EntropyCalibrator", "IInt8EntropyCalibrator2",
+    "IInt8LegacyCalibrator", "IInt8MinMaxCalibrator",
     *_math_all, *_shape_all, *_spatial_all,
 ]

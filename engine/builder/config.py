@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from engine.builder.profile import IOptimizationProfile
 from engine.builder.timing_cache import ITimingCache
@@ -54,9 +55,6 @@ class BuilderFlag(enum.IntEnum):
 # Flags whose feature is not implemented: setting one raises instead of being ignored.
 # Each entry says what is missing; entries leave this table as the features land.
 UNIMPLEMENTED_FLAGS: dict[BuilderFlag, str] = {
-    BuilderFlag.INT8: "INT8 calibration and Q/DQ quantization",
-    BuilderFlag.FP8: "FP8 quantization",
-    BuilderFlag.INT4: "INT4 weight quantization",
     BuilderFlag.FP4: "FP4 quantization",
     BuilderFlag.GPU_FALLBACK: "DLA (this engine has no DLA target)",
     BuilderFlag.REFIT: "refittable engines",
@@ -131,6 +129,8 @@ class IBuilderConfig:
         self._tactic_sources = sum(1 << s for s in TacticSource)
         self._timing_cache: ITimingCache | None = None
         self._timing_cache_ignore_mismatch = False
+        # The IInt8Calibrator that implicit INT8 (BuilderFlag.INT8) calibrates with, or None.
+        self.int8_calibrator: Any = None
 
     # -- flags ------------------------------------------------------------------------------
     @property
