@@ -130,11 +130,11 @@ def _select_device(choice: DeviceChoice | None) -> None:
 def _print_layer_info(plan: bytes, engine: trt.ICudaEngine, logger: ToolLogger,
                       export: Path | None, dump: bool) -> None:
     summary = summarize_plan(plan)
-    if hasattr(engine, "create_engine_inspector"):  # the library's inspector, when it has one
+    layer_format = getattr(trt, "LayerInformationFormat", None)
+    if hasattr(engine, "create_engine_inspector") and layer_format is not None:
+        # The library's engine inspector, where it has one (TensorRT's JSON layout).
         inspector = engine.create_engine_inspector()
-        layer_format = getattr(trt, "LayerInformationFormat")  # noqa: B009 - added with it
-        text = inspector.get_engine_information(layer_format.JSON)
-        document = json.loads(text)
+        document = json.loads(inspector.get_engine_information(layer_format.JSON))
     else:
         document = summary.to_json()
     if dump:

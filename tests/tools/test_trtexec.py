@@ -101,10 +101,13 @@ def test_dump_and_export_layer_info(static_onnx: Path, tmp_path: Path,
     assert code == 0, err
     assert "Layer Information:" in out
     assert "Input: 'x' FLOAT [2, 16]" in out
-    layers = json.loads(info.read_text())["Layers"]
-    assert layers and all(layer["TacticName"].startswith("cpu.") for layer in layers)
-    assert layers[-1]["Outputs"][0] == {"Name": "y", "Format/Datatype": "FLOAT",
-                                        "Dimensions": [2, OUT]}
+    dumped = [line for line in out.splitlines() if line.startswith("  [")]
+    assert dumped and all("tactic=cpu." in line and "precision=FLOAT" in line
+                          for line in dumped)
+    assert dumped[-1].endswith("-> [y]")
+    # Written by the library's engine inspector where it exists, else from the plan header;
+    # both list one entry per layer.
+    assert len(json.loads(info.read_text())["Layers"]) == len(dumped)
 
 
 def test_builder_options_reach_the_plan(mlp_onnx: Path, tmp_path: Path,
