@@ -50,7 +50,11 @@ from engine.network.layers.shape import *  # noqa: F403
 from engine.network.layers.shape import __all__ as _shape_all
 from engine.network.layers.spatial import *  # noqa: F403
 from engine.network.layers.spatial import __all__ as _spatial_all
+from engine.network.layers.plugin import IPluginV3Layer
 from engine.network.tensor import ITensor
+from engine.plan.compatibility import HardwareCompatibilityLevel, PlanInfo, inspect_plan
+from engine.plugins import *  # noqa: F403 - the V3 plugin API
+from engine.plugins import __all__ as _plugins_all
 from engine.quantization import (
     CalibrationAlgoType,
     IInt8Calibrator,
@@ -61,6 +65,8 @@ from engine.quantization import (
 )
 from engine.runtime.context import IExecutionContext
 from engine.runtime.engine import ICudaEngine
+from engine.runtime.output_allocator import IOutputAllocator
+from engine.runtime.refit import Refitter, WeightsRole
 from engine.runtime.runtime import Runtime, engine_from_plan
 from engine.types import (
     DataType,
@@ -110,4 +116,6 @@ __all__ = [
     "CalibrationAlgoType", "IInt8Calibrator", "IInt8EntropyCalibrator", "IInt8EntropyCalibrator2",
     "IInt8LegacyCalibrator", "IInt8MinMaxCalibrator",
     *_math_all, *_shape_all, *_spatial_all,
+    "HardwareCompatibilityLevel", "IOutputAllocator", "IPluginV3Layer", "PlanInfo", "Refitter",
+    "WeightsRole", "inspect_plan", *_plugins_all,
 ]

@@ -12,8 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.builder.compatibility import compatibility_header, passes_for
 from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig, TacticSource
 from engine.builder.memory import plan_memory
+from engine.builder.multi_profile import infos_per_profile, io_location, largest_sizes, \
+    profile_shape_values
 from engine.builder.passes.context import PassContext
 from engine.builder.pipeline import run_passes
 from engine.builder.passes.constant_folding import fold_constants
@@ -34,6 +37,7 @@ from engine.network.layer import ILayer, TensorInfo
 from engine.network.serialize import decode_network, encode_network
 from engine.network.tensor import ITensor
 from engine.plan.format import write_plan
+from engine.plugins.build_phase import configure_plugin_layers
 from engine.types import nbytes_of
 from engine.version import __version__
 
@@ -189,6 +193,8 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     backend = target["backend"]
     load_backend(backend)
     profiles = _profile_shapes(network, config._profiles)
+    shape_values = profile_shape_values(network, config._profiles)
+    compatibility = compatibility_header(config, target)
 
     try:
         order = topological_order(network._layers)
@@ -198,7 +204,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         raise BuildError(str(exc)) from exc
     progress = BuildProgress(getattr(config, "progress_monitor", None), logger)
     progress.start("Graph optimization", 1)
-    changed = run_passes(clone, context=PassContext(backend, config, logger))
+    changed = run_passes(clone, passes_for(config), context=PassContext(backend, config, logger))
     log(logger, Severity.VERBOSE, f"passes that changed the network: {changed}")
     progress.step("Graph optimization", 0)
     progress.finish("Graph optimization")
@@ -206,19 +212,20 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     order = topological_order(clone._layers)
 
     def infos_at(which: int) -> dict[ITensor, TensorInfo]:
-        shapes = {t: TensorInfo(tuple(profiles[0][t.name][which]), t.dtype)
-                  for t in clone._inputs}
-        return infer_all(order, shapes)
+        return infos_per_profile(order, clone._inputs, profiles[:1], shape_values)[0][which]
 
     try:
         declared = infer_all(order, {t: TensorInfo(tuple(t.shape), t.dtype)
                                      for t in clone._inputs})
         at_opt = infos_at(1)
         at_max = infos_at(2)
+        per_profile = infos_per_profile(order, clone._inputs, profiles, shape_values)
     except NetworkError as exc:
         raise BuildError(str(exc)) from exc
 
     chooser = _TacticChooser(config, backend, logger)
+    plugins = configure_plugin_layers(order, declared, per_profile, chooser.module,
+                                      config.avg_timing_iterations)
     tactics = []
     progress.start("Tactic selection", len(order))
     for step, layer in enumerate(order):
@@ -232,6 +239,11 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
                                f"{chooser.cache_hits} taken from the timing cache")
     progress.finish("Tactic selection")
 
+    # Each further profile gets the tactics timed at its own opt shapes.
+    profile_tactics = [tactics] + [
+        [chooser.choose(layer, [None if t is None else infos[1][t] for t in layer._inputs]).name
+         for layer in order] for infos in per_profile[1:]]
+
     record, arrays = encode_network(clone, order)
     ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}
     pinned = {ids[t] for t in clone._inputs + clone._outputs}
@@ -241,13 +253,15 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
             sizes[ids[tensor]] = nbytes_of(info.dtype, info.shape)
     steps = [([ids[t] for t in layer._inputs if t is not None], [ids[t] for t in layer._outputs])
              for layer in order]
+    for tensor, nbytes in largest_sizes(per_profile).items():
+        sizes[ids[tensor]] = max(sizes.get(ids[tensor], 0), nbytes)
     memory = plan_memory(steps, sizes, pinned)
 
     io = []
     for mode, tensors in (("INPUT", clone._inputs), ("OUTPUT", clone._outputs)):
         for t in tensors:
             io.append({"name": t.name, "mode": mode, "dtype": declared[t].dtype.name,
-                       "shape": list(declared[t].shape), "location": t.location.name})
+                       "shape": list(declared[t].shape), "location": io_location(t)})
     header = {
         "library_version": __version__,
         "target": target,
@@ -261,7 +275,10 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         "builder": {"flags": config.flags,
                     "optimization_level": config.builder_optimization_level,
                     "profiling_verbosity": config.profiling_verbosity.name},
-        "plugins": [],
+        "plugins": plugins,
+        "compatibility": compatibility,
+        "profile_tactics": profile_tactics,
+        "profile_shape_values": shape_values if config._profiles else [],
     }
     return write_plan(header, [np.asarray(a) for a in arrays])
 

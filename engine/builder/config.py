@@ -15,6 +15,7 @@ from typing import Any
 from engine.builder.profile import IOptimizationProfile
 from engine.builder.timing_cache import ITimingCache
 from engine.errors import UnsupportedError
+from engine.plan.compatibility import HardwareCompatibilityLevel
 
 
 class BuilderFlag(enum.IntEnum):
@@ -57,13 +58,10 @@ class BuilderFlag(enum.IntEnum):
 UNIMPLEMENTED_FLAGS: dict[BuilderFlag, str] = {
     BuilderFlag.FP4: "FP4 quantization",
     BuilderFlag.GPU_FALLBACK: "DLA (this engine has no DLA target)",
-    BuilderFlag.REFIT: "refittable engines",
     BuilderFlag.REFIT_IDENTICAL: "refittable engines",
     BuilderFlag.REFIT_INDIVIDUAL: "refittable engines",
     BuilderFlag.SPARSE_WEIGHTS: "structured-sparsity tactics",
     BuilderFlag.SAFETY_SCOPE: "the safety runtime",
-    BuilderFlag.VERSION_COMPATIBLE: "version-compatible plans",
-    BuilderFlag.EXCLUDE_LEAN_RUNTIME: "version-compatible plans",
     BuilderFlag.EDITABLE_TIMING_CACHE: "editable timing caches",
     BuilderFlag.DISABLE_COMPILATION_CACHE: "the compilation cache",
     BuilderFlag.WEIGHTLESS: "weight-stripped plans",
@@ -131,6 +129,7 @@ class IBuilderConfig:
         self._timing_cache_ignore_mismatch = False
         # The IInt8Calibrator that implicit INT8 (BuilderFlag.INT8) calibrates with, or None.
         self.int8_calibrator: Any = None
+        self.hardware_compatibility_level = HardwareCompatibilityLevel.NONE
 
     # -- flags ------------------------------------------------------------------------------
     @property

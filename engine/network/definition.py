@@ -24,6 +24,7 @@ from engine.network.layer import ILayer, TensorInfo
 from engine.network.layers.basic import BasicLayers
 from engine.network.layers import fused, fused_attention, fused_pointwise  # noqa: F401 - builder-internal layers, registered for plan decoding
 from engine.network.layers.math import MathLayers
+from engine.network.layers.plugin import PluginLayers
 from engine.network.layers import quantized as _quantized  # noqa: F401 - registers layers
 from engine.network.layers.shape import ShapeLayers
 from engine.network.layers.spatial import SpatialLayers
@@ -40,7 +41,7 @@ class NetworkDefinitionCreationFlag(enum.IntEnum):
     PREFER_JIT_PYTHON_PLUGINS = 3
 
 
-class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers):
+class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, PluginLayers):
     """A network definition: create it with ``Builder.create_network(flags)``.
 
     The network keeps references to the weight arrays it is given and does not copy them (as

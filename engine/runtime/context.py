@@ -25,16 +25,35 @@ from engine.network.layer import TensorInfo
 from engine.network.tensor import ITensor
 from engine.runtime.device_cpu import CpuExecution, host_array  # noqa: F401 - host_array re-exported
 from engine.runtime.engine import ICudaEngine
+from engine.runtime.output_allocator import (
+    execute_with_allocators,
+    read_shape_inputs,
+    set_shape_input_values,
+    shape_input_value,
+)
 from engine.types import Dims, TensorIOMode, nbytes_of, nptype
 
 
-def execution_for(engine: ICudaEngine) -> Any:
-    """The device layer that runs ``engine``'s layers for one context (per backend)."""
+class _ProfileEngine:
+    """The engine as one of its optimization profiles runs it: that profile's tactics."""
+
+    def __init__(self, engine: ICudaEngine, profile: int) -> None:
+        self._base = engine
+        self._steps = engine._profile_steps[profile]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+
+def execution_for(engine: ICudaEngine, profile: int = 0) -> Any:
+    """The device layer that runs ``engine``'s layers for one context (per backend), with
+    the tactics chosen for optimization profile ``profile``."""
+    view: Any = engine if profile == 0 else _ProfileEngine(engine, profile)
     if engine._backend == "gpu":
         from engine.runtime.device_gpu import GpuExecution
 
-        return GpuExecution(engine)
-    return CpuExecution(engine)
+        return GpuExecution(view)
+    return CpuExecution(view)
 
 
 class IExecutionContext:
@@ -51,6 +70,8 @@ class IExecutionContext:
             if all(d >= 0 for d in t.shape):
                 self._shapes[t.name] = tuple(t.shape)
         self._addresses: dict[str, int] = {}
+        self._values: dict[str, tuple[int, ...]] = {}  # shape-input values of the next run
+        self._allocators: dict[str, Any] = {}
         self._resolved: dict[tuple[tuple[int, ...], ...], dict[ITensor, TensorInfo]] = {}
         self._logger: Any = engine._logger
         self._execution = execution_for(engine)
@@ -68,7 +89,9 @@ class IExecutionContext:
         if not 0 <= profile_index < self._engine.num_optimization_profiles:
             return self._error(f"profile index {profile_index} out of range (engine has "
                                f"{self._engine.num_optimization_profiles})")
-        self._profile = profile_index
+        if profile_index != self._profile:
+            self._profile = profile_index
+            self._execution = execution_for(self._engine, profile_index)
         return True
 
     # -- shapes -----------------------------------------------------------------------------
@@ -102,6 +125,7 @@ class IExecutionContext:
             return Dims(self._shapes.get(name, self._engine.get_tensor_shape(name)))
         if mode == TensorIOMode.OUTPUT and self.all_binding_shapes_specified:
             try:
+                read_shape_inputs(self)
                 infos = self._resolve()
             except ExecutionError:
                 return self._engine.get_tensor_shape(name)
@@ -125,12 +149,15 @@ class IExecutionContext:
 
     def _resolve(self) -> dict[ITensor, TensorInfo]:
         inputs = self._engine._input_tensors()
-        key = tuple(self._shapes[t.name] for t in inputs)
+        key = tuple(self._shapes[t.name] for t in inputs) + tuple(
+            self._values.get(t.name, ()) for t in inputs)
         infos = self._resolved.get(key)
         if infos is None:
             try:
-                infos = infer_all(self._engine._network._layers,
-                                  {t: TensorInfo(self._shapes[t.name], t.dtype) for t in inputs})
+                infos = infer_all(self._engine._network._layers, {
+                    t: TensorInfo(self._shapes[t.name], t.dtype, shape_input_value(
+                        self._values.get(t.name), self._shapes[t.name], t.dtype))
+                    for t in inputs})
             except NetworkError as exc:
                 raise ExecutionError(f"shapes {dict(zip([t.name for t in inputs], key))}: "
                                      f"{exc}") from None
@@ -179,13 +206,15 @@ class IExecutionContext:
             if t.name not in self._shapes:
                 raise ExecutionError(f"input '{t.name}': shape not set; call "
                                      f"set_input_shape('{t.name}', shape)")
+            self._check_input_shape(t.name, self._shapes[t.name])
+        read_shape_inputs(self)
         infos = self._resolve()
+        if self._allocators or any(any(d < 0 for d in infos[t].shape)
+                                   for t in engine._output_tensors()):
+            execute_with_allocators(self, infos, stream_handle)
+            return
         for t in engine._input_tensors() + engine._output_tensors():
             shape = infos[t].shape
-            if t in engine._output_tensors() and any(d < 0 for d in shape):
-                raise ExecutionError(f"output '{t.name}' has a data-dependent shape; it can be "
-                                     f"read with context.infer() (output allocators are not "
-                                     f"implemented yet)")
             if not self._addresses.get(t.name) and nbytes_of(t.dtype, [max(d, 0) for d in shape]):
                 raise ExecutionError(f"tensor '{t.name}': no address set; call "
                                      f"set_tensor_address('{t.name}', pointer)")
@@ -219,9 +248,27 @@ class IExecutionContext:
                                      f"{want} ({t.dtype.name})")
             self._check_input_shape(t.name, tuple(arr.shape))
             self._shapes[t.name] = tuple(arr.shape)
+            if engine.is_shape_inference_io(t.name):
+                set_shape_input_values(self, t.name, arr)
             arrays[t] = arr
         results = self._execution.infer(arrays, self._resolve())
         return {t.name: results[t] for t in engine._output_tensors()}
+
+    # -- output allocators ------------------------------------------------------------------
+    def set_output_allocator(self, name: str, output_allocator: Any) -> bool:
+        """Let ``output_allocator`` (an ``IOutputAllocator``) provide the memory of output
+        ``name`` once its shape is known; needed for data-dependent shapes on the pointer
+        path."""
+        if self._engine.get_tensor_mode(name) != TensorIOMode.OUTPUT:
+            return self._error(f"'{name}' is not an output of this engine")
+        if output_allocator is None:
+            self._allocators.pop(name, None)
+        else:
+            self._allocators[name] = output_allocator
+        return True
+
+    def get_output_allocator(self, name: str) -> Any:
+        return self._allocators.get(name)
 
     # -- CUDA graphs (an extension) ---------------------------------------------------------
     @property

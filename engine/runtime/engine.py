@@ -11,9 +11,10 @@ from engine.errors import BuildError, NetworkError, PlanError
 from engine.kernels.backends import gpu_available, load_backend
 from engine.kernels.registry import KernelFn, get_tactic
 from engine.network.inference import infer_all
-from engine.network.layer import ILayer, TensorInfo
+from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.serialize import decode_network
 from engine.network.tensor import ITensor
+from engine.plan.compatibility import check_hardware_compatibility, check_library_version
 from engine.plan.format import PlanContents
 from engine.types import DataType, Dims, TensorFormat, TensorIOMode, TensorLocation
 
@@ -27,9 +28,9 @@ def check_target(target: Any) -> str:
             raise PlanError(f"plan was built for the GPU (compute capability "
                             f"{target.get('compute_capability')}, "
                             f"{target.get('device_name')}); no CUDA device is usable here")
-        from engine.kernels.gpu.device import check_plan_target  # type: ignore[import-not-found]
+        from engine.kernels.gpu.device import describe_device  # type: ignore[import-not-found]
 
-        check_plan_target(target)
+        check_hardware_compatibility(target, describe_device())
     return str(target["backend"])
 
 
@@ -41,14 +42,27 @@ class ICudaEngine:
         try:
             self._backend = check_target(header.get("target"))
             load_backend(self._backend)
+            check_library_version(str(header["library_version"]),
+                                  dict(header.get("compatibility") or {}))
             network, _ = decode_network(header["network"], contents.arrays)
+            for layer in network._layers:  # plugins come from registered creators only
+                if layer.layer_type == LayerType.PLUGIN_V3:
+                    layer.attach_runtime_plugin()  # type: ignore[attr-defined]
             tactic_names = list(header["tactics"])
+            profile_tactics = [list(names) for names in header.get("profile_tactics") or []]
+            if any(len(names) != len(network._layers) for names in profile_tactics):
+                raise PlanError("malformed plan: a profile's tactic list does not match the "
+                                "layers")
             if len(tactic_names) != len(network._layers):
                 raise PlanError(f"malformed plan: {len(tactic_names)} tactics for "
                                 f"{len(network._layers)} layers")
             try:
                 kernels = [get_tactic(self._backend, layer.layer_type, str(name)).run
                            for layer, name in zip(network._layers, tactic_names)]
+                self._profile_kernels = [
+                    [get_tactic(self._backend, layer.layer_type, str(name)).run
+                     for layer, name in zip(network._layers, names)]
+                    for names in profile_tactics[1:]]
             except BuildError as exc:
                 raise PlanError(f"plan names a tactic this library lacks: {exc}") from None
             self._io: list[dict[str, Any]] = list(header["io"])
@@ -57,6 +71,9 @@ class ICudaEngine:
             if sorted(self._io_by_name) != sorted(names) or len(names) != len(self._io):
                 raise PlanError("malformed plan: the I/O table does not match the network")
             self._profiles: list[dict[str, list[list[int]]]] = list(header["profiles"])
+            self._profile_shape_values: list[dict[str, list[list[int]]]] = list(
+                header.get("profile_shape_values") or [])
+            self._compatibility = dict(header.get("compatibility") or {})
             self._arena_bytes = int(header["memory"]["arena_bytes"])
             self._library_version = str(header["library_version"])
             self._tactic_names = [str(n) for n in tactic_names]
@@ -70,6 +87,9 @@ class ICudaEngine:
             raise PlanError(f"malformed plan header: {type(exc).__name__}: {exc}") from None
         self._network = network
         self._steps: list[tuple[ILayer, KernelFn]] = list(zip(network._layers, kernels))
+        # Steps per optimization profile (each profile's tactics); profile 0's are _steps.
+        self._profile_steps = [self._steps] + [list(zip(network._layers, k))
+                                               for k in self._profile_kernels]
         self._tensors = {t.name: t for t in network._inputs + network._outputs}
         try:
             self._declared = infer_all(network._layers, {
@@ -136,6 +156,30 @@ class ICudaEngine:
         if not self._profiles:
             return [self.get_tensor_shape(name)] * 3
         return [Dims(s) for s in self._profiles[profile_index][name]]
+
+    def get_tensor_profile_values(self, profile_index: Any, name: Any) -> list[list[int]]:
+        """[min, opt, max] values of shape input ``name`` in profile ``profile_index``."""
+        if isinstance(profile_index, str):  # accept (name, profile_index) too
+            profile_index, name = name, profile_index
+        if not 0 <= profile_index < self.num_optimization_profiles:
+            raise IndexError(f"profile index {profile_index} out of range "
+                             f"(engine has {self.num_optimization_profiles})")
+        values = self._profile_shape_values[profile_index] if self._profile_shape_values else {}
+        if name not in values:
+            raise ValueError(f"'{name}' is not a shape input of this engine")
+        return [list(v) for v in values[name]]
+
+    # -- compatibility ------------------------------------------------------------------------
+    @property
+    def refittable(self) -> bool:
+        return bool(self._compatibility.get("refittable"))
+
+    @property
+    def hardware_compatibility_level(self) -> Any:
+        from engine.plan.compatibility import HardwareCompatibilityLevel
+
+        return HardwareCompatibilityLevel[
+            str(self._compatibility.get("hardware_compatibility_level", "NONE"))]
 
     # -- layers and memory ----------------------------------------------------------------------
     @property

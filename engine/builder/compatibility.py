@@ -1,0 +1,52 @@
+"""Builder settings that shape what a plan may be loaded by and changed by: refittable
+weights (``BuilderFlag.REFIT``), version compatibility, and the hardware compatibility level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.builder.passes.dead_layers import eliminate_dead_layers
+from engine.errors import BuildError
+from engine.plan.compatibility import HardwareCompatibilityLevel, compute_capability
+
+REFIT_FLAGS = ("REFIT",)
+
+
+def is_refittable(config: Any) -> bool:
+    from engine.builder.config import BuilderFlag
+
+    return any(config.get_flag(BuilderFlag[name]) for name in REFIT_FLAGS)
+
+
+def passes_for(config: Any) -> list[Any] | None:
+    """The graph passes a build may run: all of them (None), or, for a refittable engine,
+    only those that keep every weight where the network put it (no folding or fusion, so
+    each weight can be replaced by name)."""
+    return [eliminate_dead_layers] if is_refittable(config) else None
+
+
+def compatibility_header(config: Any, target: dict[str, Any]) -> dict[str, Any]:
+    """The plan's compatibility record; ``BuildError`` for a level the target cannot have."""
+    from engine.builder.config import BuilderFlag
+
+    level = HardwareCompatibilityLevel(config.hardware_compatibility_level)
+    if level != HardwareCompatibilityLevel.NONE:
+        if target["backend"] != "gpu":
+            raise BuildError(f"hardware_compatibility_level {level.name} applies to GPU plans; "
+                             f"this build targets the CPU")
+        if level == HardwareCompatibilityLevel.AMPERE_PLUS and \
+                compute_capability(target.get("compute_capability")) < (8, 0):
+            raise BuildError(f"hardware_compatibility_level AMPERE_PLUS needs a device of "
+                             f"compute capability 8.0 or later to build on; this one is "
+                             f"{target.get('compute_capability')}")
+        target["hardware_compatibility_level"] = level.name
+    if config.get_flag(BuilderFlag.EXCLUDE_LEAN_RUNTIME) and \
+            not config.get_flag(BuilderFlag.VERSION_COMPATIBLE):
+        raise BuildError("BuilderFlag.EXCLUDE_LEAN_RUNTIME needs BuilderFlag.VERSION_COMPATIBLE")
+    return {
+        "refittable": is_refittable(config),
+        "version_compatible": config.get_flag(BuilderFlag.VERSION_COMPATIBLE),
+        "exclude_lean_runtime": config.get_flag(BuilderFlag.EXCLUDE_LEAN_RUNTIME),
+        "hardware_compatibility_level": level.name,
+    }

@@ -1,0 +1,93 @@
+"""What the shipped plugins share: one class per plugin holds its attributes as fields, and
+one creator class per plugin makes it from a ``PluginFieldCollection``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from engine.plugins.interfaces import (
+    IPluginCreatorV3One,
+    IPluginV3,
+    IPluginV3OneBuild,
+    IPluginV3OneCore,
+    IPluginV3OneRuntime,
+    PluginField,
+    PluginFieldCollection,
+    PluginFieldType,
+    TensorRTPhase,
+)
+from engine.plugins.registry import get_plugin_registry
+
+
+class LibraryPlugin(IPluginV3, IPluginV3OneCore, IPluginV3OneBuild, IPluginV3OneRuntime):
+    """A shipped plugin. Subclasses declare ``FIELDS``: name -> (field type, default)."""
+
+    FIELDS: ClassVar[dict[str, tuple[PluginFieldType, Any]]] = {}
+    NAME: ClassVar[str] = ""
+
+    def __init__(self, **values: Any) -> None:
+        unknown = sorted(set(values) - set(self.FIELDS))
+        if unknown:
+            raise ValueError(f"{self.NAME}: unknown fields {unknown}; fields are "
+                             f"{sorted(self.FIELDS)}")
+        self.values = {name: values.get(name, default)
+                       for name, (_, default) in self.FIELDS.items()}
+        self.plugin_name = self.NAME
+        self.plugin_version = "1"
+        self.plugin_namespace = ""
+        self.check()
+
+    def check(self) -> None:
+        """Validate the field values (raise ``ValueError``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def clone(self) -> LibraryPlugin:
+        return type(self)(**self.values)
+
+    def get_fields_to_serialize(self) -> PluginFieldCollection:
+        return PluginFieldCollection(
+            PluginField(name, np.atleast_1d(np.asarray(self.values[name])), field_type)
+            for name, (field_type, _) in self.FIELDS.items())
+
+
+class LibraryCreator(IPluginCreatorV3One):
+    """The creator of one shipped plugin class."""
+
+    def __init__(self, plugin_class: type[LibraryPlugin]) -> None:
+        self.plugin_class = plugin_class
+        self.name = plugin_class.NAME
+        self.plugin_version = "1"
+        self.plugin_namespace = ""
+        self.field_names = PluginFieldCollection(
+            PluginField(n, None, t) for n, (t, _) in plugin_class.FIELDS.items())
+
+    def create_plugin(self, name: str, field_collection: Sequence[PluginField],
+                      phase: TensorRTPhase) -> LibraryPlugin:
+        values: dict[str, Any] = {}
+        for f in field_collection:
+            spec = self.plugin_class.FIELDS.get(f.name)
+            if spec is None:
+                raise ValueError(f"{self.name}: unknown field {f.name!r}; fields are "
+                                 f"{sorted(self.plugin_class.FIELDS)}")
+            default = spec[1]
+            if isinstance(default, np.ndarray):
+                values[f.name] = np.array(f.data, default.dtype)
+            elif isinstance(default, float):
+                values[f.name] = float(f.data[0])
+            else:
+                values[f.name] = int(f.data[0])
+        return self.plugin_class(**values)
+
+
+def register_library_plugin(plugin_class: type[LibraryPlugin]) -> type[LibraryPlugin]:
+    """Class decorator: register a creator for the plugin class in the global registry."""
+    get_plugin_registry().register_creator(LibraryCreator(plugin_class), "")
+    return plugin_class
