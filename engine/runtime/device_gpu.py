@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 
 
 def upload_engine_weights(engine: ICudaEngine) -> int:
-    """Put the engine's weights on the device (once per engine); returns their bytes."""
+    """Put the engine's weights on the device (once per engine, and again after a refit);
+    returns their bytes. Contexts drop their CUDA graphs when the weights change, since a
+    graph holds the addresses of the weights it was captured with."""
+    engine._weights_generation = getattr(engine, "_weights_generation", 0) + 1
     return upload_weights(layer for layer, _ in engine._steps)
 
 
@@ -121,6 +124,7 @@ class GpuExecution:
         self._signatures: dict[tuple[tuple[int, ...], ...], _Signature] = {}
         self._staging: dict[str, _Staging] = {}
         self._streams: dict[int, cupy.cuda.Stream] = {}
+        self._weights_generation = getattr(engine, "_weights_generation", 0)
         self._infer_stream: cupy.cuda.Stream | None = None
         self._capture_stream: cupy.cuda.Stream | None = None
         # The end of this context's last run: a run on another stream waits for it, since
@@ -219,6 +223,10 @@ class GpuExecution:
     # -- signatures, eager runs and graphs ----------------------------------------------------
     def _signature(self, infos: Mapping[ITensor, TensorInfo]) -> _Signature:
         engine = self._engine
+        generation = getattr(engine, "_weights_generation", 0)
+        if generation != self._weights_generation:  # refitted: graphs hold old weights
+            self._signatures.clear()
+            self._weights_generation = generation
         key = tuple(infos[t].shape for t in engine._input_tensors())
         signature = self._signatures.get(key)
         if signature is not None:
