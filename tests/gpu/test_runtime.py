@@ -211,7 +211,7 @@ def test_plan_for_another_compute_capability_is_refused(engine):
     assert trt.Runtime(logger).deserialize_cuda_engine(plan) is None
     message = logger.errors()[-1]
     assert "compute capability 1.0 (Imaginary GPU)" in message
-    assert "rebuild the plan on this device" in message
+    assert "rebuild the plan" in message
     with pytest.raises(trt.PlanError, match="compute capability 1.0"):
         trt.engine_from_plan(plan)
 
