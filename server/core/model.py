@@ -1,12 +1,13 @@
 """A loaded model version: per device its instances are placed on, one engine copy and a
 pool of execution contexts; an optional dynamic batcher; and statistics.
 
-A request is validated against the configuration on the event loop, then runs on the
-model's worker threads: each worker takes a free context from the least-loaded pool (the
-lowest share of busy contexts; among equals, the one that has run least), runs it with its
-device current, and gives it back. There are exactly as many workers as contexts, so taking a
-context never waits. Requests beyond the contexts wait in a bounded queue; past its bound
-the model answers "busy".
+A request is validated against the configuration on the event loop and sent to the
+least-loaded pool (the lowest share of requests outstanding per context; among equals, the
+one that has run least). Each pool has its own worker threads, as many as its contexts, so
+taking a context never waits and a thread always works on one device (per-thread GPU state,
+such as a cuBLAS handle, stays on the device it was made for). A worker runs its context with
+the pool's device current. Requests beyond the contexts wait in a bounded queue; past its
+bound the model answers "busy".
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ class Job:
 class InstancePool:
     """``placement.count`` execution contexts of one engine copy on ``placement.device``."""
 
-    def __init__(self, placement: Placement, engine: trt.ICudaEngine,
-                 stats: DeviceStatistics) -> None:
+    def __init__(self, placement: Placement, engine: trt.ICudaEngine, stats: DeviceStatistics,
+                 thread_name: str) -> None:
         self.device = placement.device
         self.engine = engine
         self.count = placement.count
@@ -54,8 +55,9 @@ class InstancePool:
         with self.device.placed():
             for _ in range(self.count):
                 self.contexts.put(engine.create_execution_context())
-        self.busy = 0  # contexts taken (guarded by the model's lock)
-        self.taken = 0  # executions started here
+        self.executor = ThreadPoolExecutor(self.count, thread_name_prefix=thread_name)
+        self.busy = 0  # executions sent here and not finished (guarded by the model's lock)
+        self.taken = 0  # executions sent here
 
     def load(self) -> tuple[float, float]:
         return self.busy / self.count, self.taken / self.count
@@ -73,11 +75,9 @@ class ModelVersion:
             InstancePool(placement, engine, self.stats.add_device(
                 placement.device.name, placement.kind,
                 placement.device.uuid if placement.kind == "KIND_GPU" else None,
-                placement.count))
+                placement.count), f"{self.name}-v{version}-{placement.device.name}")
             for placement, engine in engines]
         self.instances = sum(p.count for p in self.pools)
-        self._executor = ThreadPoolExecutor(self.instances,
-                                            thread_name_prefix=f"{self.name}-v{version}")
         self._queue_limit = config.max_queue_size or default_queue_size
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -179,31 +179,37 @@ class ModelVersion:
         """The first pool's contexts (all of them, for a model on one device)."""
         return self.pools[0].contexts
 
-    def _take_context(self) -> tuple[InstancePool, trt.IExecutionContext]:
+    def _choose_pool(self) -> InstancePool:
         with self._lock:
             pool = min(self.pools, key=InstancePool.load)
             pool.busy += 1
             pool.taken += 1
-        return pool, pool.contexts.get_nowait()
-
-    def _give_back(self, pool: InstancePool, context: trt.IExecutionContext) -> None:
-        pool.contexts.put(context)
-        with self._lock:
-            pool.busy -= 1
+        return pool
 
     async def _run_in_thread(self, jobs: list[Job]) -> tuple[list[Any], int]:
         """Run ``jobs`` as one execution on a worker; returns per-job outputs (or, where a
         batch had to be split, per-job errors) and when the execution started."""
         loop = asyncio.get_running_loop()
+        pool = self._choose_pool()
         try:
-            return await loop.run_in_executor(self._executor, self._execute, jobs)
+            running = loop.run_in_executor(pool.executor, self._execute_sent, pool, jobs)
         except RuntimeError as exc:  # the executor was shut down by an unload
+            with self._lock:
+                pool.busy -= 1
             raise Unavailable(f"model '{self.name}' version {self.version} was unloaded: "
                               f"{exc}") from None
+        return await running
 
-    def _execute(self, jobs: list[Job]) -> tuple[list[Any], int]:
+    def _execute_sent(self, pool: InstancePool, jobs: list[Job]) -> tuple[list[Any], int]:
+        try:
+            return self._execute(pool, jobs)
+        finally:
+            with self._lock:
+                pool.busy -= 1
+
+    def _execute(self, pool: InstancePool, jobs: list[Job]) -> tuple[list[Any], int]:
         started = time.perf_counter_ns()
-        pool, context = self._take_context()
+        context = pool.contexts.get_nowait()
         held = True
         try:
             if len(jobs) == 1:
@@ -217,9 +223,9 @@ class ModelVersion:
                     outputs = context.infer(feeds)
             except trt.ExecutionError as exc:
                 if len(jobs) > 1:  # one request's shapes spoil the batch: run each alone
-                    self._give_back(pool, context)
+                    pool.contexts.put(context)
                     held = False
-                    return self._execute_each(jobs), started
+                    return self._execute_each(pool, jobs), started
                 raise InvalidArgument(f"model '{self.name}': {exc}") from None
             inferred = time.perf_counter_ns()
             if len(jobs) == 1:
@@ -231,16 +237,16 @@ class ModelVersion:
             done = time.perf_counter_ns()
         finally:
             if held:
-                self._give_back(pool, context)
+                pool.contexts.put(context)
         self.stats.record_execution(sum(j.batch for j in jobs), len(jobs), computed - started,
                                     inferred - computed, done - inferred, pool.stats)
         return per_job, started
 
-    def _execute_each(self, jobs: list[Job]) -> list[Feeds]:
+    def _execute_each(self, pool: InstancePool, jobs: list[Job]) -> list[Feeds]:
         results: list[Any] = []
         for job in jobs:
             try:
-                results.append(self._execute([job])[0][0])
+                results.append(self._execute(pool, [job])[0][0])
             except ServerError as exc:
                 results.append(exc)
         return results
@@ -262,4 +268,5 @@ class ModelVersion:
             self._closed = True
         if self._batcher is not None:
             self._batcher.close()
-        self._executor.shutdown(wait=False)
+        for pool in self.pools:
+            pool.executor.shutdown(wait=False)
