@@ -4,9 +4,9 @@ pool of execution contexts; an optional dynamic batcher; and statistics.
 A request is validated against the configuration on the event loop and sent to the
 least-loaded pool (the lowest share of requests outstanding per context; among equals, the
 one that has run least). Each pool has its own worker threads, as many as its contexts, so
-taking a context never waits and a thread always works on one device (per-thread GPU state,
-such as a cuBLAS handle, stays on the device it was made for). A worker runs its context with
-the pool's device current. Requests beyond the contexts wait in a bounded queue; past its
+taking a context never waits and a thread always works on one device (the engine keeps
+per-thread state, cuBLAS handles for one, per device: a thread bound to one device keeps one
+set). A worker runs its context with the pool's device current. Requests beyond the contexts wait in a bounded queue; past its
 bound the model answers "busy".
 """
 
