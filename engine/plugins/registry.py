@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.errors import PlanError
 from engine.plugins.interfaces import (
+    FIELD_NUMPY_TYPES,
     IPluginCreatorV3One,
     IPluginV3,
     PluginField,
@@ -99,8 +100,9 @@ FieldRecord = tuple[str, str, np.ndarray]
 
 
 def fields_to_record(fields: Sequence[PluginField]) -> tuple[FieldRecord, ...]:
-    """Serialized fields as plain data (name, type name, array) for a plan."""
-    return tuple((f.name, PluginFieldType(f.type).name, np.ascontiguousarray(f.data))
+    """Serialized fields as plain data for a plan: (name, type name, the data's bytes)."""
+    return tuple((f.name, PluginFieldType(f.type).name,
+                  np.frombuffer(np.ascontiguousarray(f.data).tobytes(), np.uint8))
                  for f in fields)
 
 
@@ -112,7 +114,12 @@ def fields_from_record(record: Sequence[Any]) -> PluginFieldCollection:
             field_type = PluginFieldType[str(type_name)]
         except (ValueError, TypeError, KeyError) as exc:
             raise PlanError(f"malformed plan: plugin field {entry!r}: {exc}") from None
-        fields.append(PluginField(str(name), np.asarray(data), field_type))
+        raw = np.asarray(data)
+        want = np.dtype(FIELD_NUMPY_TYPES.get(field_type, np.uint8))
+        if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size % want.itemsize:
+            raise PlanError(f"malformed plan: plugin field {name!r} is not {field_type.name} "
+                            f"data")
+        fields.append(PluginField(str(name), raw.view(want), field_type))
     return fields
 
 
