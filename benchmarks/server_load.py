@@ -43,10 +43,15 @@ MODEL = "add_sub"
 WIDTH = 16
 
 SERVERS = {
-    # name: (start script, http port, grpc port, supports the binary tensor extension)
-    "ours": (HERE / "peers" / "start_ours.sh", 18000, 18001, True),
-    "mlserver": (HERE / "peers" / "start_mlserver.sh", 18080, 18081, False),
-    "triton": (HERE / "peers" / "start_pytriton.sh", 18010, 18011, True),
+    # name: (start script, http port, grpc port, supports the binary tensor extension, env)
+    "ours": (HERE / "peers" / "start_ours.sh", 18000, 18001, True, {}),
+    "mlserver": (HERE / "peers" / "start_mlserver.sh", 18080, 18081, False, {}),
+    "triton": (HERE / "peers" / "start_pytriton.sh", 18010, 18011, True, {}),
+    # what-if, not in the default set: ours with uvloop + httptools on the path (a folder
+    # made by `pip install --target /tmp/peers/uvextra uvloop httptools`); no code change
+    "ours-uvloop": (HERE / "peers" / "start_ours.sh", 18020, 18021, True, {
+        "OURS_HTTP_PORT": "18020", "OURS_GRPC_PORT": "18021",
+        "OURS_EXTRA_PYTHONPATH": os.environ.get("UVEXTRA", "/tmp/peers/uvextra")}),
 }
 CASES = [("py", "rest-json"), ("py", "rest-binary"), ("py", "grpc"),
          ("wrk", "rest-json"), ("wrk", "rest-binary")]
@@ -217,12 +222,12 @@ def ready(port: int) -> bool:
 
 
 def start_server(name: str, logdir: Path, timeout: float = 180) -> subprocess.Popen:
-    script, http_port, _, _ = SERVERS[name]
+    script, http_port, _, _, env = SERVERS[name]
     if ready(http_port):
         raise SystemExit(f"port {http_port} already serves {MODEL}: stop that server first")
     log = open(logdir / f"{name}.log", "wb")
     proc = subprocess.Popen([str(script)], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, env={**os.environ, **env})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -291,7 +296,7 @@ def main() -> None:
             for gen, proto in cases:
                 order = names[rnd % len(names):] + names[:rnd % len(names)]
                 for name in order:
-                    _, http_port, grpc_port, has_binary = SERVERS[name]
+                    _, http_port, grpc_port, has_binary, _ = SERVERS[name]
                     if proto == "rest-binary" and not has_binary:
                         continue
                     before = tree_cpu_seconds(procs[name].pid)
@@ -338,7 +343,7 @@ def print_table(results: list[dict], names: list[str], cases: list[tuple[str, st
         key = (r["generator"], r["protocol"], r["server"])
         if r["requests"] and (key not in best or r["rps"] > best[key]["rps"]):
             best[key] = r
-    peers = [n for n in names if n != "ours"]
+    peers = [n for n in names if n != "ours"] if "ours" in names else []
     head = "| generator | protocol | " + " | ".join(
         [f"{n} infer/s (p50/p99 ms)" for n in names] + [f"ours/{n}" for n in peers]) + " |"
     print()

@@ -3,8 +3,9 @@
 #   MLSERVER_VENV=/tmp/peers/mlserver-venv benchmarks/peers/start_mlserver.sh
 # Setup (outside the repository):
 #   python3.11 -m venv /tmp/peers/mlserver-venv && /tmp/peers/mlserver-venv/bin/pip install mlserver==1.7.1
-# MLSERVER_PARALLEL_WORKERS (MLServer's own setting; its default is 1 worker process, 0 runs
-# inference inside the server process) may be set by the caller.
+# settings.json sets parallel_workers 0: inference runs inside the server process. (MLServer's
+# default, 1 worker process, fails to start its worker with uvloop 0.23: "There is no current
+# event loop in thread MainThread"; the worker path would also add an IPC hop per request.)
 set -euo pipefail
 cd "$(dirname "$0")/mlserver_models"
 VENV=${MLSERVER_VENV:-/tmp/peers/mlserver-venv}
