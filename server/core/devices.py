@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 import engine as trt
 from server.core.errors import InvalidArgument
 
@@ -97,6 +99,12 @@ class Device:
         if self.kind != "gpu":
             return contextlib.nullcontext()
         return _cupy().cuda.Device(self.index)  # type: ignore[no-any-return]
+
+    def to_host(self, array: Any) -> np.ndarray:
+        """An engine output as a NumPy array (a GPU engine's outputs are CuPy arrays)."""
+        if self.kind != "gpu":
+            return np.asarray(array)
+        return _cupy().asnumpy(array)  # type: ignore[no-any-return]
 
     def memory(self) -> tuple[int, int] | None:
         """(used, total) bytes of a CUDA device; None for a host stand-in."""

@@ -6,8 +6,9 @@ least-loaded pool (the lowest share of requests outstanding per context; among e
 one that has run least). Each pool has its own worker threads, as many as its contexts, so
 taking a context never waits and a thread always works on one device (the engine keeps
 per-thread state, cuBLAS handles for one, per device: a thread bound to one device keeps one
-set). A worker runs its context with the pool's device current. Requests beyond the contexts wait in a bounded queue; past its
-bound the model answers "busy".
+set). A worker runs its context with the pool's device current and copies the outputs to the
+host. Requests beyond the contexts wait in a bounded queue; past its bound the model answers
+"busy".
 """
 
 from __future__ import annotations
@@ -228,6 +229,10 @@ class ModelVersion:
                     return self._execute_each(pool, jobs), started
                 raise InvalidArgument(f"model '{self.name}': {exc}") from None
             inferred = time.perf_counter_ns()
+            # A GPU engine's outputs are device arrays: copy them to the host while the
+            # context (whose run produced them) is still ours.
+            with pool.device.placed():
+                outputs = {n: pool.device.to_host(a) for n, a in outputs.items()}
             if len(jobs) == 1:
                 per_job = [outputs]
             else:
