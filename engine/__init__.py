@@ -29,6 +29,7 @@ from engine.builder.config import (
     TacticSource,
 )
 from engine.builder.profile import IOptimizationProfile
+from engine.builder.progress import IProgressMonitor
 from engine.builder.timing_cache import ITimingCache
 from engine.errors import (
     BuildError,
@@ -65,6 +66,7 @@ from engine.quantization import (
 )
 from engine.runtime.context import IExecutionContext
 from engine.runtime.engine import ICudaEngine
+from engine.runtime.inspector import IEngineInspector, LayerInformationFormat
 from engine.runtime.output_allocator import IOutputAllocator
 from engine.runtime.refit import Refitter, WeightsRole
 from engine.runtime.runtime import Runtime, engine_from_plan
@@ -106,7 +108,7 @@ __all__ = [
     "Builder", "BuilderFlag", "BuildError", "DataType", "DeviceType", "Dims", "Dims2", "Dims3",
     "Dims4", "DimsHW", "EngineError", "ExecutionError", "IBuilderConfig", "IConstantLayer",
     "ICudaEngine", "IExecutionContext", "IHostMemory", "IIdentityLayer", "ILayer", "ILogger",
-    "INetworkDefinition", "IOptimizationProfile", "ITimingCache", "ITensor", "LayerType", "Logger",
+    "IEngineInspector", "IProgressMonitor", "LayerInformationFormat", "INetworkDefinition", "IOptimizationProfile", "ITimingCache", "ITensor", "LayerType", "Logger",
     "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "PlanError",
     "ProfilingVerbosity", "Runtime", "TacticSource", "TensorFormat", "TensorIOMode",
     "TensorLocation", "UnsupportedError", "Weights", "__version__", "bfloat16", "bool",

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-.venv/bin/python examples/make_models.py examples/models
+.venv/bin/python examples/make_models.py --output examples/models
 exec .venv/bin/python -m server --model-repository examples/models "$@"
