@@ -200,3 +200,12 @@ def test_visible_devices_are_checked() -> None:
         visible_devices(["tpu:0"])
     with pytest.raises(ValueError, match="twice"):
         visible_devices(["cpu:0", "cpu:0"])
+
+
+def test_device_list_flag_reaches_the_settings():
+    from server.__main__ import parse_args, settings_from_args
+
+    args = parse_args(["--model-repository", "/tmp/models", "--device-list", "cpu:0, cpu:1"])
+    assert settings_from_args(args).visible_devices == ("cpu:0", "cpu:1")
+    default = parse_args(["--model-repository", "/tmp/models"])
+    assert settings_from_args(default).visible_devices is None
