@@ -270,3 +270,224 @@ if hasattr(trt, "PoolingType"):
         ("blend", _pool(P.MAX_AVERAGE_BLEND, (2, 2), (1, 1), blend=0.25)),
     ]:
         case(LayerType.POOLING, f"pool-{name}", {"x": rand(2, 3, 7, 9)}, define)
+
+
+# -- fused layers (the builder's passes create them; the cases make them directly) ------------
+if hasattr(trt, "PoolingType"):
+    from engine.network.layers.fused import IFusedConvolutionLayer, IFusedMatrixMultiplyLayer
+    from engine.network.layers.fused_attention import (
+        IFusedAttentionLayer,
+        IFusedRMSNormalizationLayer,
+    )
+    from engine.network.layers.fused_pointwise import IFusedPointwiseLayer
+
+    def _fused_conv(maps, kernel, activation, residual=False, padding=(0, 0), stride=(1, 1),
+                    groups=1, channels=4):
+        w, b = rand(maps, channels // groups, *kernel), rand(maps)
+
+        def define(net, t):
+            conv = net.add_convolution_nd(t["x"], maps, kernel, w, b)
+            conv.padding_nd, conv.stride_nd, conv.num_groups = padding, stride, groups
+            return IFusedConvolutionLayer.from_convolution(
+                conv, t["r"] if residual else None, activation, 0.1, 0.0)
+        return define
+
+    A = trt.ActivationType
+    case(LayerType.FUSED_CONVOLUTION, "fused-conv-3x3-relu", {"x": rand(2, 4, 9, 10)},
+         _fused_conv(8, (3, 3), A.RELU, padding=(1, 1)), float32=1e-4)
+    case(LayerType.FUSED_CONVOLUTION, "fused-conv-1x1-residual-relu",
+         {"x": rand(2, 4, 6, 7), "r": rand(2, 16, 6, 7)},
+         _fused_conv(16, (1, 1), A.RELU, residual=True), float32=1e-4)
+    case(LayerType.FUSED_CONVOLUTION, "fused-conv-strided-residual",
+         {"x": rand(2, 4, 9, 9), "r": rand(2, 6, 4, 4)},
+         _fused_conv(6, (3, 3), None, residual=True, stride=(2, 2)), float32=1e-4)
+    case(LayerType.FUSED_CONVOLUTION, "fused-conv-grouped-leaky",
+         {"x": rand(2, 4, 7, 7)},
+         _fused_conv(8, (3, 3), A.LEAKY_RELU, padding=(1, 1), groups=2), float32=1e-4)
+    case(LayerType.FUSED_CONVOLUTION, "fused-conv-3x3-relu-f16",
+         {"x": rand(2, 4, 9, 10, dtype=np.float16)},
+         _fused_conv(8, (3, 3), A.RELU, padding=(1, 1)), float16=3e-2)
+
+    def _fused_matmul(op1, activation, bias_shape):
+        def define(net, t):
+            bias = None
+            if bias_shape is not None:
+                dtype = t["a"].dtype
+                values = rand(*bias_shape).astype(np.float16 if dtype == trt.float16
+                                                  else np.float32)
+                bias = net.add_constant(bias_shape, values).get_output(0)
+            layer = IFusedMatrixMultiplyLayer(net, t["a"], trt.MatrixOperation.NONE, t["b"],
+                                              op1, bias)
+            layer.activation = activation
+            return layer
+        return define
+
+    M = trt.MatrixOperation
+    case(LayerType.FUSED_MATRIX_MULTIPLY, "fused-matmul-bias-gelu",
+         {"a": rand(2, 5, 8), "b": rand(1, 8, 6)}, _fused_matmul(M.NONE, A.GELU_ERF, (1, 1, 6)),
+         float32=1e-4)
+    case(LayerType.FUSED_MATRIX_MULTIPLY, "fused-matmul-transposed-relu",
+         {"a": rand(3, 4, 8), "b": rand(3, 6, 8)}, _fused_matmul(M.TRANSPOSE, A.RELU, None),
+         float32=1e-4)
+    case(LayerType.FUSED_MATRIX_MULTIPLY, "fused-matmul-bias-f16",
+         {"a": rand(4, 32, dtype=np.float16), "b": rand(32, 16, dtype=np.float16)},
+         _fused_matmul(M.NONE, None, (1, 16)), float16=3e-2)
+
+    def _program(*steps):
+        def define(net, t):
+            return IFusedPointwiseLayer(net, [t[name] for name in sorted(t)], steps)
+        return define
+
+    case(LayerType.FUSED_POINTWISE, "fused-pointwise-mul-add-relu-exp",
+         {"a": rand(3, 4), "b": rand(1, 4), "c": rand(3, 1)},
+         _program(("elementwise", "PROD", 0, 1), ("elementwise", "SUM", 3, 2),
+                  ("activation", "RELU", 4, 0.0, 0.0), ("unary", "EXP", 5)))
+    case(LayerType.FUSED_POINTWISE, "fused-pointwise-gelu-tanh-f16",
+         {"a": rand(4, 8, dtype=np.float16), "b": rand(4, 8, dtype=np.float16)},
+         _program(("elementwise", "SUM", 0, 1), ("activation", "GELU_TANH", 2, 0.0, 0.0),
+                  ("unary", "ABS", 3)))
+    divisor = rand(2, 5, dtype=np.int32)
+    divisor[divisor == 0] = 2
+    case(LayerType.FUSED_POINTWISE, "fused-pointwise-int-floor-div-cast",
+         {"a": rand(2, 5, dtype=np.int32), "b": divisor},
+         _program(("elementwise", "FLOOR_DIV", 0, 1), ("elementwise", "SUB", 2, 1),
+                  ("cast", "FLOAT", 3), ("unary", "SQRT", 4)))
+    case(LayerType.FUSED_POINTWISE, "fused-pointwise-compare-and",
+         {"a": rand(3, 5), "b": rand(3, 5)},
+         _program(("elementwise", "GREATER", 0, 1), ("unary", "NEG", 0),
+                  ("elementwise", "LESS", 3, 1), ("elementwise", "AND", 2, 4)))
+
+    case(LayerType.FUSED_RMS_NORMALIZATION, "fused-rms-norm",
+         {"x": rand(2, 5, 16), "g": rand(1, 1, 16)},
+         lambda net, t: IFusedRMSNormalizationLayer(net, t["x"], t["g"], 1 << 2, 1e-5),
+         float32=1e-5)
+    case(LayerType.FUSED_RMS_NORMALIZATION, "fused-rms-norm-f16",
+         {"x": rand(3, 64, dtype=np.float16), "g": rand(1, 64, dtype=np.float16)},
+         lambda net, t: IFusedRMSNormalizationLayer(net, t["x"], t["g"], 1 << 1, 1e-5))
+    case(LayerType.FUSED_ATTENTION, "fused-attention-mask",
+         {"q": rand(2, 3, 8, 16), "k": rand(2, 3, 8, 16), "v": rand(2, 3, 8, 16),
+          "m": rand(2, 1, 1, 8)},
+         lambda net, t: IFusedAttentionLayer(net, t["q"], t["k"], t["v"], t["m"], 0.25, True),
+         float32=1e-5)
+    case(LayerType.FUSED_ATTENTION, "fused-attention-f16",
+         {"q": rand(2, 4, 32, 16, dtype=np.float16), "k": rand(2, 4, 16, 32, dtype=np.float16),
+          "v": rand(2, 4, 32, 16, dtype=np.float16)},
+         lambda net, t: IFusedAttentionLayer(net, t["q"], t["k"], t["v"], None, 0.25, False))
+
+
+# -- normalization, resize, padding, scale ---------------------------------------------------
+if hasattr(trt, "PoolingType"):
+    def _normalization(axes, groups=1):
+        def define(net, t):
+            layer = net.add_normalization(t["x"], t["g"], t["b"], axes)
+            layer.num_groups = groups
+            return layer
+        return define
+
+    case(LayerType.NORMALIZATION, "layer-norm",
+         {"x": rand(2, 5, 16), "g": rand(1, 1, 16), "b": rand(1, 1, 16)},
+         _normalization(1 << 2), float32=1e-4)
+    case(LayerType.NORMALIZATION, "layer-norm-f16",
+         {"x": rand(4, 64, dtype=np.float16), "g": rand(1, 64, dtype=np.float16),
+          "b": rand(1, 64, dtype=np.float16)}, _normalization(1 << 1), float16=3e-2)
+    case(LayerType.NORMALIZATION, "instance-norm",
+         {"x": rand(2, 4, 5, 6), "g": rand(1, 4, 1, 1), "b": rand(1, 4, 1, 1)},
+         _normalization(0b1100), float32=1e-4)
+    case(LayerType.NORMALIZATION, "group-norm",
+         {"x": rand(2, 4, 5, 6), "g": rand(1, 4, 1, 1), "b": rand(1, 4, 1, 1)},
+         _normalization(0b1100, groups=2), float32=1e-4)
+
+    def _resize(mode, shape):
+        def define(net, t):
+            layer = net.add_resize(t["x"])
+            layer.shape = shape
+            layer.resize_mode = mode
+            return layer
+        return define
+
+    case(LayerType.RESIZE, "resize-nearest", {"x": rand(1, 2, 4, 5)},
+         _resize(trt.InterpolationMode.NEAREST, (1, 2, 8, 10)))
+    case(LayerType.RESIZE, "resize-linear", {"x": rand(1, 2, 4, 5)},
+         _resize(trt.InterpolationMode.LINEAR, (1, 2, 7, 3)), float32=1e-5)
+    case(LayerType.PADDING, "padding", {"x": rand(2, 3, 4, 5)},
+         lambda net, t: net.add_padding_nd(t["x"], (1, -1), (2, 0)))
+    case(LayerType.SCALE, "scale-channel", {"x": rand(2, 3, 4, 5)},
+         lambda net, t: net.add_scale(t["x"], trt.ScaleMode.CHANNEL, rand(3), rand(3), None))
+    case(LayerType.SCALE, "scale-uniform-power", {"x": np.abs(rand(2, 3, 4, 2)) + 0.5},
+         lambda net, t: net.add_scale(t["x"], trt.ScaleMode.UNIFORM,
+                                      np.array([0.5], np.float32), np.array([2.0], np.float32),
+                                      np.array([1.5], np.float32)))
+
+
+# -- top-k, cumulative, gather ND, scatter, one-hot, fill, quantize, einsum -------------------
+if hasattr(trt, "TopKOperation"):
+    case(LayerType.TOPK, "topk-max", {"x": rand(3, 10)},
+         lambda net, t: net.add_topk(t["x"], trt.TopKOperation.MAX, 4, 1 << 1))
+    case(LayerType.TOPK, "topk-min-axis0", {"x": rand(6, 5)},
+         lambda net, t: net.add_topk(t["x"], trt.TopKOperation.MIN, 2, 1 << 0))
+
+    def _cumulative(axis, exclusive, reverse):
+        def define(net, t):
+            a = net.add_constant((), np.array(axis, np.int32)).get_output(0)
+            return net.add_cumulative(t["x"], a, trt.CumulativeOperation.SUM, exclusive,
+                                      reverse)
+        return define
+
+    case(LayerType.CUMULATIVE, "cumsum", {"x": rand(3, 6)}, _cumulative(1, False, False))
+    case(LayerType.CUMULATIVE, "cumsum-exclusive-reverse", {"x": rand(4, 3)},
+         _cumulative(0, True, True))
+
+    def _gather_nd(net, t):
+        layer = net.add_gather_v2(t["x"], t["i"], trt.GatherMode.ND)
+        return layer
+
+    case(LayerType.GATHER, "gather-nd",
+         {"x": rand(3, 4, 5), "i": np.array([[0, 1], [2, -1], [1, 3]], np.int32)}, _gather_nd)
+    case(LayerType.SCATTER, "scatter-element",
+         {"x": rand(3, 5), "i": np.array([[0, 4], [2, 1], [3, 3]], np.int64),
+          "u": rand(3, 2)},
+         lambda net, t: _with_axis(net.add_scatter(t["x"], t["i"], t["u"],
+                                                   trt.ScatterMode.ELEMENT), 1))
+    case(LayerType.SCATTER, "scatter-nd",
+         {"x": rand(4, 3), "i": np.array([[1], [3]], np.int32), "u": rand(2, 3)},
+         lambda net, t: net.add_scatter(t["x"], t["i"], t["u"], trt.ScatterMode.ND))
+
+    def _with_axis(layer, axis):
+        layer.axis = axis
+        return layer
+
+    def _one_hot(net, t):
+        values = net.add_constant((2,), np.array([0.5, 2.0], np.float32)).get_output(0)
+        depth = net.add_constant((), np.array(5, np.int32)).get_output(0)
+        return net.add_one_hot(t["i"], values, depth, -1)
+
+    case(LayerType.ONE_HOT, "one-hot", {"i": np.array([[0, 4], [-1, 2]], np.int32)}, _one_hot)
+
+    def _fill(net, t):
+        layer = net.add_fill((6,), trt.FillOperation.LINSPACE)
+        layer.alpha, layer.beta = 1.0, 0.5
+        return layer
+
+    case(LayerType.FILL, "fill-linspace", {}, _fill)
+
+    def _quantize(per_channel):
+        def define(net, t):
+            values = np.array([0.05, 0.1, 0.02], np.float32) if per_channel \
+                else np.array(0.04, np.float32)
+            scale = net.add_constant(values.shape, values).get_output(0)
+            layer = net.add_quantize(t["x"], scale, trt.DataType.INT8)
+            layer.axis = 1 if per_channel else -1
+            return layer
+        return define
+
+    def _dequantize(net, t):
+        scale = net.add_constant((), np.array(0.03, np.float32)).get_output(0)
+        return net.add_dequantize(t["q"], scale, trt.DataType.FLOAT)
+
+    case(LayerType.QUANTIZE, "quantize-per-tensor", {"x": rand(2, 3, 4)}, _quantize(False))
+    case(LayerType.QUANTIZE, "quantize-per-channel", {"x": rand(2, 3, 4)}, _quantize(True))
+    case(LayerType.DEQUANTIZE, "dequantize-per-tensor",
+         {"q": RNG.integers(-128, 128, (3, 5)).astype(np.int8)}, _dequantize)
+    case(LayerType.EINSUM, "einsum-batched",
+         {"a": rand(2, 3, 4), "b": rand(2, 4, 5)},
+         lambda net, t: net.add_einsum([t["a"], t["b"]], "bij,bjk->bik"), float32=1e-5)

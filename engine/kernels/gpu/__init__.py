@@ -12,7 +12,23 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
-from engine.kernels.gpu import basic, math, shape, spatial  # noqa: F401 - registers kernels
+from engine.kernels.gpu import (  # noqa: F401 - registers kernels
+    basic,
+    fused_attention,
+    fused_conv,
+    fused_pointwise,
+    math,
+    math_contraction,
+    math_reduction,
+    shape,
+    shape_gather,
+    shape_indices,
+    shape_quantize,
+    spatial,
+    spatial_norm,
+    spatial_padding,
+    spatial_resize,
+)
 
 BACKEND = "gpu"
 

@@ -4,7 +4,7 @@ created, and kernels find the device copy by the ``Weights`` object they hold.""
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import cupy
 import numpy as np
@@ -52,3 +52,22 @@ def upload_weights(layers: Iterable[ILayer]) -> int:
 def _device_dtype(host: np.ndarray) -> bool:
     return host.dtype.kind in "biuf" and host.dtype.itemsize in (1, 2, 4, 8) and \
         host.dtype.name in {"bool", "int8", "uint8", "int32", "int64", "float16", "float32"}
+
+
+# Per layer, device arrays derived from host values (index tables, coefficients), by key.
+_DERIVED: weakref.WeakKeyDictionary[ILayer, dict[object, cupy.ndarray]] = \
+    weakref.WeakKeyDictionary()
+
+
+def derived_constant(layer: ILayer, key: object, make: Callable[[], np.ndarray]
+                     ) -> cupy.ndarray:
+    """The device copy of ``make()`` for ``layer`` and ``key`` (e.g. the input shape), made on
+    the first (eager) run and reused, so that a CUDA graph capture copies nothing from the
+    host."""
+    table = _DERIVED.setdefault(layer, {})
+    array = table.get(key)
+    if array is None:
+        assert not cupy.cuda.get_current_stream().is_capturing(), \
+            "derived constants must be made before a CUDA graph capture"
+        array = table[key] = cupy.asarray(np.ascontiguousarray(make()))
+    return array

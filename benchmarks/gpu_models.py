@@ -1,0 +1,225 @@
+"""Real models on the GPU target against PyTorch in the same process: ResNet-50 (torchvision,
+random weights) and a BERT-base-like encoder (12 layers, hidden 768, 12 heads, sequence 128),
+exported to ONNX with ``torch.onnx.export``, parsed with our ``OnnxParser``, built FP16 for the
+GPU and run with CUDA graphs on the caller's buffers; peers: PyTorch FP16 eager and
+``torch.compile`` (default and reduce-overhead) on the same weights and inputs.
+
+    python benchmarks/gpu_models.py                      # everything (needs a GPU, minutes)
+    python benchmarks/gpu_models.py --models bert --batches 1 --compile none
+
+Prints per model and batch: milliseconds per run and items per second for each runner, the
+engine / peer ratios (< 1: the engine is faster), the engine's output error against PyTorch
+FP16 eager (relative L2 norm), its build time, and the device memory of the engine (weights)
+and of one execution context (activations and graphs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+from collections.abc import Callable
+
+import cupy
+import numpy as np
+import torch
+
+import engine as trt
+from engine.onnx import OnnxParser
+
+HIDDEN, HEADS, LAYERS, SEQUENCE, VOCABULARY = 768, 12, 12, 128, 30522
+
+
+class EncoderLayer(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.k, self.v, self.o = (torch.nn.Linear(HIDDEN, HIDDEN) for _ in range(4))
+        self.up, self.down = torch.nn.Linear(HIDDEN, 4 * HIDDEN), torch.nn.Linear(4 * HIDDEN, HIDDEN)
+        self.norm1, self.norm2 = torch.nn.LayerNorm(HIDDEN), torch.nn.LayerNorm(HIDDEN)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        batch, length = h.shape[0], h.shape[1]
+
+        def heads(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(batch, length, HEADS, HIDDEN // HEADS).transpose(1, 2)
+
+        q, k, v = heads(self.q(h)), heads(self.k(h)), heads(self.v(h))
+        scores = q @ k.transpose(-1, -2) / float(np.sqrt(HIDDEN // HEADS))
+        context = (scores.softmax(-1) @ v).transpose(1, 2).reshape(batch, length, HIDDEN)
+        h = self.norm1(h + self.o(context))
+        return self.norm2(h + self.down(torch.nn.functional.gelu(self.up(h))))
+
+
+class Encoder(torch.nn.Module):
+    """BERT-base's encoder shape: token + position embeddings, LayerNorm, 12 post-norm
+    layers (no attention mask: every sequence is full length)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens = torch.nn.Embedding(VOCABULARY, HIDDEN)
+        self.positions = torch.nn.Parameter(torch.randn(1, SEQUENCE, HIDDEN) * 0.02)
+        self.norm = torch.nn.LayerNorm(HIDDEN)
+        self.layers = torch.nn.ModuleList(EncoderLayer() for _ in range(LAYERS))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = self.norm(self.tokens(ids) + self.positions)
+        for layer in self.layers:
+            h = layer(h)
+        return h
+
+
+def resnet50_model() -> tuple[torch.nn.Module, Callable[[int], torch.Tensor]]:
+    import torchvision
+
+    return torchvision.models.resnet50(weights=None), \
+        lambda batch: torch.randn(batch, 3, 224, 224)
+
+
+def bert_model() -> tuple[torch.nn.Module, Callable[[int], torch.Tensor]]:
+    return Encoder(), lambda batch: torch.randint(0, VOCABULARY, (batch, SEQUENCE))
+
+
+def export_onnx(model: torch.nn.Module, x: torch.Tensor) -> bytes:
+    buffer = io.BytesIO()
+    torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["y"],
+                      opset_version=17, dynamo=False)
+    return buffer.getvalue()
+
+
+def build_engine(onnx_bytes: bytes) -> tuple[trt.ICudaEngine, float]:
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    started = time.perf_counter()
+    if not OnnxParser(network, logger).parse(onnx_bytes):
+        raise RuntimeError("the ONNX export did not parse")
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.GPU
+    config.set_flag(trt.BuilderFlag.FP16)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError("build failed")
+    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
+    return engine, time.perf_counter() - started
+
+
+def time_ms(run: Callable[[], object], runs: int, repeats: int = 5) -> float:
+    """Median milliseconds per run, CUDA events on PyTorch's current stream."""
+    for _ in range(3):
+        run()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(runs):
+            run()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) / runs)
+    return statistics.median(samples)
+
+
+_TORCH_TYPES = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16,
+                trt.DataType.INT64: torch.int64, trt.DataType.INT32: torch.int32}
+
+
+def used_bytes() -> int:
+    cupy.get_default_memory_pool().free_all_blocks()
+    torch.cuda.empty_cache()
+    torch.cuda.synchronize()
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    return -int(free)
+
+
+def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int) -> list[str]:
+    torch.manual_seed(0)
+    model, sample = make()
+    model.eval()
+    x = sample(batch)
+    with torch.no_grad():
+        onnx_bytes = export_onnx(model, x)
+    before = used_bytes()
+    engine, build_s = build_engine(onnx_bytes)
+    weights_mb = (used_bytes() - before) / 2**20
+    stream = torch.cuda.current_stream().cuda_stream
+    dx = x.cuda().to(_TORCH_TYPES[engine.get_tensor_dtype("x")])
+    shape = tuple(engine.get_tensor_shape("y"))
+    dy = torch.empty(shape, dtype=_TORCH_TYPES[engine.get_tensor_dtype("y")], device="cuda")
+    before = used_bytes()
+    context = engine.create_execution_context()
+    context.set_tensor_address("x", dx.data_ptr())
+    context.set_tensor_address("y", dy.data_ptr())
+
+    def run_engine() -> None:
+        context.execute_async_v3(stream)
+
+    for _ in range(3):
+        run_engine()
+    torch.cuda.synchronize()
+    context_mb = (used_bytes() - before) / 2**20
+    engine_ms = time_ms(run_engine, runs)
+    ours = dy.float().cpu().numpy()
+
+    half = model.half().cuda()
+    tx = x.cuda() if not x.dtype.is_floating_point else x.cuda().half()
+    peers: dict[str, float] = {}
+    with torch.no_grad():
+        reference = half(tx).float().cpu().numpy()
+        peers["eager"] = time_ms(lambda: half(tx), runs)
+        for mode in modes:
+            torch._dynamo.reset()
+            compiled = torch.compile(half, mode=None if mode == "default" else mode)
+            started = time.perf_counter()
+            for _ in range(3):
+                compiled(tx)
+            torch.cuda.synchronize()
+            compile_s = time.perf_counter() - started
+            peers[f"compile-{mode}"] = time_ms(lambda c=compiled: c(tx), runs)
+            print(f"  ({name} b{batch}: torch.compile {mode} took {compile_s:.0f} s)", flush=True)
+    error = float(np.linalg.norm(ours.astype(np.float64) - reference) /
+                  np.linalg.norm(reference))
+    unit = "img/s" if name == "resnet50" else "seq/s"
+    lines = [f"{name:<9} b{batch:<3} engine  {engine_ms:8.3f} ms {batch * 1000 / engine_ms:9.0f} "
+             f"{unit}  build {build_s:5.1f} s  weights {weights_mb:6.0f} MiB  context "
+             f"{context_mb:6.0f} MiB  rel.err {error:.1e}"]
+    for peer, ms in peers.items():
+        lines.append(f"{'':<14} {peer:<22} {ms:8.3f} ms {batch * 1000 / ms:9.0f} {unit}  "
+                     f"engine/peer {engine_ms / ms:5.2f}")
+    tactics: dict[str, int] = {}
+    for _, _, tactic in engine.layer_tactics:
+        tactics[tactic] = tactics.get(tactic, 0) + 1
+    lines.append(f"{'':<14} layers {sum(tactics.values())}: " +
+                 ", ".join(f"{t} x{n}" for t, n in sorted(tactics.items())))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", default="resnet50,bert")
+    parser.add_argument("--batches", default="", help="e.g. 1,64 (default: 1,64 for "
+                                                      "ResNet-50, 1,32 for BERT)")
+    parser.add_argument("--compile", default="default,reduce-overhead",
+                        help="torch.compile modes, or 'none'")
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    modes = [] if args.compile == "none" else args.compile.split(",")
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
+          f"cupy {cupy.__version__}", flush=True)
+    makers = {"resnet50": (resnet50_model, [1, 64]), "bert": (bert_model, [1, 32])}
+    for name in args.models.split(","):
+        make, batches = makers[name]
+        if args.batches:
+            batches = [int(b) for b in args.batches.split(",")]
+        for batch in batches:
+            try:
+                print("\n".join(bench(name, make, batch, modes, args.runs)), flush=True)
+            except Exception as exc:  # noqa: BLE001 - report and go on with the next one
+                print(f"{name} b{batch}: FAILED {type(exc).__name__}: {exc}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""GPU kernel of mean/variance normalization (layer, instance and group norm): two reduction
+kernels (the sum, then the sum of squared deviations, both float32) and one elementwise kernel
+that normalizes, scales and shifts."""
+
+from __future__ import annotations
+
+import cupy
+import numpy as np
+
+from engine.kernels.gpu.capabilities import both, device_types_only
+from engine.kernels.registry import kernel
+from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.spatial_norm import INormalizationLayer
+from engine.network.shapes import axes_from_mask
+
+_sum = cupy.ReductionKernel("T x", "float32 y", "(float)x", "a + b", "y = a", "0",
+                            "engine_norm_sum")
+_deviations = cupy.ReductionKernel(
+    "T x, float32 s, float32 inv", "float32 y",
+    "((float)x - s * inv) * ((float)x - s * inv)", "a + b", "y = a", "0",
+    "engine_norm_squared_deviations")
+_normalize = cupy.ElementwiseKernel(
+    "T x, float32 s, float32 d, float32 inv, float32 eps", "float32 y",
+    "y = ((float)x - s * inv) * rsqrtf(d * inv + eps)", "engine_norm_normalize")
+_normalize_affine = cupy.ElementwiseKernel(
+    "T x, float32 s, float32 d, S g, S b, float32 inv, float32 eps", "T y",
+    "y = (T)(((float)x - s * inv) * rsqrtf(d * inv + eps) * (float)g + (float)b)",
+    "engine_norm_normalize_affine")
+_affine = cupy.ElementwiseKernel("float32 n, S g, S b", "T y", "y = (T)(n * (float)g + (float)b)",
+                                 "engine_norm_affine")
+
+
+def _coefficients_fit(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, INormalizationLayer)
+    return layer.check_coefficients(inputs) and all(
+        i is not None and i.dtype.name in ("FLOAT", "HALF") for i in inputs)
+
+
+def statistics(x: cupy.ndarray, axes: tuple[int, ...]) -> tuple[cupy.ndarray, cupy.ndarray,
+                                                                  np.float32]:
+    """Per normalized slice: the sum, the sum of squared deviations, and 1 / count."""
+    sums = _sum(x, axis=axes, keepdims=True)
+    inv = np.float32(1.0 / max(x.size // max(sums.size, 1), 1))
+    deviations = _deviations(x, cupy.broadcast_to(sums, x.shape), inv, axis=axes,
+                             keepdims=True)
+    return sums, deviations, inv
+
+
+@kernel(LayerType.NORMALIZATION, backend="gpu", name="gpu.normalization_reductions",
+        supports=both(device_types_only, _coefficients_fit))
+def normalization(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
+    assert isinstance(layer, INormalizationLayer)
+    x, scale, bias = inputs
+    axes = tuple(axes_from_mask(int(layer.axes), x.ndim))
+    groups = int(layer.num_groups)
+    eps = np.float32(layer.epsilon)
+    out = cupy.empty(x.shape, x.dtype)
+    if groups <= 1:
+        sums, deviations, inv = statistics(x, axes)
+        _normalize_affine(x, sums, deviations, scale, bias, inv, eps, out)
+        return [out]
+    # [N, C, ...] -> [N, G, C/G, ...]: each group normalizes over its channels and the axes.
+    grouped = x.reshape(x.shape[:1] + (groups, x.shape[1] // groups) + x.shape[2:])
+    reduce = (2,) + tuple(a + 1 for a in axes)
+    sums, deviations, inv = statistics(grouped, reduce)
+    normalized = cupy.empty(grouped.shape, cupy.float32)
+    _normalize(grouped, sums, deviations, inv, eps, normalized)
+    if scale.ndim > 1 and scale.shape[1] == groups != x.shape[1]:  # per-group coefficients
+        scale, bias = (cupy.repeat(v, x.shape[1] // groups, axis=1) for v in (scale, bias))
+    _affine(normalized.reshape(x.shape), scale, bias, out)
+    return [out]
