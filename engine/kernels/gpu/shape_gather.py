@@ -52,7 +52,8 @@ def scatter(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
     out = data.copy()
     if layer.mode == ScatterMode.ELEMENT:
         axis = layer.axis % data.ndim
-        grid = list(cupy.indices(indices.shape, sparse=True))
+        grid = [cupy.arange(n).reshape([n if i == d else 1 for i in range(indices.ndim)])
+                for d, n in enumerate(indices.shape)]
         grid[axis] = _wrapped(indices, data.shape[axis])
         out[tuple(grid)] = updates
     else:
