@@ -47,11 +47,17 @@ SERVERS = {
     "ours": (HERE / "peers" / "start_ours.sh", 18000, 18001, True, {}),
     "mlserver": (HERE / "peers" / "start_mlserver.sh", 18080, 18081, False, {}),
     "triton": (HERE / "peers" / "start_pytriton.sh", 18010, 18011, True, {}),
-    # what-if, not in the default set: ours with uvloop + httptools on the path (a folder
-    # made by `pip install --target /tmp/peers/uvextra uvloop httptools`); no code change
-    "ours-uvloop": (HERE / "peers" / "start_ours.sh", 18020, 18021, True, {
+    # what-ifs, not in the default set, no code change: ours with httptools on the path
+    # (uvicorn's http="auto" picks it up instead of h11; a folder made by
+    # `pip install --target /tmp/peers/uvextra uvloop httptools`), and the same plus uvloop
+    # (a sitecustomize.py in /tmp/peers/uvloopsite calling uvloop.install(), since
+    # server/__main__.py makes its loop with asyncio.run and uvicorn's loop setting is unused)
+    "ours-httptools": (HERE / "peers" / "start_ours.sh", 18020, 18021, True, {
         "OURS_HTTP_PORT": "18020", "OURS_GRPC_PORT": "18021",
-        "OURS_EXTRA_PYTHONPATH": os.environ.get("UVEXTRA", "/tmp/peers/uvextra")}),
+        "OURS_EXTRA_PYTHONPATH": "/tmp/peers/uvextra"}),
+    "ours-uvloop": (HERE / "peers" / "start_ours.sh", 18030, 18031, True, {
+        "OURS_HTTP_PORT": "18030", "OURS_GRPC_PORT": "18031",
+        "OURS_EXTRA_PYTHONPATH": "/tmp/peers/uvextra:/tmp/peers/uvloopsite"}),
 }
 CASES = [("py", "rest-json"), ("py", "rest-binary"), ("py", "grpc"),
          ("wrk", "rest-json"), ("wrk", "rest-binary")]
