@@ -16,8 +16,7 @@ from engine.builder.passes.quantize_operands import DequantizedOperand, dequanti
 from engine.builder.passes.rewrite import producer_constant, remove_layer, replace_tensor
 from engine.network.definition import INetworkDefinition
 from engine.network.layer import ILayer, LayerType
-from engine.network.layers.quantized import CODE_TYPES, IQuantizedConvolutionLayer, \
-    codes_as_weights
+from engine.network.layers.quantized import CODE_TYPES, IQuantizedConvolutionLayer, codes_as_weights
 from engine.network.layers.spatial_conv import IConvolutionLayer, weights_array
 from engine.network.tensor import ITensor
 from engine.types import Weights
