@@ -366,6 +366,18 @@ def print_table(results: list[dict], names: list[str], cases: list[tuple[str, st
             r = best.get((gen, proto, n))
             ratios.append(f"{ours['rps'] / r['rps']:.2f}" if ours and r else "n/a")
         print(f"| {gen} | {proto} | " + " | ".join(cells + ratios) + " |")
+    print()
+    print("Server CPU time per request, ms (median over rounds; the server's whole process "
+          "tree; lower is better; less sensitive to the other load on the machine):")
+    print("| generator | protocol | " + " | ".join(names) + " |")
+    print("|" + "---|" * (2 + len(names)))
+    for gen, proto in cases:
+        cells = []
+        for n in names:
+            vals = [r["server_cpu_ms_per_req"] for r in results if r["requests"] and
+                    (r["generator"], r["protocol"], r["server"]) == (gen, proto, n)]
+            cells.append(f"{float(np.median(vals)):.3f}" if vals else "n/a")
+        print(f"| {gen} | {proto} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
