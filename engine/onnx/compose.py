@@ -79,9 +79,18 @@ def broadcast(ctx: ImportContext, *tensors: "ITensor") -> list["ITensor"]:
     return [prepend_ones(ctx, t, r - rank(t)) for t in tensors]
 
 
+# ONNX computes 8-bit integers exactly (wrapping); the engine's INT8 is TensorRT's quantized
+# type (rounded, saturated) and it has no UINT8 arithmetic: both are computed in INT32.
+SMALL_INTEGERS = frozenset({DataType.INT8, DataType.UINT8})
+_BOOLEAN_RESULTS = frozenset({"EQUAL", "GREATER", "LESS", "AND", "OR", "XOR"})
+
+
 def elementwise(ctx: ImportContext, a: "ITensor", b: "ITensor", op: str) -> "ITensor":
     """``a op b`` with NumPy broadcasting; ``op`` names an ElementWiseOperation member."""
     a, b = broadcast(ctx, a, b)
+    if a.dtype in SMALL_INTEGERS and a.dtype == b.dtype:
+        result = elementwise(ctx, cast(ctx, a, DataType.INT32), cast(ctx, b, DataType.INT32), op)
+        return result if op in _BOOLEAN_RESULTS else cast(ctx, result, a.dtype)
     return ctx.network.add_elementwise(a, b, trt.ElementWiseOperation.__members__[op]) \
         .get_output(0)
 
@@ -106,6 +115,10 @@ def cast(ctx: ImportContext, x: "ITensor", dtype: DataType) -> "ITensor":
     value = ctx.value(x)
     if value is not None and dtype != DataType.INT4:
         return ctx.constant(value.astype(nptype(dtype)))
+    through_float = (DataType.UINT8, DataType.FLOAT, DataType.HALF)
+    if DataType.UINT8 in (x.dtype, dtype) and not {x.dtype, dtype} <= set(through_float):
+        # TensorRT's UINT8 is for network I/O, cast to or from FLOAT or HALF only (exact).
+        return cast(ctx, cast(ctx, x, DataType.FLOAT), dtype)
     return ctx.network.add_cast(x, dtype).get_output(0)
 
 

@@ -12,6 +12,7 @@ from onnx import helper
 from engine.errors import NetworkError
 from engine.logger import ILogger, Severity, log
 from engine.onnx.errors import ErrorCode, ImportFailure
+from engine.onnx.tensors import narrow_array
 from engine.types import DataType, from_numpy_dtype
 
 if TYPE_CHECKING:
@@ -91,10 +92,9 @@ class ImportContext:
     # -- constants ----------------------------------------------------------------------------
     def constant(self, value: Any, dtype: Any = None) -> "ITensor":
         """A constant layer holding ``value`` (float64 becomes float32, as TensorRT casts
-        double weights down); its value stays known to later importers."""
-        arr = np.asarray(value, dtype=dtype)
-        if arr.dtype == np.float64:
-            arr = arr.astype(np.float32)
+        double weights down, and the other types in ``tensors.NARROWED`` likewise); its value
+        stays known to later importers."""
+        arr = narrow_array(np.asarray(value, dtype=dtype))
         try:
             from_numpy_dtype(arr.dtype)
         except TypeError as exc:

@@ -311,7 +311,7 @@ class _GraphImporter:
                                 f"{what} is a {kind or 'value of unknown kind'}; only tensors "
                                 f"are supported")
         try:
-            dtype = trt_dtype(value_info.type.tensor_type.elem_type, what)
+            dtype = trt_dtype(value_info.type.tensor_type.elem_type, what, self.ctx.warn)
         except ImportFailure as failure:
             raise ImportFailure(ErrorCode.UNSUPPORTED_GRAPH, failure.message) from None
         shape = shape_of_value_info(value_info)
@@ -327,7 +327,8 @@ class _GraphImporter:
         if name in self.tensors:
             return self.tensors[name]
         if name in self.initializers:
-            array = array_from_tensor(self.initializers[name], f"initializer '{name}'")
+            array = array_from_tensor(self.initializers[name], f"initializer '{name}'",
+                                      self.ctx.warn)
             tensor = self.ctx.constant(array)
             tensor.name = name
             self.tensors[name] = tensor

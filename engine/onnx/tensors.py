@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
@@ -24,6 +26,22 @@ ONNX_TO_TRT: dict[int, DataType] = {
 
 TRT_TO_ONNX: dict[DataType, int] = {v: k for k, v in ONNX_TO_TRT.items()}
 
+# Types TensorRT lacks that the parser imports as a wider or nearby type, as TensorRT's own
+# parser narrows DOUBLE to FLOAT: each with a warning starting "narrowed" (never silently).
+# Values keep their meaning, except DOUBLE's extra precision and range.
+NARROWED: dict[int, int] = {
+    TensorProto.DOUBLE: TensorProto.FLOAT,
+    TensorProto.INT16: TensorProto.INT32,
+    TensorProto.UINT16: TensorProto.INT32,
+    TensorProto.UINT32: TensorProto.INT64,
+}
+_NARROWED_NUMPY: dict[np.dtype, type] = {np.dtype(np.float64): np.float32,
+                                         np.dtype(np.int16): np.int32,
+                                         np.dtype(np.uint16): np.int32,
+                                         np.dtype(np.uint32): np.int64}
+
+Warn = Callable[[str], None]
+
 
 def onnx_type_name(elem_type: int) -> str:
     try:
@@ -32,25 +50,46 @@ def onnx_type_name(elem_type: int) -> str:
         return f"type #{elem_type}"
 
 
-def trt_dtype(elem_type: int, what: str) -> DataType:
-    """The ``DataType`` of an ONNX element type; refuses types the engine has no kernel for."""
+def narrowing_message(what: str, elem_type: int) -> str:
+    return (f"narrowed: {what} has type {onnx_type_name(elem_type)}, which TensorRT does not "
+            f"support; imported as {onnx_type_name(NARROWED[elem_type])}")
+
+
+def trt_dtype(elem_type: int, what: str, warn: Warn | None = None) -> DataType:
+    """The ``DataType`` of an ONNX element type; refuses types the engine has no kernel for.
+    With ``warn``, a type in ``NARROWED`` imports as its narrowed type (``warn`` says so)."""
     if elem_type in ONNX_TO_TRT:
         return ONNX_TO_TRT[elem_type]
+    if warn is not None and elem_type in NARROWED:
+        warn(narrowing_message(what, elem_type))
+        return ONNX_TO_TRT[NARROWED[elem_type]]
     supported = ", ".join(onnx_type_name(t) for t in ONNX_TO_TRT)
     raise ImportFailure(ErrorCode.UNSUPPORTED_NODE_DATATYPE,
                         f"{what} has type {onnx_type_name(elem_type)}, which TensorRT does not "
                         f"support (supported: {supported})")
 
 
-def array_from_tensor(proto: onnx.TensorProto, what: str) -> np.ndarray:
-    """A TensorProto's value as an array; DOUBLE is cast down to float32 as TensorRT does."""
-    if proto.data_type == TensorProto.DOUBLE:
-        return numpy_helper.to_array(proto).astype(np.float32)
+def array_from_tensor(proto: onnx.TensorProto, what: str, warn: Warn | None = None
+                      ) -> np.ndarray:
+    """A TensorProto's value as an array; DOUBLE is cast down to float32 as TensorRT does
+    (and the other ``NARROWED`` types to theirs), with a warning through ``warn``."""
+    if proto.data_type in NARROWED:
+        if warn is not None:
+            warn(narrowing_message(what, proto.data_type))
+        elif proto.data_type != TensorProto.DOUBLE:
+            trt_dtype(proto.data_type, what)
+        return narrow_array(numpy_helper.to_array(proto))
     trt_dtype(proto.data_type, what)
     try:
         return numpy_helper.to_array(proto)
     except (ValueError, TypeError) as exc:
         raise ImportFailure(ErrorCode.INVALID_VALUE, f"{what}: {exc}") from None
+
+
+def narrow_array(array: np.ndarray) -> np.ndarray:
+    """``array`` in its ``NARROWED`` type (unchanged when its type needs no narrowing)."""
+    target = _NARROWED_NUMPY.get(array.dtype)
+    return array if target is None else array.astype(target)
 
 
 def shape_of_value_info(value_info: onnx.ValueInfoProto) -> tuple[int, ...] | None:

@@ -35,9 +35,28 @@ def test_representative_cases_pass(name):
 
 
 def test_a_case_that_cannot_pass_reports_why():
+    (case,) = conformance.collect_cases("^test_equal_string$")
+    result = conformance.run_case(case)
+    assert not result.passed and "STRING" in result.reason
+
+
+def test_double_cases_pass_narrowed_to_float():
     (case,) = conformance.collect_cases("^test_cast_FLOAT_to_DOUBLE$")
     result = conformance.run_case(case)
-    assert not result.passed and "DOUBLE" in result.reason
+    assert result.passed and result.narrowed, f"{result.stage}: {result.reason}"
+    (plain,) = conformance.collect_cases("^test_relu$")
+    assert not conformance.run_case(plain).narrowed
+
+
+def test_compare_accepts_narrowed_types_only_when_asked():
+    want = np.array([1.0, 2.0 + 1e-9], np.float64)
+    assert "dtype" in conformance.compare(want.astype(np.float32), want)
+    assert conformance.compare(want.astype(np.float32), want, allow_narrowed=True) == ""
+    assert "differ" in conformance.compare(np.array([1.0, 2.1], np.float32), want,
+                                           allow_narrowed=True)
+    ints = np.array([-3, 70], np.int16)
+    assert conformance.compare(ints.astype(np.int32), ints, allow_narrowed=True) == ""
+    assert "dtype" in conformance.compare(ints.astype(np.int64), ints, allow_narrowed=True)
 
 
 def test_compare_is_strict_about_dtype_and_shape():

@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import engine as trt
 from tests.onnx.support import errors, parse, run_model
+from tests.support import CollectingLogger
 
 
 def make_model(nodes, inputs, outputs, initializers=(), opset=17, **kwargs):
@@ -167,13 +168,62 @@ def test_unknown_default_domain_op():
 
 
 def test_unsupported_input_type():
-    model = make_model([helper.make_node("Relu", ["x"], ["y"])],
-                       [vinfo("x", [2], TensorProto.DOUBLE)],
-                       [vinfo("y", [2], TensorProto.DOUBLE)])
+    model = make_model([helper.make_node("Identity", ["x"], ["y"])],
+                       [vinfo("x", [2], TensorProto.UINT64)],
+                       [vinfo("y", [2], TensorProto.UINT64)])
     ok, _, parser = parse(model)
     assert not ok
     assert errors(parser)[0].code() == trt.ErrorCode.UNSUPPORTED_GRAPH
-    assert "DOUBLE" in errors(parser)[0].desc()
+    assert "UINT64" in errors(parser)[0].desc()
+
+
+@pytest.mark.parametrize("elem, narrowed", [(TensorProto.DOUBLE, trt.float32),
+                                            (TensorProto.INT16, trt.int32),
+                                            (TensorProto.UINT16, trt.int32),
+                                            (TensorProto.UINT32, trt.int64)])
+def test_types_tensorrt_lacks_are_narrowed_with_a_warning(elem, narrowed):
+    model = make_model([helper.make_node("Add", ["x", "w"], ["y"])],
+                       [vinfo("x", [3], elem)], [vinfo("y", [3], elem)],
+                       [helper.make_tensor("w", elem, [3], [1, 2, 3])])
+    logger = CollectingLogger()
+    network = trt.Builder(logger).create_network(0)
+    assert trt.OnnxParser(network, logger).parse(model.SerializeToString())
+    assert network.get_input(0).dtype == narrowed
+    assert network.get_output(0).dtype == narrowed
+    warnings = [m for s, m in logger.messages if s == trt.Logger.WARNING]
+    name = TensorProto.DataType.Name(elem)
+    assert any(m.startswith("narrowed: graph input 'x'") and name in m for m in warnings)
+    assert any(m.startswith("narrowed: initializer 'w'") for m in warnings)
+    x = np.array([7, 0, 300], trt.nptype(narrowed))
+    out = run_model(model, {"x": x})["y"]
+    np.testing.assert_array_equal(out, x + np.array([1, 2, 3]))
+
+
+def test_double_graph_matches_onnxruntime_in_float32():
+    model = make_model([helper.make_node("Exp", ["x"], ["y"])],
+                       [vinfo("x", [4], TensorProto.DOUBLE)],
+                       [vinfo("y", [4], TensorProto.DOUBLE)])
+    x = np.array([-1.5, 0.0, 0.25, 3.0])
+    want = ort_run(model, {"x": x})["y"]
+    got = run_model(model, {"x": x.astype(np.float32)})["y"]
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_integer_arithmetic_on_8_bit_types_is_exact_and_wraps_like_onnx():
+    nodes = [helper.make_node("Div", ["a", "b"], ["q"]), helper.make_node("Add", ["a", "b"], ["s"]),
+             helper.make_node("Greater", ["a", "b"], ["g"])]
+    for elem, dtype in ((TensorProto.INT8, np.int8), (TensorProto.UINT8, np.uint8)):
+        model = make_model(nodes, [vinfo("a", [4], elem), vinfo("b", [4], elem)],
+                           [vinfo("q", [4], elem), vinfo("s", [4], elem),
+                            vinfo("g", [4], TensorProto.BOOL)])
+        a = np.array([7, 100, 9, 3], dtype) * (1 if dtype == np.uint8 else -1)
+        b = np.array([2, 3, 4, 5], dtype)
+        got = run_model(model, {"a": a, "b": b})
+        want = ort_run(model, {"a": a, "b": b})
+        for name, expected in want.items():
+            assert got[name].dtype == expected.dtype
+            np.testing.assert_array_equal(got[name], expected)
 
 
 def test_type_mismatch_names_the_node():

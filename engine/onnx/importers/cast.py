@@ -11,7 +11,7 @@ from engine.onnx.tensors import trt_dtype
 @importer("Cast", since=1)
 def cast_node(ctx: ImportContext, node: Node):
     x = node.require(0)
-    to = trt_dtype(int(node.attr("to")), "Cast's target 'to'")
+    to = trt_dtype(int(node.attr("to")), "Cast's target 'to'", ctx.warn)
     out = cast(ctx, x, to)
     return [ctx.network.add_identity(out).get_output(0) if out is x else out]
 

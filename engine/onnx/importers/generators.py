@@ -17,7 +17,7 @@ from engine.types import DataType, nptype
 def constant(ctx: ImportContext, node: Node):
     attrs = node.attrs
     if "value" in attrs:
-        value = array_from_tensor(attrs["value"], f"Constant '{node.name}'")
+        value = array_from_tensor(attrs["value"], f"Constant '{node.name}'", ctx.warn)
     elif "sparse_value" in attrs:
         sparse: onnx.SparseTensorProto = attrs["sparse_value"]
         values = numpy_helper.to_array(sparse.values)
@@ -45,7 +45,7 @@ def constant(ctx: ImportContext, node: Node):
 def constant_of_shape(ctx: ImportContext, node: Node):
     shape = [int(d) for d in ctx.require_value(node, 0, "shape").reshape(-1)]
     fill = node.attrs.get("value")
-    value = array_from_tensor(fill, "ConstantOfShape's value") if fill is not None \
+    value = array_from_tensor(fill, "ConstantOfShape's value", ctx.warn) if fill is not None \
         else np.zeros((1,), np.float32)
     return [ctx.constant(np.full(shape, value.reshape(-1)[0], value.dtype))]
 
@@ -66,7 +66,8 @@ def eye_like(ctx: ImportContext, node: Node):
     rows, cols = tuple(x.shape)
     if rows < 0 or cols < 0:
         node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "EyeLike needs a static shape")
-    dtype = trt_dtype(int(node.attr("dtype")), "EyeLike's dtype") if "dtype" in node.attrs \
+    dtype = trt_dtype(int(node.attr("dtype")), "EyeLike's dtype", ctx.warn) \
+        if "dtype" in node.attrs \
         else x.dtype
     eye = np.eye(rows, cols, int(node.attr("k", 0)))
     return [ctx.constant(eye.astype(nptype(dtype)) if dtype != DataType.BOOL else eye > 0)]

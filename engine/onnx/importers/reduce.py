@@ -61,6 +61,13 @@ def _plain(op: str):  # noqa: ANN202
     def build(ctx: ImportContext, x, axes, keepdims):  # noqa: ANN001, ANN202
         if axes is None:
             return ctx.network.add_identity(x).get_output(0)
+        if x.dtype in (DataType.BOOL, DataType.UINT8, DataType.INT8) and op in ("MAX", "MIN"):
+            # exact in INT32 (the reduce layer has no BOOL or UINT8; its INT8 is quantized)
+            wide = reduce(ctx, cast(ctx, x, DataType.INT32), op, axes, keepdims)
+            if x.dtype == DataType.BOOL:
+                # an empty MAX is INT32's minimum, which is False as a BOOL
+                return elementwise(ctx, wide, constant_like(ctx, 0, wide), "GREATER")
+            return cast(ctx, wide, x.dtype)
         return reduce(ctx, x, op, axes, keepdims)
     return build
 
