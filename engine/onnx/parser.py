@@ -373,6 +373,11 @@ class _GraphImporter:
                     self._import_node(inner, node.index, body_opset)
                 return [self.tensors[n] if n in self.tensors else None
                         for n in node.proto.output]
+        from engine.plugins.onnx_fallback import import_as_plugin
+
+        plugin_outputs = import_as_plugin(self.ctx.network, node.proto, node.inputs)
+        if plugin_outputs is not None:
+            return plugin_outputs
         domain = f" (domain '{node.proto.domain}')" if node.proto.domain else ""
         node.unsupported(f"no importer and no plugin for op {node.op_type}{domain}")
 

@@ -11,14 +11,18 @@ from typing import Any
 from engine.builder.timing import sample_inputs
 from engine.errors import BuildError
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.plugins.interfaces import DynamicPluginTensorDesc, PluginCapabilityType, PluginTensorDesc
+from engine.plugins.interfaces import (
+    DynamicPluginTensorDesc,
+    PluginCapabilityType,
+    PluginTensorDesc,
+)
 from engine.types import Dims, TensorFormat
 
 Infos = Mapping[Any, TensorInfo]
 
 
-def _ranges(tensors: Sequence[Any], declared: Infos, per_profile: Sequence[tuple[Infos, Infos, Infos]]
-            ) -> list[DynamicPluginTensorDesc]:
+def _ranges(tensors: Sequence[Any], declared: Infos,
+            per_profile: Sequence[tuple[Infos, Infos, Infos]]) -> list[DynamicPluginTensorDesc]:
     descs = []
     for t in tensors:
         info = declared[t]

@@ -51,7 +51,7 @@ def reference_nms(boxes, scores, score_threshold, iou_threshold, max_output_boxe
                 x, y, w, h = box
                 box = np.array([x - w / 2, y - h / 2, x + w / 2, y + h / 2])
             ok = True
-            for _, ki, kc, kbox in kept:
+            for _, _, kc, kbox in kept:
                 if kc != c:
                     continue
                 iw = max(0.0, min(box[2], kbox[2]) - max(box[0], kbox[0]))
@@ -151,7 +151,7 @@ def test_roi_align_matches_onnx(mode, half_pixel, sampling_ratio):
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
-# -- GroupNormalizationPlugin and MultiHeadAttention ------------------------------------------------
+# -- GroupNormalizationPlugin and MultiHeadAttention --------------------------------------------
 def test_group_normalization():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 6, 4, 5)).astype(np.float32)
@@ -199,4 +199,5 @@ def test_multi_head_attention(causal, tactic):
                                atol=1e-6)
     (y,) = run_plugin("MultiHeadAttention", {"q": q, "k": k, "v": v}, num_heads=2,
                       causal=causal)
-    np.testing.assert_allclose(y, reference_attention(q, k, v, 2, causal), rtol=1e-5, atol=1e-6)
+    expected = reference_attention(q, k, v, 2, causal)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)

@@ -28,7 +28,7 @@ class ScaleAddPlugin(trt.IPluginV3, trt.IPluginV3OneCore, trt.IPluginV3OneBuild,
     def get_output_data_types(self, input_types):
         return [input_types[0]]
 
-    def get_output_shapes(self, inputs, shape_inputs, exprBuilder):
+    def get_output_shapes(self, inputs, shape_inputs, exprBuilder):  # noqa: N803
         return [inputs[0]]
 
     def configure_plugin(self, inp, out):
@@ -275,7 +275,7 @@ class ReshapePlugin(ScaleAddPlugin):
     def clone(self):
         return ReshapePlugin(self.alpha)
 
-    def get_output_shapes(self, inputs, shape_inputs, exprBuilder):
+    def get_output_shapes(self, inputs, shape_inputs, exprBuilder):  # noqa: N803
         return [shape_inputs[0]]
 
     def enqueue(self, input_desc, output_desc, inputs, outputs, workspace, stream):
@@ -298,7 +298,7 @@ def test_shape_inputs_reach_get_output_shapes():
 
 def test_plugin_describing_wrong_output_count_is_a_network_error():
     class Wrong(ScaleAddPlugin):
-        def get_output_shapes(self, inputs, shape_inputs, exprBuilder):
+        def get_output_shapes(self, inputs, shape_inputs, exprBuilder):  # noqa: N803
             return [inputs[0], inputs[0]]
 
     network = trt.Builder(trt.Logger()).create_network(0)

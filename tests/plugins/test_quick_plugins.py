@@ -79,7 +79,7 @@ def test_quick_plugin_refusals():
     with pytest.raises(ValueError, match="@impl before @register"):
         trtp.impl("qtest::missing")(lambda x, outputs: None)
     with pytest.raises(AttributeError, match="no quick plugin 'qtest::nothing'"):
-        trtp.op.qtest.nothing
+        trtp.op.qtest.nothing()
     network = trt.Builder(trt.Logger()).create_network(0)
     x = network.add_input("x", trt.float32, (2, 3))
     with pytest.raises(trt.NetworkError, match=r"missing attributes \['label', 'negate'"):
