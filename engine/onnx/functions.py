@@ -109,9 +109,37 @@ def expand_function(node: onnx.NodeProto, function: onnx.FunctionProto) -> list[
                 resolved.CopyFrom(source)
                 resolved.name = attr.name
                 attrs.append(resolved)
+            elif attr.type == onnx.AttributeProto.GRAPH:
+                attrs.append(_renamed_outer_references(attr, rename, prefix))
             else:
                 attrs.append(attr)
         del copy.attribute[:]
         copy.attribute.extend(attrs)
         nodes.append(copy)
     return nodes
+
+
+def _renamed_outer_references(attr: onnx.AttributeProto, rename: dict[str, str], prefix: str
+                              ) -> onnx.AttributeProto:
+    """A copy of graph attribute ``attr`` whose references to the function's values (names
+    the subgraph does not define itself) follow ``rename``."""
+    copy = onnx.AttributeProto()
+    copy.CopyFrom(attr)
+    _rename_in_graph(copy.g, rename, prefix, set())
+    return copy
+
+
+def _rename_in_graph(graph: onnx.GraphProto, rename: dict[str, str], prefix: str,
+                     shadowed: set[str]) -> None:
+    local = set(shadowed) | {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    local |= {o for n in graph.node for o in n.output}
+    for inner in graph.node:
+        for k, name in enumerate(inner.input):
+            if name and name not in local:
+                inner.input[k] = rename.get(name, prefix + name)
+        for attr in inner.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                _rename_in_graph(attr.g, rename, prefix, local)
+    for output in graph.output:
+        if output.name not in local:
+            output.name = rename.get(output.name, prefix + output.name)

@@ -67,3 +67,77 @@ def loop(ctx: ImportContext, node: Node):
             node.unsupported("a Loop that runs zero times with scan outputs")
         results.append(concat(ctx, parts, 0))
     return results
+
+
+def _take(ctx: ImportContext, x, index: int, axis: int):  # noqa: ANN001, ANN202
+    """``x[..., index, ...]`` along ``axis``, that axis dropped (a 0-d gather)."""
+    value = ctx.value(x)
+    if value is not None:
+        return ctx.constant(np.take(value, index, axis=axis))
+    return ctx.network.add_gather(x, ctx.constant(np.array(index, np.int64)), axis).get_output(0)
+
+
+def _unrolled_scan(ctx: ImportContext, node: Node, states: list, scanned: list) -> list:
+    """Scan (opset 9 semantics) over ``scanned``, unrolled: the final states, then the scan
+    outputs."""
+    body = node.attrs["body"]
+    m = len(scanned)
+    in_axes = list(node.attr("scan_input_axes", [0] * m))
+    in_dirs = list(node.attr("scan_input_directions", [0] * m))
+    in_axes = [a % len(t.shape) for a, t in zip(in_axes, scanned)]
+    lengths = {int(t.shape[a]) for t, a in zip(scanned, in_axes)}
+    if len(lengths) != 1 or min(lengths) < 0:
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
+                  f"Scan needs one sequence length known at build time (got {sorted(lengths)}); "
+                  f"scans are unrolled")
+    (count,) = lengths
+    if count > MAX_UNROLL:
+        node.unsupported(f"sequence length {count} is above the unroll limit {MAX_UNROLL}")
+    n_states = len(states)
+    steps: list[list] = []
+    for t in range(count):
+        slices = [_take(ctx, x, count - 1 - t if d else t, a)
+                  for x, a, d in zip(scanned, in_axes, in_dirs)]
+        outputs = ctx.import_subgraph(body, [*states, *slices])  # type: ignore[attr-defined]
+        states = outputs[:n_states]
+        steps.append(outputs[n_states:])
+    k = len(body.output) - n_states
+    out_axes = list(node.attr("scan_output_axes", [0] * k))
+    out_dirs = list(node.attr("scan_output_directions", [0] * k))
+    results = list(states)
+    for j in range(k):
+        parts = [s[j] for s in steps]
+        if out_dirs[j]:
+            parts.reverse()
+        if not parts:
+            node.unsupported("a Scan over an empty sequence with scan outputs")
+        axis = out_axes[j] % (len(parts[0].shape) + 1)
+        results.append(concat(ctx, [unsqueeze(ctx, p, [axis]) for p in parts], axis))
+    return results
+
+
+@importer("Scan", since=9)
+def scan(ctx: ImportContext, node: Node):
+    m = int(node.attr("num_scan_inputs"))
+    inputs = list(node.inputs)
+    return _unrolled_scan(ctx, node, inputs[:len(inputs) - m], inputs[len(inputs) - m:])
+
+
+@importer("Scan", since=8)
+def scan_batched(ctx: ImportContext, node: Node):
+    """Opset 8: axis 0 of every input is a batch, each element scanned on its own along
+    axis 1 (per ``scan_input_axes`` of opset 9 after the batch axis is taken)."""
+    if node.input(0) is not None:
+        node.unsupported("Scan's sequence_lens (opset 8) is not supported")
+    m = int(node.attr("num_scan_inputs"))
+    inputs = list(node.inputs[1:])
+    batch = int(inputs[0].shape[0])
+    if batch < 0:
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "Scan (opset 8) needs a static batch")
+    n_states = len(inputs) - m
+    per_batch = []
+    for b in range(batch):
+        items = [_take(ctx, x, b, 0) for x in inputs]
+        per_batch.append(_unrolled_scan(ctx, node, items[:n_states], items[n_states:]))
+    return [concat(ctx, [unsqueeze(ctx, r[j], [0]) for r in per_batch], 0)
+            for j in range(len(per_batch[0]))]
