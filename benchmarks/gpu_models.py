@@ -87,6 +87,31 @@ def export_onnx(model: torch.nn.Module, x: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
+def without_identities(onnx_bytes: bytes) -> bytes:
+    """The model with its Identity nodes removed (readers take the Identity's input). The
+    TorchScript exporter routes most convolution weights through Identity nodes; our parser
+    then gives those convolutions their kernel as a tensor input, which the fusion passes
+    do not fuse (they need the kernel as weights)."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    alias = {}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.output[0] not in outputs:
+            alias[node.output[0]] = node.input[0]
+    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for node in kept:
+        for i, name in enumerate(node.input):
+            while name in alias:
+                name = alias[name]
+            node.input[i] = name
+    del graph.node[:]
+    graph.node.extend(kept)
+    return model.SerializeToString()
+
+
 def build_engine(onnx_bytes: bytes) -> tuple[trt.ICudaEngine, float]:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -139,7 +164,7 @@ def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int) ->
     model.eval()
     x = sample(batch)
     with torch.no_grad():
-        onnx_bytes = export_onnx(model, x)
+        onnx_bytes = without_identities(export_onnx(model, x))
     before = used_bytes()
     engine, build_s = build_engine(onnx_bytes)
     weights_mb = (used_bytes() - before) / 2**20

@@ -444,7 +444,7 @@ if hasattr(trt, "TopKOperation"):
     case(LayerType.GATHER, "gather-nd",
          {"x": rand(3, 4, 5), "i": np.array([[0, 1], [2, -1], [1, 3]], np.int32)}, _gather_nd)
     case(LayerType.SCATTER, "scatter-element",
-         {"x": rand(3, 5), "i": np.array([[0, 4], [2, 1], [3, 3]], np.int64),
+         {"x": rand(3, 5), "i": np.array([[0, 4], [2, 1], [3, 0]], np.int64),
           "u": rand(3, 2)},
          lambda net, t: _with_axis(net.add_scatter(t["x"], t["i"], t["u"],
                                                    trt.ScatterMode.ELEMENT), 1))

@@ -20,7 +20,7 @@ from engine.network.shapes import axes_from_mask
 
 _row_max = cupy.ReductionKernel(
     "T s, M m, float32 scale", "float32 y",
-    "(float)s * scale + (float)m", "max(a, b)", "y = a", "-INFINITY",
+    "(float)s * scale + (float)m", "max(a, b)", "y = a", "__int_as_float(0xff800000)",
     "engine_attention_row_max")
 _row_sum = cupy.ReductionKernel(
     "T s, M m, float32 scale, float32 top", "float32 y",
