@@ -2,6 +2,7 @@
 
 from engine.onnx.importers import (  # noqa: F401 - imported for their registrations
     activation,
+    bitwise,
     cast,
     control,
     conv,
