@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from engine.network.tensor import ITensor
 
 
-def rank(t: "ITensor") -> int:
+def rank(t: ITensor) -> int:
     return len(t.shape)
 
 
@@ -35,16 +35,16 @@ def axes_mask(axes: Sequence[int]) -> int:
     return mask
 
 
-def constant_like(ctx: ImportContext, value: Any, like: "ITensor", r: int | None = None
-                  ) -> "ITensor":
+def constant_like(ctx: ImportContext, value: Any, like: ITensor, r: int | None = None
+                  ) -> ITensor:
     """A constant of ``like``'s dtype shaped to broadcast against it (all dims 1)."""
     arr = np.asarray(value, dtype=nptype(like.dtype))
     dims = (1,) * (rank(like) if r is None else r)
     return ctx.constant(arr.reshape(dims) if arr.size == 1 else arr)
 
 
-def reshape(ctx: ImportContext, x: "ITensor", dims: "Sequence[int] | ITensor",
-            zero_is_placeholder: bool = False) -> "ITensor":
+def reshape(ctx: ImportContext, x: ITensor, dims: Sequence[int] | ITensor,
+            zero_is_placeholder: bool = False) -> ITensor:
     layer = ctx.network.add_shuffle(x)
     if isinstance(dims, trt.ITensor):
         layer.set_input(1, dims)
@@ -54,13 +54,13 @@ def reshape(ctx: ImportContext, x: "ITensor", dims: "Sequence[int] | ITensor",
     return layer.get_output(0)
 
 
-def transpose(ctx: ImportContext, x: "ITensor", perm: Sequence[int]) -> "ITensor":
+def transpose(ctx: ImportContext, x: ITensor, perm: Sequence[int]) -> ITensor:
     layer = ctx.network.add_shuffle(x)
     layer.first_transpose = tuple(int(p) for p in perm)
     return layer.get_output(0)
 
 
-def prepend_ones(ctx: ImportContext, x: "ITensor", count: int) -> "ITensor":
+def prepend_ones(ctx: ImportContext, x: ITensor, count: int) -> ITensor:
     """``x`` with ``count`` leading dims of 1 (dynamic dims kept)."""
     if count <= 0:
         return x
@@ -73,7 +73,7 @@ def prepend_ones(ctx: ImportContext, x: "ITensor", count: int) -> "ITensor":
     return reshape(ctx, x, concat(ctx, [int64_vector(ctx, [1] * count), shape_of(ctx, x)]))
 
 
-def broadcast(ctx: ImportContext, *tensors: "ITensor") -> list["ITensor"]:
+def broadcast(ctx: ImportContext, *tensors: ITensor) -> list[ITensor]:
     """The tensors brought to one rank (leading 1s), as TensorRT's elementwise needs."""
     r = max(rank(t) for t in tensors)
     return [prepend_ones(ctx, t, r - rank(t)) for t in tensors]
@@ -85,7 +85,7 @@ SMALL_INTEGERS = frozenset({DataType.INT8, DataType.UINT8})
 _BOOLEAN_RESULTS = frozenset({"EQUAL", "GREATER", "LESS", "AND", "OR", "XOR"})
 
 
-def elementwise(ctx: ImportContext, a: "ITensor", b: "ITensor", op: str) -> "ITensor":
+def elementwise(ctx: ImportContext, a: ITensor, b: ITensor, op: str) -> ITensor:
     """``a op b`` with NumPy broadcasting; ``op`` names an ElementWiseOperation member."""
     a, b = broadcast(ctx, a, b)
     if a.dtype in SMALL_INTEGERS and a.dtype == b.dtype:
@@ -95,12 +95,12 @@ def elementwise(ctx: ImportContext, a: "ITensor", b: "ITensor", op: str) -> "ITe
         .get_output(0)
 
 
-def unary(ctx: ImportContext, x: "ITensor", op: str) -> "ITensor":
+def unary(ctx: ImportContext, x: ITensor, op: str) -> ITensor:
     return ctx.network.add_unary(x, trt.UnaryOperation.__members__[op]).get_output(0)
 
 
-def activation(ctx: ImportContext, x: "ITensor", kind: str, alpha: float | None = None,
-               beta: float | None = None) -> "ITensor":
+def activation(ctx: ImportContext, x: ITensor, kind: str, alpha: float | None = None,
+               beta: float | None = None) -> ITensor:
     layer = ctx.network.add_activation(x, trt.ActivationType.__members__[kind])
     if alpha is not None:
         layer.alpha = float(alpha)
@@ -109,7 +109,7 @@ def activation(ctx: ImportContext, x: "ITensor", kind: str, alpha: float | None 
     return layer.get_output(0)
 
 
-def cast(ctx: ImportContext, x: "ITensor", dtype: DataType) -> "ITensor":
+def cast(ctx: ImportContext, x: ITensor, dtype: DataType) -> ITensor:
     if x.dtype == dtype:
         return x
     value = ctx.value(x)
@@ -122,15 +122,15 @@ def cast(ctx: ImportContext, x: "ITensor", dtype: DataType) -> "ITensor":
     return ctx.network.add_cast(x, dtype).get_output(0)
 
 
-def shape_of(ctx: ImportContext, x: "ITensor") -> "ITensor":
+def shape_of(ctx: ImportContext, x: ITensor) -> ITensor:
     """The shape of ``x`` as a 1-D INT64 tensor (a constant when it is static)."""
     if all(d >= 0 for d in x.shape):
         return ctx.constant(np.array(tuple(x.shape), np.int64))
     return cast(ctx, ctx.network.add_shape(x).get_output(0), DataType.INT64)
 
 
-def gather(ctx: ImportContext, x: "ITensor", indices: "ITensor | Sequence[int]",
-           axis: int = 0) -> "ITensor":
+def gather(ctx: ImportContext, x: ITensor, indices: ITensor | Sequence[int],
+           axis: int = 0) -> ITensor:
     if not isinstance(indices, trt.ITensor):
         value = ctx.value(x)
         if value is not None:
@@ -140,7 +140,7 @@ def gather(ctx: ImportContext, x: "ITensor", indices: "ITensor | Sequence[int]",
     return layer.get_output(0)
 
 
-def concat(ctx: ImportContext, tensors: Sequence["ITensor"], axis: int = 0) -> "ITensor":
+def concat(ctx: ImportContext, tensors: Sequence[ITensor], axis: int = 0) -> ITensor:
     values = [ctx.value(t) for t in tensors]
     if all(v is not None for v in values):
         return ctx.constant(np.concatenate(values, axis=axis))  # type: ignore[arg-type]
@@ -151,26 +151,26 @@ def concat(ctx: ImportContext, tensors: Sequence["ITensor"], axis: int = 0) -> "
     return layer.get_output(0)
 
 
-def dims_of(ctx: ImportContext, x: "ITensor", start: int, stop: int | None = None
-            ) -> "ITensor":
+def dims_of(ctx: ImportContext, x: ITensor, start: int, stop: int | None = None
+            ) -> ITensor:
     """Dims ``start:stop`` of ``x``'s shape, as a 1-D INT64 tensor."""
     r = rank(x)
     stop = r if stop is None else stop
     return gather(ctx, shape_of(ctx, x), list(range(start, stop)))
 
 
-def int64_vector(ctx: ImportContext, values: Sequence[int]) -> "ITensor":
+def int64_vector(ctx: ImportContext, values: Sequence[int]) -> ITensor:
     return ctx.constant(np.asarray(values, np.int64).reshape(-1))
 
 
-def reduce(ctx: ImportContext, x: "ITensor", op: str, axes: Sequence[int], keepdims: bool
-           ) -> "ITensor":
+def reduce(ctx: ImportContext, x: ITensor, op: str, axes: Sequence[int], keepdims: bool
+           ) -> ITensor:
     layer = ctx.network.add_reduce(x, trt.ReduceOperation.__members__[op], axes_mask(axes),
                                    bool(keepdims))
     return layer.get_output(0)
 
 
-def flatten_2d(ctx: ImportContext, x: "ITensor", axis: int) -> "ITensor":
+def flatten_2d(ctx: ImportContext, x: ITensor, axis: int) -> ITensor:
     """``x`` as a matrix: dims before ``axis`` multiplied into rows, the rest into columns."""
     r = rank(x)
     shape = tuple(x.shape)
@@ -185,7 +185,7 @@ def flatten_2d(ctx: ImportContext, x: "ITensor", axis: int) -> "ITensor":
     return reshape(ctx, x, concat(ctx, [head, tail]))
 
 
-def reduce_prod_1d(ctx: ImportContext, v: "ITensor") -> "ITensor":
+def reduce_prod_1d(ctx: ImportContext, v: ITensor) -> ITensor:
     """The product of a 1-D INT64 tensor, as a 1-element 1-D tensor."""
     value = ctx.value(v)
     if value is not None:
@@ -193,7 +193,7 @@ def reduce_prod_1d(ctx: ImportContext, v: "ITensor") -> "ITensor":
     return reduce(ctx, v, "PROD", [0], True)
 
 
-def squeeze(ctx: ImportContext, x: "ITensor", axes: Sequence[int]) -> "ITensor":
+def squeeze(ctx: ImportContext, x: ITensor, axes: Sequence[int]) -> ITensor:
     """``x`` without the (size-1) dims ``axes`` (non-negative)."""
     keep = [i for i in range(rank(x)) if i not in set(axes)]
     shape = tuple(x.shape)
@@ -203,7 +203,7 @@ def squeeze(ctx: ImportContext, x: "ITensor", axes: Sequence[int]) -> "ITensor":
                    ctx.constant(np.zeros((0,), np.int64)))
 
 
-def unsqueeze(ctx: ImportContext, x: "ITensor", axes: Sequence[int]) -> "ITensor":
+def unsqueeze(ctx: ImportContext, x: ITensor, axes: Sequence[int]) -> ITensor:
     """``x`` with dims of 1 inserted at ``axes`` (non-negative, in the output's rank)."""
     out_rank = rank(x) + len(axes)
     value = ctx.value(x)

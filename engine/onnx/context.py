@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class Node:
     """One ONNX node being imported: its inputs as network tensors, its attributes."""
 
-    def __init__(self, proto: onnx.NodeProto, index: int, inputs: list["ITensor | None"],
+    def __init__(self, proto: onnx.NodeProto, index: int, inputs: list[ITensor | None],
                  opset: int) -> None:
         self.proto = proto
         self.index = index
@@ -60,11 +60,11 @@ class Node:
             return [v.decode("utf-8", "replace") for v in value]
         return value
 
-    def input(self, index: int) -> "ITensor | None":
+    def input(self, index: int) -> ITensor | None:
         """Input ``index``, or None when it is absent (optional and not given)."""
         return self.inputs[index] if index < len(self.inputs) else None
 
-    def require(self, index: int) -> "ITensor":
+    def require(self, index: int) -> ITensor:
         tensor = self.input(index)
         if tensor is None:
             self.fail(ErrorCode.INVALID_NODE, f"input {index} is required")
@@ -80,7 +80,7 @@ class Node:
 class ImportContext:
     """The state of one parse, handed to every importer."""
 
-    def __init__(self, network: "INetworkDefinition", logger: ILogger | None, opset: int,
+    def __init__(self, network: INetworkDefinition, logger: ILogger | None, opset: int,
                  flags: int) -> None:
         self.network = network
         self.logger = logger
@@ -90,7 +90,7 @@ class ImportContext:
         self._values: dict[ITensor, np.ndarray] = {}
 
     # -- constants ----------------------------------------------------------------------------
-    def constant(self, value: Any, dtype: Any = None) -> "ITensor":
+    def constant(self, value: Any, dtype: Any = None) -> ITensor:
         """A constant layer holding ``value`` (float64 becomes float32, as TensorRT casts
         double weights down, and the other types in ``tensors.NARROWED`` likewise); its value
         stays known to later importers."""
@@ -105,7 +105,7 @@ class ImportContext:
         self._values[tensor] = arr
         return tensor
 
-    def value(self, tensor: "ITensor | None") -> np.ndarray | None:
+    def value(self, tensor: ITensor | None) -> np.ndarray | None:
         """The value of ``tensor`` when it is known at build time (constants, and small
         results the network's shape inference computed), else None."""
         if tensor is None:
@@ -132,10 +132,10 @@ class ImportContext:
                       tensor=name)
         return value
 
-    def dtype_of(self, tensor: "ITensor") -> DataType:
+    def dtype_of(self, tensor: ITensor) -> DataType:
         return tensor.dtype
 
-    def rank_of(self, tensor: "ITensor") -> int:
+    def rank_of(self, tensor: ITensor) -> int:
         return len(tensor.shape)
 
     def warn(self, message: str) -> None:

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.onnx.compose import cast, constant_like, elementwise, normalize_axis, rank, reshape, unary
+from engine.onnx.compose import (
+    cast,
+    constant_like,
+    elementwise,
+    normalize_axis,
+    rank,
+    reshape,
+    unary,
+)
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
