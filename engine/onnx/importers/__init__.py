@@ -14,6 +14,7 @@ from engine.onnx.importers import (  # noqa: F401 - imported for their registrat
     normalization,
     pooling,
     quantize,
+    quantized_linear,
     recurrent,
     reduce,
     resize,
