@@ -19,5 +19,6 @@ from engine.onnx.importers import (  # noqa: F401 - imported for their registrat
     reduce,
     resize,
     shape,
+    spectral,
     unary,
 )
