@@ -142,3 +142,18 @@ def trilu(ctx: ImportContext, node: Node):
     zeros = ctx.constant(np.zeros((1,) * rank(x), nptype(x.dtype)))
     cond, a, b = broadcast(ctx, mask_t, x, zeros)
     return [ctx.network.add_select(cond, a, b).get_output(0)]
+
+
+@importer("Compress", since=9)
+def compress(ctx: ImportContext, node: Node):
+    """Compress with a condition known at build time: a gather of the selected indices."""
+    x = node.require(0)
+    condition = np.asarray(ctx.require_value(node, 1, "condition")).reshape(-1).astype(bool)
+    axis = node.attr("axis")
+    if axis is None:
+        x = reshape(ctx, x, [-1])
+        axis = 0
+    axis = normalize_axis(node, int(axis), rank(x))
+    length = int(x.shape[axis])
+    picked = np.nonzero(condition[:length] if length >= 0 else condition)[0].astype(np.int64)
+    return [ctx.network.add_gather(x, ctx.constant(picked), axis).get_output(0)]
