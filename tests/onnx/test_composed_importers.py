@@ -1,0 +1,115 @@
+"""Importers composed of other layers (recurrent cells, Scan, bit operations, Fourier
+transforms, quantized products, Compress) against onnxruntime on small models."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from tests.onnx.support import run_model
+
+
+def make_model(nodes, inputs, outputs, initializers=(), opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def vinfo(name, shape, elem=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def assert_matches_onnxruntime(model, feeds, rtol=1e-5, atol=1e-5):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    got = run_model(model, feeds)
+    for name, expected in want.items():
+        assert got[name].dtype == expected.dtype, name
+        np.testing.assert_allclose(got[name], expected, rtol=rtol, atol=atol, err_msg=name)
+
+
+@pytest.mark.parametrize("op, gates", [("RNN", 1), ("GRU", 3), ("LSTM", 4)])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+def test_recurrent_cells_unrolled(op, gates, direction):
+    rng = np.random.default_rng(0)
+    seq, batch, inp, hidden = 4, 2, 3, 5
+    dirs = 2 if direction == "bidirectional" else 1
+    w = rng.normal(size=(dirs, gates * hidden, inp)).astype(np.float32)
+    r = rng.normal(size=(dirs, gates * hidden, hidden)).astype(np.float32) * 0.5
+    b = rng.normal(size=(dirs, 2 * gates * hidden)).astype(np.float32)
+    outputs = ["y", "y_h"] + (["y_c"] if op == "LSTM" else [])
+    attrs = {"linear_before_reset": 1} if op == "GRU" else {}
+    node = helper.make_node(op, ["x", "w", "r", "b"], outputs, hidden_size=hidden,
+                            direction=direction, **attrs)
+    model = make_model([node], [vinfo("x", [seq, batch, inp])],
+                       [vinfo(n, None) for n in outputs],
+                       [helper.make_tensor(n, TensorProto.FLOAT, v.shape, v.reshape(-1))
+                        for n, v in (("w", w), ("r", r), ("b", b))])
+    assert_matches_onnxruntime(model, {"x": rng.normal(size=(seq, batch, inp))
+                                       .astype(np.float32)})
+
+
+def test_scan_unrolled_with_a_reversed_input():
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_t"], ["s_out"]),
+         helper.make_node("Identity", ["s_out"], ["y_t"])], "body",
+        [vinfo("s_in", [2]), vinfo("x_t", [2])], [vinfo("s_out", [2]), vinfo("y_t", [2])])
+    node = helper.make_node("Scan", ["s0", "xs"], ["s", "ys"], body=body, num_scan_inputs=1,
+                            scan_input_directions=[1])
+    model = make_model([node], [vinfo("s0", [2]), vinfo("xs", [3, 2])],
+                       [vinfo("s", [2]), vinfo("ys", [3, 2])])
+    assert_matches_onnxruntime(model, {"s0": np.array([1, -1], np.float32),
+                                       "xs": np.arange(6, dtype=np.float32).reshape(3, 2)})
+
+
+@pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
+def test_bit_shift_of_unsigned_bytes(direction):
+    model = make_model([helper.make_node("BitShift", ["x", "s"], ["y"], direction=direction)],
+                       [vinfo("x", [4], TensorProto.UINT8), vinfo("s", [4], TensorProto.UINT8)],
+                       [vinfo("y", [4], TensorProto.UINT8)])
+    assert_matches_onnxruntime(model, {"x": np.array([16, 4, 1, 255], np.uint8),
+                                       "s": np.array([1, 2, 3, 0], np.uint8)})
+
+
+@pytest.mark.parametrize("op", ["BitwiseAnd", "BitwiseOr", "BitwiseXor"])
+def test_bitwise_on_signed_integers(op):
+    model = make_model([helper.make_node(op, ["a", "b"], ["y"])],
+                       [vinfo("a", [5], TensorProto.INT32), vinfo("b", [5], TensorProto.INT32)],
+                       [vinfo("y", [5], TensorProto.INT32)], opset=18)
+    assert_matches_onnxruntime(model, {"a": np.array([-7, 12, 0, 2**31 - 1, -1], np.int32),
+                                       "b": np.array([3, -5, 9, 6, -2**31], np.int32)})
+
+
+@pytest.mark.parametrize("inverse, onesided", [(0, 0), (0, 1), (1, 0)])
+def test_dft_matches_onnxruntime(inverse, onesided):
+    node = helper.make_node("DFT", ["x", "", "axis"], ["y"], inverse=inverse, onesided=onesided)
+    last = 2 if inverse else 1
+    model = make_model([node], [vinfo("x", [2, 6, last])], [vinfo("y", None)],
+                       [helper.make_tensor("axis", TensorProto.INT64, [], [1])], opset=20)
+    x = np.random.default_rng(1).normal(size=(2, 6, last)).astype(np.float32)
+    assert_matches_onnxruntime(model, {"x": x}, rtol=1e-4, atol=1e-5)
+
+
+def test_qlinear_matmul_requantizes_like_onnxruntime():
+    rng = np.random.default_rng(2)
+    names = ["a", "a_scale", "a_zp", "b", "b_scale", "b_zp", "y_scale", "y_zp"]
+    consts = [helper.make_tensor("a_scale", TensorProto.FLOAT, [], [0.05]),
+              helper.make_tensor("a_zp", TensorProto.UINT8, [], [113]),
+              helper.make_tensor("b_scale", TensorProto.FLOAT, [], [0.02]),
+              helper.make_tensor("b_zp", TensorProto.UINT8, [], [114]),
+              helper.make_tensor("y_scale", TensorProto.FLOAT, [], [0.1]),
+              helper.make_tensor("y_zp", TensorProto.UINT8, [], [118])]
+    model = make_model([helper.make_node("QLinearMatMul", names, ["y"])],
+                       [vinfo("a", [3, 4], TensorProto.UINT8), vinfo("b", [4, 2],
+                                                                      TensorProto.UINT8)],
+                       [vinfo("y", [3, 2], TensorProto.UINT8)], consts)
+    assert_matches_onnxruntime(model, {"a": rng.integers(0, 255, (3, 4), dtype=np.uint8),
+                                       "b": rng.integers(0, 255, (4, 2), dtype=np.uint8)})
+
+
+def test_compress_with_a_constant_condition():
+    node = helper.make_node("Compress", ["x", "c"], ["y"], axis=1)
+    model = make_model([node], [vinfo("x", [2, 4])], [vinfo("y", None)],
+                       [helper.make_tensor("c", TensorProto.BOOL, [4], [1, 0, 0, 1])])
+    assert_matches_onnxruntime(model, {"x": np.arange(8, dtype=np.float32).reshape(2, 4)})
