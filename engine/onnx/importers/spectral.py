@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.onnx.compose import concat, elementwise, gather, rank, reshape, squeeze, \
-    transpose, unsqueeze
+from engine.onnx.compose import (
+    concat,
+    elementwise,
+    gather,
+    rank,
+    reshape,
+    squeeze,
+    transpose,
+    unsqueeze,
+)
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
 from engine.onnx.importers.matmul import matmul
