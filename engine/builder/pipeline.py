@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from engine.builder.passes.attention import recognize_attention
 from engine.builder.passes.constant_folding import fold_constants
+from engine.builder.passes.constant_weights import inline_constant_weights
 from engine.builder.passes.context import PassContext
 from engine.builder.passes.conv_bias_act import fuse_conv_bias_act
 from engine.builder.passes.dead_layers import eliminate_dead_layers
@@ -41,6 +42,7 @@ PASSES: list[Pass] = [
     fuse_quantized_matrix_multiply,
     eliminate_dead_layers,
     fold_constants,
+    inline_constant_weights,
     eliminate_dead_layers,
     eliminate_shuffles,
     recognize_gelu,
