@@ -8,6 +8,7 @@ the plan.
 from __future__ import annotations
 
 import platform
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,11 @@ from engine.builder.precision import apply_precisions, choose_precisions, infer_
     layer_precisions
 from engine.builder.progress import BuildProgress
 from engine.builder.profile import IOptimizationProfile
-from engine.builder.timing import sample_inputs, time_tactic
+from engine.builder.timing import sample_inputs, time_tactics
 from engine.builder.timing_cache import ITimingCache, TimingRecord, layer_signature
 from engine.errors import BuildError, NetworkError
 from engine.kernels.backends import gpu_available, load_backend
+from engine.kernels.cpu.blas_threads import one_blas_thread
 from engine.kernels.registry import Tactic, tactics_for
 from engine.logger import ILogger, Severity, log
 from engine.network.definition import INetworkDefinition
@@ -167,13 +169,14 @@ class _TacticChooser:
             return candidates[0], None
         args = [None if a is None else self.module.to_device(a) for a in host]
         results: list[tuple[float, Tactic]] = []
-        for tactic in candidates:
-            try:
-                ms = time_tactic(tactic, layer, args, self.config.avg_timing_iterations,
-                                 self.module.synchronize)
-            except Exception as exc:  # noqa: BLE001 - a tactic that fails is not a candidate
+        # Timed as the CPU target runs: one BLAS thread (engine.kernels.cpu.blas_threads).
+        with one_blas_thread() if self.backend == "cpu" else nullcontext():
+            timings = time_tactics(candidates, layer, args, self.config.avg_timing_iterations,
+                                   self.module.synchronize)
+        for tactic, ms in timings:
+            if isinstance(ms, Exception):  # a tactic that fails is not a candidate
                 log(self.logger, Severity.VERBOSE,
-                    f"layer '{layer.name}': tactic {tactic.name} failed while timing: {exc}")
+                    f"layer '{layer.name}': tactic {tactic.name} failed while timing: {ms}")
                 continue
             log(self.logger, Severity.VERBOSE,
                 f"layer '{layer.name}': tactic {tactic.name} {ms:.4f} ms")

@@ -35,13 +35,33 @@ def sample_inputs(infos: list[TensorInfo | None], seed: int = 0) -> list[np.ndar
     return arrays
 
 
-def time_tactic(tactic: Tactic, layer: ILayer, device_inputs: list[Any], iterations: int,
-                synchronize: Any) -> float:
-    """Mean milliseconds of ``iterations`` runs after one warm-up run."""
-    tactic.run(layer, device_inputs)
-    synchronize()
-    start = time.perf_counter()
-    for _ in range(max(1, iterations)):
-        tactic.run(layer, device_inputs)
-    synchronize()
-    return (time.perf_counter() - start) * 1000.0 / max(1, iterations)
+TIMING_ROUNDS = 3
+
+
+def time_tactics(tactics: list[Tactic], layer: ILayer, device_inputs: list[Any],
+                 iterations: int, synchronize: Any
+                 ) -> list[tuple[Tactic, float | Exception]]:
+    """Per tactic, milliseconds per run (or the error it raised): after one warm-up run each,
+    ``TIMING_ROUNDS`` rounds that time ``iterations`` runs of every tactic in turn; a tactic
+    scores its fastest round. Taking turns and keeping the fastest round keep a busy host's
+    pauses from deciding the choice."""
+    results: dict[int, float | Exception] = {}
+    for index, tactic in enumerate(tactics):
+        try:
+            tactic.run(layer, device_inputs)
+            synchronize()
+            results[index] = float("inf")
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            results[index] = exc
+    runs = max(1, iterations)
+    for _ in range(TIMING_ROUNDS):
+        for index, tactic in enumerate(tactics):
+            best = results[index]
+            if isinstance(best, Exception):
+                continue
+            start = time.perf_counter()
+            for _ in range(runs):
+                tactic.run(layer, device_inputs)
+            synchronize()
+            results[index] = min(best, (time.perf_counter() - start) * 1000.0 / runs)
+    return [(tactic, results[index]) for index, tactic in enumerate(tactics)]

@@ -1,7 +1,8 @@
 """The CPU target's device layer: host memory views, and running the layers in order.
 
 Addresses are host pointers (``numpy_array.ctypes.data``); a run completes before
-``execute`` returns, whatever stream handle it was given.
+``execute`` returns, whatever stream handle it was given. A run uses one BLAS thread
+(``one_blas_thread``): contexts run in parallel on the caller's threads.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import EngineError, ExecutionError, UnsupportedError
+from engine.kernels.cpu.blas_threads import one_blas_thread
 from engine.network.layer import TensorInfo
 from engine.network.tensor import ITensor
 from engine.types import DataType, nbytes_of, nptype, pack_int4, unpack_int4
@@ -37,6 +39,8 @@ class CpuExecution:
 
     def __init__(self, engine: ICudaEngine) -> None:
         self._engine = engine
+        self._release_after: list[list[ITensor]] | None = None
+        self._output_dtypes: list[list[np.dtype | None]] | None = None
 
     @property
     def use_cuda_graphs(self) -> bool:
@@ -79,25 +83,44 @@ class CpuExecution:
         """Run every layer in order; returns the network outputs."""
         network = self._engine._network
         env: dict[ITensor, np.ndarray] = dict(feeds)
-        outputs = set(network._outputs)
-        last_use: dict[ITensor, int] = {}
-        for index, (layer, _) in enumerate(self._engine._steps):
-            for t in layer._inputs:
-                if t is not None:
-                    last_use[t] = index
-        for index, (layer, run) in enumerate(self._engine._steps):
-            args = [None if t is None else env[t] for t in layer._inputs]
-            try:
-                results = run(layer, args)
-            except EngineError:
-                raise
-            except Exception as exc:  # a kernel failing on these inputs: report, do not crash
-                raise ExecutionError(f"layer '{layer.name}' ({layer.layer_type.name}) failed: "
-                                     f"{type(exc).__name__}: {exc}") from exc
-            for t, value in zip(layer._outputs, results):
-                env[t] = np.asarray(value, dtype=nptype(t.dtype)) if t.dtype != DataType.INT4 \
-                    else np.asarray(value)
-            for t in layer._inputs:
-                if t is not None and last_use.get(t) == index and t not in outputs:
-                    env.pop(t, None)
+        with one_blas_thread():
+            for (layer, run), release, casts in zip(self._engine._steps, self._releases(),
+                                                    self._casts()):
+                args = [None if t is None else env[t] for t in layer._inputs]
+                try:
+                    results = run(layer, args)
+                except EngineError:
+                    raise
+                except Exception as exc:  # a kernel failing on these inputs: report, do not crash
+                    raise ExecutionError(f"layer '{layer.name}' ({layer.layer_type.name}) "
+                                         f"failed: {type(exc).__name__}: {exc}") from exc
+                for t, value, dtype in zip(layer._outputs, results, casts):
+                    env[t] = np.asarray(value) if dtype is None else np.asarray(value, dtype)
+                for t in release:
+                    del env[t]
         return {t: env[t] for t in network._outputs}
+
+    def _releases(self) -> list[list[ITensor]]:
+        """Per step, the tensors that no later step reads (network outputs excepted): freed
+        as soon as they are dead, so activations do not pile up."""
+        if self._release_after is None:
+            steps = self._engine._steps
+            last_use: dict[ITensor, int] = {}
+            for index, (layer, _) in enumerate(steps):
+                for t in layer._inputs:
+                    if t is not None:
+                        last_use[t] = index
+            kept = set(self._engine._network._outputs)
+            self._release_after = [[] for _ in steps]
+            for t, index in last_use.items():
+                if t not in kept:
+                    self._release_after[index].append(t)
+        return self._release_after
+
+    def _casts(self) -> list[list[np.dtype | None]]:
+        """Per step, the NumPy dtype each output is held in (None: INT4, kept as given)."""
+        if self._output_dtypes is None:
+            self._output_dtypes = [
+                [None if t.dtype == DataType.INT4 else np.dtype(nptype(t.dtype))
+                 for t in layer._outputs] for layer, _ in self._engine._steps]
+        return self._output_dtypes

@@ -10,6 +10,17 @@ from engine.network.layer import ILayer, LayerType
 from engine.network.layers.spatial_pooling import IPoolingLayer, PoolingType
 
 
+def _reduce_taps(views: np.ndarray, spatial: int, combine: np.ufunc) -> np.ndarray:
+    """``combine`` over the window axes of ``views``, one strided slice per tap: a loop of
+    whole-array operations, much faster than NumPy reducing many tiny trailing axes."""
+    out = None
+    for tap in np.ndindex(*views.shape[-spatial:]):
+        values = views[(Ellipsis,) + tap]
+        out = values.copy() if out is None else combine(out, values, out=out)
+    assert out is not None
+    return out
+
+
 def _window_sums(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int, int]]
                  ) -> np.ndarray:
     window, strides = tuple(layer.window_size_nd), tuple(layer.stride_nd)
@@ -17,7 +28,7 @@ def _window_sums(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, 
     padded = pad_for_windows(x, geometry, window, strides, 0.0)
     outs = [out for _, _, out in geometry]
     views = strided_windows(padded, window, strides, (1,) * spatial, outs)
-    return views.sum(axis=tuple(range(-spatial, 0)))
+    return _reduce_taps(views, spatial, np.add)
 
 
 def _average(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int, int]]
@@ -44,7 +55,7 @@ def _maximum(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int,
     padded = pad_for_windows(x, geometry, window, strides, -np.inf)
     outs = [out for _, _, out in geometry]
     views = strided_windows(padded, window, strides, (1,) * spatial, outs)
-    return views.max(axis=tuple(range(-spatial, 0)))
+    return _reduce_taps(views, spatial, np.maximum)
 
 
 @kernel(LayerType.POOLING, backend="cpu", name="cpu.pooling_windows")
