@@ -150,6 +150,8 @@ if hasattr(trt, "ReduceOperation"):
     for axis in (0, 1, 2):
         case(LayerType.SOFTMAX, f"softmax-axis{axis}", {"x": rand(3, 4, 5)}, _softmax(axis))
     case(LayerType.SOFTMAX, "softmax-f16", {"x": rand(2, 3, 16, dtype=np.float16)}, _softmax(2))
+    case(LayerType.SOFTMAX, "softmax-long-rows", {"x": rand(3, 1000) * 4}, _softmax(1),
+         float32=1e-5)
 
 
 # -- shape ------------------------------------------------------------------------------------
@@ -369,6 +371,10 @@ if hasattr(trt, "PoolingType"):
           "m": rand(2, 1, 1, 8)},
          lambda net, t: IFusedAttentionLayer(net, t["q"], t["k"], t["v"], t["m"], 0.25, True),
          float32=1e-5)
+    case(LayerType.FUSED_ATTENTION, "fused-attention-f16-mask",
+         {"q": rand(2, 4, 32, 16, dtype=np.float16), "k": rand(2, 4, 32, 16, dtype=np.float16),
+          "v": rand(2, 4, 32, 16, dtype=np.float16), "m": rand(1, 4, 32, 32, dtype=np.float16)},
+         lambda net, t: IFusedAttentionLayer(net, t["q"], t["k"], t["v"], t["m"], 0.25, True))
     case(LayerType.FUSED_ATTENTION, "fused-attention-f16",
          {"q": rand(2, 4, 32, 16, dtype=np.float16), "k": rand(2, 4, 16, 32, dtype=np.float16),
           "v": rand(2, 4, 32, 16, dtype=np.float16)},
@@ -390,6 +396,12 @@ if hasattr(trt, "PoolingType"):
     case(LayerType.NORMALIZATION, "layer-norm-f16",
          {"x": rand(4, 64, dtype=np.float16), "g": rand(1, 64, dtype=np.float16),
           "b": rand(1, 64, dtype=np.float16)}, _normalization(1 << 1), float16=3e-2)
+    case(LayerType.NORMALIZATION, "layer-norm-768-f16",
+         {"x": rand(2, 3, 768, dtype=np.float16), "g": rand(1, 1, 768, dtype=np.float16),
+          "b": rand(1, 1, 768, dtype=np.float16)}, _normalization(1 << 2), float16=3e-2)
+    case(LayerType.NORMALIZATION, "layer-norm-scalar-coefficients",
+         {"x": rand(5, 40) + 3, "g": rand(1, 1), "b": rand(1, 1)}, _normalization(1 << 1),
+         float32=1e-4)
     case(LayerType.NORMALIZATION, "instance-norm",
          {"x": rand(2, 4, 5, 6), "g": rand(1, 4, 1, 1), "b": rand(1, 4, 1, 1)},
          _normalization(0b1100), float32=1e-4)

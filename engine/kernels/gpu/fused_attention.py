@@ -1,9 +1,9 @@
 """GPU kernels of the fused attention and RMS normalization layers.
 
-Attention is two batched cuBLAS GEMMs around a fused softmax: the row maximum and the row sum
-of exponentials are two reduction kernels that compute ``scores * scale + mask`` on the fly,
-and one elementwise kernel writes the probabilities in the input type; everything is float32
-inside. RMS normalization is one reduction (mean of squares) and one elementwise kernel.
+Attention is two batched cuBLAS GEMMs around one softmax kernel (a block per row computing
+``scores * scale + mask`` on the fly, ``rows.softmax_rows``); where it does not apply, the row
+maximum and the row sum of exponentials are two reduction kernels and one elementwise kernel
+writes the probabilities in the input type; everything is float32 inside. RMS normalization is one reduction (mean of squares) and one elementwise kernel.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 
 from engine.kernels.gpu.capabilities import contiguous
 from engine.kernels.gpu.gemm import batched_matmul
+from engine.kernels.gpu.rows import row_types_fit, softmax_rows
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.fused_attention import IFusedAttentionLayer, IFusedRMSNormalizationLayer
@@ -36,7 +37,11 @@ _ZERO_MASK: dict[str, cupy.ndarray] = {}
 
 def scaled_softmax(scores: cupy.ndarray, scale: float, mask: cupy.ndarray | None
                    ) -> cupy.ndarray:
-    """``softmax(scores * scale + mask)`` over the last axis, in ``scores``' type."""
+    """``softmax(scores * scale + mask)`` over the last axis, in ``scores``' type: one row
+    kernel (``rows.softmax_rows``) where the types and rank allow, else three kernels."""
+    if scores.ndim <= 5 and row_types_fit(scores.dtype) and (
+            mask is None or (mask.ndim <= 5 and row_types_fit(mask.dtype))):
+        return softmax_rows(scores, scale, mask)
     if mask is None:
         device = str(cupy.cuda.Device().id)
         mask = _ZERO_MASK.get(device)

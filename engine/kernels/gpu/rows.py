@@ -1,0 +1,241 @@
+"""One-kernel row operations: softmax (with an optional scale and broadcast additive mask) and
+layer normalization over the last axis, one thread block per row, float32 inside.
+
+Each row is read three times from global memory (maximum or mean, sum of exponentials or
+squared deviations, output); rows of attention scores and hidden states are small enough that
+the second and third reads come from cache. Block reductions use warp shuffles and 33 floats
+of shared memory. HALF is converted with PTX ``cvt`` instructions, so the source needs no
+CUDA headers. Kernels are compiled (NVRTC) once per element-type combination.
+"""
+
+from __future__ import annotations
+
+import cupy
+import numpy as np
+
+from engine.errors import NetworkError
+from engine.kernels.gpu.capabilities import both, device_types_only
+from engine.kernels.registry import kernel
+from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.math_reduction import ISoftMaxLayer
+from engine.network.layers.spatial_norm import INormalizationLayer
+from engine.network.shapes import axes_from_mask
+
+_PRELUDE = r"""
+#define NEG_INF __int_as_float(0xff800000)
+__device__ __forceinline__ float h2f(unsigned short h) {
+    float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
+__device__ __forceinline__ unsigned short f2h(float f) {
+    unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+__device__ __forceinline__ float ld(float v) { return v; }
+__device__ __forceinline__ float ld(unsigned short v) { return h2f(v); }
+__device__ __forceinline__ void st(float* p, float v) { *p = v; }
+__device__ __forceinline__ void st(unsigned short* p, float v) { *p = f2h(v); }
+__device__ __forceinline__ float warp_op(float v, int is_max) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float w = __shfl_xor_sync(0xffffffffu, v, o);
+        v = is_max ? fmaxf(v, w) : v + w;
+    }
+    return v;
+}
+__device__ float block_op(float v, int is_max, float* buf) {
+    v = warp_op(v, is_max);
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    __syncthreads();
+    if (lane == 0) buf[wid] = v;
+    __syncthreads();
+    if (wid == 0) {
+        v = lane < nw ? buf[lane] : (is_max ? NEG_INF : 0.f);
+        v = warp_op(v, is_max);
+        if (lane == 0) buf[32] = v;
+    }
+    __syncthreads();
+    return buf[32];
+}
+"""
+
+_SOFTMAX = r"""
+extern "C" __global__ void engine_softmax_rows(
+        const XT* x, const MT* mask, XT* y, int L, float scale, int has_mask,
+        int d1, int d2, int d3, long long s0, long long s1, long long s2, long long s3,
+        long long sl) {
+    __shared__ float buf[33];
+    long long row = blockIdx.x;
+    const XT* xr = x + row * L;
+    XT* yr = y + row * L;
+    const MT* mr = mask;
+    if (has_mask) {
+        long long r = row;
+        long long i3 = r % d3; r /= d3;
+        long long i2 = r % d2; r /= d2;
+        long long i1 = r % d1; r /= d1;
+        mr = mask + r * s0 + i1 * s1 + i2 * s2 + i3 * s3;
+    }
+    float top = NEG_INF;
+    for (int c = threadIdx.x; c < L; c += blockDim.x) {
+        float v = ld(xr[c]) * scale + (has_mask ? ld(mr[c * sl]) : 0.f);
+        top = fmaxf(top, v);
+    }
+    top = block_op(top, 1, buf);
+    float total = 0.f;
+    for (int c = threadIdx.x; c < L; c += blockDim.x) {
+        float v = ld(xr[c]) * scale + (has_mask ? ld(mr[c * sl]) : 0.f);
+        total += __expf(v - top);
+    }
+    total = block_op(total, 0, buf);
+    float inv = 1.f / total;
+    for (int c = threadIdx.x; c < L; c += blockDim.x) {
+        float v = ld(xr[c]) * scale + (has_mask ? ld(mr[c * sl]) : 0.f);
+        st(yr + c, __expf(v - top) * inv);
+    }
+}
+"""
+
+_LAYER_NORM = r"""
+extern "C" __global__ void engine_layer_norm_rows(
+        const XT* x, const GT* g, const GT* b, XT* y, int L, float eps, int g_step,
+        int b_step) {
+    __shared__ float buf[33];
+    long long row = blockIdx.x;
+    const XT* xr = x + row * L;
+    XT* yr = y + row * L;
+    float s = 0.f;
+    for (int c = threadIdx.x; c < L; c += blockDim.x) s += ld(xr[c]);
+    float mean = block_op(s, 0, buf) / L;
+    float d = 0.f;
+    for (int c = threadIdx.x; c < L; c += blockDim.x) {
+        float v = ld(xr[c]) - mean;
+        d += v * v;
+    }
+    float rstd = rsqrtf(block_op(d, 0, buf) / L + eps);
+    for (int c = threadIdx.x; c < L; c += blockDim.x) {
+        st(yr + c, (ld(xr[c]) - mean) * rstd * ld(g[c * g_step]) + ld(b[c * b_step]));
+    }
+}
+"""
+
+_C_TYPES = {"float32": "float", "float16": "unsigned short"}
+_KERNELS: dict[tuple[str, ...], cupy.RawKernel] = {}
+
+
+def row_types_fit(*dtypes: object) -> bool:
+    """Whether the row kernels take these element types (FLOAT and HALF only)."""
+    return all(np.dtype(d).name in _C_TYPES for d in dtypes)  # type: ignore[call-overload]
+
+
+def _compiled(source: str, name: str, **types: np.dtype) -> cupy.RawKernel:
+    key = (name,) + tuple(f"{k}={v.name}" for k, v in sorted(types.items()))
+    found = _KERNELS.get(key)
+    if found is None:
+        defines = "".join(f"#define {k} {_C_TYPES[v.name]}\n" for k, v in types.items())
+        found = _KERNELS[key] = cupy.RawKernel(defines + _PRELUDE + source, name)
+    return found
+
+
+def _threads(length: int) -> int:
+    """Threads per row: about four columns each, a whole number of warps, at most 1024."""
+    columns = -(-length // 4)
+    return min(1024, max(32, -(-columns // 32) * 32))
+
+
+def softmax_rows(x: cupy.ndarray, scale: float = 1.0, mask: cupy.ndarray | None = None
+                 ) -> cupy.ndarray:
+    """``softmax(x * scale + mask)`` over the last axis, in ``x``'s type, as one kernel.
+    ``mask`` broadcasts to ``x`` (rank 5 at most)."""
+    x = x if x.flags.c_contiguous else x.copy()
+    length = x.shape[-1] if x.ndim else 1
+    rows = x.size // max(length, 1)
+    out = cupy.empty(x.shape, x.dtype)
+    if out.size == 0:
+        return out
+    if mask is None:
+        kernel = _compiled(_SOFTMAX, "engine_softmax_rows", XT=x.dtype, MT=x.dtype)
+        lead, strides, last, masked, args_mask = (1, 1, 1), (0, 0, 0, 0), 0, 0, x
+    else:
+        view = cupy.broadcast_to(mask, x.shape)
+        item = view.itemsize
+        elem = [s // item for s in view.strides]
+        pad = 5 - x.ndim
+        shape = (1,) * pad + x.shape
+        elem = [0] * pad + elem
+        lead = tuple(int(d) for d in shape[1:4])
+        strides = tuple(int(s) for s in elem[:4])
+        last = int(elem[4])
+        masked, args_mask = 1, view
+        kernel = _compiled(_SOFTMAX, "engine_softmax_rows", XT=x.dtype, MT=view.dtype)
+    threads = _threads(length)
+    kernel((rows,), (threads,), (x, args_mask, out, np.int32(length), np.float32(scale),
+                                 np.int32(masked), *(np.int32(d) for d in lead),
+                                 *(np.int64(s) for s in strides), np.int64(last)))
+    return out
+
+
+def layer_norm_rows(x: cupy.ndarray, scale: cupy.ndarray, bias: cupy.ndarray, epsilon: float
+                    ) -> cupy.ndarray:
+    """Normalization over the last axis with per-column (or scalar) scale and bias, as one
+    kernel; ``scale`` and ``bias`` have one element or one per column."""
+    x = x if x.flags.c_contiguous else x.copy()
+    length = x.shape[-1]
+    out = cupy.empty(x.shape, x.dtype)
+    if out.size == 0:
+        return out
+    kind = np.promote_types(scale.dtype, bias.dtype)
+    g = cupy.ascontiguousarray(scale.astype(kind, copy=False)).reshape(-1)
+    b = cupy.ascontiguousarray(bias.astype(kind, copy=False)).reshape(-1)
+    kernel = _compiled(_LAYER_NORM, "engine_layer_norm_rows", XT=x.dtype, GT=kind)
+    kernel((x.size // length,), (_threads(length),),
+           (x, g, b, out, np.int32(length), np.float32(epsilon), np.int32(g.size > 1),
+            np.int32(b.size > 1)))
+    return out
+
+
+def per_column(shape: tuple[int, ...], length: int) -> bool:
+    """Whether coefficients of ``shape`` hold one value, or one per column of rows of
+    ``length`` (every other axis 1)."""
+    size = int(np.prod(shape)) if shape else 1
+    return size == 1 or (len(shape) > 0 and shape[-1] == length and size == length)
+
+
+def _float(info: TensorInfo | None) -> bool:
+    return info is not None and info.dtype.name in ("FLOAT", "HALF")
+
+
+def _softmax_over_last_axis(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, ISoftMaxLayer)
+    x = inputs[0]
+    if not _float(x) or x is None or len(x.shape) == 0:
+        return False
+    return list(axes_from_mask(int(layer.axes), len(x.shape))) == [len(x.shape) - 1]
+
+
+@kernel(LayerType.SOFTMAX, backend="gpu", name="gpu.softmax_rows",
+        supports=both(device_types_only, _softmax_over_last_axis))
+def softmax(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
+    return [softmax_rows(inputs[0])]
+
+
+def _layer_norm_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, INormalizationLayer)
+    if len(inputs) != 3 or not all(_float(i) for i in inputs):
+        return False
+    x, scale, bias = inputs
+    assert x is not None and scale is not None and bias is not None
+    rank = len(x.shape)
+    if rank == 0 or int(layer.num_groups) > 1:
+        return False
+    try:
+        layer.check_coefficients(inputs)
+    except NetworkError:
+        return False
+    if list(axes_from_mask(int(layer.axes), rank)) != [rank - 1]:
+        return False
+    return per_column(tuple(scale.shape), x.shape[-1]) and \
+        per_column(tuple(bias.shape), x.shape[-1])
+
+
+@kernel(LayerType.NORMALIZATION, backend="gpu", name="gpu.layer_norm_rows",
+        supports=both(device_types_only, _layer_norm_fits))
+def layer_norm(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
+    assert isinstance(layer, INormalizationLayer)
+    x, scale, bias = inputs
+    return [layer_norm_rows(x, scale, bias, float(layer.epsilon))]
