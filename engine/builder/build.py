@@ -188,9 +188,10 @@ class _TacticChooser:
         return tactic, ms
 
 
-def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILogger | None
-               ) -> bytes:
-    """Build ``network`` with ``config`` into plan bytes; raises ``BuildError``."""
+def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILogger | None,
+               plan_type: type[bytes] = bytes) -> bytes:
+    """Build ``network`` with ``config`` into plan bytes (a ``plan_type``); raises
+    ``BuildError``."""
     _check_io(network)
     target = target_description(config.default_device_type)
     backend = target["backend"]
@@ -283,7 +284,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         "profile_tactics": profile_tactics,
         "profile_shape_values": shape_values if config._profiles else [],
     }
-    return write_plan(header, [np.asarray(a) for a in arrays])
+    return write_plan(header, [np.asarray(a) for a in arrays], plan_type)
 
 
 def _select_precisions(network: INetworkDefinition, config: IBuilderConfig, backend: str,

@@ -58,7 +58,7 @@ class Builder:
     ) -> IHostMemory | None:
         """Build a plan; None when the build fails, with the reason logged as an ERROR."""
         try:
-            return IHostMemory(build_plan(network, config, self.logger))
+            return build_plan(network, config, self.logger, IHostMemory)  # type: ignore[return-value]
         except (BuildError, NetworkError, UnsupportedError) as exc:
             log(self.logger, Severity.ERROR, f"build failed: {exc}")
             return None

@@ -179,12 +179,17 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
         return layer
 
     def _link(self, layer: ILayer) -> None:
+        linked = layer.__dict__.setdefault("_linked_inputs", [])
         for index, tensor in enumerate(layer._inputs):
             if tensor is not None:
                 self._consumers.setdefault(tensor, []).append((layer, index))
+                linked.append(tensor)
 
     def _unlink(self, layer: ILayer) -> None:
-        for tensor, uses in self._consumers.items():
+        # Only the tensors it was linked to (its inputs may have changed since): scanning
+        # every tensor's uses made graph rewrites quadratic in the network's size.
+        for tensor in set(layer.__dict__.pop("_linked_inputs", ())):
+            uses = self._consumers.get(tensor, [])
             uses[:] = [(lay, i) for lay, i in uses if lay is not layer]
 
     def _relink(self, layer: ILayer) -> None:

@@ -39,7 +39,14 @@ from engine.onnx.errors import ErrorCode, ImportFailure, OnnxParserFlag, ParserE
 from engine.onnx.functions import expand_function, function_body, function_opset
 from engine.onnx.graph import topological_nodes
 from engine.onnx.registry import DEFAULT_DOMAINS, find_importer
-from engine.onnx.tensors import array_from_tensor, onnx_type_name, shape_of_value_info, trt_dtype
+from engine.onnx.tensors import (
+    NARROWED,
+    WIDENED,
+    array_from_tensor,
+    onnx_type_name,
+    shape_of_value_info,
+    trt_dtype,
+)
 
 if TYPE_CHECKING:
     from engine.network.definition import INetworkDefinition
@@ -322,6 +329,9 @@ class _GraphImporter:
             self.tensors[name] = self.ctx.network.add_input(name, dtype, shape)
         except NetworkError as exc:
             raise ImportFailure(ErrorCode.INVALID_GRAPH, f"{what}: {exc}") from None
+        if value_info.type.tensor_type.elem_type in WIDENED or \
+                value_info.type.tensor_type.elem_type in NARROWED:
+            self.ctx.onnx_types[self.tensors[name]] = value_info.type.tensor_type.elem_type
 
     def _lookup(self, name: str, what: str) -> "ITensor":
         if name in self.tensors:

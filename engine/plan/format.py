@@ -52,28 +52,32 @@ class PlanContents:
     arrays: list[np.ndarray]
 
 
-def write_plan(header: dict[str, Any], arrays: list[np.ndarray]) -> bytes:
-    """Serialize ``header`` and ``arrays``; the header gains the array table."""
+def write_plan(header: dict[str, Any], arrays: list[np.ndarray],
+               plan_type: type[bytes] = bytes) -> bytes:
+    """Serialize ``header`` and ``arrays``; the header gains the array table. The plan is
+    returned as ``plan_type`` (a ``bytes`` subclass), made without a further copy."""
+    arrays = [np.ascontiguousarray(arr) for arr in arrays]
     table = []
     offset = 0
     for arr in arrays:
-        arr = np.ascontiguousarray(arr)
         table.append({"offset": offset, "nbytes": arr.nbytes,
                       "dtype": _dtype_name(arr), "shape": list(arr.shape)})
         offset = _align(offset + arr.nbytes)
     full = dict(header, arrays=table)
     head = json.dumps(full, separators=(",", ":"), allow_nan=True).encode("utf-8")
     blob_offset = _align(PREFIX_SIZE + len(head))
-    blob = bytearray(offset)
+    end = blob_offset + offset
+    # One buffer of the plan's final size; each array is copied into it once.
+    out = bytearray(end + CHECKSUM_SIZE)
+    _PREFIX.pack_into(out, 0, MAGIC, FORMAT_VERSION, 0, len(head), blob_offset, offset)
+    out[PREFIX_SIZE:PREFIX_SIZE + len(head)] = head
+    buffer = np.frombuffer(out, np.uint8)
     for entry, arr in zip(table, arrays):
-        raw = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
-        blob[entry["offset"]:entry["offset"] + entry["nbytes"]] = raw.tobytes()
-    out = bytearray(_PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(head), blob_offset, len(blob)))
-    out += head
-    out += bytes(blob_offset - len(out))
-    out += blob
-    out += hashlib.sha256(out).digest()
-    return bytes(out)
+        start = blob_offset + entry["offset"]
+        buffer[start:start + arr.nbytes] = arr.reshape(-1).view(np.uint8)
+    view = memoryview(out)
+    out[end:] = hashlib.sha256(view[:end]).digest()
+    return plan_type(out)
 
 
 def _dtype_name(arr: np.ndarray) -> str:

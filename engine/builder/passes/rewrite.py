@@ -1,5 +1,10 @@
 """Graph surgery shared by the passes: replace a tensor's uses, remove a layer, add a
-constant. Passes call these rather than touching the network's lists themselves."""
+constant. Passes call these rather than touching the network's lists themselves.
+
+Each forgets only the inferred infos that the change can alter (those downstream of it), not
+the whole network's: a pass asks for infos after every rewrite, and re-inferring the network
+each time made the passes quadratic in its size.
+"""
 
 from __future__ import annotations
 
@@ -16,19 +21,18 @@ def replace_tensor(network: INetworkDefinition, old: ITensor, new: ITensor) -> N
     """Make every reader of ``old`` read ``new``; a network output keeps its name."""
     for layer, index in network._consumers_of(old):
         layer._inputs[index] = new
-        network._relink(layer)
+        network._invalidate(layer)  # relinks it and forgets what follows it
     if old in network._outputs:
         network._outputs[network._outputs.index(old)] = new
         name = old.name
         old.name = name + " (replaced)"
         new.name = name
-    network._cache.clear()
 
 
 def remove_layer(network: INetworkDefinition, layer: ILayer) -> None:
+    network._invalidate(layer)
     network._unlink(layer)
     network._layers.remove(layer)
-    network._cache.clear()
 
 
 def add_constant(network: INetworkDefinition, value: np.ndarray, name: str) -> ITensor:
@@ -55,7 +59,6 @@ def insert_layer(network: INetworkDefinition, layer: ILayer, like: ITensor | Non
     after ``like`` (the tensor it replaces) when given."""
     network._layers.append(layer)
     network._link(layer)
-    network._cache.clear()
     output = layer._outputs[0]
     if like is not None:
         output.name = like.name  # ``like`` is about to be replaced and removed

@@ -134,7 +134,7 @@ def _fold_into_matrix_multiply(network: INetworkDefinition, matmul: IMatrixMulti
     along = scale if op1 == MatrixOperation.NONE else scale[:, np.newaxis]
     scaled = (weights.astype(np.float64) * along).astype(weights.dtype)
     matmul._inputs[1] = add_constant(network, scaled, f"{matmul.name} [scaled weights]")
-    network._relink(matmul)
+    network._invalidate(matmul)
     replace_tensor(network, reader._outputs[0], out)
     remove_layer(network, reader)
     return True
