@@ -15,11 +15,19 @@ that graph input turned into an initializer holding the test's value (when the v
 derived from graph inputs, the small integer inputs are supplied), and counted as passed
 "with build-time inputs". That is how such models are deployed on TensorRT.
 
-Types TensorRT lacks (DOUBLE, INT16, UINT16, UINT32) are narrowed by the parser with a warning
+Types TensorRT lacks (DOUBLE, INT16, UINT16, UINT32, UINT64) are narrowed by the parser with a warning
 (``engine.onnx.tensors.NARROWED``). For such cases the harness feeds the test's inputs cast to
 the narrowed types and compares our outputs with the expected ones of the original types at the
 same tolerance (float32 results against float64 expectations, exact for integers); they count
 as passed "narrowed".
+
+Types TensorRT lacks whose values a wider engine type holds exactly (FLOAT8E4M3FNUZ,
+FLOAT8E5M2, FLOAT8E5M2FNUZ, FLOAT4E2M1 in FLOAT; INT2, UINT2, UINT4 in INT8) are widened by the
+parser with a warning (``engine.onnx.tensors.WIDENED``): the harness feeds the test's inputs
+widened and widens the expected outputs of those types (both lossless) before comparing; such
+cases count as passed "widened". A Cast *to* one of those types (or INT4) is emulated by a
+plugin that rounds to the target's representable set (``EmulatedCast_TRT``); those cases count
+as passed "emulated".
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ class CaseResult:
     reason: str = ""
     frozen: list[str] = field(default_factory=list)
     narrowed: bool = False
+    widened: bool = False
+    emulated: bool = False
     seconds: float = 0.0
 
 
@@ -138,7 +148,10 @@ def _run_case(trt: Any, case: Any, result: CaseResult) -> None:
         result.reason = "too many inputs needed at build time"
         return
     result.narrowed = any(m.startswith("narrowed") for m in logger.messages)
-    feeds = _narrow_feeds(trt, network, feeds) if result.narrowed else feeds
+    result.widened = any(m.startswith("widened") for m in logger.messages)
+    result.emulated = any(m.startswith("emulated") for m in logger.messages)
+    converted = result.narrowed or result.widened or result.emulated
+    feeds = _narrow_feeds(trt, network, feeds) if converted else feeds
     result.stage = "build"
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.CPU
@@ -171,7 +184,7 @@ def _run_case(trt: Any, case: Any, result: CaseResult) -> None:
     names = [o.name for o in model.graph.output]
     for name, want in zip(names, expected):
         have = got[name]
-        problem = compare(have, want, allow_narrowed=result.narrowed)
+        problem = compare(have, want, allow_narrowed=converted)
         if problem:
             result.reason = f"output '{name}': {problem}"
             return
@@ -181,7 +194,8 @@ def _run_case(trt: Any, case: Any, result: CaseResult) -> None:
 
 def _narrow_feeds(trt: Any, network: Any, feeds: dict[str, np.ndarray]
                   ) -> dict[str, np.ndarray]:
-    """The test's inputs in the types the parser narrowed their graph inputs to."""
+    """The test's inputs in the types the parser narrowed or widened their graph inputs
+    to."""
     from engine.onnx.tensors import narrow_array
 
     types = {network.get_input(i).name: trt.nptype(network.get_input(i).dtype)
@@ -215,16 +229,18 @@ class _Collect:
 def compare(have: np.ndarray, want: np.ndarray, allow_narrowed: bool = False) -> str:
     """Empty when ``have`` matches ``want``; otherwise what differs. With ``allow_narrowed``,
     ``have`` may be of the type the parser narrows ``want``'s type to
-    (``engine.onnx.tensors.NARROWED``)."""
-    from engine.onnx.tensors import narrow_array
+    (``engine.onnx.tensors.NARROWED``), or the wider type it widens ``want``'s type to
+    (``WIDENED``; ``want`` is widened, losslessly, before comparing)."""
+    from engine.onnx.tensors import is_widened_dtype, narrow_array
 
     have, want = np.asarray(have), np.asarray(want)
     if have.shape != want.shape:
         return f"shape {have.shape}, expected {want.shape}"
-    if allow_narrowed and have.dtype != want.dtype and \
-            narrow_array(np.empty(0, want.dtype)).dtype == have.dtype:
+    if allow_narrowed and have.dtype != want.dtype and (
+            narrow_array(np.empty(0, want.dtype)).dtype == have.dtype
+            or (is_widened_dtype(want.dtype) and have.dtype == np.int8)):
         # narrowing keeps integer values; floats are compared in float64
-        if want.dtype.kind in "iu":
+        if want.dtype.kind in "iu" or is_widened_dtype(want.dtype):
             want = want.astype(have.dtype)
         else:
             have = have.astype(want.dtype)
@@ -304,6 +320,8 @@ def support_table(results: list[CaseResult]) -> str:
     passed = sum(r.passed for r in results)
     frozen = sum(r.passed and bool(r.frozen) for r in results)
     narrowed = sum(r.passed and r.narrowed for r in results)
+    widened = sum(r.passed and r.widened and not r.emulated for r in results)
+    emulated = sum(r.passed and r.emulated for r in results)
     lines = [
         "# ONNX operator support",
         "",
@@ -313,12 +331,21 @@ def support_table(results: list[CaseResult]) -> str:
         "",
         f"**{passed} of {len(results)} cases pass ({100.0 * passed / max(len(results), 1):.1f}%)**;",
         f"{frozen} of them with some graph inputs supplied at build time (TensorRT needs axes,",
-        "pads, sizes and the like as constants; see the module docstring), and",
-        f"{narrowed} of them narrowed: types TensorRT lacks (DOUBLE, INT16, UINT16, UINT32) "
-        "imported",
-        "as FLOAT, INT32, INT32 and INT64 with a warning, as TensorRT's parser narrows DOUBLE; "
-        "the",
-        "outputs are compared with the expected outputs of the original types.",
+        "pads, sizes and the like as constants; see the module docstring),",
+        f"{narrowed} of them narrowed: types TensorRT lacks (DOUBLE, INT16, UINT16, UINT32, "
+        "UINT64)",
+        "imported as FLOAT, INT32, INT32, INT64 and INT64 with a warning, as TensorRT's parser "
+        "narrows",
+        "DOUBLE (UINT64 values above 2^63 - 1 wrap); the",
+        "outputs are compared with the expected outputs of the original types;",
+        f"{widened} of them widened: types TensorRT lacks whose values a wider type holds "
+        "exactly",
+        "(FLOAT8E4M3FNUZ, FLOAT8E5M2, FLOAT8E5M2FNUZ, FLOAT4E2M1 as FLOAT; INT2, UINT2, UINT4 as "
+        "INT8),",
+        "compared after widening the expected outputs; and",
+        f"{emulated} of them emulated: Casts to those types (and to INT4) computed by the",
+        "`EmulatedCast_TRT` plugin, which rounds to the target type's values (ONNX's `saturate`",
+        "included) and carries them widened.",
         "",
         "| op | opsets | passed | failed | why cases fail (first reasons) |",
         "|---|---|---|---|---|",

@@ -88,6 +88,9 @@ class ImportContext:
         self.flags = flags
         self.tensors: dict[str, ITensor] = {}
         self._values: dict[ITensor, np.ndarray] = {}
+        # ONNX types of tensors carried in a wider engine type (``tensors.WIDENED``, and the
+        # outputs of emulated casts): TensorProto data type numbers.
+        self.onnx_types: dict[ITensor, int] = {}
 
     # -- constants ----------------------------------------------------------------------------
     def constant(self, value: Any, dtype: Any = None) -> ITensor:

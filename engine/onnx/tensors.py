@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import ml_dtypes
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
@@ -34,11 +35,40 @@ NARROWED: dict[int, int] = {
     TensorProto.INT16: TensorProto.INT32,
     TensorProto.UINT16: TensorProto.INT32,
     TensorProto.UINT32: TensorProto.INT64,
+    TensorProto.UINT64: TensorProto.INT64,
+}
+# Types TensorRT lacks whose every value a wider engine type holds exactly: imported as that
+# type, each with a warning starting "widened". A Cast *to* one of them is emulated (see
+# ``EMULATED_CASTS``): the value rounded to the type's representable set, carried widened.
+WIDENED: dict[int, int] = {
+    TensorProto.FLOAT8E4M3FNUZ: TensorProto.FLOAT,
+    TensorProto.FLOAT8E5M2: TensorProto.FLOAT,
+    TensorProto.FLOAT8E5M2FNUZ: TensorProto.FLOAT,
+    TensorProto.FLOAT4E2M1: TensorProto.FLOAT,
+    TensorProto.INT2: TensorProto.INT8,
+    TensorProto.UINT2: TensorProto.INT8,
+    TensorProto.UINT4: TensorProto.INT8,
+}
+# Cast targets computed by the ``EmulatedCast_TRT`` plugin: the ONNX type -> its NumPy
+# (ml_dtypes) type. INT4 is an engine type, but TensorRT casts to it only in Q/DQ.
+EMULATED_CASTS: dict[int, type] = {
+    TensorProto.FLOAT8E4M3FNUZ: ml_dtypes.float8_e4m3fnuz,
+    TensorProto.FLOAT8E5M2: ml_dtypes.float8_e5m2,
+    TensorProto.FLOAT8E5M2FNUZ: ml_dtypes.float8_e5m2fnuz,
+    TensorProto.FLOAT4E2M1: ml_dtypes.float4_e2m1fn,
+    TensorProto.INT2: ml_dtypes.int2,
+    TensorProto.UINT2: ml_dtypes.uint2,
+    TensorProto.UINT4: ml_dtypes.uint4,
+    TensorProto.INT4: ml_dtypes.int4,
 }
 _NARROWED_NUMPY: dict[np.dtype, type] = {np.dtype(np.float64): np.float32,
                                          np.dtype(np.int16): np.int32,
                                          np.dtype(np.uint16): np.int32,
-                                         np.dtype(np.uint32): np.int64}
+                                         np.dtype(np.uint32): np.int64,
+                                         np.dtype(np.uint64): np.int64}
+_WIDENED_NUMPY: dict[np.dtype, type] = {
+    np.dtype(EMULATED_CASTS[t]): np.float32 if w == TensorProto.FLOAT else np.int8
+    for t, w in WIDENED.items()}
 
 Warn = Callable[[str], None]
 
@@ -55,14 +85,24 @@ def narrowing_message(what: str, elem_type: int) -> str:
             f"support; imported as {onnx_type_name(NARROWED[elem_type])}")
 
 
+def widening_message(what: str, elem_type: int) -> str:
+    return (f"widened: {what} has type {onnx_type_name(elem_type)}, which TensorRT does not "
+            f"support; imported as {onnx_type_name(WIDENED[elem_type])}, which holds each of "
+            f"its values exactly")
+
+
 def trt_dtype(elem_type: int, what: str, warn: Warn | None = None) -> DataType:
     """The ``DataType`` of an ONNX element type; refuses types the engine has no kernel for.
-    With ``warn``, a type in ``NARROWED`` imports as its narrowed type (``warn`` says so)."""
+    With ``warn``, a type in ``NARROWED`` or ``WIDENED`` imports as its narrowed or widened
+    type (``warn`` says so)."""
     if elem_type in ONNX_TO_TRT:
         return ONNX_TO_TRT[elem_type]
     if warn is not None and elem_type in NARROWED:
         warn(narrowing_message(what, elem_type))
         return ONNX_TO_TRT[NARROWED[elem_type]]
+    if warn is not None and elem_type in WIDENED:
+        warn(widening_message(what, elem_type))
+        return ONNX_TO_TRT[WIDENED[elem_type]]
     supported = ", ".join(onnx_type_name(t) for t in ONNX_TO_TRT)
     raise ImportFailure(ErrorCode.UNSUPPORTED_NODE_DATATYPE,
                         f"{what} has type {onnx_type_name(elem_type)}, which TensorRT does not "
@@ -79,6 +119,9 @@ def array_from_tensor(proto: onnx.TensorProto, what: str, warn: Warn | None = No
         elif proto.data_type != TensorProto.DOUBLE:
             trt_dtype(proto.data_type, what)
         return narrow_array(numpy_helper.to_array(proto))
+    if proto.data_type in WIDENED:
+        trt_dtype(proto.data_type, what, warn)
+        return narrow_array(numpy_helper.to_array(proto))
     trt_dtype(proto.data_type, what)
     try:
         return numpy_helper.to_array(proto)
@@ -87,9 +130,16 @@ def array_from_tensor(proto: onnx.TensorProto, what: str, warn: Warn | None = No
 
 
 def narrow_array(array: np.ndarray) -> np.ndarray:
-    """``array`` in its ``NARROWED`` type (unchanged when its type needs no narrowing)."""
-    target = _NARROWED_NUMPY.get(array.dtype)
+    """``array`` in its ``NARROWED`` or ``WIDENED`` type (unchanged when its type is an engine
+    type)."""
+    target = _NARROWED_NUMPY.get(array.dtype) or _WIDENED_NUMPY.get(array.dtype)
     return array if target is None else array.astype(target)
+
+
+def is_widened_dtype(dtype: np.dtype) -> bool:
+    """Whether arrays of ``dtype`` are imported widened (lossless), or are what emulated casts
+    (``EMULATED_CASTS``) carry widened."""
+    return np.dtype(dtype) in _WIDENED_NUMPY or np.dtype(dtype) == np.dtype(ml_dtypes.int4)
 
 
 def shape_of_value_info(value_info: onnx.ValueInfoProto) -> tuple[int, ...] | None:

@@ -169,18 +169,19 @@ def test_unknown_default_domain_op():
 
 def test_unsupported_input_type():
     model = make_model([helper.make_node("Identity", ["x"], ["y"])],
-                       [vinfo("x", [2], TensorProto.UINT64)],
-                       [vinfo("y", [2], TensorProto.UINT64)])
+                       [vinfo("x", [2], TensorProto.COMPLEX64)],
+                       [vinfo("y", [2], TensorProto.COMPLEX64)])
     ok, _, parser = parse(model)
     assert not ok
     assert errors(parser)[0].code() == trt.ErrorCode.UNSUPPORTED_GRAPH
-    assert "UINT64" in errors(parser)[0].desc()
+    assert "COMPLEX64" in errors(parser)[0].desc()
 
 
 @pytest.mark.parametrize("elem, narrowed", [(TensorProto.DOUBLE, trt.float32),
                                             (TensorProto.INT16, trt.int32),
                                             (TensorProto.UINT16, trt.int32),
-                                            (TensorProto.UINT32, trt.int64)])
+                                            (TensorProto.UINT32, trt.int64),
+                                            (TensorProto.UINT64, trt.int64)])
 def test_types_tensorrt_lacks_are_narrowed_with_a_warning(elem, narrowed):
     model = make_model([helper.make_node("Add", ["x", "w"], ["y"])],
                        [vinfo("x", [3], elem)], [vinfo("y", [3], elem)],

@@ -1,23 +1,78 @@
-"""Type conversions: Cast and CastLike."""
+"""Type conversions: Cast and CastLike.
+
+A Cast to a type TensorRT lacks (``tensors.EMULATED_CASTS``: FLOAT8E4M3FNUZ, FLOAT8E5M2,
+FLOAT8E5M2FNUZ, FLOAT4E2M1, INT4, INT2, UINT2, UINT4) is emulated by the ``EmulatedCast_TRT``
+plugin, with a warning starting "emulated": the values are rounded to the target's
+representable set exactly as ONNX's Cast does (``saturate`` included) and carried in FLOAT
+or INT8, which hold each of them exactly. A saturating Cast to FLOAT8E4M3FN clamps to its
+largest finite value (448) before TensorRT's cast, as ONNX's ``saturate`` asks.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+from onnx import TensorProto
+
+import engine as trt
+from engine.network.tensor import ITensor
 from engine.onnx.compose import cast
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.registry import importer
-from engine.onnx.tensors import trt_dtype
+from engine.onnx.tensors import EMULATED_CASTS, TRT_TO_ONNX, onnx_type_name, trt_dtype
+from engine.types import DataType
+
+_FP8_MAX = 448.0
+
+
+def emulated_cast(ctx: ImportContext, x: ITensor, to: int, saturate: bool) -> ITensor:
+    """``x`` cast to ONNX type ``to`` by the ``EmulatedCast_TRT`` plugin (FLOAT or INT8)."""
+    ctx.warn(f"emulated: Cast to {onnx_type_name(to)}, which TensorRT does not support, is "
+             f"computed by plugin EmulatedCast_TRT: values rounded to {onnx_type_name(to)} "
+             f"and carried in a wider type")
+    creator = trt.get_plugin_registry().get_creator("EmulatedCast_TRT", "1", "")
+    fields = trt.PluginFieldCollection([
+        trt.PluginField("to", np.array([to], np.int32), trt.PluginFieldType.INT32),
+        trt.PluginField("saturate", np.array([int(saturate)], np.int32),
+                        trt.PluginFieldType.INT32)])
+    plugin = creator.create_plugin("EmulatedCast_TRT", fields, trt.TensorRTPhase.BUILD)
+    out = ctx.network.add_plugin_v3([x], [], plugin).get_output(0)
+    ctx.onnx_types[out] = to
+    return out
+
+
+def _saturate_fp8(ctx: ImportContext, x: ITensor) -> ITensor:
+    if x.dtype not in (DataType.FLOAT, DataType.HALF, DataType.BF16):
+        return x
+    net = ctx.network
+    limit = np.full((1,) * len(x.shape), _FP8_MAX, trt.nptype(x.dtype))
+    high = net.add_elementwise(x, ctx.constant(limit), trt.ElementWiseOperation.MIN)
+    low = net.add_elementwise(high.get_output(0), ctx.constant(-limit),
+                              trt.ElementWiseOperation.MAX)
+    return low.get_output(0)
+
+
+def _cast_to(ctx: ImportContext, node: Node, x: ITensor, to: int) -> ITensor:
+    saturate = bool(node.attr("saturate", 1))
+    if ctx.onnx_types.get(x) == to:
+        return ctx.network.add_identity(x).get_output(0)
+    if to in EMULATED_CASTS:
+        return emulated_cast(ctx, x, to, saturate)
+    dtype = trt_dtype(to, "Cast's target 'to'", ctx.warn)
+    if to == TensorProto.FLOAT8E4M3FN and saturate:
+        x = _saturate_fp8(ctx, x)
+    out = cast(ctx, x, dtype)
+    return ctx.network.add_identity(out).get_output(0) if out is x else out
 
 
 @importer("Cast", since=1)
 def cast_node(ctx: ImportContext, node: Node):
-    x = node.require(0)
-    to = trt_dtype(int(node.attr("to")), "Cast's target 'to'", ctx.warn)
-    out = cast(ctx, x, to)
-    return [ctx.network.add_identity(out).get_output(0) if out is x else out]
+    return [_cast_to(ctx, node, node.require(0), int(node.attr("to")))]
 
 
 @importer("CastLike", since=15)
 def cast_like(ctx: ImportContext, node: Node):
     x, like = node.require(0), node.require(1)
-    out = cast(ctx, x, like.dtype)
-    return [ctx.network.add_identity(out).get_output(0) if out is x else out]
+    to = ctx.onnx_types.get(like, TRT_TO_ONNX.get(like.dtype))
+    if to is None:
+        node.unsupported(f"CastLike to {like.dtype}")
+    return [_cast_to(ctx, node, x, to)]

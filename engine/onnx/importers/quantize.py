@@ -2,12 +2,15 @@
 
 Symmetric INT8/FP8 quantization maps onto TensorRT's quantize and dequantize layers. With a
 non-zero zero point or a UINT8 type (which TensorRT's Q/DQ layers do not take) the arithmetic
-is spelled out with elementwise, unary and cast layers instead.
+is spelled out with elementwise, unary and cast layers instead. Quantizing to a type TensorRT
+lacks (INT4, UINT4, INT2, UINT2, FLOAT8E5M2, ...) ends in the emulated cast of
+``importers.cast``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 
 from engine.onnx.compose import (
     cast,
@@ -21,10 +24,15 @@ from engine.onnx.compose import (
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
-from engine.onnx.tensors import trt_dtype
+from engine.onnx.importers.cast import emulated_cast
+from engine.onnx.tensors import EMULATED_CASTS, TRT_TO_ONNX, trt_dtype
 from engine.types import DataType
 
 _LAYER_TYPES = (DataType.INT8, DataType.FP8)
+# Ranges of the integer types TensorRT lacks (quantized to emulated or narrowed types).
+_INT_RANGES = {TensorProto.INT4: (-8, 7), TensorProto.UINT4: (0, 15),
+               TensorProto.INT2: (-2, 1), TensorProto.UINT2: (0, 3),
+               TensorProto.INT16: (-32768, 32767), TensorProto.UINT16: (0, 65535)}
 _RANGES = {DataType.INT8: (-128, 127), DataType.UINT8: (0, 255), DataType.INT32: None,
            DataType.FP8: (-448.0, 448.0)}
 
@@ -58,13 +66,43 @@ def _check_blocks(node: Node) -> None:
                                                    "supported")
 
 
+def _target(ctx: ImportContext, node: Node) -> int:
+    """The ONNX type QuantizeLinear quantizes to."""
+    if node.attr("output_dtype", 0):
+        return int(node.attr("output_dtype"))
+    zp = node.input(2)
+    if zp is None:
+        return TensorProto.UINT8
+    return ctx.onnx_types.get(zp, TRT_TO_ONNX.get(zp.dtype, TensorProto.UNDEFINED))
+
+
+def _quantize_emulated(ctx: ImportContext, node: Node, to: int):  # noqa: ANN202
+    """QuantizeLinear to a type TensorRT lacks: the arithmetic in FLOAT, then the emulated
+    cast (exact: integer targets get integers already in range)."""
+    x, scale, zp = node.require(0), node.require(1), node.input(2)
+    axis = _axis(node, x, scale)
+    s = _along(ctx, cast(ctx, scale, DataType.FLOAT), axis, rank(x))
+    q = elementwise(ctx, cast(ctx, x, DataType.FLOAT), s, "DIV")
+    bounds = _INT_RANGES.get(to)
+    if bounds is not None:
+        q = unary(ctx, q, "ROUND")
+    if zp is not None:
+        q = elementwise(ctx, q, _along(ctx, cast(ctx, zp, DataType.FLOAT), axis, rank(x)), "SUM")
+    if bounds is not None:
+        q = elementwise(ctx, q, constant_like(ctx, bounds[0], q), "MAX")
+        q = elementwise(ctx, q, constant_like(ctx, bounds[1], q), "MIN")
+    return [emulated_cast(ctx, q, to, bool(node.attr("saturate", 1)))]
+
+
 @importer("QuantizeLinear", since=10)
 def quantize(ctx: ImportContext, node: Node):
     x, scale, zp = node.require(0), node.require(1), node.input(2)
     _check_blocks(node)
-    out_type = zp.dtype if zp is not None else DataType.UINT8
-    if node.attr("output_dtype", 0):
-        out_type = trt_dtype(int(node.attr("output_dtype")), "output_dtype")
+    to = _target(ctx, node)
+    if to in EMULATED_CASTS:
+        return _quantize_emulated(ctx, node, to)
+    out_type = trt_dtype(to, "QuantizeLinear's output type", ctx.warn)
+    bounds = _INT_RANGES.get(to, _RANGES.get(out_type))
     if out_type not in _RANGES:
         node.fail(ErrorCode.UNSUPPORTED_NODE_DATATYPE, f"quantizing to {out_type.name}")
     axis = _axis(node, x, scale)
@@ -80,7 +118,6 @@ def quantize(ctx: ImportContext, node: Node):
         q = unary(ctx, q, "ROUND")
     if zp is not None:
         q = elementwise(ctx, q, _along(ctx, cast(ctx, zp, DataType.FLOAT), axis, rank(x)), "SUM")
-    bounds = _RANGES[out_type]
     if bounds is not None:
         q = elementwise(ctx, q, constant_like(ctx, bounds[0], q), "MAX")
         q = elementwise(ctx, q, constant_like(ctx, bounds[1], q), "MIN")

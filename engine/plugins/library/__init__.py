@@ -1,5 +1,11 @@
 """The plugins shipped with the engine, registered in the plugin registry on import:
-``EfficientNMS_TRT``, ``ROIAlign_TRT``, ``GroupNormalizationPlugin`` and
+``EfficientNMS_TRT``, ``ROIAlign_TRT``, ``GroupNormalizationPlugin``, ``EmulatedCast_TRT`` and
 ``MultiHeadAttention`` (all version "1", empty namespace)."""
 
-from engine.plugins.library import attention, group_norm, nms, roi_align  # noqa: F401
+from engine.plugins.library import (  # noqa: F401
+    attention,
+    emulated_cast,
+    group_norm,
+    nms,
+    roi_align,
+)
