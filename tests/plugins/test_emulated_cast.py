@@ -9,7 +9,7 @@ from tests.plugins.test_library import make_plugin, run_plugin
 
 
 def test_float8_e5m2_saturates_or_overflows_to_infinity():
-    x = np.array([1.1, 60000.0, -1e6, np.inf, np.nan, 3e-6], np.float32)
+    x = np.array([1.1, 70000.0, -1e6, np.inf, np.nan, 3e-6], np.float32)
     (sat,) = run_plugin("EmulatedCast_TRT", {"x": x}, to=19, saturate=1)
     (raw,) = run_plugin("EmulatedCast_TRT", {"x": x}, to=19, saturate=0)
     assert sat.dtype == np.float32
