@@ -164,6 +164,45 @@ def test_scatter_keeps_the_data_type(dtype):
     np.testing.assert_array_equal(y, expected)
 
 
+_ONNX_REDUCTIONS = {trt.ScatterReduction.SUM: "add", trt.ScatterReduction.PROD: "mul",
+                    trt.ScatterReduction.MAX: "max", trt.ScatterReduction.MIN: "min"}
+
+
+@pytest.mark.parametrize("reduction", list(_ONNX_REDUCTIONS))
+@pytest.mark.parametrize("mode", [trt.ScatterMode.ELEMENT, trt.ScatterMode.ND])
+def test_scatter_reductions_fold_repeated_indices_like_onnx(reduction, mode):
+    data = sample((3, 4))
+    if mode == trt.ScatterMode.ELEMENT:
+        indices = np.array([[1, 0, 2, 2], [1, 1, 0, -1]], np.int64)  # repeats in columns 0..3
+        updates = sample((2, 4), seed=5) * 3
+        op, attrs = "ScatterElements", {"axis": 0}
+    else:
+        indices = np.array([[1], [1], [0]], np.int64)  # row 1 twice
+        updates = sample((3, 4), seed=5) * 3
+        op, attrs = "ScatterND", {}
+
+    def define(net, t):
+        layer = net.add_scatter(t["data"], t["indices"], t["updates"], mode)
+        layer.reduction = reduction
+        return [layer.get_output(0)]
+
+    (y,) = run_network(define, {"data": data, "indices": indices, "updates": updates})
+    positive = np.where(indices < 0, indices + 3, indices)
+    expected = onnx_reference(op, [data, positive, updates],
+                              reduction=_ONNX_REDUCTIONS[reduction], **attrs)
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+
+
+def test_scatter_reduction_refuses_bool_data():
+    net = new_network()
+    data = net.add_input("d", trt.bool, (3,))
+    layer = net.add_scatter(data, net.add_input("i", trt.int32, (1, 1)),
+                            net.add_input("u", trt.bool, (1,)), trt.ScatterMode.ND)
+    layer.reduction = trt.ScatterReduction.MAX
+    with pytest.raises(trt.NetworkError, match="reduction MAX of BOOL data"):
+        _ = layer.get_output(0).shape
+
+
 def test_scatter_refusals():
     net = new_network()
     data = net.add_input("d", trt.float32, (3, 4))

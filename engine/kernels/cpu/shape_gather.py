@@ -6,7 +6,13 @@ import numpy as np
 
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
-from engine.network.layers.shape_gather import GatherMode, IGatherLayer, IScatterLayer, ScatterMode
+from engine.network.layers.shape_gather import (
+    GatherMode,
+    IGatherLayer,
+    IScatterLayer,
+    ScatterMode,
+    ScatterReduction,
+)
 
 
 def normalized_indices(indices: np.ndarray, size: int, what: str) -> np.ndarray:
@@ -66,7 +72,17 @@ def scatter(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
     if layer.mode == ScatterMode.ELEMENT:
         idx = normalized_indices(indices, data.shape[layer.axis],
                                  f"scatter along axis {layer.axis}")
-        out[element_coordinates(idx, layer.axis)] = updates
+        coords = element_coordinates(idx, layer.axis)
     else:
-        out[nd_coordinates(data.shape, indices, 0)] = updates
+        coords = nd_coordinates(data.shape, indices, 0)
+    fold = _FOLDS.get(layer.reduction)
+    if fold is None:
+        out[coords] = updates
+    else:
+        # unbuffered: every update addressing one element is folded in, in order
+        fold.at(out, coords, updates)
     return [out]
+
+
+_FOLDS = {ScatterReduction.SUM: np.add, ScatterReduction.PROD: np.multiply,
+          ScatterReduction.MAX: np.maximum, ScatterReduction.MIN: np.minimum}

@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING
 
 from engine.network.layers.shape_assertion import IAssertionLayer
 from engine.network.layers.shape_fill import FillOperation, IFillLayer
-from engine.network.layers.shape_gather import GatherMode, IGatherLayer, IScatterLayer, ScatterMode
+from engine.network.layers.shape_gather import (
+    GatherMode,
+    IGatherLayer,
+    IScatterLayer,
+    ScatterMode,
+    ScatterReduction,
+)
 from engine.network.layers.shape_indices import INonZeroLayer, IOneHotLayer
 from engine.network.layers.shape_of import IConcatenationLayer, IShapeLayer
 from engine.network.layers.shape_quantize import IDequantizeLayer, IQuantizeLayer
@@ -48,6 +54,7 @@ __all__ = [
     "IFillLayer", "IGatherLayer", "INonZeroLayer", "IOneHotLayer", "IQuantizeLayer",
     "IScatterLayer", "IShapeLayer", "IShuffleLayer", "ISliceLayer", "ISqueezeLayer",
     "IUnsqueezeLayer", "Permutation", "SampleMode", "ScatterMode",
+    "ScatterReduction",
 ]
 
 

@@ -37,6 +37,19 @@ class ScatterMode(enum.IntEnum):
     ND = 1  # slices addressed by leading coordinates (ONNX ScatterND)
 
 
+@attribute_enum
+class ScatterReduction(enum.IntEnum):
+    """How an ``IScatterLayer`` combines an update with the value already there (ONNX's
+    ``reduction``): NONE overwrites; the others fold every update addressing one element
+    into it in turn."""
+
+    NONE = 0
+    SUM = 1
+    PROD = 2
+    MAX = 3
+    MIN = 4
+
+
 def _same(a: int, b: int) -> bool:
     return a < 0 or b < 0 or a == b
 
@@ -135,11 +148,12 @@ class IGatherLayer(ILayer):
 
 
 class IScatterLayer(ILayer):
-    """A copy of ``data`` with ``updates`` written at ``indices``; see ``ScatterMode``."""
+    """A copy of ``data`` with ``updates`` written at ``indices``; see ``ScatterMode``, and
+    ``ScatterReduction`` for ``reduction`` (default NONE)."""
 
     type = LayerType.SCATTER
     _validated_on_add = False  # attributes are set after add_*
-    _attributes: ClassVar[tuple[str, ...]] = ("mode", "axis")
+    _attributes: ClassVar[tuple[str, ...]] = ("mode", "axis", "reduction")
     _max_inputs = 3
 
     def __init__(self, network: INetworkDefinition, data: ITensor, indices: ITensor,
@@ -147,10 +161,13 @@ class IScatterLayer(ILayer):
         super().__init__(network, [data, indices, updates])
         self.mode = mode
         self.axis = 0
+        self.reduction = ScatterReduction.NONE
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key == "mode":
             value = ScatterMode(value)
+        elif key == "reduction":
+            value = ScatterReduction(value)
         elif key == "axis":
             value = int(value)
         super().__setattr__(key, value)
@@ -160,6 +177,8 @@ class IScatterLayer(ILayer):
         _check_indices(self, indices)
         if updates.dtype != data.dtype:
             self.fail(f"updates have type {updates.dtype.name}, data has {data.dtype.name}")
+        if self.reduction != ScatterReduction.NONE and data.dtype == DataType.BOOL:
+            self.fail(f"reduction {self.reduction.name} of BOOL data")
         r = data.rank
         if self.mode == ScatterMode.ELEMENT:
             if not 0 <= self.axis < r:

@@ -65,13 +65,20 @@ def gather_nd(ctx: ImportContext, node: Node):
     return [layer.get_output(0)]
 
 
+_REDUCTIONS = {"none": trt.ScatterReduction.NONE, "add": trt.ScatterReduction.SUM,
+               "mul": trt.ScatterReduction.PROD, "max": trt.ScatterReduction.MAX,
+               "min": trt.ScatterReduction.MIN}
+
+
 def _scatter(mode: str):  # noqa: ANN202
     def run(ctx: ImportContext, node: Node):  # noqa: ANN202
         data, indices, updates = node.require(0), node.require(1), node.require(2)
-        if node.attr("reduction", "none") != "none":
+        reduction = _REDUCTIONS.get(node.attr("reduction", "none"))
+        if reduction is None:
             node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR,
-                      f"reduction='{node.attr('reduction')}' (only 'none')")
+                      f"reduction='{node.attr('reduction')}' (one of {sorted(_REDUCTIONS)})")
         layer = ctx.network.add_scatter(data, indices, updates, trt.ScatterMode.__members__[mode])
+        layer.reduction = reduction
         if mode == "ELEMENT":
             axis = normalize_axis(node, node.attr("axis", 0), rank(data))
             layer.axis = axis
