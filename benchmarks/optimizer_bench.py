@@ -1,6 +1,8 @@
-"""Optimizer benchmark (not a test): layer counts before/after the passes and output
-agreement on onnx's light models, CPU ResNet-50 latency against onnxruntime in the same run,
-cold build vs rebuild with a warm timing cache, peak activation memory vs its lower bound.
+"""Optimizer benchmark (not a test), on the nine light models shipped with onnx: layer
+counts before/after the passes, max error against onnxruntime with and without the passes,
+CPU batch-1 latency against onnxruntime in the same run, peak activation memory against its
+lower bound, and cold build against a rebuild with a warm timing cache. Prints a Markdown
+table (docs/benchmarks.md, "Builder optimizer (CPU)").
 
     PYTHONPATH=. .venv/bin/python benchmarks/optimizer_bench.py [--models resnet50,...]
 """
@@ -8,13 +10,15 @@ cold build vs rebuild with a warm timing cache, peak activation memory vs its lo
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
+import platform
 import time
+from collections.abc import Callable
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import numpy_helper
 
 import engine as trt
 from engine.builder import pipeline
@@ -73,22 +77,45 @@ def lower_bound(engine: trt.ICudaEngine) -> int:
     return peak
 
 
-def latency(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved_latency(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median milliseconds of each function, run in turns so that a busy host slows all
+    alike."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) * 1e3 for name, t in times.items()}
+
+
+def max_errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
+    """Max absolute error, and that relative to the reference's largest magnitude."""
+    error = float(np.abs(got.astype(np.float64) - want).max())
+    return error, error / max(float(np.abs(want).max()), 1e-30)
+
+
+ROW = ("| {model} | {defined} → {plain} → {optimized} | {plain_abs:.1e} / {plain_rel:.1e} | "
+       "{opt_abs:.1e} / {opt_rel:.1e} | {ours:.1f} | {ort:.1f} | {ratio:.2f}x | "
+       "{arena:.1f} / {bound:.1f} MB | {cold:.2f} / {warm:.2f} s ({speedup:.1f}x) |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="resnet50,squeezenet,densenet121,inception_v1,"
                         "inception_v2,shufflenet,bvlc_alexnet,zfnet512,vgg19")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or ''} "
+          f"onnxruntime {ort.__version__}, numpy {np.__version__}; random normal input, "
+          f"batch 1, FP32, latency = median of {args.repeats} interleaved runs")
+    print("| model | layers: ONNX-defined → plan without passes → optimized plan | "
+          "max error vs onnxruntime without passes (abs / rel) | with passes (abs / rel) | "
+          "ours ms | onnxruntime ms | ratio | activation memory: plan / lower bound | "
+          "build: cold / warm timing cache |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
         path = LIGHT / f"light_{model}.onnx"
         proto = onnx.load(str(path))
@@ -103,25 +130,24 @@ def main() -> None:
             optimized, defined, cold = build(path, cache)
             _, _, warm = build(path, cache)
         except Exception as exc:  # noqa: BLE001 - report and go on to the next model
-            print(f"{model}: build failed: {exc}")
+            print(f"| {model} | build failed: {str(exc)[:200]} |")
             continue
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        want = session.run(None, {name: x})[0]
         context = optimized.create_execution_context()
         got = list(context.infer({name: x}).values())[0]
-        want = list(plain.create_execution_context().infer({name: x}).values())[0]
-        reference = numpy_helper.to_array(onnx.load_tensor(str(LIGHT / f"light_{model}_output_0.pb")))
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        ort_ms = latency(lambda: session.run(None, {name: x}), args.repeats)
-        ours_ms = latency(lambda: context.infer({name: x}), args.repeats)
-        bound = lower_bound(optimized)
-        print(f"{model}: layers {defined} defined -> {plain.num_layers} unoptimized -> "
-              f"{optimized.num_layers} optimized; max |optimized - unoptimized| "
-              f"{np.abs(got - want).max():.2e}; reference output shape {reference.shape}")
-        print(f"  latency batch 1: ours {ours_ms:.1f} ms, onnxruntime {ort_ms:.1f} ms, ratio "
-              f"{ours_ms / ort_ms:.2f}x")
-        print(f"  build: cold {cold:.2f} s, warm timing cache {warm:.2f} s, speedup "
-              f"{cold / warm:.2f}x")
-        print(f"  activation memory: plan {optimized.device_memory_size_v2} B, lower bound "
-              f"{bound} B, ratio {optimized.device_memory_size_v2 / max(bound, 1):.2f}x")
+        unoptimized = list(plain.create_execution_context().infer({name: x}).values())[0]
+        plain_abs, plain_rel = max_errors(unoptimized, want)
+        opt_abs, opt_rel = max_errors(got, want)
+        ms = interleaved_latency({"ours": lambda: context.infer({name: x}),
+                                  "ort": lambda: session.run(None, {name: x})}, args.repeats)
+        print(ROW.format(model=model, defined=defined, plain=plain.num_layers,
+                         optimized=optimized.num_layers, plain_abs=plain_abs,
+                         plain_rel=plain_rel, opt_abs=opt_abs, opt_rel=opt_rel,
+                         ours=ms["ours"], ort=ms["ort"], ratio=ms["ours"] / ms["ort"],
+                         arena=optimized.device_memory_size_v2 / 1e6,
+                         bound=lower_bound(optimized) / 1e6, cold=cold, warm=warm,
+                         speedup=cold / warm), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 ``direct_gemm`` builds the column matrix ``[C * taps, B * positions]`` with one strided copy
 per kernel tap (a 1x1 stride-1 convolution needs none), so the product is one
-``[K, C * taps] @ [C * taps, B * positions]`` GEMM with unit strides; the builder times it
+``[K, C * taps] @ [C * taps, B * positions]`` GEMM with unit strides (one per group);
+``depthwise_taps`` multiply-adds the strided input once per kernel tap. The builder times them
 against the reference ``im2col_gemm`` kernel. The fused kernels then add the bias and the
 residual and apply the activation in place on the product.
 """
@@ -63,15 +64,45 @@ def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
     return np.ascontiguousarray(out.reshape(maps, batch, oh, ow).transpose(1, 0, 2, 3))
 
 
+def conv2d_depthwise_taps(x: np.ndarray, weights: np.ndarray,
+                          geometry: Sequence[tuple[int, int, int]], strides: Sequence[int],
+                          dilations: Sequence[int]) -> np.ndarray:
+    """Depthwise 2D convolution (one input channel per group, one map per channel) of ``x``
+    ``[B, C, H, W]`` (float32) with ``weights`` ``[C, 1, KH, KW]``: a multiply-add of the whole
+    strided input per kernel tap, instead of a matrix product per channel."""
+    kh, kw = weights.shape[2:]
+    (oh, ow) = (out for _, _, out in geometry)
+    extents = dilated_extent((kh, kw), dilations)
+    padded = pad_for_windows(x, geometry, extents, strides)
+    sh, sw = strides
+    dh, dw = dilations
+    taps = weights.reshape(weights.shape[0], kh, kw)[:, :, :, np.newaxis, np.newaxis]
+    out = np.zeros((x.shape[0], x.shape[1], oh, ow), np.float32)
+    product = np.empty_like(out)
+    for i in range(kh):
+        for j in range(kw):
+            window = padded[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                            j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            out += np.multiply(window, taps[:, i, j], out=product)
+    return out
+
+
 def _direct_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IConvolutionLayer)
-    return len(layer.kernel_size_nd) == 2 and layer.num_groups == 1 and \
-        _weights_fit(layer, inputs)
+    return len(layer.kernel_size_nd) == 2 and _weights_fit(layer, inputs)
 
 
-def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], direct: bool
+def _depthwise_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IConvolutionLayer)
+    x = inputs[0]
+    return len(layer.kernel_size_nd) == 2 and x is not None and len(x.shape) >= 3 and \
+        layer.num_groups == layer.num_output_maps == x.shape[-3] and _weights_fit(layer, inputs)
+
+
+def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method: str
               ) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The float32 product plus bias, flattened to one batch axis, and the leading dims."""
+    """The float32 product plus bias, flattened to one batch axis, and the leading dims;
+    ``method`` is ``"im2col"``, ``"direct"`` (a direct GEMM per group) or ``"depthwise"``."""
     x, w, b = _operands(layer, inputs[:3])
     spatial = len(layer.kernel_size_nd)
     flat, lead = _flatten_batch(x, spatial)
@@ -79,10 +110,19 @@ def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], direct:
     w = w.reshape(layer.num_output_maps, channels // layer.num_groups, *layer.kernel_size_nd)
     geometry = layer.geometry(flat.shape[2:])
     strides, dilations = tuple(layer.stride_nd), tuple(layer.dilation_nd)
-    if direct:
+    groups = layer.num_groups
+    if method == "depthwise":
+        out = conv2d_depthwise_taps(flat, w, geometry, strides, dilations)
+    elif method == "direct" and groups == 1:
         out = conv2d_direct_gemm(np.ascontiguousarray(flat), w, geometry, strides, dilations)
+    elif method == "direct":
+        per_group, maps = channels // groups, layer.num_output_maps // groups
+        out = np.concatenate([conv2d_direct_gemm(
+            np.ascontiguousarray(flat[:, g * per_group:(g + 1) * per_group]),
+            w[g * maps:(g + 1) * maps], geometry, strides, dilations)
+            for g in range(groups)], axis=1)
     else:
-        out = conv_im2col_gemm(flat, w, geometry, strides, dilations, layer.num_groups)
+        out = conv_im2col_gemm(flat, w, geometry, strides, dilations, groups)
     if b is not None:
         out += b.reshape((-1,) + (1,) * spatial)
     return out, lead
@@ -108,14 +148,22 @@ def apply_epilogue(layer: ILayer, out: np.ndarray, residual: np.ndarray | None) 
         supports=_direct_fits)
 def convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     assert isinstance(layer, IConvolutionLayer)
-    out, lead = _convolve(layer, inputs, direct=True)
+    out, lead = _convolve(layer, inputs, "direct")
     return [out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
 
 
-def _fused_convolution(layer: ILayer, inputs: list[np.ndarray | None], direct: bool
+@kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_depthwise_taps",
+        supports=_depthwise_fits)
+def convolution_depthwise(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    assert isinstance(layer, IConvolutionLayer)
+    out, lead = _convolve(layer, inputs, "depthwise")
+    return [out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
+
+
+def _fused_convolution(layer: ILayer, inputs: list[np.ndarray | None], method: str
                        ) -> list[np.ndarray]:
     assert isinstance(layer, IFusedConvolutionLayer)
-    out, lead = _convolve(layer, inputs, direct)
+    out, lead = _convolve(layer, inputs, method)
     out = out.reshape(lead + out.shape[1:])
     residual = inputs[3] if len(inputs) > 3 else None
     return [apply_epilogue(layer, out, residual).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
@@ -124,14 +172,21 @@ def _fused_convolution(layer: ILayer, inputs: list[np.ndarray | None], direct: b
 @kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_im2col_gemm",
         supports=_weights_fit)
 def fused_convolution(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    return _fused_convolution(layer, inputs, direct=False)
+    return _fused_convolution(layer, inputs, "im2col")
 
 
 @kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_direct_gemm",
         supports=_direct_fits)
 def fused_convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]
                              ) -> list[np.ndarray]:
-    return _fused_convolution(layer, inputs, direct=True)
+    return _fused_convolution(layer, inputs, "direct")
+
+
+@kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_depthwise_taps",
+        supports=_depthwise_fits)
+def fused_convolution_depthwise(layer: ILayer, inputs: list[np.ndarray | None]
+                                ) -> list[np.ndarray]:
+    return _fused_convolution(layer, inputs, "depthwise")
 
 
 @kernel(LayerType.FUSED_MATRIX_MULTIPLY, backend="cpu", name="cpu.fused_matrix_multiply")

@@ -1,0 +1,134 @@
+"""Regressions found on onnx's light models, each checked against onnxruntime: every CPU
+convolution tactic (grouped and depthwise included), pooling, and whole models with and
+without the optimizer's passes."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import engine as trt
+from engine.kernels.registry import tactics_for
+from engine.network.layer import LayerType, TensorInfo
+from engine.builder import pipeline
+from engine.onnx import OnnxParser
+
+ort = pytest.importorskip("onnxruntime")
+
+LIGHT = pathlib.Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+rng = np.random.default_rng(0)
+
+
+def _onnxruntime(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def _single_node_model(node: onnx.NodeProto, x: np.ndarray, initializers: list) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+CONVOLUTIONS = [  # channels, maps, groups, kernel, stride, dilation, pads
+    (8, 16, 1, 3, 1, 1, 1),
+    (8, 16, 1, 1, 2, 1, 0),
+    (8, 12, 4, 1, 1, 1, 0),  # grouped 1x1 (ShuffleNet)
+    (12, 12, 12, 3, 1, 1, 1),  # depthwise (ShuffleNet)
+    (12, 12, 12, 3, 2, 1, 1),
+    (6, 6, 6, 3, 1, 2, 2),
+    (6, 12, 3, 3, 2, 1, 1),
+]
+
+
+@pytest.mark.parametrize("channels,maps,groups,kernel,stride,dilation,pads", CONVOLUTIONS)
+def test_every_cpu_convolution_tactic_matches_onnxruntime(channels, maps, groups, kernel,
+                                                          stride, dilation, pads):
+    x = rng.standard_normal((2, channels, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((maps, channels // groups, kernel, kernel)).astype(np.float32)
+    b = rng.standard_normal(maps).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=groups,
+                            strides=[stride] * 2, dilations=[dilation] * 2, pads=[pads] * 4)
+    (want,) = _onnxruntime(_single_node_model(node, x, [
+        onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(b, "b")]), {"x": x})
+
+    network = trt.Builder(trt.Logger()).create_network(0)
+    layer = network.add_convolution_nd(network.add_input("x", trt.float32, x.shape), maps,
+                                       (kernel, kernel), w, b)
+    layer.num_groups, layer.stride_nd = groups, (stride, stride)
+    layer.dilation_nd, layer.padding_nd = (dilation, dilation), (pads, pads)
+    infos = [TensorInfo(x.shape, trt.float32)]
+    tactics = [t for t in tactics_for("cpu", LayerType.CONVOLUTION) if t.accepts(layer, infos)]
+    if groups == channels == maps:
+        assert "cpu.convolution_depthwise_taps" in [t.name for t in tactics]
+    assert len(tactics) >= 2
+    for tactic in tactics:
+        (got,) = tactic.run(layer, [x])
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=tactic.name)
+
+
+@pytest.mark.parametrize("op,attributes", [
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2]}),
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+    ("AveragePool", {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1]}),
+    ("AveragePool", {"kernel_shape": [2, 3], "strides": [2, 1], "pads": [0, 1, 1, 0],
+                     "count_include_pad": 1}),
+])
+def test_pooling_matches_onnxruntime(op, attributes):
+    x = rng.standard_normal((1, 4, 10, 9)).astype(np.float32)
+    model = _single_node_model(helper.make_node(op, ["x"], ["y"], **attributes), x, [])
+    (want,) = _onnxruntime(model, {"x": x})
+    logger = trt.Logger(trt.Logger.ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    assert OnnxParser(network, logger).parse(model.SerializeToString())
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    engine = trt.Runtime(logger).deserialize_cuda_engine(
+        builder.build_serialized_network(network, config))
+    (got,) = engine.create_execution_context().infer({"x": x}).values()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def _logits_model(name: str) -> tuple[onnx.ModelProto, str, str]:
+    """The light model with its softmax's input added as a graph output (the softmax of these
+    models' logits is ill-conditioned: their weights are constants, so all 1000 logits are
+    equal in exact arithmetic and a last-ulp difference makes the softmax one-hot)."""
+    model = onnx.load(str(LIGHT / f"light_{name}.onnx"))
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"][-1]
+    model.graph.output.append(helper.make_empty_tensor_value_info(softmax.input[0]))
+    initializers = {i.name for i in model.graph.initializer}
+    data = next(i.name for i in model.graph.input if i.name not in initializers)
+    return model, data, softmax.input[0]
+
+
+@pytest.mark.parametrize("name", ["squeezenet", "shufflenet"])
+def test_light_model_logits_match_onnxruntime_with_and_without_passes(monkeypatch, name):
+    model, data, logits = _logits_model(name)
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    want = dict(zip([o.name for o in model.graph.output], _onnxruntime(model, {data: x})))
+    for passes in (True, False):
+        engine = _build_onnx(monkeypatch, model, passes)
+        got = engine.create_execution_context().infer({data: x})
+        error = np.abs(got[logits].astype(np.float64) - want[logits]).max()
+        assert error <= 1e-5 * np.abs(want[logits]).max(), (name, passes, error)
+
+
+def _build_onnx(monkeypatch: pytest.MonkeyPatch, model: onnx.ModelProto, passes: bool
+                ) -> trt.ICudaEngine:
+    logger = trt.Logger(trt.Logger.ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    assert OnnxParser(network, logger).parse(model.SerializeToString())
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    with monkeypatch.context() as patch:
+        if not passes:
+            patch.setattr(pipeline, "PASSES", [])
+        plan = builder.build_serialized_network(network, config)
+    return trt.Runtime(logger).deserialize_cuda_engine(plan)
