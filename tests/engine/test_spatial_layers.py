@@ -420,7 +420,23 @@ def test_pooling_refusals():
         pool.blend_factor = 1.5
         pool.get_output(0).shape  # noqa: B018
     with pytest.raises(trt.NetworkError, match="output would be empty"):
-        net.add_pooling_nd(x, trt.PoolingType.AVERAGE, (5, 5))
+        pool = net.add_pooling_nd(x, trt.PoolingType.AVERAGE, (5, 5))
+        pool.get_output(0).shape  # noqa: B018
+
+
+def test_pooling_window_larger_than_the_input_is_accepted_once_padded():
+    # Validated when read, not on add: the padding is set after add_pooling_nd.
+    x = randn(1, 2, 4, 4)
+
+    def define(net, t):
+        pool = net.add_pooling_nd(t["x"], trt.PoolingType.AVERAGE, (5, 5))
+        pool.post_padding = (1, 1)
+        pool.average_count_excludes_padding = True
+        return [pool.get_output(0)]
+
+    (y,) = run_network(define, {"x": x})
+    assert y.shape == (1, 2, 1, 1)
+    np.testing.assert_allclose(y[..., 0, 0], x.mean(axis=(2, 3)), rtol=1e-6)
 
 
 # -- padding ----------------------------------------------------------------------------------

@@ -113,3 +113,19 @@ def test_compress_with_a_constant_condition():
     model = make_model([node], [vinfo("x", [2, 4])], [vinfo("y", None)],
                        [helper.make_tensor("c", TensorProto.BOOL, [4], [1, 0, 0, 1])])
     assert_matches_onnxruntime(model, {"x": np.arange(8, dtype=np.float32).reshape(2, 4)})
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("MaxPool", {}),
+    ("MaxPool", {"pads": [1, 2, 1, 0], "strides": [2, 1]}),
+    ("AveragePool", {"pads": [1, 1, 1, 2], "count_include_pad": 0}),
+    ("AveragePool", {"pads": [1, 1, 1, 2], "count_include_pad": 1, "strides": [2, 2]}),
+    ("AveragePool", {"pads": [1, 2, 0, 1], "ceil_mode": 1, "strides": [2, 3]}),
+    ("LpPool", {"pads": [1, 0, 1, 0], "p": 2}),
+])
+def test_dilated_pooling_as_strided_slices(op, attrs):
+    model = make_model([helper.make_node(op, ["x"], ["y"], kernel_shape=[2, 3],
+                                         dilations=[2, 2], **attrs)],
+                       [vinfo("x", [1, 2, 7, 8])], [vinfo("y", None)], opset=19)
+    x = np.random.default_rng(1).normal(size=(1, 2, 7, 8)).astype(np.float32)
+    assert_matches_onnxruntime(model, {"x": x})

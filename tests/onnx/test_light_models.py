@@ -23,9 +23,6 @@ SLOW = {"densenet121", "inception_v1", "inception_v2", "resnet50", "vgg19", "zfn
         "bvlc_alexnet"}
 # Known failures, with the reason (not the parser's):
 KNOWN = {
-    # add_pooling_nd validates its output when created, before padding can be set, and so
-    # refuses the final 7x7 AveragePool over a 6x6 input with end padding 1.
-    "inception_v1": "pooling layer refuses a window larger than the unpadded input",
     # The logits are ~9.5e9 and equal in exact arithmetic; float32 steps there are 1024, so
     # the softmax of any summation order but the reference's is one-hot (the logits match the
     # reference to 3e-7 relative).

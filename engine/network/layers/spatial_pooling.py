@@ -34,6 +34,7 @@ class IPoolingLayer(_WindowedLayer):
     """
 
     type = LayerType.POOLING
+    _validated_on_add = False  # padding is set after add_pooling_nd
     _attributes: ClassVar[tuple[str, ...]] = (
         "type", "window_size_nd", "stride_nd", "pre_padding", "post_padding", "padding_mode",
         "blend_factor", "average_count_excludes_padding",

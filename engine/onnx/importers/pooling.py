@@ -18,7 +18,7 @@ def _pool(ctx: ImportContext, node: Node, x, kind: str):  # noqa: ANN001, ANN202
     strides = list(node.attr("strides", [1] * spatial))
     dilations = list(node.attr("dilations", [1] * spatial))
     if any(d != 1 for d in dilations):
-        node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, f"dilations {dilations}")
+        return _dilated_pool(ctx, node, x, kind, kernel, strides, dilations)
     pads = list(node.attr("pads", [0] * 2 * spatial))
     auto = node.attr("auto_pad", "NOTSET")
     ceil_mode = bool(node.attr("ceil_mode", 0))
@@ -45,6 +45,86 @@ def _pool(ctx: ImportContext, node: Node, x, kind: str):  # noqa: ANN001, ANN202
         layer.average_count_excludes_padding = not bool(node.attr("count_include_pad", 0))
     out = layer.get_output(0)
     return squeeze(ctx, out, [rank(out) - 1]) if one_d else out
+
+
+def _dilated_geometry(node: Node, dims: list[int], kernel: list[int], strides: list[int],
+                      dilations: list[int]) -> tuple[list[int], list[int], list[int]]:
+    """``(pre, post, out)`` per spatial axis of a dilated window, as ONNX's pooling."""
+    spatial = len(dims)
+    auto = node.attr("auto_pad", "NOTSET")
+    pads = list(node.attr("pads", [0] * 2 * spatial))
+    pre, post, outs = [], [], []
+    for i, (d, k, s, dl) in enumerate(zip(dims, kernel, strides, dilations)):
+        span = (k - 1) * dl + 1
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            out = -(-d // s)
+            total = max(0, (out - 1) * s + span - d)
+            a = total // 2 if auto == "SAME_UPPER" else total - total // 2
+            pre.append(a)
+            post.append(total - a)
+        elif auto == "VALID":
+            out = (d - span) // s + 1
+            pre.append(0)
+            post.append(0)
+        elif auto == "NOTSET":
+            a, b = pads[i], pads[spatial + i]
+            pre.append(a)
+            post.append(b)
+            if node.attr("ceil_mode", 0):
+                out = -(-(d + a + b - span) // s) + 1
+                if (out - 1) * s >= d + a:
+                    out -= 1
+            else:
+                out = (d + a + b - span) // s + 1
+        else:
+            node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, f"auto_pad '{auto}'")
+        if out < 1:
+            node.fail(ErrorCode.INVALID_NODE, f"pooling output would be empty along spatial "
+                                              f"axis {i}")
+        outs.append(out)
+    return pre, post, outs
+
+
+def _dilated_pool(ctx: ImportContext, node: Node, x, kind: str, kernel, strides,  # noqa: ANN001
+                  dilations):  # noqa: ANN001, ANN202
+    """A dilated window (TensorRT's pooling has none) as one strided slice per window
+    offset, reading outside the input as the fill (-inf for MAX, 0 otherwise), folded by MAX
+    or SUM; AVERAGE divides by the count of the window's positions inside the input (inside
+    the input and its explicit pads with count_include_pad)."""
+    dims = list(x.shape)
+    if any(d < 0 for d in dims):
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "dilated pooling needs static dims")
+    spatial = len(kernel)
+    lead = dims[:-spatial]
+    pre, post, outs = _dilated_geometry(node, dims[-spatial:], kernel, strides, dilations)
+    fill = ctx.constant(np.array([-np.inf if kind == "MAX" else 0.0], trt.nptype(x.dtype)))
+    total = None
+    for offset in np.ndindex(*kernel):
+        start = [0] * len(lead) + [j * dl - a for j, dl, a in zip(offset, dilations, pre)]
+        layer = ctx.network.add_slice(x, trt.Dims(start), trt.Dims(lead + outs),
+                                      trt.Dims([1] * len(lead) + list(strides)))
+        layer.mode = trt.SampleMode.FILL
+        layer.set_input(4, fill)
+        part = layer.get_output(0)
+        total = part if total is None else elementwise(ctx, total, part,
+                                                       "MAX" if kind == "MAX" else "SUM")
+    if kind != "AVERAGE":
+        return total
+    include_pad = bool(node.attr("count_include_pad", 0))
+    count = np.zeros(outs)
+    for offset in np.ndindex(*kernel):
+        inside = np.ones(outs, bool)
+        for axis, (j, dl, a, b, s, d) in enumerate(zip(offset, dilations, pre, post, strides,
+                                                       dims[-spatial:])):
+            pos = np.arange(outs[axis]) * s + j * dl - a
+            low, high = (-a, d + b) if include_pad else (0, d)
+            shape = [1] * spatial
+            shape[axis] = outs[axis]
+            inside = inside & ((pos >= low) & (pos < high)).reshape(shape)
+        count += inside
+    divisor = ctx.constant(np.maximum(count, 1).reshape([1] * len(lead) + outs)
+                           .astype(trt.nptype(x.dtype)))
+    return elementwise(ctx, total, divisor, "DIV")
 
 
 def _ceil_padding(node: Node, x, kernel, strides, pre, post):  # noqa: ANN001, ANN202
@@ -83,6 +163,9 @@ def lp_pool(ctx: ImportContext, node: Node):
     x = node.require(0)
     p = float(node.attr("p", 2))
     powered = elementwise(ctx, unary(ctx, x, "ABS"), constant_like(ctx, p, x), "POW")
+    if any(d != 1 for d in node.attr("dilations", [])):
+        total = _pool(ctx, node, powered, "SUM")
+        return [elementwise(ctx, total, constant_like(ctx, 1.0 / p, total), "POW")]
     node.attrs["count_include_pad"] = 1
     avg = _pool(ctx, node, powered, "AVERAGE")
     window = float(np.prod(node.attr("kernel_shape")))
