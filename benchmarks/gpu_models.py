@@ -1,6 +1,6 @@
 """Real models on the GPU target against PyTorch in the same process: ResNet-50 (torchvision,
 random weights) and a BERT-base-like encoder (12 layers, hidden 768, 12 heads, sequence 128),
-exported to ONNX with ``torch.onnx.export``, parsed with our ``OnnxParser``, built FP16 for the
+exported to ONNX with ``torch.onnx.export`` (Identity nodes kept), parsed with our ``OnnxParser``, built FP16 for the
 GPU and run with CUDA graphs on the caller's buffers; peers: PyTorch FP16 eager and
 ``torch.compile`` (default and reduce-overhead) on the same weights and inputs.
 
@@ -147,6 +147,10 @@ def time_ms(run: Callable[[], object], runs: int, repeats: int = 5) -> float:
     return statistics.median(samples)
 
 
+# Cast layers of the FP16 builds before precision selection counted cast costs (commit
+# 4b09de3, benchmarks/gpu_models_h100.txt of then).
+BEFORE = {("resnet50", 1): 23, ("resnet50", 64): 8, ("bert", 1): 83, ("bert", 32): 124}
+
 _TORCH_TYPES = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16,
                 trt.DataType.INT64: torch.int64, trt.DataType.INT32: torch.int32}
 
@@ -159,13 +163,16 @@ def used_bytes() -> int:
     return -int(free)
 
 
-def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int) -> list[str]:
+def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int,
+          strip: bool = False) -> list[str]:
     torch.manual_seed(0)
     model, sample = make()
     model.eval()
     x = sample(batch)
     with torch.no_grad():
-        onnx_bytes = without_identities(export_onnx(model, x))
+        onnx_bytes = export_onnx(model, x)
+        if strip:
+            onnx_bytes = without_identities(onnx_bytes)
     before = used_bytes()
     engine, build_s = build_engine(onnx_bytes)
     weights_mb = (used_bytes() - before) / 2**20
@@ -216,7 +223,9 @@ def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int) ->
     tactics: dict[str, int] = {}
     for _, _, tactic in engine.layer_tactics:
         tactics[tactic] = tactics.get(tactic, 0) + 1
-    lines.append(f"{'':<14} layers {sum(tactics.values())}: " +
+    casts = sum(n for t, n in tactics.items() if t.endswith(".cast"))
+    lines.append(f"{'':<14} layers {sum(tactics.values())} ({casts} casts, before "
+                 f"reformat-aware precision: {BEFORE.get((name, batch), '?')}): " +
                  ", ".join(f"{t} x{n}" for t, n in sorted(tactics.items())))
     return lines
 
@@ -229,6 +238,9 @@ def main() -> None:
     parser.add_argument("--compile", default="default,reduce-overhead",
                         help="torch.compile modes, or 'none'")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--strip-identities", action="store_true",
+                        help="remove the export's Identity nodes before parsing (no longer "
+                             "needed: the builder inlines constant weights behind them)")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -242,7 +254,8 @@ def main() -> None:
             batches = [int(b) for b in args.batches.split(",")]
         for batch in batches:
             try:
-                print("\n".join(bench(name, make, batch, modes, args.runs)), flush=True)
+                print("\n".join(bench(name, make, batch, modes, args.runs,
+                                          args.strip_identities)), flush=True)
             except Exception as exc:  # noqa: BLE001 - report and go on with the next one
                 print(f"{name} b{batch}: FAILED {type(exc).__name__}: {exc}", flush=True)
 

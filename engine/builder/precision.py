@@ -44,6 +44,11 @@ FOLLOWING = frozenset({
 # Layers that read only their input's shape: they need no cast.
 INDIFFERENT = frozenset({LayerType.SHAPE})
 FLOATS = (DataType.FLOAT, DataType.HALF, DataType.BF16)
+# Relative difference under which timings count as equal.
+TIE = 0.05
+# The least relative gain for which one layer leaves its region's precision (timings of
+# small layers on the GPU measure the host's launches: their noise is larger than TIE).
+MOVE_GAIN = 0.25
 
 # (layer, input infos at that precision) -> milliseconds of its fastest tactic, or None
 # when no tactic accepts the layer so.
@@ -102,17 +107,26 @@ def choose_precisions(network: INetworkDefinition, config: IBuilderConfig,
     if not members:
         return chosen
     costs = _Costs(network, infos, time, members, fixed)
-    for region in costs.regions():
+    regions = costs.regions()
+    for region in regions:
         totals = [(costs.region_ms(region, d), d) for d in allowed]
-        best = min(totals, key=lambda r: r[0])[1]
+        least = min(ms for ms, _ in totals)
+        # Within TIE of the fastest, the lower precision: where the GPU work hides behind
+        # the host's launches, timings tie, and graph replays still profit from FP16.
+        best = min(totals, key=lambda r: (r[0] > least * (1 + TIE), r[1] == DataType.FLOAT,
+                                          r[0]))[1]
+        log(logger, Severity.VERBOSE, f"precision region of {len(region)} layers (from "
+            f"'{region[0].name}'): " + ", ".join(f"{d.name} {ms:.3f} ms" for ms, d in totals)
+            + f" -> {best.name}")
         for layer in region:
             costs.assign(layer, best if costs.ms(layer, best) is not None else DataType.FLOAT)
-    for layer in members:  # one sweep of single-layer moves
+    for layer in members:  # one sweep of single-layer moves, each a clear gain
         here = costs.assigned[id(layer)]
         options = [(costs.layer_ms(layer, d), d) for d in allowed
                    if costs.ms(layer, d) is not None]
         best_ms, best = min(options, key=lambda r: (r[0], r[1] != here))
-        if best != here and best_ms < costs.layer_ms(layer, here):
+        if best != here and best_ms < costs.layer_ms(layer, here) * (1 - MOVE_GAIN):
+            log(logger, Severity.VERBOSE, f"layer '{layer.name}' moves to {best.name}")
             costs.assign(layer, best)
     for layer in members:
         d = costs.assigned[id(layer)]

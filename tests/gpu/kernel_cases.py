@@ -152,6 +152,8 @@ if hasattr(trt, "ReduceOperation"):
     case(LayerType.SOFTMAX, "softmax-f16", {"x": rand(2, 3, 16, dtype=np.float16)}, _softmax(2))
     case(LayerType.SOFTMAX, "softmax-long-rows", {"x": rand(3, 1000) * 4}, _softmax(1),
          float32=1e-5)
+    case(LayerType.SOFTMAX, "softmax-block-rows", {"x": rand(3, 2, 2000) * 4}, _softmax(2),
+         float32=1e-5)
 
 
 # -- shape ------------------------------------------------------------------------------------
@@ -399,6 +401,9 @@ if hasattr(trt, "PoolingType"):
     case(LayerType.NORMALIZATION, "layer-norm-768-f16",
          {"x": rand(2, 3, 768, dtype=np.float16), "g": rand(1, 1, 768, dtype=np.float16),
           "b": rand(1, 1, 768, dtype=np.float16)}, _normalization(1 << 2), float16=3e-2)
+    case(LayerType.NORMALIZATION, "layer-norm-block-rows",
+         {"x": rand(3, 1500), "g": rand(1, 1500), "b": rand(1, 1500)}, _normalization(1 << 1),
+         float32=1e-4)
     case(LayerType.NORMALIZATION, "layer-norm-scalar-coefficients",
          {"x": rand(5, 40) + 3, "g": rand(1, 1), "b": rand(1, 1)}, _normalization(1 << 1),
          float32=1e-4)

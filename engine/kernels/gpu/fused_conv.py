@@ -5,8 +5,10 @@ The contraction runs on cuBLAS (FP16 on tensor cores, accumulating in FP32): an 
 convolution gathers its windows into columns ``[B, C * taps, P]`` (none for a 1x1 stride-1
 convolution, whose input already is that matrix) and multiplies them by the kernel
 ``[K, C * taps]`` in one strided-batched GEMM straight into the ``[B, K, P]`` output. The
-epilogue, ``activation(y + bias + residual)``, is one generated elementwise kernel that
-updates the product in place (cached per activation and operand set).
+epilogue, ``activation(y + bias + residual)``, is one generated kernel that updates the
+product in place (cached per activation and operand set): a grid-stride RawKernel with flat
+indices where the bias varies along one axis and the residual has the output's shape, else a
+CuPy elementwise kernel (broadcasting by N-d indices).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from engine.kernels.gpu.capabilities import both, contiguous
 from engine.kernels.gpu.fused_pointwise import activation_expression
 from engine.kernels.gpu.gemm import batched_matmul
 from engine.kernels.gpu.spatial import conv_im2col, pad_for_windows, strided_windows
+from engine.kernels.gpu.rows import HALF_PRELUDE
 from engine.kernels.gpu.weights import device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
@@ -37,6 +40,8 @@ def epilogue(y: cupy.ndarray, bias: cupy.ndarray | None, residual: cupy.ndarray 
     if bias is None and residual is None and activation is None:
         return y
     kind = None if activation is None else ActivationType(activation).name
+    if _row_epilogue(y, bias, residual, kind, alpha, beta):
+        return y
     key = (kind, float(alpha), float(beta), bias is not None, residual is not None)
     compiled = _EPILOGUES.get(key)
     if compiled is None:
@@ -55,6 +60,75 @@ def epilogue(y: cupy.ndarray, bias: cupy.ndarray | None, residual: cupy.ndarray 
     args = [a for a in (bias, residual) if a is not None]
     compiled(*args, y)
     return y
+
+
+_ROW_EPILOGUE = r"""
+extern "C" __global__ void engine_bias_epilogue(T* y, const T* b, const T* r, long long n_,
+                                                long long inner_, long long channels_) {
+    IDX n = (IDX)n_, inner = (IDX)inner_, channels = (IDX)channels_;
+    for (IDX i = (IDX)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (IDX)gridDim.x * blockDim.x) {
+        float v = ld(y[i]);
+        if (HAS_BIAS) v += ld(b[(i / inner) % channels]);
+        if (HAS_RESIDUAL) v += ld(r[i]);
+        ACTIVATE
+        st(y + i, v);
+    }
+}
+"""
+_ROW_KERNELS: dict[tuple, cupy.RawKernel] = {}
+
+
+def _bias_layout(y: cupy.ndarray, bias: cupy.ndarray) -> tuple[int, int] | None:
+    """(inner, channels) such that element i of contiguous ``y`` adds bias[(i // inner) %
+    channels]: ``bias`` varies along one axis of ``y`` at most."""
+    if bias.size == 1:
+        return 1, 1
+    shape = (1,) * (y.ndim - bias.ndim) + tuple(bias.shape)
+    if len(shape) != y.ndim:
+        return None
+    varying = [a for a, d in enumerate(shape) if d != 1]
+    if len(varying) != 1 or shape[varying[0]] != y.shape[varying[0]]:
+        return None
+    axis = varying[0]
+    return int(np.prod(y.shape[axis + 1:], dtype=np.int64)), int(y.shape[axis])
+
+
+def _row_epilogue(y: cupy.ndarray, bias: cupy.ndarray | None, residual: cupy.ndarray | None,
+                  kind: str | None, alpha: float, beta: float) -> bool:
+    """The epilogue as one grid-stride RawKernel with flat indices (the bias indexed by
+    division, no N-d index arithmetic); False where the operands do not fit it."""
+    if y.dtype.name not in ("float32", "float16") or not y.flags.c_contiguous or y.size == 0:
+        return False
+    layout = (1, 1)
+    if bias is not None:
+        found = _bias_layout(y, bias)
+        if found is None or bias.dtype != y.dtype:
+            return False
+        layout = found
+        bias = bias if bias.flags.c_contiguous else bias.copy()
+    if residual is not None and (residual.shape != y.shape or residual.dtype != y.dtype
+                                 or not residual.flags.c_contiguous):
+        return False
+    wide = y.size >= 2**31 - 2**24
+    key = (y.dtype.name, kind, float(alpha), float(beta), bias is not None,
+           residual is not None, wide)
+    compiled = _ROW_KERNELS.get(key)
+    if compiled is None:
+        activate = "" if kind is None else \
+            f"v = {activation_expression(kind, 'v', alpha, beta)};"
+        ctype = "float" if y.dtype.name == "float32" else "unsigned short"
+        source = (f"#define T {ctype}\n#define IDX {'long long' if wide else 'int'}\n"
+                  f"#define HAS_BIAS {int(bias is not None)}\n"
+                  f"#define HAS_RESIDUAL {int(residual is not None)}\n"
+                  f"#define ACTIVATE {activate}\n" + HALF_PRELUDE + _ROW_EPILOGUE)
+        compiled = _ROW_KERNELS[key] = cupy.RawKernel(source, "engine_bias_epilogue")
+    threads = 256
+    blocks = int(min(-(-y.size // threads), 132 * 16))
+    compiled((blocks,), (threads,), (y, y if bias is None else bias,
+                                     y if residual is None else residual, np.int64(y.size),
+                                     np.int64(layout[0]), np.int64(layout[1])))
+    return True
 
 
 def _float_operands(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:

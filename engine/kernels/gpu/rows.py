@@ -1,9 +1,10 @@
 """One-kernel row operations: softmax (with an optional scale and broadcast additive mask) and
-layer normalization over the last axis, one thread block per row, float32 inside.
+layer normalization over the last axis, float32 inside.
 
-Each row is read three times from global memory (maximum or mean, sum of exponentials or
-squared deviations, output); rows of attention scores and hidden states are small enough that
-the second and third reads come from cache. Block reductions use warp shuffles and 33 floats
+Rows of up to 1,024 columns take one warp each, the row held in registers (one read, one
+write; four rows per block). Longer rows take one thread block each and read the row three
+times (maximum or mean, sum of exponentials or squared deviations, output), the later reads
+mostly from cache. Block reductions use warp shuffles and 33 floats
 of shared memory. HALF is converted with PTX ``cvt`` instructions, so the source needs no
 CUDA headers. Kernels are compiled (NVRTC) once per element-type combination.
 """
@@ -21,7 +22,7 @@ from engine.network.layers.math_reduction import ISoftMaxLayer
 from engine.network.layers.spatial_norm import INormalizationLayer
 from engine.network.shapes import axes_from_mask
 
-_PRELUDE = r"""
+HALF_PRELUDE = _PRELUDE = r"""
 #define NEG_INF __int_as_float(0xff800000)
 __device__ __forceinline__ float h2f(unsigned short h) {
     float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
@@ -114,6 +115,85 @@ extern "C" __global__ void engine_layer_norm_rows(
 }
 """
 
+# Rows of up to WARP_ROW_LIMIT columns: one warp per row, the row held in registers (read
+# once, written once), WARPS_PER_BLOCK rows per block.
+_SOFTMAX_WARP = r"""
+extern "C" __global__ void engine_softmax_warp(
+        const XT* x, const MT* mask, XT* y, long long rows, int L, float scale, int has_mask,
+        int d1, int d2, int d3, long long s0, long long s1, long long s2, long long s3,
+        long long sl) {
+    int lane = threadIdx.x & 31;
+    long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    const XT* xr = x + row * L;
+    XT* yr = y + row * L;
+    const MT* mr = mask;
+    if (has_mask) {
+        long long r = row;
+        long long i3 = r % d3; r /= d3;
+        long long i2 = r % d2; r /= d2;
+        long long i1 = r % d1; r /= d1;
+        mr = mask + r * s0 + i1 * s1 + i2 * s2 + i3 * s3;
+    }
+    float v[COLS];
+    float top = NEG_INF;
+#pragma unroll
+    for (int k = 0; k < COLS; ++k) {
+        int c = lane + k * 32;
+        v[k] = c < L ? ld(xr[c]) * scale + (has_mask ? ld(mr[c * sl]) : 0.f) : NEG_INF;
+        top = fmaxf(top, v[k]);
+    }
+    top = warp_op(top, 1);
+    float total = 0.f;
+#pragma unroll
+    for (int k = 0; k < COLS; ++k) {
+        v[k] = lane + k * 32 < L ? __expf(v[k] - top) : 0.f;
+        total += v[k];
+    }
+    float inv = 1.f / warp_op(total, 0);
+#pragma unroll
+    for (int k = 0; k < COLS; ++k) {
+        int c = lane + k * 32;
+        if (c < L) st(yr + c, v[k] * inv);
+    }
+}
+"""
+
+_LAYER_NORM_WARP = r"""
+extern "C" __global__ void engine_layer_norm_warp(
+        const XT* x, const GT* g, const GT* b, XT* y, long long rows, int L, float eps,
+        int g_step, int b_step) {
+    int lane = threadIdx.x & 31;
+    long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    const XT* xr = x + row * L;
+    XT* yr = y + row * L;
+    float v[COLS];
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < COLS; ++k) {
+        int c = lane + k * 32;
+        v[k] = c < L ? ld(xr[c]) : 0.f;
+        s += v[k];
+    }
+    float mean = warp_op(s, 0) / L;
+    float d = 0.f;
+#pragma unroll
+    for (int k = 0; k < COLS; ++k) {
+        float t = lane + k * 32 < L ? v[k] - mean : 0.f;
+        d += t * t;
+    }
+    float rstd = rsqrtf(warp_op(d, 0) / L + eps);
+#pragma unroll
+    for (int k = 0; k < COLS; ++k) {
+        int c = lane + k * 32;
+        if (c < L) st(yr + c, (v[k] - mean) * rstd * ld(g[c * g_step]) + ld(b[c * b_step]));
+    }
+}
+"""
+WARP_ROW_LIMIT = 1024
+WARPS_PER_BLOCK = 4
+
 _C_TYPES = {"float32": "float", "float16": "unsigned short"}
 _KERNELS: dict[tuple[str, ...], cupy.RawKernel] = {}
 
@@ -123,11 +203,12 @@ def row_types_fit(*dtypes: object) -> bool:
     return all(np.dtype(d).name in _C_TYPES for d in dtypes)  # type: ignore[call-overload]
 
 
-def _compiled(source: str, name: str, **types: np.dtype) -> cupy.RawKernel:
-    key = (name,) + tuple(f"{k}={v.name}" for k, v in sorted(types.items()))
+def _compiled(source: str, name: str, columns: int = 0, **types: np.dtype) -> cupy.RawKernel:
+    key = (name, columns) + tuple(f"{k}={v.name}" for k, v in sorted(types.items()))
     found = _KERNELS.get(key)
     if found is None:
         defines = "".join(f"#define {k} {_C_TYPES[v.name]}\n" for k, v in types.items())
+        defines += f"#define COLS {max(columns, 1)}\n"
         found = _KERNELS[key] = cupy.RawKernel(defines + _PRELUDE + source, name)
     return found
 
@@ -149,7 +230,6 @@ def softmax_rows(x: cupy.ndarray, scale: float = 1.0, mask: cupy.ndarray | None 
     if out.size == 0:
         return out
     if mask is None:
-        kernel = _compiled(_SOFTMAX, "engine_softmax_rows", XT=x.dtype, MT=x.dtype)
         lead, strides, last, masked, args_mask = (1, 1, 1), (0, 0, 0, 0), 0, 0, x
     else:
         view = cupy.broadcast_to(mask, x.shape)
@@ -162,11 +242,16 @@ def softmax_rows(x: cupy.ndarray, scale: float = 1.0, mask: cupy.ndarray | None 
         strides = tuple(int(s) for s in elem[:4])
         last = int(elem[4])
         masked, args_mask = 1, view
-        kernel = _compiled(_SOFTMAX, "engine_softmax_rows", XT=x.dtype, MT=view.dtype)
-    threads = _threads(length)
-    kernel((rows,), (threads,), (x, args_mask, out, np.int32(length), np.float32(scale),
-                                 np.int32(masked), *(np.int32(d) for d in lead),
-                                 *(np.int64(s) for s in strides), np.int64(last)))
+    tail = (np.int32(length), np.float32(scale), np.int32(masked),
+            *(np.int32(d) for d in lead), *(np.int64(s) for s in strides), np.int64(last))
+    if length <= WARP_ROW_LIMIT:
+        kernel = _compiled(_SOFTMAX_WARP, "engine_softmax_warp", -(-length // 32),
+                           XT=x.dtype, MT=args_mask.dtype)
+        kernel((-(-rows // WARPS_PER_BLOCK),), (32 * WARPS_PER_BLOCK,),
+               (x, args_mask, out, np.int64(rows), *tail))
+    else:
+        kernel = _compiled(_SOFTMAX, "engine_softmax_rows", XT=x.dtype, MT=args_mask.dtype)
+        kernel((rows,), (_threads(length),), (x, args_mask, out, *tail))
     return out
 
 
@@ -182,10 +267,16 @@ def layer_norm_rows(x: cupy.ndarray, scale: cupy.ndarray, bias: cupy.ndarray, ep
     kind = np.promote_types(scale.dtype, bias.dtype)
     g = cupy.ascontiguousarray(scale.astype(kind, copy=False)).reshape(-1)
     b = cupy.ascontiguousarray(bias.astype(kind, copy=False)).reshape(-1)
-    kernel = _compiled(_LAYER_NORM, "engine_layer_norm_rows", XT=x.dtype, GT=kind)
-    kernel((x.size // length,), (_threads(length),),
-           (x, g, b, out, np.int32(length), np.float32(epsilon), np.int32(g.size > 1),
-            np.int32(b.size > 1)))
+    rows = x.size // length
+    tail = (np.int32(length), np.float32(epsilon), np.int32(g.size > 1), np.int32(b.size > 1))
+    if length <= WARP_ROW_LIMIT:
+        kernel = _compiled(_LAYER_NORM_WARP, "engine_layer_norm_warp", -(-length // 32),
+                           XT=x.dtype, GT=kind)
+        kernel((-(-rows // WARPS_PER_BLOCK),), (32 * WARPS_PER_BLOCK,),
+               (x, g, b, out, np.int64(rows), *tail))
+    else:
+        kernel = _compiled(_LAYER_NORM, "engine_layer_norm_rows", XT=x.dtype, GT=kind)
+        kernel((rows,), (_threads(length),), (x, g, b, out, *tail))
     return out
 
 

@@ -45,7 +45,10 @@ def shuffle(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarr
     else:
         dims = None if layer.reshape_dims is None else tuple(layer.reshape_dims)
     if dims is not None:
-        out = out.reshape(resolve_reshape(out.shape, dims, layer.zero_is_placeholder))
+        wanted = resolve_reshape(out.shape, dims, layer.zero_is_placeholder)
+        if tuple(wanted) != tuple(out.shape):
+            out = contiguous(out)  # the widened copy, not reshape's own
+        out = out.reshape(wanted)
     out = cupy.transpose(out, layer.second_transpose[:out.ndim])
     return [contiguous(out)]  # a reshape alone is a view: no copy
 
