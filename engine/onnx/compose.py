@@ -219,3 +219,18 @@ def unsqueeze(ctx: ImportContext, x: ITensor, axes: Sequence[int]) -> ITensor:
     sizes = shape_of(ctx, x)
     parts = [int64_vector(ctx, [1]) if d == 1 else gather(ctx, sizes, [d[1]]) for d in dims]
     return reshape(ctx, x, concat(ctx, parts))
+
+
+def library_plugin(ctx: ImportContext, name: str, inputs: Sequence[ITensor],
+                   **fields: int | float) -> list[ITensor]:
+    """The outputs of shipped plugin ``name`` (``engine.plugins.library``) on ``inputs``;
+    ``fields`` become INT32 or FLOAT32 plugin fields."""
+    creator = trt.get_plugin_registry().get_creator(name, "1", "")
+    collection = trt.PluginFieldCollection([
+        trt.PluginField(key, np.array([value], np.float32), trt.PluginFieldType.FLOAT32)
+        if isinstance(value, float) else
+        trt.PluginField(key, np.array([int(value)], np.int32), trt.PluginFieldType.INT32)
+        for key, value in fields.items()])
+    plugin = creator.create_plugin(name, collection, trt.TensorRTPhase.BUILD)
+    layer = ctx.network.add_plugin_v3(list(inputs), [], plugin)
+    return [layer.get_output(i) for i in range(layer.num_outputs)]

@@ -18,6 +18,7 @@ from engine.onnx.importers import (  # noqa: F401 - imported for their registrat
     recurrent,
     reduce,
     resize,
+    sampling,
     shape,
     spectral,
     unary,

@@ -15,7 +15,7 @@ from onnx import TensorProto
 
 import engine as trt
 from engine.network.tensor import ITensor
-from engine.onnx.compose import cast
+from engine.onnx.compose import cast, library_plugin
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.registry import importer
 from engine.onnx.tensors import EMULATED_CASTS, TRT_TO_ONNX, onnx_type_name, trt_dtype
@@ -29,13 +29,7 @@ def emulated_cast(ctx: ImportContext, x: ITensor, to: int, saturate: bool) -> IT
     ctx.warn(f"emulated: Cast to {onnx_type_name(to)}, which TensorRT does not support, is "
              f"computed by plugin EmulatedCast_TRT: values rounded to {onnx_type_name(to)} "
              f"and carried in a wider type")
-    creator = trt.get_plugin_registry().get_creator("EmulatedCast_TRT", "1", "")
-    fields = trt.PluginFieldCollection([
-        trt.PluginField("to", np.array([to], np.int32), trt.PluginFieldType.INT32),
-        trt.PluginField("saturate", np.array([int(saturate)], np.int32),
-                        trt.PluginFieldType.INT32)])
-    plugin = creator.create_plugin("EmulatedCast_TRT", fields, trt.TensorRTPhase.BUILD)
-    out = ctx.network.add_plugin_v3([x], [], plugin).get_output(0)
+    (out,) = library_plugin(ctx, "EmulatedCast_TRT", [x], to=to, saturate=int(saturate))
     ctx.onnx_types[out] = to
     return out
 
