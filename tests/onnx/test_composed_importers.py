@@ -129,3 +129,29 @@ def test_dilated_pooling_as_strided_slices(op, attrs):
                        [vinfo("x", [1, 2, 7, 8])], [vinfo("y", None)], opset=19)
     x = np.random.default_rng(1).normal(size=(1, 2, 7, 8)).astype(np.float32)
     assert_matches_onnxruntime(model, {"x": x})
+
+
+@pytest.mark.parametrize("exclusive", [0, 1])
+@pytest.mark.parametrize("reverse", [0, 1])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_cumprod_as_running_products_of_slices(exclusive, reverse, axis):
+    from onnx.reference import ReferenceEvaluator
+
+    model = make_model([helper.make_node("CumProd", ["x", "a"], ["y"], exclusive=exclusive,
+                                         reverse=reverse)],
+                       [vinfo("x", [3, 4])], [vinfo("y", None)],
+                       [helper.make_tensor("a", TensorProto.INT64, [], [axis])], opset=26)
+    x = np.random.default_rng(2).uniform(0.5, 2, size=(3, 4)).astype(np.float32)
+    want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    np.testing.assert_allclose(run_model(model, {"x": x})["y"], want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch_axis, time_axis", [(1, 0), (0, 1)])
+def test_reverse_sequence_as_element_gather(batch_axis, time_axis):
+    shape = [4, 3] if time_axis == 0 else [3, 4]
+    model = make_model([helper.make_node("ReverseSequence", ["x", "l"], ["y"],
+                                         batch_axis=batch_axis, time_axis=time_axis)],
+                       [vinfo("x", shape + [2])], [vinfo("y", None)],
+                       [helper.make_tensor("l", TensorProto.INT64, [3], [4, 1, 2])])
+    x = np.arange(24, dtype=np.float32).reshape(shape + [2])
+    assert_matches_onnxruntime(model, {"x": x})

@@ -164,3 +164,27 @@ def compress(ctx: ImportContext, node: Node):
     length = int(x.shape[axis])
     picked = np.nonzero(condition[:length] if length >= 0 else condition)[0].astype(np.int64)
     return [ctx.network.add_gather(x, ctx.constant(picked), axis).get_output(0)]
+
+
+@importer("ReverseSequence", since=10)
+def reverse_sequence(ctx: ImportContext, node: Node):
+    """An element gather along the time axis whose indices (built here) reverse the first
+    ``sequence_lens[b]`` steps of each batch entry; the lengths must be known at build time."""
+    x = node.require(0)
+    lens = ctx.require_value(node, 1, "sequence_lens").reshape(-1).astype(np.int64)
+    if any(d < 0 for d in x.shape):
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "ReverseSequence needs static dimensions")
+    batch_axis = int(node.attr("batch_axis", 1))
+    time_axis = int(node.attr("time_axis", 0))
+    steps = x.shape[time_axis]
+    t = np.arange(steps)[:, None]
+    table = np.where(t < lens[None, :], lens[None, :] - 1 - t, t)  # [time, batch]
+    if time_axis > batch_axis:
+        table = table.T
+    shape = [1] * len(x.shape)
+    shape[time_axis], shape[batch_axis] = steps, len(lens)
+    indices = np.broadcast_to(table.reshape(shape), tuple(x.shape)).astype(np.int64)
+    layer = ctx.network.add_gather_v2(x, ctx.constant(np.ascontiguousarray(indices)),
+                                      trt.GatherMode.ELEMENT)
+    layer.axis = time_axis
+    return [layer.get_output(0)]
