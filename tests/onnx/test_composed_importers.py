@@ -155,3 +155,14 @@ def test_reverse_sequence_as_element_gather(batch_axis, time_axis):
                        [helper.make_tensor("l", TensorProto.INT64, [3], [4, 1, 2])])
     x = np.arange(24, dtype=np.float32).reshape(shape + [2])
     assert_matches_onnxruntime(model, {"x": x})
+
+
+def test_mod_by_infinite_divisor_follows_numpy():
+    model = make_model([helper.make_node("Mod", ["a", "b"], ["y"], fmod=0)],
+                       [vinfo("a", [8]), vinfo("b", [8])], [vinfo("y", None)])
+    a = np.array([5, -5, 0, 5, -5, np.inf, 7.5, -7.5], np.float32)
+    b = np.array([np.inf, np.inf, np.inf, -np.inf, -np.inf, np.inf, 2, 2], np.float32)
+    got = run_model(model, {"a": a, "b": b})["y"]
+    with np.errstate(invalid="ignore"):
+        want = np.mod(a, b)
+    np.testing.assert_array_equal(got, want)

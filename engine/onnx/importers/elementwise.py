@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from functools import reduce as _fold
 
+import numpy as np
+
 from engine.onnx.compose import broadcast, cast, constant_like, elementwise, unary
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
@@ -88,7 +90,25 @@ def mod(ctx: ImportContext, node: Node):
         quotient = elementwise(ctx, a, b, "FLOOR_DIV")
     else:
         quotient = _truncated_div(ctx, a, b)
-    return [elementwise(ctx, a, elementwise(ctx, quotient, b, "PROD"), "SUB")]
+    out = elementwise(ctx, a, elementwise(ctx, quotient, b, "PROD"), "SUB")
+    if node.attr("fmod", 0) == 0 and a.dtype.is_float:
+        out = _infinite_divisor(ctx, a, b, out)
+    return [out]
+
+
+def _infinite_divisor(ctx: ImportContext, a, b, out):  # noqa: ANN001, ANN202
+    """Python's modulo by an infinite divisor (where ``a - floor(a / b) * b`` is NaN): ``a``
+    when it is finite with the divisor's sign or zero, else the divisor (NumPy's ``mod``)."""
+    net = ctx.network
+    inf = constant_like(ctx, np.inf, b)
+    b_inf = elementwise(ctx, unary(ctx, b, "ABS"), inf, "EQUAL")
+    a_finite = elementwise(ctx, unary(ctx, a, "ABS"), constant_like(ctx, np.inf, a), "LESS")
+    signs = elementwise(ctx, unary(ctx, a, "SIGN"), unary(ctx, b, "SIGN"), "PROD")
+    agree = unary(ctx, elementwise(ctx, signs, constant_like(ctx, 0.0, signs), "LESS"), "NOT")
+    take_a = elementwise(ctx, agree, a_finite, "AND")
+    finite_case = net.add_select(take_a, a, b).get_output(0)
+    use = elementwise(ctx, b_inf, a_finite, "AND")
+    return net.add_select(use, finite_case, out).get_output(0)
 
 
 def _truncated_div(ctx: ImportContext, a, b):  # noqa: ANN001, ANN202
