@@ -105,9 +105,11 @@ def _fold_into_convolution(network: INetworkDefinition, conv: IConvolutionLayer)
     kernel = weights_array(conv.kernel)
     bias = weights_array(conv.bias)
     bias64 = bias.astype(np.float64).reshape(-1) if bias.size else np.zeros(maps)
-    per_map = scale.reshape((maps,) + (1,) * (kernel.reshape(maps, -1).ndim - 1))
-    conv.kernel = Weights((kernel.astype(np.float64).reshape(maps, -1) * per_map)
-                          .reshape(kernel.shape).astype(kernel.dtype))
+    if np.any(scale != 1.0):  # a pure shift (the add of a batch norm) leaves the kernel
+        # In the kernel's own type, as TensorRT folds: a float64 copy of every kernel made
+        # the pass the slowest step of a warm rebuild.
+        per_map = scale.astype(kernel.dtype).reshape(maps, 1)
+        conv.kernel = Weights((kernel.reshape(maps, -1) * per_map).reshape(kernel.shape))
     conv.bias = Weights((bias64 * scale + shift).astype(kernel.dtype))
     replace_tensor(network, reader._outputs[0], out)
     remove_layer(network, reader)
