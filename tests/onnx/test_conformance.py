@@ -10,7 +10,7 @@ import pytest
 from engine.onnx import conformance
 
 # Passing cases of the 1,884 (see docs/onnx-support.md), recorded after the last full run.
-FLOOR = 1455
+FLOOR = 1677
 
 
 @pytest.mark.slow
@@ -66,3 +66,22 @@ def test_compare_is_strict_about_dtype_and_shape():
     assert "shape" in conformance.compare(a, a.reshape(3, 2))
     assert "differ" in conformance.compare(a + 1e-2, a)
     assert conformance.compare(np.array([np.nan]), np.array([np.nan])) == ""
+
+
+def test_widened_and_emulated_cases_are_labelled():
+    (widened,) = conformance.collect_cases("^test_cast_FLOAT8E5M2_to_FLOAT$")
+    result = conformance.run_case(widened)
+    assert result.passed and result.widened and not result.emulated, result.reason
+    (emulated,) = conformance.collect_cases("^test_cast_FLOAT_to_FLOAT8E5M2$")
+    result = conformance.run_case(emulated)
+    assert result.passed and result.emulated, result.reason
+
+
+def test_compare_widens_only_the_narrow_expected_types():
+    import ml_dtypes
+
+    want = np.array([1.5, -448.0, np.nan], np.float32).astype(ml_dtypes.float8_e5m2)
+    assert conformance.compare(want.astype(np.float32), want, allow_narrowed=True) == ""
+    assert "dtype" in conformance.compare(want.astype(np.float32), want)
+    assert "differ" in conformance.compare(np.array([1.75, -448.0, np.nan], np.float32), want,
+                                           allow_narrowed=True)
