@@ -16,16 +16,24 @@ import numpy as np
 from engine.builder.compatibility import compatibility_header, passes_for
 from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig, TacticSource
 from engine.builder.memory import plan_memory
-from engine.builder.multi_profile import infos_per_profile, io_location, largest_sizes, \
-    profile_shape_values
-from engine.builder.passes.context import PassContext
-from engine.builder.pipeline import run_passes
+from engine.builder.multi_profile import (
+    infos_per_profile,
+    io_location,
+    largest_sizes,
+    profile_shape_values,
+)
 from engine.builder.passes.constant_folding import fold_constants
+from engine.builder.passes.context import PassContext
 from engine.builder.passes.dead_layers import eliminate_dead_layers
-from engine.builder.precision import apply_precisions, choose_precisions, infer_types, \
-    layer_precisions
-from engine.builder.progress import BuildProgress
+from engine.builder.pipeline import run_passes
+from engine.builder.precision import (
+    apply_precisions,
+    choose_precisions,
+    infer_types,
+    layer_precisions,
+)
 from engine.builder.profile import IOptimizationProfile
+from engine.builder.progress import BuildProgress
 from engine.builder.timing import sample_inputs, time_tactics
 from engine.builder.timing_cache import ITimingCache, TimingRecord, layer_signature
 from engine.errors import BuildError, NetworkError

@@ -58,10 +58,12 @@ def write_plan(header: dict[str, Any], arrays: list[np.ndarray],
     returned as ``plan_type`` (a ``bytes`` subclass), made without a further copy."""
     arrays = [np.ascontiguousarray(arr) for arr in arrays]
     table = []
+    starts = []
     offset = 0
     for arr in arrays:
         table.append({"offset": offset, "nbytes": arr.nbytes,
                       "dtype": _dtype_name(arr), "shape": list(arr.shape)})
+        starts.append(offset)
         offset = _align(offset + arr.nbytes)
     full = dict(header, arrays=table)
     head = json.dumps(full, separators=(",", ":"), allow_nan=True).encode("utf-8")
@@ -72,9 +74,9 @@ def write_plan(header: dict[str, Any], arrays: list[np.ndarray],
     _PREFIX.pack_into(out, 0, MAGIC, FORMAT_VERSION, 0, len(head), blob_offset, offset)
     out[PREFIX_SIZE:PREFIX_SIZE + len(head)] = head
     buffer = np.frombuffer(out, np.uint8)
-    for entry, arr in zip(table, arrays):
-        start = blob_offset + entry["offset"]
-        buffer[start:start + arr.nbytes] = arr.reshape(-1).view(np.uint8)
+    for start, arr in zip(starts, arrays):
+        at = blob_offset + start
+        buffer[at:at + arr.nbytes] = arr.reshape(-1).view(np.uint8)
     view = memoryview(out)
     out[end:] = hashlib.sha256(view[:end]).digest()
     return plan_type(out)
@@ -95,7 +97,8 @@ def read_plan(buffer: Any) -> PlanContents:
     try:
         view = memoryview(buffer).cast("B")
     except TypeError:
-        raise PlanError(f"a plan must be a bytes-like object, got {type(buffer).__name__}") from None
+        raise PlanError(f"a plan must be a bytes-like object, got "
+                        f"{type(buffer).__name__}") from None
     size = len(view)
     if size == 0:
         raise PlanError("empty plan: 0 bytes")

@@ -12,9 +12,9 @@ import pytest
 from onnx import TensorProto, helper
 
 import engine as trt
+from engine.builder import pipeline
 from engine.kernels.registry import tactics_for
 from engine.network.layer import LayerType, TensorInfo
-from engine.builder import pipeline
 from engine.onnx import OnnxParser
 
 ort = pytest.importorskip("onnxruntime")
