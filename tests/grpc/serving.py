@@ -21,62 +21,14 @@ import engine as trt
 from server.core.dataplane import DataPlane, ServerSettings
 from server.grpc.server import GrpcServer
 from server.rest.app import create_app
+from tests.server.plans import ADD_SUB_CONFIG as SERVER_ADD_SUB_CONFIG
+from tests.server.plans import add_sub_plan, identity_plan  # noqa: F401 - used by tests
 
 WIDTH = 16
 MAX_BATCH = 8
 T = TypeVar("T")
 
-ADD_SUB_CONFIG = """
-name: "add_sub"
-platform: "tensorrt_plan"
-max_batch_size: 8
-input [
-  { name: "INPUT0" data_type: TYPE_FP32 dims: [ 16 ] },
-  { name: "INPUT1" data_type: TYPE_FP32 dims: [ 16 ] }
-]
-output [
-  { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 16 ] },
-  { name: "OUTPUT1" data_type: TYPE_FP32 dims: [ 16 ] }
-]
-instance_group [ { count: 2 kind: KIND_CPU } ]
-"""
-
-
-def build_plan(define: Any, inputs: list[str], width: int) -> bytes:
-    builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
-    network = builder.create_network(0)
-    define(network)
-    config = builder.create_builder_config()
-    config.default_device_type = trt.DeviceType.CPU
-    profile = builder.create_optimization_profile()
-    for name in inputs:
-        profile.set_shape(name, (1, width), (MAX_BATCH, width), (MAX_BATCH, width))
-    config.add_optimization_profile(profile)
-    plan = builder.build_serialized_network(network, config)
-    assert plan is not None
-    return bytes(plan)
-
-
-def add_sub_plan() -> bytes:
-    """OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1; FP32 [-1, 16]."""
-    def define(network: trt.INetworkDefinition) -> None:
-        a = network.add_input("INPUT0", trt.float32, (-1, WIDTH))
-        b = network.add_input("INPUT1", trt.float32, (-1, WIDTH))
-        for name, op in (("OUTPUT0", trt.ElementWiseOperation.SUM),
-                         ("OUTPUT1", trt.ElementWiseOperation.SUB)):
-            out = network.add_elementwise(a, b, op).get_output(0)
-            out.name = name
-            network.mark_output(out)
-    return build_plan(define, ["INPUT0", "INPUT1"], WIDTH)
-
-
-def identity_plan(dtype: trt.DataType, width: int = 4) -> bytes:
-    """OUTPUT0 = INPUT0, [-1, width] of ``dtype``."""
-    def define(network: trt.INetworkDefinition) -> None:
-        out = network.add_identity(network.add_input("INPUT0", dtype, (-1, width))).get_output(0)
-        out.name = "OUTPUT0"
-        network.mark_output(out)
-    return build_plan(define, ["INPUT0"], width)
+ADD_SUB_CONFIG = SERVER_ADD_SUB_CONFIG % ""
 
 
 def identity_config(name: str, datatype: str, width: int = 4) -> str:
