@@ -22,11 +22,13 @@ def _schema(op_type: str, opset: int, domain: str) -> defs.OpSchema | None:
 
 
 def function_body(node: onnx.NodeProto, opset: int,
-                  input_types: list[tuple[DataType, int] | None]) -> onnx.FunctionProto | None:
+                  input_types: list[tuple[DataType, tuple[int, ...]] | None]
+                  ) -> onnx.FunctionProto | None:
     """The function the ONNX schema of ``node`` defines for ``opset``, or None.
 
-    ``input_types`` are (dtype, rank) of the node's inputs, which context-dependent functions
-    need (None for an absent optional input).
+    ``input_types`` are (dtype, shape) of the node's inputs, which context-dependent functions
+    need (None for an absent optional input; -1 for a dimension known only at run time). Some
+    bodies read static dimensions (CausalConvWithState's group count is the channel count).
     """
     schema = _schema(node.op_type, opset, node.domain)
     if schema is None:
@@ -42,9 +44,10 @@ def function_body(node: onnx.NodeProto, opset: int,
             if t is None:
                 types.append(onnx.TypeProto().SerializeToString())
                 continue
-            dtype, rank = t
+            dtype, shape = t
             elem = TRT_TO_ONNX.get(dtype, onnx.TensorProto.FLOAT)
-            types.append(helper.make_tensor_type_proto(elem, [None] * rank).SerializeToString())
+            dims = [d if d >= 0 else None for d in shape]
+            types.append(helper.make_tensor_type_proto(elem, dims).SerializeToString())
         versions = [v for v in schema.context_dependent_function_opset_versions if v <= opset]
         if not versions:
             return None
@@ -57,6 +60,8 @@ def function_body(node: onnx.NodeProto, opset: int,
         return None
     function = onnx.FunctionProto()
     function.ParseFromString(raw)
+    if not function.node:  # the schema built no body for these types (e.g. a dynamic dim)
+        return None
     # Attributes the node leaves out take the schema's defaults inside the body.
     known = {a.name for a in function.attribute_proto}
     for name, attr in schema.attributes.items():

@@ -43,7 +43,6 @@ from engine.onnx.tensors import (
     NARROWED,
     WIDENED,
     array_from_tensor,
-    onnx_type_name,
     shape_of_value_info,
     trt_dtype,
 )
@@ -60,7 +59,7 @@ MAX_OPSET = 24
 class OnnxParser:
     """Parses ONNX models into ``network`` (TensorRT's ``OnnxParser``)."""
 
-    def __init__(self, network: "INetworkDefinition", logger: ILogger | None) -> None:
+    def __init__(self, network: INetworkDefinition, logger: ILogger | None) -> None:
         self.network = network
         self.logger = logger
         self._errors: list[ParserError] = []
@@ -278,7 +277,7 @@ class _GraphImporter:
             tensor.name = value_info.name
             self.ctx.network.mark_output(tensor)
 
-    def import_subgraph(self, graph: onnx.GraphProto, inputs: list["ITensor"]) -> list["ITensor"]:
+    def import_subgraph(self, graph: onnx.GraphProto, inputs: list[ITensor]) -> list[ITensor]:
         """Import a subgraph's nodes in a fresh scope, its formal inputs bound to ``inputs``;
         returns its outputs."""
         self.tensors.maps.insert(0, {})
@@ -333,7 +332,7 @@ class _GraphImporter:
                 value_info.type.tensor_type.elem_type in NARROWED:
             self.ctx.onnx_types[self.tensors[name]] = value_info.type.tensor_type.elem_type
 
-    def _lookup(self, name: str, what: str) -> "ITensor":
+    def _lookup(self, name: str, what: str) -> ITensor:
         if name in self.tensors:
             return self.tensors[name]
         if name in self.initializers:
@@ -369,13 +368,13 @@ class _GraphImporter:
         self._name_layers(node, first_layer)
         self._bind_outputs(node, outputs)
 
-    def _run_importer(self, node: Node) -> list["ITensor | None"]:
+    def _run_importer(self, node: Node) -> list[ITensor | None]:
         fn = find_importer(node.op_type, node.opset, node.proto.domain)
         if fn is not None:
             outputs = fn(self.ctx, node)
             return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         if node.proto.domain in DEFAULT_DOMAINS:
-            types = [None if t is None else (t.dtype, len(t.shape)) for t in node.inputs]
+            types = [None if t is None else (t.dtype, tuple(t.shape)) for t in node.inputs]
             function = function_body(node.proto, node.opset, types)
             if function is not None:
                 body_opset = function_opset(function, node.opset)
@@ -391,7 +390,7 @@ class _GraphImporter:
         domain = f" (domain '{node.proto.domain}')" if node.proto.domain else ""
         node.unsupported(f"no importer and no plugin for op {node.op_type}{domain}")
 
-    def _bind_outputs(self, node: Node, outputs: list["ITensor | None"]) -> None:
+    def _bind_outputs(self, node: Node, outputs: list[ITensor | None]) -> None:
         known = set(self.tensors.values())
         for i, name in enumerate(node.proto.output):
             if not name:
