@@ -333,6 +333,12 @@ if hasattr(trt, "PoolingType"):
     case(LayerType.FUSED_MATRIX_MULTIPLY, "fused-matmul-transposed-relu",
          {"a": rand(3, 4, 8), "b": rand(3, 6, 8)}, _fused_matmul(M.TRANSPOSE, A.RELU, None),
          float32=1e-4)
+    case(LayerType.FUSED_MATRIX_MULTIPLY, "fused-matmul-bias-gelu-f16",
+         {"a": rand(3, 7, 32, dtype=np.float16), "b": rand(32, 24, dtype=np.float16)},
+         _fused_matmul(M.NONE, A.GELU_ERF, (1, 1, 24)), float16=3e-2)
+    case(LayerType.FUSED_CONVOLUTION, "fused-conv-1x1-residual-relu-f16",
+         {"x": rand(2, 4, 6, 8, dtype=np.float16), "r": rand(2, 16, 6, 8, dtype=np.float16)},
+         _fused_conv(16, (1, 1), A.RELU, residual=True), float16=3e-2)
     case(LayerType.FUSED_MATRIX_MULTIPLY, "fused-matmul-bias-f16",
          {"a": rand(4, 32, dtype=np.float16), "b": rand(32, 16, dtype=np.float16)},
          _fused_matmul(M.NONE, None, (1, 16)), float16=3e-2)

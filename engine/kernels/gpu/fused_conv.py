@@ -76,6 +76,29 @@ extern "C" __global__ void engine_bias_epilogue(T* y, const T* b, const T* r, lo
     }
 }
 """
+# HALF, four elements per thread (8-byte loads and stores).
+_ROW_EPILOGUE_HALF4 = r"""
+extern "C" __global__ void engine_bias_epilogue_half4(
+        unsigned long long* y, const unsigned short* b, const unsigned long long* r,
+        long long n_, long long inner_, long long channels_) {
+    IDX n4 = (IDX)(n_ / 4), inner = (IDX)inner_, channels = (IDX)channels_;
+    for (IDX j = (IDX)blockIdx.x * blockDim.x + threadIdx.x; j < n4;
+         j += (IDX)gridDim.x * blockDim.x) {
+        unsigned long long raw = y[j];
+        unsigned long long res = HAS_RESIDUAL ? r[j] : 0ull;
+        unsigned long long packed = 0ull;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            float v = h2f((unsigned short)(raw >> (16 * k)));
+            if (HAS_BIAS) v += h2f(b[((j * 4 + k) / inner) % channels]);
+            if (HAS_RESIDUAL) v += h2f((unsigned short)(res >> (16 * k)));
+            ACTIVATE
+            packed |= (unsigned long long)f2h(v) << (16 * k);
+        }
+        y[j] = packed;
+    }
+}
+"""
 _ROW_KERNELS: dict[tuple, cupy.RawKernel] = {}
 
 
@@ -111,8 +134,10 @@ def _row_epilogue(y: cupy.ndarray, bias: cupy.ndarray | None, residual: cupy.nda
                                  or not residual.flags.c_contiguous):
         return False
     wide = y.size >= 2**31 - 2**24
+    four = y.dtype.name == "float16" and y.size % 4 == 0 and y.data.ptr % 8 == 0 and (
+        residual is None or residual.data.ptr % 8 == 0)
     key = (y.dtype.name, kind, float(alpha), float(beta), bias is not None,
-           residual is not None, wide)
+           residual is not None, wide, four)
     compiled = _ROW_KERNELS.get(key)
     if compiled is None:
         activate = "" if kind is None else \
@@ -121,10 +146,12 @@ def _row_epilogue(y: cupy.ndarray, bias: cupy.ndarray | None, residual: cupy.nda
         source = (f"#define T {ctype}\n#define IDX {'long long' if wide else 'int'}\n"
                   f"#define HAS_BIAS {int(bias is not None)}\n"
                   f"#define HAS_RESIDUAL {int(residual is not None)}\n"
-                  f"#define ACTIVATE {activate}\n" + HALF_PRELUDE + _ROW_EPILOGUE)
-        compiled = _ROW_KERNELS[key] = cupy.RawKernel(source, "engine_bias_epilogue")
+                  f"#define ACTIVATE {activate}\n" + HALF_PRELUDE +
+                  (_ROW_EPILOGUE_HALF4 if four else _ROW_EPILOGUE))
+        compiled = _ROW_KERNELS[key] = cupy.RawKernel(
+            source, "engine_bias_epilogue_half4" if four else "engine_bias_epilogue")
     threads = 256
-    blocks = int(min(-(-y.size // threads), 132 * 16))
+    blocks = int(min(-(-(y.size // (4 if four else 1)) // threads), 132 * 16))
     compiled((blocks,), (threads,), (y, y if bias is None else bias,
                                      y if residual is None else residual, np.int64(y.size),
                                      np.int64(layout[0]), np.int64(layout[1])))
