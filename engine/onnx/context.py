@@ -85,6 +85,8 @@ class ImportContext:
         self.network = network
         self.logger = logger
         self.opset = opset
+        # The model's opset of each other domain it imports (e.g. ai.onnx.preview).
+        self.domain_opsets: dict[str, int] = {}
         self.flags = flags
         self.tensors: dict[str, ITensor] = {}
         self._values: dict[ITensor, np.ndarray] = {}

@@ -226,6 +226,7 @@ class OnnxParser:
                 f"written for opsets {MIN_OPSET} to {MAX_OPSET} and imports each op with its "
                 f"nearest importer")
         ctx = ImportContext(self.network, self.logger, opset, self.flags)
+        ctx.domain_opsets = {d: v for d, v in opsets.items() if d not in DEFAULT_DOMAINS}
         graph = _GraphImporter(self, ctx)
         graph.import_main(proto.graph)
 
@@ -373,9 +374,13 @@ class _GraphImporter:
         if fn is not None:
             outputs = fn(self.ctx, node)
             return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        if node.proto.domain in DEFAULT_DOMAINS:
+        domain = node.proto.domain
+        schema_opset = (node.opset if domain in DEFAULT_DOMAINS
+                        else self.ctx.domain_opsets.get(domain))
+        if schema_opset is not None:
+            # ONNX's own domains (the default one, ai.onnx.preview) define some ops by functions.
             types = [None if t is None else (t.dtype, tuple(t.shape)) for t in node.inputs]
-            function = function_body(node.proto, node.opset, types)
+            function = function_body(node.proto, schema_opset, types)
             if function is not None:
                 body_opset = function_opset(function, node.opset)
                 for inner in expand_function(node.proto, function):
@@ -387,8 +392,8 @@ class _GraphImporter:
         plugin_outputs = import_as_plugin(self.ctx.network, node.proto, node.inputs)
         if plugin_outputs is not None:
             return plugin_outputs
-        domain = f" (domain '{node.proto.domain}')" if node.proto.domain else ""
-        node.unsupported(f"no importer and no plugin for op {node.op_type}{domain}")
+        where = f" (domain '{domain}')" if domain else ""
+        node.unsupported(f"no importer and no plugin for op {node.op_type}{where}")
 
     def _bind_outputs(self, node: Node, outputs: list[ITensor | None]) -> None:
         known = set(self.tensors.values())
