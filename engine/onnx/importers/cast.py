@@ -1,4 +1,4 @@
-"""Type conversions: Cast and CastLike.
+"""Type conversions: Cast, CastLike and BitCast.
 
 A Cast to a type TensorRT lacks (``tensors.EMULATED_CASTS``: FLOAT8E4M3FNUZ, FLOAT8E5M2,
 FLOAT8E5M2FNUZ, FLOAT4E2M1, INT4, INT2, UINT2, UINT4) is emulated by the ``EmulatedCast_TRT``
@@ -6,6 +6,10 @@ plugin, with a warning starting "emulated": the values are rounded to the target
 representable set exactly as ONNX's Cast does (``saturate`` included) and carried in FLOAT
 or INT8, which hold each of them exactly. A saturating Cast to FLOAT8E4M3FN clamps to its
 largest finite value (448) before TensorRT's cast, as ONNX's ``saturate`` asks.
+
+BitCast (same-width reinterpretation) is the ``BitCast_TRT`` plugin; a narrowed input (e.g.
+DOUBLE carried in FLOAT) is converted back to its ONNX type first, which is exact only when
+the narrowed values hold the original ones.
 """
 
 from __future__ import annotations
@@ -17,8 +21,15 @@ import engine as trt
 from engine.network.tensor import ITensor
 from engine.onnx.compose import cast, library_plugin
 from engine.onnx.context import ImportContext, Node
+from engine.onnx.errors import ErrorCode, ImportFailure
 from engine.onnx.registry import importer
-from engine.onnx.tensors import EMULATED_CASTS, TRT_TO_ONNX, onnx_type_name, trt_dtype
+from engine.onnx.tensors import (
+    EMULATED_CASTS,
+    NARROWED,
+    TRT_TO_ONNX,
+    onnx_type_name,
+    trt_dtype,
+)
 from engine.types import DataType
 
 _FP8_MAX = 448.0
@@ -70,3 +81,23 @@ def cast_like(ctx: ImportContext, node: Node):
     if to is None:
         node.unsupported(f"CastLike to {like.dtype}")
     return [_cast_to(ctx, node, x, to)]
+
+
+@importer("BitCast", since=26)
+def bit_cast(ctx: ImportContext, node: Node):
+    from engine.plugins.library.bit_cast import TYPES
+
+    x, to = node.require(0), int(node.attr("to"))
+    source = ctx.onnx_types.get(x, TRT_TO_ONNX.get(x.dtype))
+    for t in (source, to):
+        if t not in TYPES:
+            node.unsupported(f"BitCast of {onnx_type_name(t) if t else x.dtype}")
+    if np.dtype(TYPES[source][0]).itemsize != np.dtype(TYPES[to][0]).itemsize:
+        raise ImportFailure(ErrorCode.INVALID_NODE, f"BitCast from {onnx_type_name(source)} "
+                            f"to {onnx_type_name(to)}: the widths differ")
+    (out,) = library_plugin(ctx, "BitCast_TRT", [x], from_type=source, to=to)
+    if to in NARROWED:
+        ctx.warn(f"narrowed: BitCast's result of type {onnx_type_name(to)} is carried as "
+                 f"{onnx_type_name(NARROWED[to])}")
+        ctx.onnx_types[out] = to
+    return [out]
