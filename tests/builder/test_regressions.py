@@ -16,6 +16,7 @@ from engine.builder import pipeline
 from engine.kernels.registry import tactics_for
 from engine.network.layer import LayerType, TensorInfo
 from engine.onnx import OnnxParser
+from tests.builder.support import run_optimized_and_plain
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -132,3 +133,32 @@ def _build_onnx(monkeypatch: pytest.MonkeyPatch, model: onnx.ModelProto, passes:
             patch.setattr(pipeline, "PASSES", [])
         plan = builder.build_serialized_network(network, config)
     return trt.Runtime(logger).deserialize_cuda_engine(plan)
+
+
+def test_fused_pointwise_chain_reuses_only_its_own_intermediates(monkeypatch):
+    x = rng.standard_normal((1, 6, 5, 5)).astype(np.float32)
+    scale = rng.uniform(0.5, 2, (1, 6, 1, 1)).astype(np.float32)
+    shift = rng.standard_normal((1, 6, 1, 1)).astype(np.float32)
+
+    def define(network, tensors):
+        def constant(value):
+            return network.add_constant(value.shape, value).get_output(0)
+
+        t = tensors["x"]
+        scaled = network.add_elementwise(t, constant(scale), trt.ElementWiseOperation.PROD)
+        shifted = network.add_elementwise(scaled.get_output(0), constant(shift),
+                                          trt.ElementWiseOperation.SUM)
+        relu = network.add_activation(shifted.get_output(0), trt.ActivationType.RELU)
+        squared = network.add_elementwise(relu.get_output(0), relu.get_output(0),
+                                          trt.ElementWiseOperation.PROD)
+        return [network.add_elementwise(squared.get_output(0), t,
+                                        trt.ElementWiseOperation.SUB).get_output(0)]
+
+    feeds = {"x": x.copy()}
+    engine, optimized, plain = run_optimized_and_plain(monkeypatch, define, feeds)
+    assert {kind for _, kind, _ in engine.layer_tactics if kind != "CONSTANT"} == \
+        {"FUSED_POINTWISE"}
+    want = np.maximum(x * scale + shift, 0) ** 2 - x
+    np.testing.assert_allclose(optimized["out0"], want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(plain["out0"], want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(feeds["x"], x)  # the input is read, never written
