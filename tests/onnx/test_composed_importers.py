@@ -166,3 +166,23 @@ def test_mod_by_infinite_divisor_follows_numpy():
     with np.errstate(invalid="ignore"):
         want = np.mod(a, b)
     np.testing.assert_array_equal(got, want)
+
+
+def test_batch_norm_training_mode_uses_batch_statistics_and_updates_the_running_ones():
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(3)
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"],
+                            ["y", "running_mean", "running_var"], training_mode=1,
+                            momentum=0.8, epsilon=1e-3)
+    model = make_model([node], [vinfo("x", [2, 3, 4, 5])] + [vinfo(n, [3]) for n in "sbmv"],
+                       [vinfo(n, None) for n in ("y", "running_mean", "running_var")],
+                       opset=15)
+    feeds = {"x": rng.normal(size=(2, 3, 4, 5)), "s": rng.normal(size=3),
+             "b": rng.normal(size=3), "m": rng.normal(size=3),
+             "v": rng.uniform(0.5, 2.0, size=3)}
+    feeds = {k: v.astype(np.float32) for k, v in feeds.items()}
+    got = run_model(model, feeds)
+    want = ReferenceEvaluator(model).run(None, feeds)
+    for name, expected in zip(("y", "running_mean", "running_var"), want):
+        np.testing.assert_allclose(got[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)

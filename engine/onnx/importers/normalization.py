@@ -37,6 +37,8 @@ def _per_channel(ctx: ImportContext, t, r: int):  # noqa: ANN001, ANN202
 
 @importer("BatchNormalization", since=1)
 def batch_norm(ctx: ImportContext, node: Node):
+    if node.attr("training_mode", 0) and node.opset >= 14:
+        return _batch_norm_training(ctx, node)
     if node.attr("training_mode", 0) or (node.opset < 14 and node.num_outputs > 1
                                          and node.opset >= 9 and any(
                                              node.has_output(i) for i in range(1, 5))):
@@ -59,6 +61,32 @@ def batch_norm(ctx: ImportContext, node: Node):
     std = unary(ctx, elementwise(ctx, var, constant_like(ctx, eps, var), "SUM"), "SQRT")
     normed = elementwise(ctx, elementwise(ctx, x, mean, "SUB"), std, "DIV")
     return [elementwise(ctx, elementwise(ctx, normed, scale, "PROD"), bias, "SUM")]
+
+
+def _batch_norm_training(ctx: ImportContext, node: Node) -> list:
+    """Opset 14's training mode, which is deterministic: ``x`` normalized by its own
+    per-channel mean and (population) variance; the running statistics come out updated as
+    ``running * momentum + batch * (1 - momentum)``."""
+    x = node.require(0)
+    r = rank(x)
+    eps, momentum = float(node.attr("epsilon", 1e-5)), float(node.attr("momentum", 0.9))
+    scale, bias, mean, var = (_per_channel(ctx, cast(ctx, node.require(i), x.dtype), r)
+                              for i in range(1, 5))
+    axes = [0, *range(2, r)]
+    batch_mean = reduce(ctx, x, "AVG", axes, True)
+    centered = elementwise(ctx, x, batch_mean, "SUB")
+    batch_var = reduce(ctx, elementwise(ctx, centered, centered, "PROD"), "AVG", axes, True)
+    std = unary(ctx, elementwise(ctx, batch_var, constant_like(ctx, eps, batch_var), "SUM"),
+                "SQRT")
+    y = elementwise(ctx, elementwise(ctx, elementwise(ctx, centered, std, "DIV"), scale,
+                                     "PROD"), bias, "SUM")
+
+    def running(old, batch):  # noqa: ANN001, ANN202
+        kept = elementwise(ctx, old, constant_like(ctx, momentum, old), "PROD")
+        new = elementwise(ctx, batch, constant_like(ctx, 1.0 - momentum, batch), "PROD")
+        return reshape(ctx, elementwise(ctx, kept, new, "SUM"), [-1])
+
+    return [y, running(mean, batch_mean), running(var, batch_var)]
 
 
 @importer("InstanceNormalization", since=1)
