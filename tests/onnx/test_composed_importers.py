@@ -186,3 +186,22 @@ def test_batch_norm_training_mode_uses_batch_statistics_and_updates_the_running_
     want = ReferenceEvaluator(model).run(None, feeds)
     for name, expected in zip(("y", "running_mean", "running_var"), want):
         np.testing.assert_allclose(got[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("ratio, imports", [(0.0, True), (0.25, False)])
+def test_training_dropout_imports_only_with_a_zero_ratio(ratio, imports):
+    from tests.onnx.support import parse
+
+    node = helper.make_node("Dropout", ["x", "r", "t"], ["y", "mask"])
+    model = make_model([node], [vinfo("x", [3, 4])],
+                       [vinfo("y", None), vinfo("mask", None, TensorProto.BOOL)],
+                       [helper.make_tensor("r", TensorProto.FLOAT, [], [ratio]),
+                        helper.make_tensor("t", TensorProto.BOOL, [], [True])], opset=13)
+    if not imports:
+        ok, _, parser = parse(model)
+        assert not ok and "random dropout" in parser.get_error(0).desc()
+        return
+    x = np.random.default_rng(4).normal(size=(3, 4)).astype(np.float32)
+    got = run_model(model, {"x": x})
+    np.testing.assert_array_equal(got["y"], x)
+    assert got["mask"].dtype == np.bool_ and got["mask"].all()

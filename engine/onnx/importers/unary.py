@@ -45,8 +45,9 @@ def identity(ctx: ImportContext, node: Node):
 
 @importer("Dropout", since=1)
 def dropout(ctx: ImportContext, node: Node):
-    """Inference: the input unchanged, and a mask of ones (ratio and training_mode are
-    ignored unless training_mode is a constant true, which is refused)."""
+    """Inference: the input unchanged, and a mask of ones. In training mode (a constant true
+    training_mode) only a build-time ratio of 0 is deterministic, and the same; a random
+    dropout is refused."""
     x = node.require(0)
     training = None
     if node.opset >= 12 and node.input(2) is not None:
@@ -54,7 +55,10 @@ def dropout(ctx: ImportContext, node: Node):
     elif node.opset < 7 and node.attr("is_test", 0) == 0:
         training = np.array(True)
     if training is not None and bool(np.asarray(training).reshape(-1)[0]):
-        node.unsupported("training_mode=True: random dropout is not supported")
+        ratio = (ctx.require_value(node, 1, "ratio") if node.opset >= 12
+                 and node.input(1) is not None else node.attr("ratio", 0.5))
+        if float(np.asarray(ratio).reshape(-1)[0]) != 0.0:
+            node.unsupported("training_mode=True: random dropout is not supported")
     out = ctx.network.add_identity(x).get_output(0)
     if node.has_output(1):
         ones = elementwise(ctx, x, x, "EQUAL") if x.dtype.is_float is False else \
