@@ -222,14 +222,15 @@ def unsqueeze(ctx: ImportContext, x: ITensor, axes: Sequence[int]) -> ITensor:
 
 
 def library_plugin(ctx: ImportContext, name: str, inputs: Sequence[ITensor],
-                   **fields: int | float) -> list[ITensor]:
+                   **fields: int | float | Sequence[int]) -> list[ITensor]:
     """The outputs of shipped plugin ``name`` (``engine.plugins.library``) on ``inputs``;
-    ``fields`` become INT32 or FLOAT32 plugin fields."""
+    ``fields`` become INT32 or FLOAT32 plugin fields (a sequence of ints, an INT32 array)."""
     creator = trt.get_plugin_registry().get_creator(name, "1", "")
     collection = trt.PluginFieldCollection([
         trt.PluginField(key, np.array([value], np.float32), trt.PluginFieldType.FLOAT32)
         if isinstance(value, float) else
-        trt.PluginField(key, np.array([int(value)], np.int32), trt.PluginFieldType.INT32)
+        trt.PluginField(key, np.array(value, np.int32).reshape(-1),
+                        trt.PluginFieldType.INT32)
         for key, value in fields.items()])
     plugin = creator.create_plugin(name, collection, trt.TensorRTPhase.BUILD)
     layer = ctx.network.add_plugin_v3(list(inputs), [], plugin)

@@ -141,3 +141,19 @@ def conv_transpose(ctx: ImportContext, node: Node):
         if b is not None:
             out = elementwise(ctx, out, reshape(ctx, b, [1, -1] + [1] * (rank(out) - 2)), "SUM")
     return [squeeze(ctx, out, [rank(out) - 1]) if one_d else out]
+
+
+@importer("Col2Im", since=18)
+def col2im(ctx: ImportContext, node: Node):
+    """The ``Col2Im_TRT`` plugin; image_shape and block_shape must be known at build time."""
+    from engine.onnx.compose import library_plugin
+
+    x = node.require(0)
+    image = [int(v) for v in ctx.require_value(node, 1, "image_shape").reshape(-1)]
+    block = [int(v) for v in ctx.require_value(node, 2, "block_shape").reshape(-1)]
+    r = len(image)
+    (out,) = library_plugin(ctx, "Col2Im_TRT", [x], image_shape=image, block_shape=block,
+                            strides=node.attr("strides", [1] * r),
+                            dilations=node.attr("dilations", [1] * r),
+                            pads=node.attr("pads", [0] * (2 * r)))
+    return [out]
