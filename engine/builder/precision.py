@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.builder.config import BuilderFlag, IBuilderConfig
+from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig
 from engine.errors import BuildError
 from engine.logger import ILogger, Severity, log
 from engine.network.definition import INetworkDefinition
@@ -46,6 +46,7 @@ INDIFFERENT = frozenset({LayerType.SHAPE})
 FLOATS = (DataType.FLOAT, DataType.HALF, DataType.BF16)
 # Relative difference under which timings count as equal.
 TIE = 0.05
+TIE_GPU = 0.5
 # The least relative gain for which one layer leaves its region's precision (timings of
 # small layers on the GPU measure the host's launches: their noise is larger than TIE).
 MOVE_GAIN = 0.25
@@ -108,12 +109,14 @@ def choose_precisions(network: INetworkDefinition, config: IBuilderConfig,
         return chosen
     costs = _Costs(network, infos, time, members, fixed)
     regions = costs.regions()
+    # Within ``tie`` of the fastest, the lower precision: on the GPU, timings of small layers
+    # measure the host's launches (the device work hides behind them) and CUDA graph replays
+    # still profit from FP16, so there the margin is wide.
+    tie = TIE_GPU if config.default_device_type == DeviceType.GPU else TIE
     for region in regions:
         totals = [(costs.region_ms(region, d), d) for d in allowed]
         least = min(ms for ms, _ in totals)
-        # Within TIE of the fastest, the lower precision: where the GPU work hides behind
-        # the host's launches, timings tie, and graph replays still profit from FP16.
-        best = min(totals, key=lambda r: (r[0] > least * (1 + TIE), r[1] == DataType.FLOAT,
+        best = min(totals, key=lambda r: (r[0] > least * (1 + tie), r[1] == DataType.FLOAT,
                                           r[0]))[1]
         log(logger, Severity.VERBOSE, f"precision region of {len(region)} layers (from "
             f"'{region[0].name}'): " + ", ".join(f"{d.name} {ms:.3f} ms" for ms, d in totals)
