@@ -44,6 +44,8 @@ CONVOLUTIONS = [  # channels, maps, groups, kernel, stride, dilation, pads
     (12, 12, 12, 3, 2, 1, 1),
     (6, 6, 6, 3, 1, 2, 2),
     (6, 12, 3, 3, 2, 1, 1),
+    (5, 7, 1, 3, 1, 2, 2),  # dilated, stride 1: the shifted-slices tactic applies
+    (5, 7, 1, 2, 1, 1, 0),
 ]
 
 
@@ -65,8 +67,11 @@ def test_every_cpu_convolution_tactic_matches_onnxruntime(channels, maps, groups
     layer.dilation_nd, layer.padding_nd = (dilation, dilation), (pads, pads)
     infos = [TensorInfo(x.shape, trt.float32)]
     tactics = [t for t in tactics_for("cpu", LayerType.CONVOLUTION) if t.accepts(layer, infos)]
+    names = [t.name for t in tactics]
     if groups == channels == maps:
-        assert "cpu.convolution_depthwise_taps" in [t.name for t in tactics]
+        assert "cpu.convolution_depthwise_taps" in names
+    if groups == 1 and stride == 1:
+        assert "cpu.convolution_shifted_gemm" in names
     assert len(tactics) >= 2
     for tactic in tactics:
         (got,) = tactic.run(layer, [x])
@@ -162,3 +167,18 @@ def test_fused_pointwise_chain_reuses_only_its_own_intermediates(monkeypatch):
     np.testing.assert_allclose(optimized["out0"], want, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(plain["out0"], want, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(feeds["x"], x)  # the input is read, never written
+
+
+def test_a_cpu_run_uses_one_blas_thread_and_restores_the_count():
+    from engine.kernels.cpu import blas_threads
+
+    setter = blas_threads._SET_LOCAL_THREADS
+    if setter is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS with per-thread thread counts")
+    before = setter(3)  # setting returns the count it replaces
+    a = rng.standard_normal((96, 96)).astype(np.float32)
+    with blas_threads.one_blas_thread():
+        assert setter(1) == 1
+        product = a @ a
+    assert setter(before) == 3
+    np.testing.assert_allclose(product, a.astype(np.float64) @ a, rtol=1e-4, atol=1e-4)

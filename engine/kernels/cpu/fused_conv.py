@@ -3,9 +3,10 @@
 ``direct_gemm`` builds the column matrix ``[C * taps, B * positions]`` with one strided copy
 per kernel tap (a 1x1 stride-1 convolution needs none), so the product is one
 ``[K, C * taps] @ [C * taps, B * positions]`` GEMM with unit strides (one per group);
-``depthwise_taps`` multiply-adds the strided input once per kernel tap. The builder times them
-against the reference ``im2col_gemm`` kernel. The fused kernels then add the bias and the
-residual and apply the activation in place on the product.
+``shifted_gemm`` (stride 1) sums one product per tap over shifted slices of the flattened
+padded input; ``depthwise_taps`` multiply-adds the strided input once per kernel tap. The
+builder times them against the reference ``im2col_gemm`` kernel. The fused kernels then add
+the bias and the residual and apply the activation in place on the product.
 """
 
 from __future__ import annotations
@@ -64,6 +65,40 @@ def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
     return np.ascontiguousarray(out.reshape(maps, batch, oh, ow).transpose(1, 0, 2, 3))
 
 
+def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
+                        geometry: Sequence[tuple[int, int, int]],
+                        dilations: Sequence[int]) -> np.ndarray:
+    """Ungrouped stride-1 2D convolution without a column matrix: with the padded input
+    flattened to ``[C, Hp * Wp]``, kernel tap ``(i, j)`` reads the contiguous slice that starts
+    ``i * dh * Wp + j * dw`` further on, so the output (computed ``Wp`` wide, the extra columns
+    dropped) is a sum of one ``[K, C] @ [C, OH * Wp]`` product per tap. It beats the column
+    matrix where that matrix is large and the maps few."""
+    batch, channels = x.shape[:2]
+    maps, _, kh, kw = weights.shape
+    (oh, ow) = (out for _, _, out in geometry)
+    dh, dw = dilations
+    padded = pad_for_windows(x, geometry, dilated_extent((kh, kw), dilations), (1, 1))
+    hp, wp = padded.shape[2:]
+    slack = (kw - 1) * dw  # the last tap's slice runs this far past the last padded row
+    taps = weights.transpose(2, 3, 0, 1)  # [KH, KW, K, C]
+    out = np.empty((batch, maps, oh, ow), np.float32)
+    wide = np.empty((maps, oh * wp), np.float32)
+    product = np.empty_like(wide)
+    flat = np.zeros((channels, hp * wp + slack), np.float32)
+    for b in range(batch):
+        flat[:, :hp * wp] = padded[b].reshape(channels, hp * wp)
+        for i in range(kh):
+            for j in range(kw):
+                start = i * dh * wp + j * dw
+                rows = flat[:, start:start + oh * wp]
+                if i == j == 0:
+                    np.matmul(taps[i, j], rows, out=wide)
+                else:
+                    wide += np.matmul(taps[i, j], rows, out=product)
+        out[b] = wide.reshape(maps, oh, wp)[:, :, :ow]
+    return out
+
+
 def conv2d_depthwise_taps(x: np.ndarray, weights: np.ndarray,
                           geometry: Sequence[tuple[int, int, int]], strides: Sequence[int],
                           dilations: Sequence[int]) -> np.ndarray:
@@ -92,6 +127,12 @@ def _direct_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     return len(layer.kernel_size_nd) == 2 and _weights_fit(layer, inputs)
 
 
+def _shifted_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IConvolutionLayer)
+    return len(layer.kernel_size_nd) == 2 and layer.num_groups == 1 and \
+        tuple(layer.stride_nd) == (1, 1) and _weights_fit(layer, inputs)
+
+
 def _depthwise_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IConvolutionLayer)
     x = inputs[0]
@@ -102,7 +143,8 @@ def _depthwise_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
 def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method: str
               ) -> tuple[np.ndarray, tuple[int, ...]]:
     """The float32 product plus bias, flattened to one batch axis, and the leading dims;
-    ``method`` is ``"im2col"``, ``"direct"`` (a direct GEMM per group) or ``"depthwise"``."""
+    ``method`` is ``"im2col"``, ``"direct"`` (a direct GEMM per group), ``"shifted"`` or
+    ``"depthwise"``."""
     x, w, b = _operands(layer, inputs[:3])
     spatial = len(layer.kernel_size_nd)
     flat, lead = _flatten_batch(x, spatial)
@@ -113,6 +155,8 @@ def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method:
     groups = layer.num_groups
     if method == "depthwise":
         out = conv2d_depthwise_taps(flat, w, geometry, strides, dilations)
+    elif method == "shifted":
+        out = conv2d_shifted_gemm(flat, w, geometry, dilations)
     elif method == "direct" and groups == 1:
         out = conv2d_direct_gemm(np.ascontiguousarray(flat), w, geometry, strides, dilations)
     elif method == "direct":
@@ -152,6 +196,14 @@ def convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]) -> list[n
     return [out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
 
 
+@kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_shifted_gemm",
+        supports=_shifted_fits)
+def convolution_shifted(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    assert isinstance(layer, IConvolutionLayer)
+    out, lead = _convolve(layer, inputs, "shifted")
+    return [out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
+
+
 @kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_depthwise_taps",
         supports=_depthwise_fits)
 def convolution_depthwise(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
@@ -180,6 +232,13 @@ def fused_convolution(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np
 def fused_convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]
                              ) -> list[np.ndarray]:
     return _fused_convolution(layer, inputs, "direct")
+
+
+@kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_shifted_gemm",
+        supports=_shifted_fits)
+def fused_convolution_shifted(layer: ILayer, inputs: list[np.ndarray | None]
+                              ) -> list[np.ndarray]:
+    return _fused_convolution(layer, inputs, "shifted")
 
 
 @kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_depthwise_taps",
