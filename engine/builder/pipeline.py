@@ -23,6 +23,7 @@ from engine.builder.passes.quantize_fuse_convolution import fuse_quantized_convo
 from engine.builder.passes.quantize_fuse_matrix_multiply import fuse_quantized_matrix_multiply
 from engine.builder.passes.quantize_implicit import quantize_implicit_int8
 from engine.builder.passes.quantize_redundant_pairs import remove_redundant_dequantize_quantize
+from engine.builder.passes.quantize_type_rules import refuse_misused_uint8
 from engine.builder.passes.pointwise_chains import fuse_pointwise_chains
 from engine.builder.passes.residual_add import fuse_residual_add
 from engine.builder.passes.rms_norm import recognize_rms_norm
@@ -34,6 +35,7 @@ from engine.network.definition import INetworkDefinition
 Pass = Callable[..., bool]
 
 PASSES: list[Pass] = [
+    refuse_misused_uint8,  # TensorRT's UINT8 rules, checked on the network as the user made it
     eliminate_dead_layers,
     # Quantization first: constant folding would fold the dequantized weights into reals.
     quantize_implicit_int8,

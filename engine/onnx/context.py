@@ -106,8 +106,15 @@ class ImportContext:
             raise ImportFailure(ErrorCode.UNSUPPORTED_NODE_DATATYPE, str(exc)) from None
         if not arr.flags.c_contiguous:
             arr = arr.copy(order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
+        # TensorRT has no UINT8 constants (UINT8 is for network I/O): carry them in INT32,
+        # remembering the ONNX type for the importers that care (zero points).
+        uint8 = arr.dtype == np.uint8
+        if uint8:
+            arr = arr.astype(np.int32)
         tensor = self.network.add_constant(arr.shape, arr).get_output(0)
         self._values[tensor] = arr
+        if uint8:
+            self.onnx_types[tensor] = onnx.TensorProto.UINT8
         return tensor
 
     def value(self, tensor: ITensor | None) -> np.ndarray | None:

@@ -32,6 +32,8 @@ import onnx.inliner
 from google.protobuf.message import DecodeError
 
 from engine.errors import EngineError, NetworkError
+from engine.network.layer import LayerType
+from engine.types import DataType
 from engine.logger import ILogger, Severity, log
 from engine.onnx import importers as _importers  # noqa: F401 - registers the importers
 from engine.onnx.context import ImportContext, Node
@@ -275,8 +277,24 @@ class _GraphImporter:
             elif self.ctx.value(tensor) is not None and tensor.producer is not None \
                     and tensor.name != value_info.name:
                 tensor = self.ctx.network.add_identity(tensor).get_output(0)
+            if value_info.type.tensor_type.elem_type == onnx.TensorProto.UINT8:
+                tensor = self._uint8_output(tensor)
             tensor.name = value_info.name
             self.ctx.network.mark_output(tensor)
+
+    def _uint8_output(self, tensor: ITensor) -> ITensor:
+        """TensorRT's rule: a UINT8 output must come from a Cast of a FLOAT (or HALF) tensor.
+        Values computed in another type (INT32 after a widened UINT8 input) are cast through
+        FLOAT, which holds every value of 0..255 exactly."""
+        producer = tensor.producer
+        source = producer.get_input(0) if producer is not None else None
+        if tensor.dtype == DataType.UINT8 and producer is not None and \
+                producer.layer_type == LayerType.CAST and source is not None and \
+                source.dtype in (DataType.FLOAT, DataType.HALF):
+            return tensor
+        as_float = tensor if tensor.dtype == DataType.FLOAT else \
+            self.ctx.network.add_cast(tensor, DataType.FLOAT).get_output(0)
+        return self.ctx.network.add_cast(as_float, DataType.UINT8).get_output(0)
 
     def import_subgraph(self, graph: onnx.GraphProto, inputs: list[ITensor]) -> list[ITensor]:
         """Import a subgraph's nodes in a fresh scope, its formal inputs bound to ``inputs``;
@@ -332,6 +350,13 @@ class _GraphImporter:
         if value_info.type.tensor_type.elem_type in WIDENED or \
                 value_info.type.tensor_type.elem_type in NARROWED:
             self.ctx.onnx_types[self.tensors[name]] = value_info.type.tensor_type.elem_type
+        if dtype == DataType.UINT8:
+            # TensorRT's rule: a UINT8 input goes through a Cast to FLOAT before any other use;
+            # the graph then computes on its values in INT32 (exact for 0..255).
+            network = self.ctx.network
+            as_float = network.add_cast(self.tensors[name], DataType.FLOAT).get_output(0)
+            self.tensors[name] = network.add_cast(as_float, DataType.INT32).get_output(0)
+            self.ctx.onnx_types[self.tensors[name]] = onnx.TensorProto.UINT8
 
     def _lookup(self, name: str, what: str) -> ITensor:
         if name in self.tensors:

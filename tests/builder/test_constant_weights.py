@@ -40,3 +40,27 @@ def test_tensor_kernel_is_inlined_and_fused():
             ref += np.einsum("nchw,kc->nkhw", x[:, :, i:i + 6, j:j + 6], w[:, :, i, j])
     np.testing.assert_allclose(y, np.maximum(ref + b.reshape(1, 4, 1, 1), 0), rtol=1e-4,
                                atol=1e-5)
+
+
+def test_uint8_rules_are_enforced_by_every_build():
+    from tests.support import CollectingLogger
+
+    logger = CollectingLogger()
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    x = network.add_input("x", trt.uint8, (4,))
+    network.mark_output(network.add_shuffle(x).get_output(0))
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    assert builder.build_serialized_network(network, config) is None
+    assert "must go through a Cast to FLOAT or HALF" in logger.errors()[0]
+
+    ok = builder.create_network(0)
+    x = ok.add_input("x", trt.uint8, (4,))
+    y = ok.add_cast(ok.add_cast(x, trt.float32).get_output(0), trt.uint8).get_output(0)
+    ok.mark_output(y)
+    engine = trt.Runtime(logger).deserialize_cuda_engine(
+        builder.build_serialized_network(ok, config))
+    values = np.array([0, 7, 200, 255], np.uint8)
+    np.testing.assert_array_equal(
+        engine.create_execution_context().infer({"x": values})[y.name], values)

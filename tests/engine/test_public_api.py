@@ -29,12 +29,13 @@ PUBLIC = {
     'PlanError', 'PlanInfo', 'PluginCapabilityType', 'PluginField', 'PluginFieldCollection',
     'PluginFieldType', 'PluginTensorDesc', 'PoolingType', 'ProfilingVerbosity',
     'ReduceOperation', 'Refitter', 'ResizeCoordinateTransformation', 'ResizeRoundMode',
-    'ResizeSelector', 'Runtime', 'SampleMode', 'ScaleMode', 'ScatterMode', 'TacticSource',
-    'TensorFormat', 'TensorIOMode', 'TensorLocation', 'TensorRTPhase', 'TopKOperation',
-    'UnaryOperation', 'UnsupportedError', 'Weights', 'WeightsRole', '__version__',
-    'bfloat16', 'bool', 'engine_from_plan', 'find_plugin_creator', 'float16', 'float32',
-    'fp8', 'get_plugin_registry', 'inspect_plan', 'int32', 'int4', 'int64', 'int8',
-    'nptype', 'pack_int4', 'uint8', 'unpack_int4', 'volume',
+    'ResizeSelector', 'Runtime', 'SampleMode', 'ScaleMode', 'ScatterMode',
+    'ScatterReduction', 'TacticSource', 'TensorFormat', 'TensorIOMode', 'TensorLocation',
+    'TensorRTPhase', 'TopKOperation', 'UnaryOperation', 'UnsupportedError', 'Weights',
+    'WeightsRole', '__version__', 'bfloat16', 'bool', 'engine_from_plan',
+    'find_plugin_creator', 'float16', 'float32', 'fp8', 'get_plugin_registry',
+    'inspect_plan', 'int32', 'int4', 'int64', 'int8', 'nptype', 'pack_int4', 'uint8',
+    'unpack_int4', 'volume',
 }
 
 

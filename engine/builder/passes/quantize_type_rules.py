@@ -2,10 +2,9 @@
 to FLOAT or HALF before any other use, a UINT8 output must come from a cast of FLOAT or HALF,
 and no constant is UINT8 (the quantize and dequantize layers refuse UINT8 themselves).
 
-A check, not a rewrite: it changes nothing and raises ``BuildError`` naming the culprit. Not
-yet in the default pipeline: tests of other layer families build networks TensorRT refuses
-(UINT8 constants, casts between UINT8 and integer types, shuffles of UINT8 inputs); run it with
-``run_passes(network, [refuse_misused_uint8])`` until they are brought in line.
+A check, not a rewrite: it changes nothing and raises ``BuildError`` naming the culprit. It is
+the first pass of the default pipeline, so it sees the network as the user defined it. (The
+ONNX parser widens UINT8 graph inputs and initializers to INT32 through FLOAT to follow it.)
 """
 
 from __future__ import annotations

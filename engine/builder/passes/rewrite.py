@@ -27,6 +27,9 @@ def replace_tensor(network: INetworkDefinition, old: ITensor, new: ITensor) -> N
         name = old.name
         old.name = name + " (replaced)"
         new.name = name
+        new.location = old.location  # a HOST output stays a HOST output
+        if old.dynamic_range is not None:
+            new.set_dynamic_range(*old.dynamic_range)
 
 
 def remove_layer(network: INetworkDefinition, layer: ILayer) -> None:

@@ -4,6 +4,8 @@ then requantized (round half to even, saturate) as QuantizeLinear does."""
 
 from __future__ import annotations
 
+import onnx
+
 from engine.onnx.compose import cast, constant_like, elementwise, rank, reshape, unary
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
@@ -36,7 +38,11 @@ def matmul_integer(ctx: ImportContext, node: Node):
 @importer("QLinearMatMul", since=10)
 def qlinear_matmul(ctx: ImportContext, node: Node):
     a_q, a_scale, a_zp, b_q, b_scale, b_zp, y_scale, y_zp = (node.input(i) for i in range(8))
-    if y_zp is None or y_zp.dtype not in _RANGES:
+    # A UINT8 zero point arrives carried in INT32 (TensorRT's UINT8 is for I/O only).
+    y_type = DataType.UINT8 if y_zp is not None and \
+        ctx.onnx_types.get(y_zp) == onnx.TensorProto.UINT8 else None
+    y_type = y_type or (y_zp.dtype if y_zp is not None else None)
+    if y_type not in _RANGES:
         node.fail(ErrorCode.UNSUPPORTED_NODE_DATATYPE, "QLinearMatMul needs an INT8 or UINT8 "
                                                        "output zero point")
     a = elementwise(ctx, _centered(ctx, a_q, a_zp, True),
@@ -45,10 +51,10 @@ def qlinear_matmul(ctx: ImportContext, node: Node):
                     _scale(ctx, b_scale, False), "PROD")
     y = elementwise(ctx, matmul(ctx, a, b), cast(ctx, y_scale, DataType.FLOAT), "DIV")
     y = elementwise(ctx, unary(ctx, y, "ROUND"), cast(ctx, y_zp, DataType.FLOAT), "SUM")
-    lo, hi = _RANGES[y_zp.dtype]
+    lo, hi = _RANGES[y_type]
     y = elementwise(ctx, y, constant_like(ctx, lo, y), "MAX")
     y = elementwise(ctx, y, constant_like(ctx, hi, y), "MIN")
-    return [cast(ctx, y, y_zp.dtype)]
+    return [cast(ctx, y, y_type)]
 
 
 def _scale(ctx: ImportContext, scale, row_axis: bool):  # noqa: ANN001, ANN202
