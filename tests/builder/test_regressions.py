@@ -182,3 +182,13 @@ def test_a_cpu_run_uses_one_blas_thread_and_restores_the_count():
         product = a @ a
     assert setter(before) == 3
     np.testing.assert_allclose(product, a.astype(np.float64) @ a, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("rows,inner,columns", [(96, 300, 700), (700, 300, 96), (3, 4, 5)])
+def test_parallel_matmul_matches_numpy_whichever_way_it_splits(rows, inner, columns):
+    from engine.kernels.cpu.blas_threads import parallel_matmul
+
+    a = rng.standard_normal((rows, inner)).astype(np.float32)
+    b = rng.standard_normal((inner, columns)).astype(np.float32)
+    np.testing.assert_allclose(parallel_matmul(a, b), a.astype(np.float64) @ b,
+                               rtol=1e-4, atol=1e-3)

@@ -1,4 +1,5 @@
-"""One BLAS thread per running execution context on the CPU target.
+"""Threads of the CPU target's matrix products: one BLAS thread per running execution
+context, and products cut into parts that a pool of threads computes in parallel.
 
 NumPy's OpenBLAS starts a thread per core for each large matrix product and makes them meet
 at a barrier. Execution contexts already run concurrently on threads (the server's pool), and
@@ -15,6 +16,7 @@ import ctypes
 import glob
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -50,3 +52,54 @@ def one_blas_thread() -> Iterator[None]:
         yield
     finally:
         _SET_LOCAL_THREADS(previous)
+
+
+# Parallel products without BLAS threads: a product is cut into one part per core, the
+# calling thread computes the first and a pool the others, each on one BLAS thread. A part
+# that waits for a core delays only its own product, and a waiting thread sleeps instead of
+# spinning at a BLAS barrier, so a busy host slows a run down gracefully.
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_POOL = ThreadPoolExecutor(max_workers=_CORES - 1, thread_name_prefix="engine-cpu") \
+    if _CORES > 1 else None
+PARALLEL_MIN_FLOPS = 2e7  # below this a hand-over to the pool costs more than it saves
+
+
+def split(extent: int, flops: float) -> list[tuple[int, int]]:
+    """``[start, stop)`` parts of ``range(extent)``, one per core for work of ``flops``."""
+    parts = 1 if _POOL is None or flops < PARALLEL_MIN_FLOPS else min(_CORES, extent)
+    bounds = [extent * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _on_one_blas_thread(work: Callable[[int, int], object], start: int, stop: int) -> None:
+    with one_blas_thread():
+        work(start, stop)
+
+
+def run_parts(work: Callable[[int, int], object], parts: list[tuple[int, int]]) -> None:
+    """``work(start, stop)`` for every part: the first on the calling thread, the others on
+    the pool; returns when all are done."""
+    futures = [_POOL.submit(_on_one_blas_thread, work, start, stop)  # type: ignore[union-attr]
+               for start, stop in parts[1:]]
+    work(*parts[0])
+    for future in futures:
+        future.result()
+
+
+def parallel_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2D float32 ``a`` ``[M, K]`` and ``b`` ``[K, N]``, cut into parts along
+    the rows of ``a`` or the columns of ``b``, whichever operand is larger (each part reads
+    all of the smaller one)."""
+    rows, inner = a.shape
+    columns = b.shape[1]
+    out = np.empty((rows, columns), np.float32)
+    flops = 2.0 * rows * inner * columns
+    if a.size >= b.size:
+        def by_rows(start: int, stop: int) -> None:
+            np.matmul(a[start:stop], b, out=out[start:stop])
+        run_parts(by_rows, split(rows, flops))
+    else:
+        def by_columns(start: int, stop: int) -> None:
+            np.matmul(a, b[:, start:stop], out=out[:, start:stop])
+        run_parts(by_columns, split(columns, flops))
+    return out

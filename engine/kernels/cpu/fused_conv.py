@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.kernels.cpu.blas_threads import parallel_matmul, run_parts, split
 from engine.kernels.cpu.math_contraction import matrix_multiply
 from engine.kernels.cpu.math_numeric import dtype_of, narrow
 from engine.kernels.cpu.math_pointwise import _ACTIVATIONS as ACTIVATIONS
@@ -59,7 +60,7 @@ def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
                                 j * dw:j * dw + sw * (ow - 1) + 1:sw]
                 cols[:, i, j] = window.transpose(1, 0, 2, 3)
         cols = cols.reshape(channels * kh * kw, batch * oh * ow)
-    out = wmat @ cols  # [K, B * positions]
+    out = parallel_matmul(wmat, cols)  # [K, B * positions]
     if batch == 1:
         return out.reshape(1, maps, oh, ow)
     return np.ascontiguousarray(out.reshape(maps, batch, oh, ow).transpose(1, 0, 2, 3))
@@ -80,21 +81,27 @@ def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
     padded = pad_for_windows(x, geometry, dilated_extent((kh, kw), dilations), (1, 1))
     hp, wp = padded.shape[2:]
     slack = (kw - 1) * dw  # the last tap's slice runs this far past the last padded row
-    taps = weights.transpose(2, 3, 0, 1)  # [KH, KW, K, C]
+    taps = np.ascontiguousarray(weights.transpose(2, 3, 0, 1))  # [KH, KW, K, C]
     out = np.empty((batch, maps, oh, ow), np.float32)
     wide = np.empty((maps, oh * wp), np.float32)
-    product = np.empty_like(wide)
     flat = np.zeros((channels, hp * wp + slack), np.float32)
-    for b in range(batch):
-        flat[:, :hp * wp] = padded[b].reshape(channels, hp * wp)
+
+    def output_rows(first: int, last: int) -> None:
+        part = wide[:, first * wp:last * wp]
+        product = np.empty(part.shape, np.float32)
         for i in range(kh):
             for j in range(kw):
-                start = i * dh * wp + j * dw
-                rows = flat[:, start:start + oh * wp]
+                start = i * dh * wp + j * dw + first * wp
+                rows = flat[:, start:start + (last - first) * wp]
                 if i == j == 0:
-                    np.matmul(taps[i, j], rows, out=wide)
+                    np.matmul(taps[i, j], rows, out=part)
                 else:
-                    wide += np.matmul(taps[i, j], rows, out=product)
+                    part += np.matmul(taps[i, j], rows, out=product)
+
+    parts = split(oh, 2.0 * maps * channels * kh * kw * oh * wp)
+    for b in range(batch):
+        flat[:, :hp * wp] = padded[b].reshape(channels, hp * wp)
+        run_parts(output_rows, parts)
         out[b] = wide.reshape(maps, oh, wp)[:, :, :ow]
     return out
 
