@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import engine as trt
+from examples.tensorrt_style.buffers import allocate, download, upload
 
 TRT_LOGGER = trt.Logger(trt.Logger.WARNING)
 SIZES = (64, 128, 128, 10)
@@ -48,12 +49,13 @@ def build_engine(weights):
 def infer(engine, x: np.ndarray) -> np.ndarray:
     context = engine.create_execution_context()
     context.set_input_shape("x", x.shape)
-    out = np.empty(tuple(context.get_tensor_shape("logits")), np.float32)
-    x = np.ascontiguousarray(x)
-    context.set_tensor_address("x", x.ctypes.data)
-    context.set_tensor_address("logits", out.ctypes.data)
+    inp, inp_address = allocate(engine, x.shape, np.float32)
+    out, out_address = allocate(engine, tuple(context.get_tensor_shape("logits")), np.float32)
+    upload(inp, x)
+    context.set_tensor_address("x", inp_address)
+    context.set_tensor_address("logits", out_address)
     assert context.execute_async_v3(0)
-    return out
+    return download(out)
 
 
 def main() -> None:

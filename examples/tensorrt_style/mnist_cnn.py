@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import engine as trt
+from examples.tensorrt_style.buffers import allocate, download, upload
 
 TRT_LOGGER = trt.Logger(trt.Logger.WARNING)
 INPUT_NAME, INPUT_SHAPE, OUTPUT_NAME = "data", (1, 1, 28, 28), "prob"
@@ -86,17 +87,18 @@ def build_engine(weights):
 
 
 def infer(engine, image: np.ndarray) -> np.ndarray:
-    """Host buffers and pointers, as the CPU target takes them (device pointers on the GPU)."""
+    """Buffers and pointers where the target wants them: host memory on the CPU target,
+    device memory on the GPU."""
     context = engine.create_execution_context()
     buffers = {}
     for i in range(engine.num_io_tensors):
         name = engine.get_tensor_name(i)
         shape = tuple(context.get_tensor_shape(name))
-        buffers[name] = np.zeros(shape, dtype=trt.nptype(engine.get_tensor_dtype(name)))
-        context.set_tensor_address(name, buffers[name].ctypes.data)
-    np.copyto(buffers[INPUT_NAME], image)
+        buffers[name], address = allocate(engine, shape, trt.nptype(engine.get_tensor_dtype(name)))
+        context.set_tensor_address(name, address)
+    upload(buffers[INPUT_NAME], image)
     assert context.execute_async_v3(stream_handle=0)
-    return buffers[OUTPUT_NAME]
+    return download(buffers[OUTPUT_NAME])
 
 
 def main() -> None:
