@@ -115,6 +115,9 @@ def cast(ctx: ImportContext, x: ITensor, dtype: DataType) -> ITensor:
     value = ctx.value(x)
     if value is not None and dtype != DataType.INT4:
         return ctx.constant(value.astype(nptype(dtype)))
+    elements = ctx.elements(x)
+    if elements is not None and dtype in (DataType.INT32, DataType.INT64):
+        return ctx.note_elements(ctx.network.add_cast(x, dtype).get_output(0), elements)
     through_float = (DataType.UINT8, DataType.FLOAT, DataType.HALF)
     if DataType.UINT8 in (x.dtype, dtype) and not {x.dtype, dtype} <= set(through_float):
         # TensorRT's UINT8 is for network I/O, cast to or from FLOAT or HALF only (exact).
@@ -126,7 +129,8 @@ def shape_of(ctx: ImportContext, x: ITensor) -> ITensor:
     """The shape of ``x`` as a 1-D INT64 tensor (a constant when it is static)."""
     if all(d >= 0 for d in x.shape):
         return ctx.constant(np.array(tuple(x.shape), np.int64))
-    return cast(ctx, ctx.network.add_shape(x).get_output(0), DataType.INT64)
+    return ctx.note_elements(ctx.network.add_shape(x).get_output(0),
+                             tuple(d if d >= 0 else None for d in x.shape))
 
 
 def gather(ctx: ImportContext, x: ITensor, indices: ITensor | Sequence[int],
@@ -135,9 +139,22 @@ def gather(ctx: ImportContext, x: ITensor, indices: ITensor | Sequence[int],
         value = ctx.value(x)
         if value is not None:
             return ctx.constant(np.take(value, np.asarray(indices, np.int64), axis=axis))
-        indices = ctx.constant(np.asarray(indices, np.int64))
-    layer = ctx.network.add_gather(x, indices, axis)
-    return layer.get_output(0)
+        picked = np.asarray(indices, np.int64)
+        indices = ctx.constant(picked)
+    return gathered(ctx, x, indices, axis)
+
+
+def gathered(ctx: ImportContext, x: ITensor, indices: ITensor, axis: int = 0) -> ITensor:
+    """A Gather layer's output; elements of a shape vector picked by known indices stay
+    known (``ImportContext.elements``): Shape(x)[1] of a static dim is a constant."""
+    out = ctx.network.add_gather(x, indices, axis).get_output(0)
+    elements, picked = ctx.elements(x), ctx.value(indices)
+    if elements is None or picked is None or rank(x) != 1 or picked.ndim > 1:
+        return out
+    n = len(elements)
+    if not all(-n <= int(i) < n for i in picked.reshape(-1)):
+        return out
+    return ctx.note_elements(out, tuple(elements[int(i)] for i in picked.reshape(-1)))
 
 
 def concat(ctx: ImportContext, tensors: Sequence[ITensor], axis: int = 0) -> ITensor:
@@ -148,6 +165,9 @@ def concat(ctx: ImportContext, tensors: Sequence[ITensor], axis: int = 0) -> ITe
         return tensors[0]
     layer = ctx.network.add_concatenation(list(tensors))
     layer.axis = axis
+    parts = [ctx.elements(t) for t in tensors]
+    if rank(tensors[0]) == 1 and all(p is not None for p in parts):
+        return ctx.note_elements(layer.get_output(0), sum(parts, ()))  # type: ignore[arg-type]
     return layer.get_output(0)
 
 

@@ -13,7 +13,9 @@ from engine.errors import NetworkError
 from engine.logger import ILogger, Severity, log
 from engine.onnx.errors import ErrorCode, ImportFailure
 from engine.onnx.tensors import narrow_array
-from engine.types import DataType, from_numpy_dtype
+from engine.types import DataType, from_numpy_dtype, nptype
+
+_INTEGERS = (DataType.INT32, DataType.INT64)
 
 if TYPE_CHECKING:
     from engine.network.definition import INetworkDefinition
@@ -93,6 +95,10 @@ class ImportContext:
         # ONNX types of tensors carried in a wider engine type (``tensors.WIDENED``, and the
         # outputs of emulated casts): TensorProto data type numbers.
         self.onnx_types: dict[ITensor, int] = {}
+        # What is known of the elements of small integer tensors computed at run time (a
+        # Shape over a partly dynamic tensor, and the Gathers, Concats, Casts and
+        # (Un)Squeezes of it): an int per known element, None for a run-time one.
+        self._elements: dict[ITensor, tuple[int | None, ...]] = {}
 
     # -- constants ----------------------------------------------------------------------------
     def constant(self, value: Any, dtype: Any = None) -> ITensor:
@@ -132,6 +138,30 @@ class ImportContext:
         except NetworkError:
             return None
         return None if info.value is None else np.asarray(info.value)
+
+    def elements(self, tensor: ITensor | None) -> tuple[int | None, ...] | None:
+        """The elements of a 0-D or 1-D integer tensor, flattened: ints where known at build
+        time, None where computed at run time; None when not even its length is known."""
+        if tensor is None or len(tensor.shape) > 1 or tensor.dtype not in _INTEGERS:
+            return None
+        value = self.value(tensor)
+        if value is not None:
+            return tuple(int(v) for v in value.reshape(-1))
+        if tensor in self._elements:
+            return self._elements[tensor]
+        length = 1 if len(tensor.shape) == 0 else tensor.shape[0]
+        return None if length < 0 else (None,) * length
+
+    def note_elements(self, tensor: ITensor, elements: tuple[int | None, ...]) -> ITensor:
+        """Remember what is known of ``tensor``'s elements; a constant replaces it when all
+        of them are known."""
+        if all(e is not None for e in elements) and self.value(tensor) is None:
+            value = np.array(elements, nptype(tensor.dtype)).reshape(
+                () if len(tensor.shape) == 0 else (-1,))
+            return self.constant(value)
+        if any(e is not None for e in elements):
+            self._elements[tensor] = elements
+        return tensor
 
     def require_value(self, node: Node, index: int, what: str) -> np.ndarray:
         """The build-time value of input ``index``; refuses the node when it is dynamic."""

@@ -4,7 +4,8 @@ same ONNX file: the full-size ResNet-50 (batch 1, 224x224) and a BERT-style enco
 Each model is written in ``tests/onnx/pytorch_models.py`` with random weights and exported at
 test time into ``tmp_path`` by PyTorch's TorchScript exporter (opset 17). The BERT runs twice:
 small (2 layers, hidden 384, 12 heads) and, marked slow, BERT-base (12 layers, hidden 768,
-12 heads)."""
+12 heads); the small one is also exported with dynamic batch and sequence (Shape -> Gather ->
+Range, ConstantOfShape, Reshape at run time) and runs at two shapes on one engine."""
 
 from __future__ import annotations
 
@@ -101,11 +102,6 @@ def test_bert_encoder_matches_onnxruntime(tmp_path, config):
                     "hidden_state")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="the ONNX parser needs build-time values for Range's limit "
-           "(node '/Range', from Shape(input_ids)[1]), ConstantOfShape's shape "
-           "('/ConstantOfShape', from torch.zeros_like): UNSUPPORTED_NODE_DYNAMIC")
 def test_bert_encoder_with_dynamic_batch_and_sequence(tmp_path):
     path = tmp_path / "bert_dynamic.onnx"
     export_bert(path, SMALL_BERT, dynamic=True)

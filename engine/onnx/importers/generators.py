@@ -6,11 +6,16 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+import engine as trt
+from engine.onnx.compose import cast, constant_like, elementwise, rank, reshape, unary
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.onnx.tensors import array_from_tensor, trt_dtype
 from engine.types import DataType, nptype
+
+# The types a LINSPACE fill produces.
+LINSPACE_TYPES = (DataType.FLOAT, DataType.INT32, DataType.INT64)
 
 
 @importer("Constant", since=1)
@@ -43,21 +48,73 @@ def constant(ctx: ImportContext, node: Node):
 
 @importer("ConstantOfShape", since=9)
 def constant_of_shape(ctx: ImportContext, node: Node):
-    shape = [int(d) for d in ctx.require_value(node, 0, "shape").reshape(-1)]
     fill = node.attrs.get("value")
     value = array_from_tensor(fill, "ConstantOfShape's value", ctx.warn) if fill is not None \
         else np.zeros((1,), np.float32)
-    return [ctx.constant(np.full(shape, value.reshape(-1)[0], value.dtype))]
+    scalar = value.reshape(-1)[:1].reshape(())
+    known = ctx.value(node.require(0))
+    if known is not None:
+        shape = [int(d) for d in known.reshape(-1)]
+        return [ctx.constant(np.full(shape, scalar, value.dtype))]
+    shape = cast(ctx, node.require(0), DataType.INT64)
+    out_rank = shape.shape[0] if len(shape.shape) == 1 else -1
+    if out_rank < 0:
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
+                  "ConstantOfShape needs the length of its shape input at build time")
+    fill_value = ctx.constant(scalar)
+    if fill_value.dtype in LINSPACE_TYPES:
+        # A ramp that does not climb: alpha = the value, a zero step along every axis.
+        layer = ctx.network.add_fill(trt.Dims([0] * out_rank), trt.FillOperation.LINSPACE,
+                                     fill_value.dtype)
+        layer.set_input(0, shape)
+        layer.set_input(1, fill_value)
+        layer.set_input(2, ctx.constant(np.zeros((out_rank,) if out_rank else (),
+                                                 nptype(fill_value.dtype))))
+        return [layer.get_output(0)]
+    # Other types: one element read out_rank times over, by a slice of stride 0.
+    one = reshape(ctx, fill_value, [1] * out_rank)
+    layer = ctx.network.add_slice(one, trt.Dims([0] * out_rank), trt.Dims([0] * out_rank),
+                                  trt.Dims([0] * out_rank))
+    layer.set_input(2, shape)
+    out = layer.get_output(0)
+    if fill_value in ctx.onnx_types:
+        ctx.onnx_types[out] = ctx.onnx_types[fill_value]
+    return [out]
 
 
 @importer("Range", since=11)
 def range_node(ctx: ImportContext, node: Node):
-    start, limit, delta = (ctx.require_value(node, i, name).reshape(-1)[0]
-                           for i, name in enumerate(("start", "limit", "delta")))
-    dtype = node.require(0).dtype
-    count = max(int(np.ceil((limit - start) / delta)), 0)
-    values = (start + np.arange(count) * delta).astype(nptype(dtype))
-    return [ctx.constant(values)]
+    inputs = [node.require(i) for i in range(3)]
+    values = [ctx.value(t) for t in inputs]
+    dtype = inputs[0].dtype
+    if all(v is not None for v in values):
+        start, limit, delta = (v.reshape(-1)[0] for v in values)  # type: ignore[union-attr]
+        count = max(int(np.ceil((limit - start) / delta)), 0)
+        return [ctx.constant((start + np.arange(count) * delta).astype(nptype(dtype)))]
+    work = DataType.FLOAT if dtype in (DataType.HALF, DataType.BF16) else dtype
+    if work not in LINSPACE_TYPES:
+        dynamic = next(i for i, v in enumerate(values) if v is None)
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
+                  f"Range of {dtype.name} needs its inputs at build time (with run-time inputs "
+                  f"FLOAT, HALF, BF16, INT32 and INT64 are supported)",
+                  tensor=node.input_names[dynamic])
+    start, limit, delta = (cast(ctx, t if rank(t) == 0 else reshape(ctx, t, []), work)
+                           for t in inputs)
+    # count = max(ceil((limit - start) / delta), 0), as onnx-tensorrt computes it.
+    if work == DataType.FLOAT:
+        quotient = elementwise(ctx, elementwise(ctx, limit, start, "SUB"), delta, "DIV")
+        count = cast(ctx, unary(ctx, quotient, "CEIL"), DataType.INT64)
+    else:
+        # ceil(a / b) == -floor(-a / b), exact in integers.
+        floored = elementwise(ctx, elementwise(ctx, start, limit, "SUB"), delta, "FLOOR_DIV")
+        count = cast(ctx, elementwise(ctx, constant_like(ctx, 0, floored), floored, "SUB"),
+                     DataType.INT64)
+    count = elementwise(ctx, count, ctx.constant(np.array(0, np.int64)), "MAX")
+    layer = ctx.network.add_fill(trt.Dims([0]), trt.FillOperation.LINSPACE, work)
+    layer.set_input(0, reshape(ctx, count, [1]))
+    layer.set_input(1, start)
+    layer.set_input(2, delta)
+    return [cast(ctx, layer.get_output(0), dtype)]
 
 
 @importer("EyeLike", since=9)

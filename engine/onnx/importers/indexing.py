@@ -11,6 +11,7 @@ from engine.onnx.compose import (
     constant_like,
     elementwise,
     gather,
+    gathered,
     normalize_axis,
     rank,
     reshape,
@@ -44,7 +45,7 @@ def gather_node(ctx: ImportContext, node: Node):
     x, indices = node.require(0), node.require(1)
     axis = normalize_axis(node, node.attr("axis", 0), rank(x))
     indices = _wrap_negative(ctx, indices, x, axis)
-    return [ctx.network.add_gather(x, indices, axis).get_output(0)]
+    return [gathered(ctx, x, indices, axis)]
 
 
 @importer("GatherElements", since=11)

@@ -4,6 +4,8 @@ shape layers, with shape-tensor arithmetic where dims are dynamic."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 import engine as trt
@@ -28,6 +30,9 @@ from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.types import DataType, nptype
+
+if TYPE_CHECKING:
+    from engine.network.tensor import ITensor
 
 
 def _static(node: Node, x, what: str) -> tuple[int, ...]:  # noqa: ANN001
@@ -114,7 +119,7 @@ def squeeze_node(ctx: ImportContext, node: Node):
     for a in axes:
         if x.shape[a] > 1:
             node.fail(ErrorCode.INVALID_NODE, f"cannot squeeze axis {a} of size {x.shape[a]}")
-    return [squeeze(ctx, x, axes)]
+    return [_same_elements(ctx, x, squeeze(ctx, x, axes))]
 
 
 @importer("Unsqueeze", since=1)
@@ -125,7 +130,15 @@ def unsqueeze_node(ctx: ImportContext, node: Node):
     normalized = sorted({normalize_axis(node, a, out_rank) for a in axes})
     if len(normalized) != len(axes):
         node.fail(ErrorCode.INVALID_NODE, f"repeated axes {axes}")
-    return [unsqueeze(ctx, x, normalized)]
+    return [_same_elements(ctx, x, unsqueeze(ctx, x, normalized))]
+
+
+def _same_elements(ctx: ImportContext, x, out):  # noqa: ANN001, ANN202
+    """``out`` (``x`` reshaped) with what is known of ``x``'s elements, for shape vectors."""
+    elements = ctx.elements(x)
+    if elements is None or rank(out) > 1 or ctx.value(out) is not None:
+        return out
+    return ctx.note_elements(out, elements)
 
 
 @importer("Transpose", since=1)
@@ -198,36 +211,44 @@ def split(ctx: ImportContext, node: Node):
     return outputs
 
 
-def _slice_params(ctx: ImportContext, node: Node, r: int):  # noqa: ANN202
+def _slice_params(ctx: ImportContext, node: Node):  # noqa: ANN202
+    """starts, ends (lists of ints, or run-time tensors), axes and steps (lists of ints)."""
     if node.opset < 10:
         starts, ends = node.attr("starts"), node.attr("ends")
         axes, steps = node.attr("axes") or list(range(len(starts))), [1] * len(starts)
         return list(starts), list(ends), list(axes), steps
-    starts = [int(v) for v in ctx.require_value(node, 1, "starts").reshape(-1)]
-    ends = [int(v) for v in ctx.require_value(node, 2, "ends").reshape(-1)]
+    bounds = []
+    for index in (1, 2):
+        value = ctx.value(node.require(index))
+        bounds.append(node.require(index) if value is None else
+                      [int(v) for v in value.reshape(-1)])
+    count = len(bounds[0]) if isinstance(bounds[0], list) else node.require(1).shape[0]
+    if count < 0 and node.input(3) is None:
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "Slice needs the length of starts")
     axes = [int(v) for v in ctx.require_value(node, 3, "axes").reshape(-1)] \
-        if node.input(3) is not None else list(range(len(starts)))
+        if node.input(3) is not None else list(range(count))
     steps = [int(v) for v in ctx.require_value(node, 4, "steps").reshape(-1)] \
-        if node.input(4) is not None else [1] * len(starts)
-    return starts, ends, axes, steps
+        if node.input(4) is not None else [1] * len(axes)
+    return bounds[0], bounds[1], axes, steps
 
 
 @importer("Slice", since=1)
 def slice_node(ctx: ImportContext, node: Node):
     x = node.require(0)
     r = rank(x)
-    starts, ends, axes, steps = _slice_params(ctx, node, r)
+    starts, ends, axes, steps = _slice_params(ctx, node)
+    axes = [normalize_axis(node, a, r) for a in axes]
+    if len(set(axes)) != len(axes):
+        node.fail(ErrorCode.INVALID_NODE, f"repeated axes {axes}")
+    if 0 in steps:
+        node.fail(ErrorCode.INVALID_NODE, "slice step 0")
     dims = list(x.shape)
+    if not isinstance(starts, list) or not isinstance(ends, list) or \
+            any(dims[a] < 0 for a in axes):
+        return [_slice_at_run_time(ctx, x, starts, ends, axes, steps)]
     start, size, stride = [0] * r, list(dims), [1] * r
     for s, e, a, st in zip(starts, ends, axes, steps):
-        a = normalize_axis(node, a, r)
-        if st == 0:
-            node.fail(ErrorCode.INVALID_NODE, "slice step 0")
-        n = dims[a]
-        if n < 0:
-            node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
-                      f"Slice along dynamic axis {a} is not supported")
-        begin, stop, step = slice(s, e, st).indices(n)
+        begin, stop, step = slice(s, e, st).indices(dims[a])
         count = max(0, -(-(stop - begin) // step))
         start[a], size[a], stride[a] = (begin if count else 0), count, step
     if any(d < 0 for d in size):
@@ -238,6 +259,42 @@ def slice_node(ctx: ImportContext, node: Node):
         layer.set_input(2, concat(ctx, parts))
         return [layer.get_output(0)]
     return [slice_static(ctx, x, start, size, stride)]
+
+
+def _vector(ctx: ImportContext, values) -> ITensor:  # noqa: ANN001
+    """``values`` (ints, or a tensor) as a 1-D INT64 tensor."""
+    if isinstance(values, list):
+        return int64_vector(ctx, values)
+    return cast(ctx, values if rank(values) == 1 else reshape(ctx, values, [-1]), DataType.INT64)
+
+
+def _slice_at_run_time(ctx: ImportContext, x, starts, ends, axes, steps):  # noqa: ANN001, ANN202
+    """ONNX Slice with run-time starts, ends or dims, clamped as ``slice.indices`` does, with
+    shape-tensor arithmetic over the sliced axes (steps and axes are known)."""
+    dims = gather(ctx, shape_of(ctx, x), axes)
+    # Per axis the lowest and highest valid index: [0, d] stepping forward, [-1, d-1] back.
+    low = int64_vector(ctx, [0 if st > 0 else -1 for st in steps])
+    high = elementwise(ctx, dims, low, "SUM")
+
+    def clamped(bound):  # noqa: ANN001, ANN202
+        bound = elementwise(ctx, _vector(ctx, bound), dims, "MIN")  # ends may be INT64_MAX
+        below = elementwise(ctx, bound, int64_vector(ctx, [0] * len(axes)), "LESS")
+        bound = ctx.network.add_select(below, elementwise(ctx, bound, dims, "SUM"), bound) \
+            .get_output(0)
+        return elementwise(ctx, elementwise(ctx, bound, high, "MIN"), low, "MAX")
+
+    begin, stop = clamped(starts), clamped(ends)
+    stride = int64_vector(ctx, steps)
+    # count = max(ceil((stop - begin) / step), 0) = max(-floor((begin - stop) / step), 0)
+    floored = elementwise(ctx, elementwise(ctx, begin, stop, "SUB"), stride, "FLOOR_DIV")
+    zeros = int64_vector(ctx, [0] * len(axes))
+    count = elementwise(ctx, elementwise(ctx, zeros, floored, "SUB"), zeros, "MAX")
+    layer = ctx.network.add_slice(x, trt.Dims([0] * len(axes)), trt.Dims([0] * len(axes)),
+                                  trt.Dims(steps))
+    layer.axes = trt.Dims(axes)
+    layer.set_input(1, begin)
+    layer.set_input(2, count)
+    return layer.get_output(0)
 
 
 def broadcast_to(ctx: ImportContext, x, out_shape):  # noqa: ANN001, ANN201
@@ -251,23 +308,57 @@ def broadcast_to(ctx: ImportContext, x, out_shape):  # noqa: ANN001, ANN201
 
 @importer("Expand", since=8)
 def expand(ctx: ImportContext, node: Node):
-    x = node.require(0)
-    target = [int(v) for v in ctx.require_value(node, 1, "shape").reshape(-1)]
-    dims = _static(node, x, "Expand")
-    try:
-        out_shape = np.broadcast_shapes(dims, tuple(target))
-    except ValueError as exc:
-        node.fail(ErrorCode.INVALID_NODE, f"cannot expand {dims} to {target}: {exc}")
-    return [broadcast_to(ctx, x, out_shape)]
+    x, target = node.require(0), node.require(1)
+    value = ctx.value(target)
+    dims = tuple(x.shape)
+    if value is not None and all(d >= 0 for d in dims):
+        wanted = tuple(int(v) for v in value.reshape(-1))
+        try:
+            out_shape = np.broadcast_shapes(dims, wanted)
+        except ValueError as exc:
+            node.fail(ErrorCode.INVALID_NODE, f"cannot expand {dims} to {wanted}: {exc}")
+        return [broadcast_to(ctx, x, out_shape)]
+    length = 1 if rank(target) == 0 else target.shape[0]
+    if length < 0:
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
+                  "Expand needs the length of its shape input at build time")
+    out_rank = max(rank(x), length)
+    x = prepend_ones(ctx, x, out_rank - rank(x))
+    wanted = _vector(ctx, value.reshape(-1).tolist() if value is not None else target)
+    if length < out_rank:
+        wanted = concat(ctx, [int64_vector(ctx, [1] * (out_rank - length)), wanted])
+    # A slice of stride 0 along the dims of 1 that grow, as onnx-tensorrt expands.
+    sizes = shape_of(ctx, x)
+    ones = int64_vector(ctx, [1] * out_rank)
+    grows = elementwise(ctx, sizes, ones, "EQUAL")
+    out_sizes = ctx.network.add_select(grows, wanted, sizes).get_output(0)
+    strides = ctx.network.add_select(grows, int64_vector(ctx, [0] * out_rank), ones) \
+        .get_output(0)
+    layer = ctx.network.add_slice(x, trt.Dims([0] * out_rank), trt.Dims([0] * out_rank),
+                                  trt.Dims([1] * out_rank))
+    layer.set_input(2, out_sizes)
+    layer.set_input(3, strides)
+    return [layer.get_output(0)]
 
 
 @importer("Tile", since=6)
 def tile(ctx: ImportContext, node: Node):
     x = node.require(0)
-    repeats = [int(v) for v in ctx.require_value(node, 1, "repeats").reshape(-1)]
-    dims = _static(node, x, "Tile")
-    if len(repeats) != len(dims):
-        node.fail(ErrorCode.INVALID_NODE, f"{len(repeats)} repeats for rank {len(dims)}")
+    value = ctx.value(node.require(1))
+    dims = tuple(x.shape)
+    if value is not None and len(value.reshape(-1)) != len(dims):
+        node.fail(ErrorCode.INVALID_NODE, f"{value.size} repeats for rank {len(dims)}")
+    if value is None or any(d < 0 for d in dims):
+        # The input read round and round: a WRAP slice of the repeated size.
+        r = len(dims)
+        repeats = _vector(ctx, value.reshape(-1).tolist() if value is not None else
+                          node.require(1))
+        layer = ctx.network.add_slice(x, trt.Dims([0] * r), trt.Dims([0] * r),
+                                      trt.Dims([1] * r))
+        layer.mode = trt.SampleMode.WRAP
+        layer.set_input(2, elementwise(ctx, shape_of(ctx, x), repeats, "PROD"))
+        return [layer.get_output(0)]
+    repeats = [int(v) for v in value.reshape(-1)]
     interleaved = [v for d in dims for v in (1, d)]
     wide = reshape(ctx, x, interleaved)
     target = [v for rep, d in zip(repeats, dims) for v in (rep, d)]
@@ -289,7 +380,8 @@ def pad(ctx: ImportContext, node: Node):
         pads = list(node.attr("pads" if node.opset >= 2 else "paddings", []))
         value = ctx.constant(np.array(node.attr("value", 0.0), nptype(x.dtype)))
     else:
-        pads = [int(v) for v in ctx.require_value(node, 1, "pads").reshape(-1)]
+        known = ctx.value(node.require(1))
+        pads = node.require(1) if known is None else [int(v) for v in known.reshape(-1)]
         given = node.input(2)
         value = cast(ctx, given, x.dtype) if given is not None else \
             ctx.constant(np.array(0, nptype(x.dtype)))
@@ -297,15 +389,30 @@ def pad(ctx: ImportContext, node: Node):
     if node.opset >= 18 and node.input(3) is not None:
         axes = [normalize_axis(node, int(a), r)
                 for a in ctx.require_value(node, 3, "axes").reshape(-1)]
-    if len(pads) != 2 * len(axes):
-        node.fail(ErrorCode.INVALID_NODE, f"{len(pads)} pads for {len(axes)} axes")
-    before, after = [0] * r, [0] * r
-    for i, a in enumerate(axes):
-        before[a], after[a] = pads[i], pads[i + len(axes)]
-    dims = _static(node, x, "Pad")
-    size = [d + b + a for d, b, a in zip(dims, before, after)]
-    layer = ctx.network.add_slice(x, trt.Dims([-b for b in before]), trt.Dims(size),
-                                  trt.Dims([1] * r))
+    count = len(pads) if isinstance(pads, list) else \
+        (pads.shape[0] if rank(pads) == 1 else -1)
+    if count != 2 * len(axes):
+        node.fail(ErrorCode.INVALID_NODE, f"{count} pads for {len(axes)} axes")
+    dims = tuple(x.shape)
+    if isinstance(pads, list) and all(d >= 0 for d in dims):
+        before, after = [0] * r, [0] * r
+        for i, a in enumerate(axes):
+            before[a], after[a] = pads[i], pads[i + len(axes)]
+        size = [d + b + a for d, b, a in zip(dims, before, after)]
+        layer = ctx.network.add_slice(x, trt.Dims([-b for b in before]), trt.Dims(size),
+                                      trt.Dims([1] * r))
+    else:
+        # Over the padded axes: start = -before, size = dim + before + after.
+        k = len(axes)
+        pads = _vector(ctx, pads)
+        before, after = gather(ctx, pads, list(range(k))), gather(ctx, pads, list(range(k, 2 * k)))
+        size = elementwise(ctx, gather(ctx, shape_of(ctx, x), axes),
+                           elementwise(ctx, before, after, "SUM"), "SUM")
+        layer = ctx.network.add_slice(x, trt.Dims([0] * k), trt.Dims([0] * k),
+                                      trt.Dims([1] * k))
+        layer.axes = trt.Dims(axes)
+        layer.set_input(1, elementwise(ctx, int64_vector(ctx, [0] * k), before, "SUB"))
+        layer.set_input(2, size)
     layer.mode = trt.SampleMode.__members__[_PAD_MODES[mode]]
     if mode == "constant":
         if rank(value) != 0:
