@@ -192,3 +192,18 @@ def test_parallel_matmul_matches_numpy_whichever_way_it_splits(rows, inner, colu
     b = rng.standard_normal((inner, columns)).astype(np.float32)
     np.testing.assert_allclose(parallel_matmul(a, b), a.astype(np.float64) @ b,
                                rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")  # Python 3.12+
+def test_parallel_products_work_in_a_forked_child():
+    import multiprocessing
+
+    from engine.kernels.cpu.blas_threads import parallel_matmul
+
+    a = rng.standard_normal((200, 300)).astype(np.float32)
+    b = rng.standard_normal((300, 400)).astype(np.float32)
+    parallel_matmul(a, b)  # the parent's pool has started its threads
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(parallel_matmul, (a, b)).get(timeout=60)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)

@@ -59,8 +59,23 @@ def one_blas_thread() -> Iterator[None]:
 # that waits for a core delays only its own product, and a waiting thread sleeps instead of
 # spinning at a BLAS barrier, so a busy host slows a run down gracefully.
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_POOL = ThreadPoolExecutor(max_workers=_CORES - 1, thread_name_prefix="engine-cpu") \
-    if _CORES > 1 else None
+
+
+def _new_pool() -> ThreadPoolExecutor | None:
+    return ThreadPoolExecutor(max_workers=_CORES - 1, thread_name_prefix="engine-cpu") \
+        if _CORES > 1 else None
+
+
+def _reset_pool_in_child() -> None:
+    # A forked child inherits the pool's bookkeeping but none of its threads: it would wait
+    # forever on parts that no thread runs.
+    global _POOL
+    _POOL = _new_pool()
+
+
+_POOL = _new_pool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pool_in_child)
 PARALLEL_MIN_FLOPS = 2e7  # below this a hand-over to the pool costs more than it saves
 
 
