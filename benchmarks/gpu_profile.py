@@ -11,8 +11,13 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.gpu_models import _TORCH_TYPES, bert_model, build_engine, export_onnx, \
-    resnet50_model
+from benchmarks.gpu_models import (
+    _TORCH_TYPES,
+    bert_model,
+    build_engine,
+    export_onnx,
+    resnet50_model,
+)
 
 
 def main() -> None:

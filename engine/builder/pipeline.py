@@ -19,12 +19,12 @@ from engine.builder.passes.dead_layers import eliminate_dead_layers
 from engine.builder.passes.gelu import recognize_gelu
 from engine.builder.passes.layer_norm import recognize_layer_norm
 from engine.builder.passes.matmul_bias_act import fuse_matmul_bias_act
+from engine.builder.passes.pointwise_chains import fuse_pointwise_chains
 from engine.builder.passes.quantize_fuse_convolution import fuse_quantized_convolution
 from engine.builder.passes.quantize_fuse_matrix_multiply import fuse_quantized_matrix_multiply
 from engine.builder.passes.quantize_implicit import quantize_implicit_int8
 from engine.builder.passes.quantize_redundant_pairs import remove_redundant_dequantize_quantize
 from engine.builder.passes.quantize_type_rules import refuse_misused_uint8
-from engine.builder.passes.pointwise_chains import fuse_pointwise_chains
 from engine.builder.passes.residual_add import fuse_residual_add
 from engine.builder.passes.rms_norm import recognize_rms_norm
 from engine.builder.passes.scale_folding import fold_scales

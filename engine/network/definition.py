@@ -21,11 +21,11 @@ from collections.abc import Iterator, Sequence
 from engine.errors import NetworkError
 from engine.network.inference import infer_layer
 from engine.network.layer import ILayer, TensorInfo
-from engine.network.layers.basic import BasicLayers
 from engine.network.layers import fused, fused_attention, fused_pointwise  # noqa: F401 - builder-internal layers, registered for plan decoding
+from engine.network.layers import quantized as _quantized  # noqa: F401 - registers layers
+from engine.network.layers.basic import BasicLayers
 from engine.network.layers.math import MathLayers
 from engine.network.layers.plugin import PluginLayers
-from engine.network.layers import quantized as _quantized  # noqa: F401 - registers layers
 from engine.network.layers.shape import ShapeLayers
 from engine.network.layers.spatial import SpatialLayers
 from engine.network.tensor import ITensor

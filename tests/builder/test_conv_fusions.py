@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 import engine as trt
-from tests.builder.support import assert_same, draw, layer_names, layer_types, run_optimized_and_plain
+from tests.builder.support import (
+    assert_same,
+    draw,
+    layer_names,
+    layer_types,
+    run_optimized_and_plain,
+)
 
 rng = np.random.default_rng(0)
 

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 
 import engine as trt
-from tests.builder.support import assert_same, draw, layer_names, layer_types, \
-    run_optimized_and_plain
+from tests.builder.support import (
+    assert_same,
+    draw,
+    layer_names,
+    layer_types,
+    run_optimized_and_plain,
+)
 
 E, U = trt.ElementWiseOperation, trt.UnaryOperation
 rng = np.random.default_rng(2)

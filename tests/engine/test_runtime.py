@@ -92,7 +92,8 @@ def test_missing_address_is_reported_not_crashed():
 
 def test_infer_errors_name_the_tensor():
     context = dynamic_engine().create_execution_context()
-    with pytest.raises(trt.ExecutionError, match=r"input 'x': dtype float64, the engine expects float32"):
+    with pytest.raises(trt.ExecutionError,
+                       match=r"input 'x': dtype float64, the engine expects float32"):
         context.infer({"x": np.zeros((2, 4))})
     with pytest.raises(trt.ExecutionError, match=r"unknown inputs \['z'\]"):
         context.infer({"x": np.zeros((2, 4), np.float32), "z": np.zeros(1)})

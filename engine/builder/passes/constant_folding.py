@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.builder.passes.rewrite import add_constant, producer_constant, remove_layer, \
-    replace_tensor
+from engine.builder.passes.rewrite import (
+    add_constant,
+    producer_constant,
+    remove_layer,
+    replace_tensor,
+)
 from engine.kernels.cpu import evaluate
 from engine.network.definition import INetworkDefinition
 from engine.network.inference import infer_all, topological_order

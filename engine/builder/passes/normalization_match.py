@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.builder.passes.rewrite import constant_value, only_consumer, other_input, \
-    produced_by, scalar_constant
+from engine.builder.passes.rewrite import (
+    constant_value,
+    only_consumer,
+    other_input,
+    produced_by,
+    scalar_constant,
+)
 from engine.network.definition import INetworkDefinition
 from engine.network.layers.math_elementwise import ElementWiseOperation, IElementWiseLayer
 from engine.network.layers.math_pointwise import IUnaryLayer, UnaryOperation

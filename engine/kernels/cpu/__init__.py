@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.kernels.cpu import basic, math, plugin, shape, spatial  # noqa: F401 - registers kernels
+from engine.kernels.cpu import (  # noqa: F401 - registers kernels  # noqa: F401
+    basic,
+    fused_attention,
+    fused_conv,
+    fused_pointwise,
+    math,
+    plugin,
+    shape,
+    spatial,
+)
 from engine.kernels.cpu import quantized as _quantized  # noqa: F401 - registers kernels
-from engine.kernels.cpu import fused_attention, fused_conv, fused_pointwise  # noqa: F401
 from engine.kernels.registry import tactics_for
 from engine.network.layer import ILayer
 

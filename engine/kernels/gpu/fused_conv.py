@@ -19,8 +19,8 @@ import numpy as np
 from engine.kernels.gpu.capabilities import both, contiguous
 from engine.kernels.gpu.fused_pointwise import activation_expression
 from engine.kernels.gpu.gemm import batched_matmul
-from engine.kernels.gpu.spatial import conv_im2col, pad_for_windows, strided_windows
 from engine.kernels.gpu.rows import HALF_PRELUDE
+from engine.kernels.gpu.spatial import conv_im2col, pad_for_windows, strided_windows
 from engine.kernels.gpu.weights import device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo

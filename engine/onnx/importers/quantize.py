@@ -23,8 +23,8 @@ from engine.onnx.compose import (
 )
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
-from engine.onnx.registry import importer
 from engine.onnx.importers.cast import emulated_cast
+from engine.onnx.registry import importer
 from engine.onnx.tensors import EMULATED_CASTS, TRT_TO_ONNX, trt_dtype
 from engine.types import DataType
 
