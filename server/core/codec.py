@@ -6,6 +6,12 @@ follows. An input with ``parameters.binary_data_size`` takes that many bytes fro
 part, in input order. Binary tensors are little-endian, row-major; BOOL is one byte per
 element; a BYTES element is a 4-byte little-endian length then the bytes.
 (Triton: docs/protocol/extension_binary_data.md.)
+
+An input or a requested output may instead name a registered shared-memory region through
+its ``shared_memory_region`` / ``shared_memory_offset`` / ``shared_memory_byte_size``
+parameters (Triton: docs/protocol/extension_shared_memory.md); the codec records the
+reference, ``DataPlane.infer`` reads and writes the region, and an output placed there is
+answered with those parameters and no data.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 
 from server.core.datatypes import datatype_of_numpy, numpy_of
 from server.core.errors import InvalidArgument
+from server.core.shared_memory import RegionReference, region_reference
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
@@ -29,13 +36,15 @@ class InferInput:
     name: str
     datatype: str
     shape: tuple[int, ...]
-    data: np.ndarray
+    data: np.ndarray | None  # None until read from ``region``
+    region: RegionReference | None = None
 
 
 @dataclass
 class RequestedOutput:
     name: str
     binary: bool
+    region: RegionReference | None = None  # write the output there
 
 
 @dataclass
@@ -58,6 +67,7 @@ class InferOutput:
     name: str
     datatype: str
     data: np.ndarray
+    region: RegionReference | None = None  # where it was written (its actual byte size)
 
 
 @dataclass
@@ -226,6 +236,13 @@ def request_from_body(body: bytes, header_length: int | None) -> InferRequest:
         name, datatype, shape = _tensor_header(entry, f"inputs[{index}]")
         params = _params(entry, f"input '{name}'")
         size = params.get("binary_data_size")
+        region = region_reference(params, f"input '{name}'")
+        if region is not None:
+            if "data" in entry or size is not None:
+                raise InvalidArgument(f"input '{name}': has both a shared-memory region and "
+                                      f"{'data' if 'data' in entry else 'binary_data_size'}")
+            inputs.append(InferInput(name, datatype, shape, None, region))
+            continue
         if size is not None:
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
                 raise InvalidArgument(f"input '{name}': binary_data_size must be a "
@@ -259,11 +276,13 @@ def request_from_body(body: bytes, header_length: int | None) -> InferRequest:
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
                 raise InvalidArgument(f"inference request: outputs[{index}] must be an object "
                                       f"with a name")
-            wants = _params(entry, f"output '{entry['name']}'").get("binary_data", binary_output)
+            where = f"output '{entry['name']}'"
+            output_params = _params(entry, where)
+            wants = output_params.get("binary_data", binary_output)
             if not isinstance(wants, bool):
-                raise InvalidArgument(f"output '{entry['name']}': binary_data must be true or "
-                                      f"false")
-            outputs.append(RequestedOutput(entry["name"], wants))
+                raise InvalidArgument(f"{where}: binary_data must be true or false")
+            outputs.append(RequestedOutput(entry["name"], wants,
+                                           region_reference(output_params, where)))
     request_id = header.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidArgument("inference request: 'id' must be a string")
@@ -312,7 +331,9 @@ def response_to_body(response: InferResponse, request: InferRequest) -> tuple[by
     for out in response.outputs:
         entry: dict[str, Any] = {"name": out.name, "datatype": out.datatype,
                                  "shape": list(out.data.shape)}
-        if request.wants_binary(out.name):
+        if out.region is not None:
+            entry["parameters"] = out.region.to_parameters()
+        elif request.wants_binary(out.name):
             blob = tensor_to_binary(out.data, out.datatype)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)

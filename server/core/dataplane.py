@@ -10,19 +10,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import engine as trt
-from server.core.codec import InferRequest, InferResponse
+from server.core.codec import (
+    InferInput,
+    InferRequest,
+    InferResponse,
+    tensor_from_binary,
+    tensor_to_binary,
+)
 from server.core.devices import visible_devices
 from server.core.errors import InvalidArgument, NotFound, PayloadTooLarge, Unauthorized, Unsupported
 from server.core.repository import ModelRepository, check_model_name
+from server.core.shared_memory import CUDA, SYSTEM, SharedMemoryRegistry
 from server.core.statistics import Metrics
 
 SERVER_NAME = "pytrt-server"
-EXTENSIONS = ["binary_tensor_data", "model_configuration", "model_repository", "statistics"]
+EXTENSIONS = ["binary_tensor_data", "model_configuration", "model_repository", "statistics",
+              "system_shared_memory", "cuda_shared_memory"]
 CONTROL_MODES = ("none", "explicit", "poll")
 
 
@@ -53,6 +61,7 @@ class DataPlane:
         self.repository = ModelRepository(settings.model_repository, settings.device, cache,
                                           settings.max_queue_size, devices)
         self.metrics = Metrics(self.repository.all_statistics, devices)
+        self.shared_memory = SharedMemoryRegistry()
         self._ready = False
         self._poller: asyncio.Task[None] | None = None
 
@@ -71,6 +80,7 @@ class DataPlane:
             self._poller.cancel()
         for name in list(self.repository.models):
             await self.repository.unload(name)
+        self.shared_memory.close()
 
     async def _poll(self) -> None:
         while True:
@@ -127,8 +137,47 @@ class DataPlane:
     # -- inference --------------------------------------------------------------------------
     async def infer(self, name: str, version: str | None, request: InferRequest
                     ) -> InferResponse:
+        """Run ``request``; inputs given by shared-memory reference are read first, and
+        outputs the request places in shared memory are written there."""
         check_model_name(name)
-        return await self.repository.get(name, version).infer(request)
+        model = self.repository.get(name, version)
+        request.inputs = [self._input_from_region(i) if i.region else i for i in request.inputs]
+        placed = {o.name: o.region for o in request.outputs or [] if o.region is not None}
+        for where in placed.values():
+            self.shared_memory.check(where)  # refuse a bad reference before running
+        response = await model.infer(request)
+        for output in response.outputs:
+            if output.name in placed:
+                blob = tensor_to_binary(output.data, output.datatype)
+                self.shared_memory.write(placed[output.name], blob, output.name)
+                output.region = replace(placed[output.name], byte_size=len(blob))
+        return response
+
+    def _input_from_region(self, item: InferInput) -> InferInput:
+        assert item.region is not None
+        raw = self.shared_memory.read(item.region)
+        return replace(item, data=tensor_from_binary(raw, item.datatype, item.shape, item.name))
+
+    # -- shared memory --------------------------------------------------------------------------
+    def system_shared_memory_status(self, name: str = "") -> list[dict[str, Any]]:
+        return self.shared_memory.status(SYSTEM, name)
+
+    def register_system_shared_memory(self, name: str, key: Any, offset: Any,
+                                      byte_size: Any) -> None:
+        self.shared_memory.register_system(name, key, offset, byte_size)
+
+    def unregister_system_shared_memory(self, name: str = "") -> None:
+        self.shared_memory.unregister(SYSTEM, name)
+
+    def cuda_shared_memory_status(self, name: str = "") -> list[dict[str, Any]]:
+        return self.shared_memory.status(CUDA, name)
+
+    def register_cuda_shared_memory(self, name: str, raw_handle: bytes, device_id: Any,
+                                    byte_size: Any) -> None:
+        self.shared_memory.register_cuda(name, raw_handle, device_id, byte_size)
+
+    def unregister_cuda_shared_memory(self, name: str = "") -> None:
+        self.shared_memory.unregister(CUDA, name)
 
     # -- statistics -------------------------------------------------------------------------
     def statistics(self, name: str | None = None, version: str | None = None

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import engine as trt
-from server.core.errors import InvalidArgument
+from server.core.errors import InvalidArgument, Unsupported
 
 _DEVICE = re.compile(r"(cpu|gpu):(\d{1,3})")
 
@@ -178,6 +178,17 @@ def place_instance_groups(groups: Sequence[Any], default_kind: str,
             add(devices[index], group.count, group.name, kind)
     return [Placement(device, count, names, kind)
             for device, (count, names, kind) in counts.items()]
+
+
+def cupy_for(purpose: str) -> Any:
+    """CuPy, for ``purpose`` ("CUDA shared memory"); ``Unsupported`` where this server has
+    no usable GPU, so that a CPU-only server answers such a call clearly."""
+    from engine.kernels.backends import gpu_available
+
+    if not gpu_available():
+        raise Unsupported(f"{purpose} needs a GPU: this server has no usable CUDA device "
+                          f"(or CuPy is not installed)")
+    return _cupy()
 
 
 def _cupy() -> Any:

@@ -147,6 +147,7 @@ class ModelVersion:
                 raise InvalidArgument(f"model '{self.name}' input '{item.name}': datatype "
                                       f"{item.datatype}, the model expects {declared.datatype}")
             batches.add(self._check_shape(item.name, item.shape, declared))
+            assert item.data is not None, "DataPlane.infer reads region inputs first"
             feeds[item.name] = item.data
         if len(batches) > 1:
             raise InvalidArgument(f"model '{self.name}': inputs disagree on the batch size "

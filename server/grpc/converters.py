@@ -33,9 +33,9 @@ from server.core.codec import (
 )
 from server.core.datatypes import numpy_of
 from server.core.errors import InvalidArgument
+from server.core.shared_memory import region_reference
 from server.grpc._generated import grpc_service_pb2 as pb
 from server.grpc._generated import model_config_pb2 as mc
-from server.grpc.shared_memory import SharedMemoryRegions
 
 # Which InferTensorContents list carries each datatype (narrow integers travel widened).
 # FP16 and BF16 have no typed list: they travel as raw bytes only.
@@ -49,10 +49,6 @@ CONTENTS_FIELD = {
     "FP64": "fp64_contents",
     "BYTES": "bytes_contents",
 }
-
-SHM_REGION = "shared_memory_region"
-SHM_OFFSET = "shared_memory_offset"
-SHM_BYTE_SIZE = "shared_memory_byte_size"
 
 
 # -- JSON-shaped answers --------------------------------------------------------------------
@@ -100,14 +96,16 @@ def load_parameters_from_proto(
 
 
 # -- shared memory --------------------------------------------------------------------------
-def shared_memory_status_to_proto(regions: SharedMemoryRegions,
-                                  name: str) -> pb.SystemSharedMemoryStatusResponse:
-    response = pb.SystemSharedMemoryStatusResponse()
-    for region in regions.status(name):
-        response.regions[region.name].CopyFrom(pb.SystemSharedMemoryStatusResponse.RegionStatus(
-            name=region.name, key=region.key, offset=region.offset,
-            byte_size=region.byte_size))
-    return response
+def system_shared_memory_status_to_proto(
+        regions: Iterable[Mapping[str, Any]]) -> pb.SystemSharedMemoryStatusResponse:
+    return message_from_json({"regions": {r["name"]: r for r in regions}},
+                             pb.SystemSharedMemoryStatusResponse())
+
+
+def cuda_shared_memory_status_to_proto(
+        regions: Iterable[Mapping[str, Any]]) -> pb.CudaSharedMemoryStatusResponse:
+    return message_from_json({"regions": {r["name"]: r for r in regions}},
+                             pb.CudaSharedMemoryStatusResponse())
 
 
 # -- parameters -----------------------------------------------------------------------------
@@ -132,8 +130,7 @@ def _set_parameter(target: pb.InferParameter, value: Any) -> None:
 
 
 # -- inference ------------------------------------------------------------------------------
-def infer_request_from_proto(request: pb.ModelInferRequest,
-                             regions: SharedMemoryRegions) -> InferRequest:
+def infer_request_from_proto(request: pb.ModelInferRequest) -> InferRequest:
     raw = request.raw_input_contents
     if raw and len(raw) != len(request.inputs):
         raise InvalidArgument(f"inference request: {len(raw)} raw_input_contents for "
@@ -146,29 +143,20 @@ def infer_request_from_proto(request: pb.ModelInferRequest,
             raise InvalidArgument(f"input '{tensor.name}': shape {list(shape)} has a negative "
                                   f"dimension")
         numpy_of(tensor.datatype)  # refuses an unknown datatype by name
-        params = parameters_from_proto(tensor.parameters)
-        if SHM_REGION in params:
-            data = _tensor_from_shared_memory(tensor.name, tensor.datatype, shape, params,
-                                              regions)
+        region = region_reference(parameters_from_proto(tensor.parameters),
+                                  f"input '{tensor.name}'")
+        if region is not None:
+            data = None
         elif raw:
             data = tensor_from_binary(raw[index], tensor.datatype, shape, tensor.name)
         else:
             data = _tensor_from_contents(tensor, shape)
-        inputs.append(InferInput(tensor.name, tensor.datatype, shape, data))
-    outputs = [RequestedOutput(o.name, binary=True) for o in request.outputs] or None
+        inputs.append(InferInput(tensor.name, tensor.datatype, shape, data, region))
+    outputs = [RequestedOutput(o.name, binary=True, region=region_reference(
+        parameters_from_proto(o.parameters), f"output '{o.name}'"))
+        for o in request.outputs] or None
     return InferRequest(inputs, outputs, request.id or None, binary_output=True,
                         parameters=parameters_from_proto(request.parameters))
-
-
-def _tensor_from_shared_memory(name: str, datatype: str, shape: tuple[int, ...],
-                               params: dict[str, Any],
-                               regions: SharedMemoryRegions) -> np.ndarray:
-    byte_size = params.get(SHM_BYTE_SIZE)
-    if not isinstance(byte_size, int) or isinstance(byte_size, bool):
-        raise InvalidArgument(f"input '{name}': {SHM_REGION} needs an integer {SHM_BYTE_SIZE}")
-    offset = params.get(SHM_OFFSET, 0)
-    raw = regions.read(str(params[SHM_REGION]), int(offset), byte_size)
-    return tensor_from_binary(raw, datatype, shape, name)
 
 
 def _tensor_from_contents(tensor: pb.ModelInferRequest.InferInputTensor,
@@ -196,29 +184,21 @@ def _tensor_from_contents(tensor: pb.ModelInferRequest.InferInputTensor,
     return wide.astype(dtype).reshape(shape)
 
 
-def infer_response_to_proto(response: InferResponse, request: pb.ModelInferRequest,
-                            regions: SharedMemoryRegions) -> pb.ModelInferResponse:
-    """Encode ``response``; outputs the request placed in shared memory are written there
-    and answered with an empty raw entry, so raw entries stay aligned with outputs."""
-    placed = {o.name: parameters_from_proto(o.parameters) for o in request.outputs}
+def infer_response_to_proto(response: InferResponse) -> pb.ModelInferResponse:
+    """Encode ``response``; an output written to shared memory is answered with its region
+    parameters and an empty raw entry, so raw entries stay aligned with outputs."""
     message = pb.ModelInferResponse(model_name=response.model_name,
                                     model_version=response.model_version,
                                     id=response.id or "")
     for output in response.outputs:
         tensor = message.outputs.add(name=output.name, datatype=output.datatype,
                                      shape=list(output.data.shape))
-        blob = tensor_to_binary(output.data, output.datatype)
-        params = placed.get(output.name, {})
-        if SHM_REGION in params:
-            size = params.get(SHM_BYTE_SIZE)
-            regions.write(str(params[SHM_REGION]), int(params.get(SHM_OFFSET, 0)), blob,
-                          None if size is None else int(size))
-            _set_parameter(tensor.parameters[SHM_REGION], params[SHM_REGION])
-            _set_parameter(tensor.parameters[SHM_BYTE_SIZE], len(blob))
-            if SHM_OFFSET in params:
-                _set_parameter(tensor.parameters[SHM_OFFSET], int(params[SHM_OFFSET]))
-            blob = b""
-        message.raw_output_contents.append(blob)
+        if output.region is not None:
+            for key, value in output.region.to_parameters().items():
+                _set_parameter(tensor.parameters[key], value)
+            message.raw_output_contents.append(b"")
+        else:
+            message.raw_output_contents.append(tensor_to_binary(output.data, output.datatype))
     return message
 
 

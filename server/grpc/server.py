@@ -19,7 +19,6 @@ from grpc_reflection.v1alpha import reflection
 from server.core.dataplane import DataPlane
 from server.grpc._generated import grpc_service_pb2_grpc as pb_grpc
 from server.grpc.servicer import SERVICE_NAME, InferenceServicer, ReadinessHealthServicer
-from server.grpc.shared_memory import SharedMemoryRegions
 
 # Room for protobuf framing around the largest payload a request may carry.
 FRAMING_BYTES = 1 << 20
@@ -39,7 +38,6 @@ class GrpcServer:
         self.plane = plane
         self.host = host
         self.port = port
-        self.regions = SharedMemoryRegions()
         self.health = ReadinessHealthServicer(plane)
         self._server: grpc.aio.Server | None = None
 
@@ -50,7 +48,7 @@ class GrpcServer:
             ("grpc.max_send_message_length", self.max_send_message_bytes),
         ])
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceServicer(self.plane, self.regions), server)
+            InferenceServicer(self.plane), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -66,9 +64,8 @@ class GrpcServer:
 
     async def stop(self, grace: float | None = 5.0) -> None:
         """Answer health checks NOT_SERVING, let calls in flight finish within ``grace``
-        seconds, then release the shared-memory regions."""
+        seconds."""
         await self.health.enter_graceful_shutdown()
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
-        self.regions.close()

@@ -23,13 +23,11 @@ from server.core.errors import PayloadTooLarge, ServerError
 from server.grpc import converters
 from server.grpc._generated import grpc_service_pb2 as pb
 from server.grpc._generated import grpc_service_pb2_grpc as pb_grpc
-from server.grpc.shared_memory import SharedMemoryRegions
 from server.grpc.status import status_code_of
 
 log = logging.getLogger("server.grpc")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
-EXTENSIONS = ["system_shared_memory"]  # served by this face on top of the core's
 Request = TypeVar("Request")
 Reply = TypeVar("Reply")
 Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Reply]]
@@ -71,9 +69,8 @@ def version_of(version: str) -> str | None:
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, plane: DataPlane, regions: SharedMemoryRegions) -> None:
+    def __init__(self, plane: DataPlane) -> None:
         self.plane = plane
-        self.regions = regions
 
     # -- health -------------------------------------------------------------------------------
     @rpc
@@ -96,9 +93,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     @rpc
     async def ServerMetadata(self, request: pb.ServerMetadataRequest,
                              context: grpc.aio.ServicerContext) -> pb.ServerMetadataResponse:
-        metadata = self.plane.server_metadata()
-        metadata = {**metadata, "extensions": [*metadata["extensions"], *EXTENSIONS]}
-        return converters.server_metadata_to_proto(metadata)
+        return converters.server_metadata_to_proto(self.plane.server_metadata())
 
     @rpc
     async def ModelMetadata(self, request: pb.ModelMetadataRequest,
@@ -134,10 +129,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         if request.ByteSize() > limit:
             raise PayloadTooLarge(f"inference request of {request.ByteSize()} bytes exceeds "
                                   f"the limit of {limit} bytes")
-        decoded = converters.infer_request_from_proto(request, self.regions)
+        decoded = converters.infer_request_from_proto(request)
         response = await self.plane.infer(request.model_name,
                                           version_of(request.model_version), decoded)
-        return converters.infer_response_to_proto(response, request, self.regions)
+        return converters.infer_response_to_proto(response)
 
     # -- statistics -----------------------------------------------------------------------------
     @rpc
@@ -169,18 +164,20 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         await self.plane.unload(request.model_name)
         return pb.RepositoryModelUnloadResponse()
 
-    # -- system shared memory -----------------------------------------------------------------
+    # -- shared memory ------------------------------------------------------------------------
     @rpc
     async def SystemSharedMemoryStatus(self, request: pb.SystemSharedMemoryStatusRequest,
                                        context: grpc.aio.ServicerContext
                                        ) -> pb.SystemSharedMemoryStatusResponse:
-        return converters.shared_memory_status_to_proto(self.regions, request.name)
+        regions = self.plane.system_shared_memory_status(request.name)
+        return converters.system_shared_memory_status_to_proto(regions)
 
     @rpc
     async def SystemSharedMemoryRegister(self, request: pb.SystemSharedMemoryRegisterRequest,
                                          context: grpc.aio.ServicerContext
                                          ) -> pb.SystemSharedMemoryRegisterResponse:
-        self.regions.register(request.name, request.key, request.offset, request.byte_size)
+        self.plane.register_system_shared_memory(request.name, request.key, request.offset,
+                                                 request.byte_size)
         return pb.SystemSharedMemoryRegisterResponse()
 
     @rpc
@@ -188,8 +185,30 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                                            request: pb.SystemSharedMemoryUnregisterRequest,
                                            context: grpc.aio.ServicerContext
                                            ) -> pb.SystemSharedMemoryUnregisterResponse:
-        self.regions.unregister(request.name)
+        self.plane.unregister_system_shared_memory(request.name)
         return pb.SystemSharedMemoryUnregisterResponse()
+
+    @rpc
+    async def CudaSharedMemoryStatus(self, request: pb.CudaSharedMemoryStatusRequest,
+                                     context: grpc.aio.ServicerContext
+                                     ) -> pb.CudaSharedMemoryStatusResponse:
+        regions = self.plane.cuda_shared_memory_status(request.name)
+        return converters.cuda_shared_memory_status_to_proto(regions)
+
+    @rpc
+    async def CudaSharedMemoryRegister(self, request: pb.CudaSharedMemoryRegisterRequest,
+                                       context: grpc.aio.ServicerContext
+                                       ) -> pb.CudaSharedMemoryRegisterResponse:
+        self.plane.register_cuda_shared_memory(request.name, request.raw_handle,
+                                               request.device_id, request.byte_size)
+        return pb.CudaSharedMemoryRegisterResponse()
+
+    @rpc
+    async def CudaSharedMemoryUnregister(self, request: pb.CudaSharedMemoryUnregisterRequest,
+                                         context: grpc.aio.ServicerContext
+                                         ) -> pb.CudaSharedMemoryUnregisterResponse:
+        self.plane.unregister_cuda_shared_memory(request.name)
+        return pb.CudaSharedMemoryUnregisterResponse()
 
 
 class ReadinessHealthServicer(HealthServicer):

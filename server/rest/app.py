@@ -21,6 +21,7 @@ from server.core.codec import (
 )
 from server.core.dataplane import DataPlane
 from server.core.errors import InvalidArgument, PayloadTooLarge, ServerError
+from server.core.shared_memory import cuda_handle_from_json
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -154,6 +155,43 @@ def create_app(plane: DataPlane) -> FastAPI:
         plane.check_token(request.headers.get("authorization"))
         body = await read_body(request, plane.settings.max_upload_bytes)
         return await plane.upload(model, filename, body, config)
+
+    # -- shared memory (Triton's extension_shared_memory.md) ---------------------------------
+    @app.get("/v2/systemsharedmemory/status")
+    @app.get("/v2/systemsharedmemory/region/{name}/status")
+    async def system_shared_memory_status(name: str = "") -> list[dict[str, Any]]:
+        return plane.system_shared_memory_status(name)
+
+    @app.post("/v2/systemsharedmemory/region/{name}/register")
+    async def register_system_shared_memory(name: str, request: Request) -> Response:
+        body = await read_json(request, limit)
+        plane.register_system_shared_memory(name, body.get("key"), body.get("offset", 0),
+                                            body.get("byte_size"))
+        return Response(status_code=200)
+
+    @app.post("/v2/systemsharedmemory/unregister")
+    @app.post("/v2/systemsharedmemory/region/{name}/unregister")
+    async def unregister_system_shared_memory(name: str = "") -> Response:
+        plane.unregister_system_shared_memory(name)
+        return Response(status_code=200)
+
+    @app.get("/v2/cudasharedmemory/status")
+    @app.get("/v2/cudasharedmemory/region/{name}/status")
+    async def cuda_shared_memory_status(name: str = "") -> list[dict[str, Any]]:
+        return plane.cuda_shared_memory_status(name)
+
+    @app.post("/v2/cudasharedmemory/region/{name}/register")
+    async def register_cuda_shared_memory(name: str, request: Request) -> Response:
+        body = await read_json(request, limit)
+        plane.register_cuda_shared_memory(name, cuda_handle_from_json(body.get("raw_handle")),
+                                          body.get("device_id", 0), body.get("byte_size"))
+        return Response(status_code=200)
+
+    @app.post("/v2/cudasharedmemory/unregister")
+    @app.post("/v2/cudasharedmemory/region/{name}/unregister")
+    async def unregister_cuda_shared_memory(name: str = "") -> Response:
+        plane.unregister_cuda_shared_memory(name)
+        return Response(status_code=200)
 
     @app.get("/metrics")
     async def metrics() -> Response:
