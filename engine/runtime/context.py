@@ -23,6 +23,7 @@ from engine.logger import Severity, log
 from engine.network.inference import infer_all
 from engine.network.layer import TensorInfo
 from engine.network.tensor import ITensor
+from engine.plugins.execution import running_context
 from engine.runtime.device_cpu import CpuExecution, host_array  # noqa: F401 - host_array re-exported
 from engine.runtime.engine import ICudaEngine
 from engine.runtime.output_allocator import (
@@ -186,7 +187,8 @@ class IExecutionContext:
         tensors whose location is ``TensorLocation.HOST``. On the CPU target addresses are
         host pointers and the run completes before returning."""
         try:
-            self._execute_at_addresses(int(stream_handle))
+            with running_context(self):
+                self._execute_at_addresses(int(stream_handle))
         except EngineError as exc:
             return self._error(str(exc))
         return True
@@ -251,7 +253,8 @@ class IExecutionContext:
             if engine.is_shape_inference_io(t.name):
                 set_shape_input_values(self, t.name, arr)
             arrays[t] = arr
-        results = self._execution.infer(arrays, self._resolve())
+        with running_context(self):
+            results = self._execution.infer(arrays, self._resolve())
         return {t.name: results[t] for t in engine._output_tensors()}
 
     # -- output allocators ------------------------------------------------------------------

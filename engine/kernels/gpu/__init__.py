@@ -20,6 +20,7 @@ from engine.kernels.gpu import (  # noqa: F401 - registers kernels
     math,
     math_contraction,
     math_reduction,
+    plugin,
     rows,
     shape,
     shape_gather,

@@ -16,12 +16,12 @@ import numpy as np
 
 from engine.plugins.dimensions import DimsExprs
 from engine.plugins.interfaces import PluginFieldType
-from engine.plugins.library.base import LibraryPlugin, register_library_plugin
+from engine.plugins.library.base import LibraryPlugin, array_module, register_library_plugin
 from engine.types import DataType
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    e = array_module(x).exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)  # type: ignore[no-any-return]
 
 
@@ -61,7 +61,8 @@ class MultiHeadAttentionPlugin(LibraryPlugin):
     def enqueue(self, input_desc: Sequence[Any], output_desc: Sequence[Any],
                 inputs: Sequence[Any], outputs: Sequence[Any], workspace: Any,
                 stream: int) -> None:
-        q, k, v = (np.asarray(a, np.float32) for a in inputs)
+        xp = array_module(inputs[0])
+        q, k, v = (a.astype(np.float32, copy=False) for a in inputs)
         batch, sq, width = q.shape
         sk, heads = k.shape[1], self.num_heads
         depth = width // heads
@@ -69,18 +70,18 @@ class MultiHeadAttentionPlugin(LibraryPlugin):
         def split(t: np.ndarray) -> np.ndarray:
             return t.reshape(batch, t.shape[1], heads, depth).transpose(0, 2, 1, 3)
 
-        scale = self.scale or 1.0 / np.sqrt(depth)
-        mask = np.triu(np.ones((sq, sk), bool), 1) if self.causal else None
+        scale = np.float32(self.scale or 1.0 / np.sqrt(depth))
+        mask = xp.triu(xp.ones((sq, sk), bool), 1) if self.causal else None
         qh, kh, vh = split(q), split(k), split(v)
 
         def attend(qs: np.ndarray, ks: np.ndarray, vs: np.ndarray) -> np.ndarray:
-            logits = qs @ np.swapaxes(ks, -1, -2) * scale
+            logits = qs @ xp.swapaxes(ks, -1, -2) * scale
             if mask is not None:
-                logits = np.where(mask, -np.inf, logits)
+                logits = xp.where(mask, np.float32(-np.inf), logits)
             return _softmax(logits) @ vs  # type: ignore[no-any-return]
 
         if self.tactic == 1:
-            result = np.stack([attend(qh[:, h], kh[:, h], vh[:, h]) for h in range(heads)], 1)
+            result = xp.stack([attend(qh[:, h], kh[:, h], vh[:, h]) for h in range(heads)], 1)
         else:
             result = attend(qh, kh, vh)
         outputs[0][...] = result.transpose(0, 2, 1, 3).reshape(batch, sq, width)

@@ -1,8 +1,12 @@
 """What the shipped plugins share: one class per plugin holds its attributes as fields, and
-one creator class per plugin makes it from a ``PluginFieldCollection``."""
+one creator class per plugin makes it from a ``PluginFieldCollection``.
+
+Plugins written with ``array_module`` run the same code on NumPy arrays (CPU target) and CuPy
+arrays (GPU target); those that compute on the host set ``enqueue_takes_host_arrays``."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -20,6 +24,20 @@ from engine.plugins.interfaces import (
     TensorRTPhase,
 )
 from engine.plugins.registry import get_plugin_registry
+
+
+def array_module(array: Any) -> Any:
+    """NumPy, or CuPy for a CuPy array. CuPy is not imported here: it is loaded already
+    whenever a CuPy array exists."""
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy
+    return np
+
+
+def host_numpy(array: Any) -> np.ndarray:
+    """``array`` as a NumPy array (a device array is copied to the host, synchronizing)."""
+    return array.get() if array_module(array) is not np else np.asarray(array)
 
 
 class LibraryPlugin(IPluginV3, IPluginV3OneCore, IPluginV3OneBuild, IPluginV3OneRuntime):

@@ -55,6 +55,7 @@ def bit_cast(x: np.ndarray, from_type: int, to: int) -> np.ndarray:
 @register_library_plugin
 class BitCastPlugin(LibraryPlugin):
     NAME = "BitCast_TRT"
+    enqueue_takes_host_arrays = True  # computed on the host on either target
     FIELDS = {"from_type": (PluginFieldType.INT32, 1), "to": (PluginFieldType.INT32, 6)}
 
     def check(self) -> None:

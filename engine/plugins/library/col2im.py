@@ -47,6 +47,7 @@ def col2im(x: np.ndarray, image_shape: Sequence[int], block_shape: Sequence[int]
 @register_library_plugin
 class Col2ImPlugin(LibraryPlugin):
     NAME = "Col2Im_TRT"
+    enqueue_takes_host_arrays = True  # computed on the host on either target
     FIELDS = {name: (PluginFieldType.INT32, _EMPTY)
               for name in ("image_shape", "block_shape", "strides", "dilations", "pads")}
 

@@ -55,6 +55,7 @@ def is_integer_target(to: int) -> bool:
 @register_library_plugin
 class EmulatedCastPlugin(LibraryPlugin):
     NAME = "EmulatedCast_TRT"
+    enqueue_takes_host_arrays = True  # computed on the host on either target
     FIELDS = {"to": (PluginFieldType.INT32, 19), "saturate": (PluginFieldType.INT32, 1)}
 
     def check(self) -> None:

@@ -11,6 +11,8 @@ a = -0.75), ``padding_mode`` (0 zeros, 1 border, 2 reflection), ``align_corners`
 from __future__ import annotations
 
 from collections.abc import Sequence
+import operator
+from functools import reduce
 from itertools import product
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from engine.plugins.dimensions import DimsExprs
 from engine.plugins.interfaces import PluginFieldType
-from engine.plugins.library.base import LibraryPlugin, register_library_plugin
+from engine.plugins.library.base import LibraryPlugin, array_module, register_library_plugin
 from engine.types import DataType
 
 NEAREST, LINEAR, CUBIC = 0, 1, 2
@@ -28,17 +30,18 @@ _CUBIC_A = -0.75
 
 def _reflect(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """Reflect ``x`` about the borders until it lies in [low, high]."""
+    xp = array_module(x)
     span = high - low
     if span <= 0:
-        return np.full_like(x, low)
+        return xp.full_like(x, low)
     below, above = low - x, x - high
     out = x.copy()
     for dist, near, far, mask in ((below, low, high, x < low), (above, high, low, x > high)):
-        folds = np.trunc(dist / span)
+        folds = xp.trunc(dist / span)
         rest = dist - folds * span
         sign = 1.0 if near == low else -1.0
-        moved = np.where(folds % 2 == 0, near + sign * rest, far - sign * rest)
-        out = np.where(mask, moved, out)
+        moved = xp.where(folds % 2 == 0, near + sign * rest, far - sign * rest)
+        out = xp.where(mask, moved, out)
     return out
 
 
@@ -57,6 +60,7 @@ def _cubic_weights(t: np.ndarray) -> list[np.ndarray]:
 
 def grid_sample(x: np.ndarray, grid: np.ndarray, *, mode: int, padding_mode: int,
                 align_corners: bool) -> np.ndarray:
+    xp = array_module(x)
     n, c = x.shape[:2]
     dims = x.shape[2:]
     r = len(dims)
@@ -70,37 +74,37 @@ def grid_sample(x: np.ndarray, grid: np.ndarray, *, mode: int, padding_mode: int
         else:
             pos, low, high = ((g + 1) * d - 1) / 2, -0.5, d - 0.5
         if mode == NEAREST:
-            pos = np.rint(pos)
+            pos = xp.rint(pos)
         if padding_mode == BORDER:
-            pos = np.where((pos < low) | (pos > high), np.clip(pos, 0, d - 1), pos)
+            pos = xp.where((pos < low) | (pos > high), xp.clip(pos, 0, d - 1), pos)
         elif padding_mode == REFLECTION:
             pos = _reflect(pos, low, high)
         coords.append(pos)
         lows.append(low)
         highs.append(high)
-    batch = np.arange(n).reshape((n,) + (1,) * len(out_spatial))
+    batch = xp.arange(n).reshape((n,) + (1,) * len(out_spatial))
 
     def fetch(indices: list[np.ndarray]) -> np.ndarray:
         """X at integer ``indices`` (one array per spatial axis): [N, *out, C]."""
-        valid = np.ones(indices[0].shape, bool)
+        valid = xp.ones(indices[0].shape, bool)
         fixed = []
         for i, (idx, d) in enumerate(zip(indices, dims)):
             if padding_mode == ZEROS:
                 valid &= (idx >= 0) & (idx < d)
-                idx = np.clip(idx, 0, d - 1)
+                idx = xp.clip(idx, 0, d - 1)
             elif padding_mode == BORDER:
-                idx = np.clip(idx, 0, d - 1)
+                idx = xp.clip(idx, 0, d - 1)
             else:
-                idx = np.trunc(_reflect(idx.astype(np.float64), lows[i], highs[i]))
-                idx = np.clip(idx.astype(np.int64), 0, d - 1)
+                idx = xp.trunc(_reflect(idx.astype(np.float64), lows[i], highs[i]))
+                idx = xp.clip(idx.astype(np.int64), 0, d - 1)
             fixed.append(idx.astype(np.int64))
-        values = np.moveaxis(x, 1, -1)[(batch, *fixed)]
+        values = xp.moveaxis(x, 1, -1)[(batch, *fixed)]
         return values * valid[..., None]
 
     if mode == NEAREST:
         out = fetch([p.astype(np.int64) for p in coords])
     else:
-        base = [np.floor(p) for p in coords]
+        base = [xp.floor(p) for p in coords]
         frac = [p - b for p, b in zip(coords, base)]
         if mode == LINEAR:
             taps = [0, 1]
@@ -108,12 +112,12 @@ def grid_sample(x: np.ndarray, grid: np.ndarray, *, mode: int, padding_mode: int
         else:
             taps = [-1, 0, 1, 2]
             weights = [_cubic_weights(f) for f in frac]
-        out = np.zeros((n,) + tuple(out_spatial) + (c,), np.float64)
+        out = xp.zeros((n,) + tuple(out_spatial) + (c,), np.float64)
         for choice in product(range(len(taps)), repeat=r):
             idx = [b.astype(np.int64) + taps[k] for b, k in zip(base, choice)]
-            w = np.prod([weights[i][k] for i, k in enumerate(choice)], axis=0)
+            w = reduce(operator.mul, [weights[i][k] for i, k in enumerate(choice)])
             out += fetch(idx) * w[..., None]
-    return np.moveaxis(out, -1, 1).astype(x.dtype)
+    return xp.moveaxis(out, -1, 1).astype(x.dtype)
 
 
 @register_library_plugin
@@ -142,6 +146,6 @@ class GridSamplePlugin(LibraryPlugin):
     def enqueue(self, input_desc: Sequence[Any], output_desc: Sequence[Any],
                 inputs: Sequence[Any], outputs: Sequence[Any], workspace: Any,
                 stream: int) -> None:
-        outputs[0][...] = grid_sample(np.asarray(inputs[0]), np.asarray(inputs[1]),
+        outputs[0][...] = grid_sample(inputs[0], inputs[1],
                                       mode=self.mode, padding_mode=self.padding_mode,
                                       align_corners=bool(self.align_corners))

@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.plugins.dimensions import DimsExprs
 from engine.plugins.interfaces import PluginFieldType
-from engine.plugins.library.base import LibraryPlugin, register_library_plugin
+from engine.plugins.library.base import LibraryPlugin, array_module, register_library_plugin
 from engine.types import DataType
 
 
@@ -44,11 +44,12 @@ class GroupNormalizationPlugin(LibraryPlugin):
     def enqueue(self, input_desc: Sequence[Any], output_desc: Sequence[Any],
                 inputs: Sequence[Any], outputs: Sequence[Any], workspace: Any,
                 stream: int) -> None:
-        x, scale, bias = (np.asarray(a) for a in inputs)
+        x, scale, bias = inputs
+        xp = array_module(x)
         n, c = x.shape[:2]
         grouped = x.astype(np.float32).reshape(n, self.num_groups, -1)
         mean = grouped.mean(axis=2, keepdims=True)
         var = grouped.var(axis=2, keepdims=True)
-        normed = ((grouped - mean) / np.sqrt(var + self.eps)).reshape(x.shape)
+        normed = ((grouped - mean) / xp.sqrt(var + np.float32(self.eps))).reshape(x.shape)
         affine = (1, c) + (1,) * (x.ndim - 2)
         outputs[0][...] = normed * scale.reshape(affine) + bias.reshape(affine)

@@ -88,6 +88,7 @@ def efficient_nms(boxes: np.ndarray, scores: np.ndarray, *, score_threshold: flo
 @register_library_plugin
 class EfficientNMSPlugin(LibraryPlugin):
     NAME = "EfficientNMS_TRT"
+    enqueue_takes_host_arrays = True  # computed on the host on either target
     FIELDS = {
         "score_threshold": (PluginFieldType.FLOAT32, 0.0),
         "iou_threshold": (PluginFieldType.FLOAT32, 0.5),

@@ -78,6 +78,7 @@ def onnx_nms(boxes: np.ndarray, scores: np.ndarray, *, max_output_boxes_per_clas
 @register_library_plugin
 class NonMaxSuppressionPlugin(LibraryPlugin):
     NAME = "NonMaxSuppression_TRT"
+    enqueue_takes_host_arrays = True  # computed on the host on either target
     num_outputs = 2
     FIELDS = {
         "max_output_boxes_per_class": (PluginFieldType.INT32, 0),

@@ -17,7 +17,12 @@ import numpy as np
 
 from engine.plugins.dimensions import DimsExprs
 from engine.plugins.interfaces import PluginFieldType
-from engine.plugins.library.base import LibraryPlugin, register_library_plugin
+from engine.plugins.library.base import (
+    LibraryPlugin,
+    array_module,
+    host_numpy,
+    register_library_plugin,
+)
 from engine.types import DataType
 
 
@@ -41,8 +46,11 @@ def _axis_samples(start: float, size: float, bins: int, grid: int, limit: int
 def roi_align(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *, mode: int,
               output_height: int, output_width: int, sampling_ratio: int, spatial_scale: float,
               half_pixel: bool) -> np.ndarray:
+    """``x`` may be a device array: the sampling grid is made on the host from ``rois`` and
+    ``batch_indices`` (host arrays), the gathering and averaging run where ``x`` is."""
+    xp = array_module(x)
     _, channels, height, width = x.shape
-    out = np.zeros((len(rois), channels, output_height, output_width), x.dtype)
+    out = xp.zeros((len(rois), channels, output_height, output_width), x.dtype)
     offset = 0.5 if half_pixel else 0.0
     for r, roi in enumerate(rois.astype(np.float64)):
         x1, y1, x2, y2 = roi * spatial_scale - offset
@@ -52,8 +60,10 @@ def roi_align(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *, mod
         grid_h = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_h / output_height)
         grid_w = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_w / output_width)
         grid_h, grid_w = max(grid_h, 1), max(grid_w, 1)
-        yl, yh, wyl, wyh, yv = _axis_samples(y1, roi_h, output_height, grid_h, height)
-        xl, xh, wxl, wxh, xv = _axis_samples(x1, roi_w, output_width, grid_w, width)
+        yl, yh, wyl, wyh, yv = (xp.asarray(a) for a in
+                                _axis_samples(y1, roi_h, output_height, grid_h, height))
+        xl, xh, wxl, wxh, xv = (xp.asarray(a) for a in
+                                _axis_samples(x1, roi_w, output_width, grid_w, width))
         image = x[int(batch_indices[r])].astype(np.float64)
         valid = (yv[:, None] & xv[None, :])
         corners = [image[:, yl][:, :, xl] * (wyl[:, None] * wxl[None, :]),
@@ -62,11 +72,11 @@ def roi_align(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *, mod
                    image[:, yh][:, :, xh] * (wyh[:, None] * wxh[None, :])]
         shape = (channels, output_height, grid_h, output_width, grid_w)
         if mode == 1:
-            values = np.where(valid, sum(corners), 0.0).reshape(shape)
+            values = xp.where(valid, sum(corners), 0.0).reshape(shape)
             out[r] = values.sum(axis=(2, 4)) / (grid_h * grid_w)
         else:
             # ONNX's max mode: the largest weighted corner value over the samples.
-            values = np.where(valid, np.max(corners, axis=0), 0.0).reshape(shape)
+            values = xp.where(valid, xp.stack(corners).max(axis=0), 0.0).reshape(shape)
             out[r] = values.max(axis=(2, 4))
     return out
 
@@ -74,6 +84,8 @@ def roi_align(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *, mod
 @register_library_plugin
 class ROIAlignPlugin(LibraryPlugin):
     NAME = "ROIAlign_TRT"
+    # The regions are read on the host (their sample grids are sized by their extents).
+    host_synchronizing = True
     FIELDS = {
         "coordinate_transformation_mode": (PluginFieldType.INT32, 1),
         "mode": (PluginFieldType.INT32, 1),
@@ -105,7 +117,7 @@ class ROIAlignPlugin(LibraryPlugin):
                 inputs: Sequence[Any], outputs: Sequence[Any], workspace: Any,
                 stream: int) -> None:
         outputs[0][...] = roi_align(
-            np.asarray(inputs[0]), np.asarray(inputs[1]), np.asarray(inputs[2]),
+            inputs[0], host_numpy(inputs[1]), host_numpy(inputs[2]),
             mode=self.mode, output_height=self.output_height, output_width=self.output_width,
             sampling_ratio=self.sampling_ratio, spatial_scale=self.spatial_scale,
             half_pixel=self.coordinate_transformation_mode == 1)
