@@ -8,6 +8,8 @@ gRPC, NumPy in and out; ``python -m clients`` is the command line.
 
 from clients.client import AsyncClient, Client
 from clients.errors import InferenceServerError
+from clients.shared_memory import RegionInput, RegionOutput, SystemSharedMemoryRegion
 from clients.upload import model_from_directory
 
-__all__ = ["AsyncClient", "Client", "InferenceServerError", "model_from_directory"]
+__all__ = ["AsyncClient", "Client", "InferenceServerError", "RegionInput", "RegionOutput",
+           "SystemSharedMemoryRegion", "model_from_directory"]

@@ -13,7 +13,7 @@ protocol (``http_calls``, ``grpc_calls``) and carried by the transport of each k
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -24,6 +24,8 @@ import numpy as np
 
 from clients import grpc_calls, http_calls
 from clients.errors import InferenceServerError
+from clients.http_calls import Outputs
+from clients.shared_memory import RegionInput
 from clients.upload import model_from_directory
 from server.grpc._generated import grpc_service_pb2_grpc as pb_grpc
 
@@ -119,12 +121,40 @@ class Client:
         return self._run(self._ops.calls.model_config(model, version))
 
     # -- inference --------------------------------------------------------------------------
-    def infer(self, model: str, inputs: Mapping[str, np.ndarray],
-              outputs: Sequence[str] | None = None, version: str = "",
+    def infer(self, model: str, inputs: Mapping[str, np.ndarray | RegionInput],
+              outputs: Outputs = None, version: str = "",
               request_id: str = "") -> dict[str, np.ndarray]:
-        """Run ``model`` on ``inputs`` (name -> array); returns the outputs by name (every
-        output unless ``outputs`` names some)."""
+        """Run ``model`` on ``inputs`` (name -> array, or a ``RegionInput`` in a registered
+        shared-memory region); returns the outputs by name (every output unless ``outputs``
+        names some). ``outputs`` may map names to a ``RegionOutput``: the server writes
+        those there, and they are not returned."""
         return self._run(self._ops.calls.infer(model, inputs, outputs, version, request_id))
+
+    # -- shared memory ------------------------------------------------------------------------
+    def system_shared_memory_status(self, name: str = "") -> list[dict[str, Any]]:
+        return self._run(self._ops.calls.shared_memory_status("system", name))
+
+    def register_system_shared_memory(self, name: str, key: str, byte_size: int,
+                                      offset: int = 0) -> None:
+        """Register ``byte_size`` bytes of ``/dev/shm<key>`` from ``offset`` as ``name``."""
+        self._run(self._ops.calls.register_system_shared_memory(name, key, byte_size, offset))
+
+    def unregister_system_shared_memory(self, name: str = "") -> None:
+        """Unregister ``name``, or every system region when ``name`` is empty."""
+        self._run(self._ops.calls.unregister_shared_memory("system", name))
+
+    def cuda_shared_memory_status(self, name: str = "") -> list[dict[str, Any]]:
+        return self._run(self._ops.calls.shared_memory_status("cuda", name))
+
+    def register_cuda_shared_memory(self, name: str, raw_handle: bytes, device_id: int,
+                                    byte_size: int) -> None:
+        """Register the device allocation of a CUDA IPC handle (``cudaIpcMemHandle_t``'s
+        64 bytes, e.g. ``cupy.cuda.runtime.ipcGetMemHandle(ptr)``) on ``device_id``."""
+        self._run(self._ops.calls.register_cuda_shared_memory(name, raw_handle, device_id,
+                                                              byte_size))
+
+    def unregister_cuda_shared_memory(self, name: str = "") -> None:
+        self._run(self._ops.calls.unregister_shared_memory("cuda", name))
 
     # -- repository and statistics -----------------------------------------------------------
     def statistics(self, model: str = "", version: str = "") -> list[dict[str, Any]]:
@@ -214,11 +244,33 @@ class AsyncClient:
     async def model_config(self, model: str, version: str = "") -> dict[str, Any]:
         return await self._run(self._ops.calls.model_config(model, version))
 
-    async def infer(self, model: str, inputs: Mapping[str, np.ndarray],
-                    outputs: Sequence[str] | None = None, version: str = "",
+    async def infer(self, model: str, inputs: Mapping[str, np.ndarray | RegionInput],
+                    outputs: Outputs = None, version: str = "",
                     request_id: str = "") -> dict[str, np.ndarray]:
         return await self._run(self._ops.calls.infer(model, inputs, outputs, version,
                                                      request_id))
+
+    async def system_shared_memory_status(self, name: str = "") -> list[dict[str, Any]]:
+        return await self._run(self._ops.calls.shared_memory_status("system", name))
+
+    async def register_system_shared_memory(self, name: str, key: str, byte_size: int,
+                                            offset: int = 0) -> None:
+        await self._run(self._ops.calls.register_system_shared_memory(name, key, byte_size,
+                                                                      offset))
+
+    async def unregister_system_shared_memory(self, name: str = "") -> None:
+        await self._run(self._ops.calls.unregister_shared_memory("system", name))
+
+    async def cuda_shared_memory_status(self, name: str = "") -> list[dict[str, Any]]:
+        return await self._run(self._ops.calls.shared_memory_status("cuda", name))
+
+    async def register_cuda_shared_memory(self, name: str, raw_handle: bytes, device_id: int,
+                                          byte_size: int) -> None:
+        await self._run(self._ops.calls.register_cuda_shared_memory(name, raw_handle,
+                                                                    device_id, byte_size))
+
+    async def unregister_cuda_shared_memory(self, name: str = "") -> None:
+        await self._run(self._ops.calls.unregister_shared_memory("cuda", name))
 
     async def statistics(self, model: str = "", version: str = "") -> list[dict[str, Any]]:
         return await self._run(self._ops.calls.statistics(model, version))

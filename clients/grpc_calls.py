@@ -4,13 +4,15 @@ Replies read as the JSON shapes the REST face returns (ints stay ints, enums are
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from google.protobuf.message import Message
 
+from clients.http_calls import Outputs, requested_outputs
+from clients.shared_memory import RegionInput
 from clients.tensors import datatype_of, from_bytes, to_bytes
 from server.grpc._generated import grpc_service_pb2 as pb
 
@@ -79,21 +81,89 @@ def model_config(model: str, version: str) -> GrpcCall:
                     lambda reply: message_to_python(reply.config))
 
 
-def infer(model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None,
+def _set_parameters(target: Any, parameters: Mapping[str, Any]) -> None:
+    for key, value in parameters.items():
+        if isinstance(value, str):
+            target[key].string_param = value
+        else:
+            target[key].int64_param = value
+
+
+def infer(model: str, inputs: Mapping[str, np.ndarray | RegionInput], outputs: Outputs,
           version: str, request_id: str) -> GrpcCall:
     request = pb.ModelInferRequest(model_name=model, model_version=version, id=request_id)
+    in_regions = [value for value in inputs.values() if isinstance(value, RegionInput)]
     for name, array in inputs.items():
+        if isinstance(array, RegionInput):
+            tensor = request.inputs.add(name=name, datatype=array.datatype,
+                                        shape=list(array.shape))
+            _set_parameters(tensor.parameters, array.parameters())
+            continue
         array = np.asarray(array)
-        request.inputs.add(name=name, datatype=datatype_of(array), shape=list(array.shape))
-        request.raw_input_contents.append(to_bytes(array))
-    for name in outputs or ():
-        request.outputs.add(name=name)
+        tensor = request.inputs.add(name=name, datatype=datatype_of(array),
+                                    shape=list(array.shape))
+        if in_regions:  # raw contents are all-or-none: this one travels in its typed form
+            tensor.contents.CopyFrom(_contents_of(array))
+        else:
+            request.raw_input_contents.append(to_bytes(array))
+    for name, place in (requested_outputs(outputs) or {}).items():
+        output = request.outputs.add(name=name)
+        if place is not None:
+            _set_parameters(output.parameters, place.parameters())
     return GrpcCall("ModelInfer", request, infer_outputs)
 
 
+def _contents_of(array: np.ndarray) -> pb.InferTensorContents:
+    field = {"b": "bool_contents", "i": "int64_contents" if array.dtype.itemsize == 8
+             else "int_contents", "u": "uint64_contents" if array.dtype.itemsize == 8
+             else "uint_contents", "f": "fp64_contents" if array.dtype.itemsize == 8
+             else "fp32_contents", "O": "bytes_contents"}.get(array.dtype.kind)
+    if field is None or array.dtype == np.float16:
+        raise TypeError(f"a {array.dtype} input cannot travel beside shared-memory inputs "
+                        f"over gRPC; place it in the region too")
+    values = [bytes(x) for x in array.reshape(-1)] if field == "bytes_contents" \
+        else array.reshape(-1).tolist()
+    contents = pb.InferTensorContents()
+    getattr(contents, field).extend(values)
+    return contents
+
+
 def infer_outputs(reply: pb.ModelInferResponse) -> dict[str, np.ndarray]:
+    """The outputs answered by value (those written to shared memory are not)."""
     return {out.name: from_bytes(raw, out.datatype, list(out.shape))
-            for out, raw in zip(reply.outputs, reply.raw_output_contents)}
+            for out, raw in zip(reply.outputs, reply.raw_output_contents)
+            if "shared_memory_region" not in out.parameters}
+
+
+# -- shared memory --------------------------------------------------------------------------
+def shared_memory_status(kind: str, name: str) -> GrpcCall:
+    if kind == "system":
+        request: Message = pb.SystemSharedMemoryStatusRequest(name=name)
+        method = "SystemSharedMemoryStatus"
+    else:
+        request, method = pb.CudaSharedMemoryStatusRequest(name=name), "CudaSharedMemoryStatus"
+    return GrpcCall(method, request,
+                    lambda reply: list(message_to_python(reply)["regions"].values()))
+
+
+def register_system_shared_memory(name: str, key: str, byte_size: int, offset: int) -> GrpcCall:
+    return GrpcCall("SystemSharedMemoryRegister", pb.SystemSharedMemoryRegisterRequest(
+        name=name, key=key, offset=offset, byte_size=byte_size), lambda reply: None)
+
+
+def register_cuda_shared_memory(name: str, raw_handle: bytes, device_id: int,
+                                byte_size: int) -> GrpcCall:
+    return GrpcCall("CudaSharedMemoryRegister", pb.CudaSharedMemoryRegisterRequest(
+        name=name, raw_handle=raw_handle, device_id=device_id, byte_size=byte_size),
+        lambda reply: None)
+
+
+def unregister_shared_memory(kind: str, name: str) -> GrpcCall:
+    if kind == "system":
+        return GrpcCall("SystemSharedMemoryUnregister",
+                        pb.SystemSharedMemoryUnregisterRequest(name=name), lambda reply: None)
+    return GrpcCall("CudaSharedMemoryUnregister",
+                    pb.CudaSharedMemoryUnregisterRequest(name=name), lambda reply: None)
 
 
 def statistics(model: str, version: str) -> GrpcCall:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from clients.errors import InferenceServerError
+from clients.shared_memory import RegionInput, RegionOutput
 from clients.tensors import NUMPY_OF_DATATYPE, datatype_of, from_bytes, to_bytes
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -88,19 +89,36 @@ def model_config(model: str, version: str) -> HttpCall:
     return HttpCall("GET", _model_path(model, version) + "/config", _json)
 
 
-def infer(model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None,
+Outputs = Sequence[str] | Mapping[str, RegionOutput | None] | None
+
+
+def requested_outputs(outputs: Outputs) -> dict[str, RegionOutput | None] | None:
+    """Output names, each with the region to write it to (None: answer it by value)."""
+    if outputs is None or isinstance(outputs, Mapping):
+        return None if outputs is None else dict(outputs)
+    return {name: None for name in outputs}
+
+
+def infer(model: str, inputs: Mapping[str, np.ndarray | RegionInput], outputs: Outputs,
           version: str, request_id: str) -> HttpCall:
     header: dict[str, Any] = {"inputs": [], "parameters": {"binary_data_output": True}}
     blobs = []
     for name, array in inputs.items():
+        if isinstance(array, RegionInput):
+            header["inputs"].append({"name": name, "datatype": array.datatype,
+                                     "shape": list(array.shape),
+                                     "parameters": array.parameters()})
+            continue
         array = np.asarray(array)
         blob = to_bytes(array)
         header["inputs"].append({"name": name, "datatype": datatype_of(array),
                                  "shape": list(array.shape),
                                  "parameters": {"binary_data_size": len(blob)}})
         blobs.append(blob)
-    if outputs is not None:
-        header["outputs"] = [{"name": n, "parameters": {"binary_data": True}} for n in outputs]
+    wanted = requested_outputs(outputs)
+    if wanted is not None:
+        header["outputs"] = [{"name": n, "parameters": place.parameters() if place else
+                              {"binary_data": True}} for n, place in wanted.items()]
     if request_id:
         header["id"] = request_id
     text = json.dumps(header).encode()
@@ -117,7 +135,10 @@ def infer_outputs(answer: HttpAnswer) -> dict[str, np.ndarray]:
     header = json.loads(answer.content[:split])
     out, offset = {}, split
     for tensor in header["outputs"]:
-        size = tensor.get("parameters", {}).get("binary_data_size")
+        parameters = tensor.get("parameters", {})
+        if "shared_memory_region" in parameters:  # written to shared memory
+            continue
+        size = parameters.get("binary_data_size")
         if size is None:  # the server answered this one in JSON
             data = tensor["data"]
             if tensor["datatype"] == "BYTES":
@@ -157,3 +178,28 @@ def load_model(model: str, config: str | None, files: Mapping[str, bytes]) -> Ht
 def unload_model(model: str) -> HttpCall:
     return HttpCall("POST", f"/v2/repository/models/{model}/unload", _none, body=b"{}",
                     headers={"Content-Type": "application/json"}, manages=True)
+
+
+# -- shared memory --------------------------------------------------------------------------
+def shared_memory_status(kind: str, name: str) -> HttpCall:
+    region = f"/region/{name}" if name else ""
+    return HttpCall("GET", f"/v2/{kind}sharedmemory{region}/status", _json)
+
+
+def register_system_shared_memory(name: str, key: str, byte_size: int, offset: int) -> HttpCall:
+    body = json.dumps({"key": key, "offset": offset, "byte_size": byte_size}).encode()
+    return HttpCall("POST", f"/v2/systemsharedmemory/region/{name}/register", _none,
+                    body=body, headers={"Content-Type": "application/json"})
+
+
+def register_cuda_shared_memory(name: str, raw_handle: bytes, device_id: int,
+                                byte_size: int) -> HttpCall:
+    body = json.dumps({"raw_handle": {"b64": base64.b64encode(raw_handle).decode()},
+                       "device_id": device_id, "byte_size": byte_size}).encode()
+    return HttpCall("POST", f"/v2/cudasharedmemory/region/{name}/register", _none,
+                    body=body, headers={"Content-Type": "application/json"})
+
+
+def unregister_shared_memory(kind: str, name: str) -> HttpCall:
+    region = f"/region/{name}" if name else ""
+    return HttpCall("POST", f"/v2/{kind}sharedmemory{region}/unregister", _none)

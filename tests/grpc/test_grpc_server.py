@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from engine.kernels.backends import gpu_available
 from server.grpc._generated import grpc_service_pb2 as pb
 from server.grpc._generated import grpc_service_pb2_grpc as pb_grpc
 from tests.grpc.serving import RunningServer, running_server, write_repository
@@ -237,6 +238,19 @@ def test_shared_memory_register_checks_the_object(stub: pb_grpc.GRPCInferenceSer
                 name="r", key=key, byte_size=size))
         assert caught.value.code() == code, key
     assert not os.path.exists("/dev/shm/etc")
+
+
+@pytest.mark.skipif(gpu_available(), reason="checks the answer of a server without a GPU")
+def test_cuda_shared_memory_needs_a_gpu(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.CudaSharedMemoryRegister(pb.CudaSharedMemoryRegisterRequest(
+            name="gpu_io", raw_handle=bytes(64), device_id=0, byte_size=256))
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert caught.value.details().startswith("CUDA shared memory needs a GPU")
+    assert not stub.CudaSharedMemoryStatus(pb.CudaSharedMemoryStatusRequest()).regions
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.CudaSharedMemoryStatus(pb.CudaSharedMemoryStatusRequest(name="gpu_io"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_health_service(channel: grpc.Channel) -> None:
