@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 import engine as trt
-from clients import AsyncClient, Client, InferenceServerError
+from clients import (
+    AsyncClient,
+    Client,
+    InferenceServerError,
+    RegionOutput,
+    SystemSharedMemoryRegion,
+)
 from tests.grpc.serving import (
     RunningServer,
     identity_config,
@@ -151,3 +157,28 @@ def test_async_client(server: RunningServer, protocol: str) -> None:
     results = asyncio.run(calls())
     for k, out in enumerate(results):
         np.testing.assert_array_equal(out["OUTPUT0"], a * k + b)
+
+
+@pytest.mark.parametrize("typed_input", [False, True])
+def test_shared_memory_through_the_client(client: Client, typed_input: bool) -> None:
+    a = np.arange(16, dtype=np.float32).reshape(1, 16)
+    b = np.full((1, 16), -1.5, np.float32)
+    with SystemSharedMemoryRegion.create("client_io", 1024) as shm:
+        client.register_system_shared_memory(shm.name, shm.key, shm.byte_size)
+        assert client.system_shared_memory_status() == [
+            {"name": "client_io", "key": shm.key, "offset": 0, "byte_size": 1024}]
+        inputs = {"INPUT0": shm.place(a, 0), "INPUT1": b if typed_input else shm.place(b, 64)}
+        got = client.infer("add_sub", inputs,
+                           outputs={"OUTPUT0": shm.output(512, 64), "OUTPUT1": None})
+        assert list(got) == ["OUTPUT1"]
+        np.testing.assert_array_equal(got["OUTPUT1"], a - b)
+        np.testing.assert_array_equal(shm.read(512, "FP32", [1, 16]), a + b)
+        with pytest.raises(InferenceServerError) as caught:
+            client.infer("add_sub", inputs, outputs={"OUTPUT0": RegionOutput("client_io", 0, 16)})
+        assert "output 'OUTPUT0' needs 64 bytes" in str(caught.value)
+        client.unregister_system_shared_memory(shm.name)
+        assert client.system_shared_memory_status() == []
+        with pytest.raises(InferenceServerError) as caught:
+            client.infer("add_sub", inputs)
+        assert "shared memory region 'client_io' is not registered" in str(caught.value)
+    assert client.cuda_shared_memory_status() == []

@@ -1,10 +1,13 @@
 """Unmodified ``tritonclient.http`` against the server: JSON and binary tensors, metadata,
-configuration, repository control with config and files, and statistics."""
+configuration, repository control with config and files, statistics, and shared memory."""
 
 from __future__ import annotations
 
+import base64
 import json
+import uuid
 from collections.abc import Iterator
+from multiprocessing import shared_memory
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
+from engine.kernels.backends import gpu_available
 from tests.server.conftest import running_server
 
 TOKEN = {"Authorization": "Bearer t0ken"}
@@ -92,3 +96,45 @@ def test_statistics(triton: httpclient.InferenceServerClient) -> None:
     stats = triton.get_inference_statistics("add_sub")["model_stats"][0]
     assert stats["inference_count"] == 2 and stats["execution_count"] == 1
     assert stats["inference_stats"]["success"]["count"] == 1
+
+
+def test_system_shared_memory(triton: httpclient.InferenceServerClient) -> None:
+    """tritonclient's own shared-memory calls; the region is made with the standard library
+    (``tritonclient.utils.shared_memory`` needs ``pkg_resources``, which is not installed)."""
+    a = np.arange(16, dtype=np.float32).reshape(1, 16)
+    b = np.full((1, 16), 4.0, np.float32)
+    memory = shared_memory.SharedMemory(f"triton_{uuid.uuid4().hex[:12]}", create=True,
+                                        size=256)
+    try:
+        memory.buf[:128] = a.tobytes() + b.tobytes()  # type: ignore[index]
+        triton.register_system_shared_memory("tc_io", "/" + memory.name, 256)
+        status = triton.get_system_shared_memory_status()
+        assert [(r["name"], r["byte_size"]) for r in status] == [("tc_io", 256)]
+        inputs = [httpclient.InferInput(f"INPUT{i}", [1, 16], "FP32") for i in range(2)]
+        inputs[0].set_shared_memory("tc_io", 64)
+        inputs[1].set_shared_memory("tc_io", 64, offset=64)
+        outputs = [httpclient.InferRequestedOutput("OUTPUT0", binary_data=True),
+                   httpclient.InferRequestedOutput("OUTPUT1", binary_data=True)]
+        outputs[0].set_shared_memory("tc_io", 64, offset=128)
+        result = triton.infer("add_sub", inputs, outputs=outputs)
+        assert result.get_output("OUTPUT0")["parameters"]["shared_memory_byte_size"] == 64
+        np.testing.assert_array_equal(result.as_numpy("OUTPUT1"), a - b)
+        np.testing.assert_array_equal(
+            np.frombuffer(bytes(memory.buf[128:192]), np.float32), (a + b)[0])  # type: ignore[index]
+        outputs[0].set_shared_memory("tc_io", 64, offset=224)
+        with pytest.raises(InferenceServerException, match="runs past the region's 256 bytes"):
+            triton.infer("add_sub", inputs, outputs=outputs)
+        triton.unregister_system_shared_memory("tc_io")
+        assert triton.get_system_shared_memory_status() == []
+    finally:
+        memory.close()
+        memory.unlink()
+
+
+@pytest.mark.skipif(gpu_available(), reason="checks the answer of a server without a GPU")
+def test_cuda_shared_memory_needs_a_gpu(triton: httpclient.InferenceServerClient) -> None:
+    assert "cuda_shared_memory" in triton.get_server_metadata()["extensions"]
+    handle = base64.b64encode(bytes(64)).decode()
+    with pytest.raises(InferenceServerException, match="CUDA shared memory needs a GPU"):
+        triton.register_cuda_shared_memory("gpu_io", handle, 0, 256)
+    assert triton.get_cuda_shared_memory_status() == []
