@@ -86,7 +86,7 @@ from engine.types import (
     unpack_int4,
     volume,
 )
-from engine.onnx import ErrorCode, OnnxParser, OnnxParserFlag, ParserError
+from engine.onnx import ErrorCode, OnnxParser, OnnxParserFlag, OnnxParserRefitter, ParserError
 from engine.version import __version__
 
 # Shape tensors are folded with the CPU kernels while a network is defined.
@@ -114,7 +114,7 @@ __all__ = [
     "TensorLocation", "UnsupportedError", "Weights", "__version__", "bfloat16", "bool",
     "engine_from_plan", "float16", "float32", "fp8", "int4", "int8", "int32", "int64", "nptype",
     "pack_int4", "unpack_int4", "uint8", "volume",
-    "ErrorCode", "OnnxParser", "OnnxParserFlag", "ParserError",
+    "ErrorCode", "OnnxParser", "OnnxParserFlag", "OnnxParserRefitter", "ParserError",
     "CalibrationAlgoType", "IInt8Calibrator", "IInt8EntropyCalibrator", "IInt8EntropyCalibrator2",
     "IInt8LegacyCalibrator", "IInt8MinMaxCalibrator",
     *_math_all, *_shape_all, *_spatial_all,

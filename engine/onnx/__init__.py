@@ -6,5 +6,6 @@ it is defined with ``@importer("Conv", since=11)``.
 
 from engine.onnx.errors import ErrorCode, OnnxParserFlag, ParserError
 from engine.onnx.parser import OnnxParser
+from engine.onnx.refitter import OnnxParserRefitter
 
-__all__ = ["ErrorCode", "OnnxParser", "OnnxParserFlag", "ParserError"]
+__all__ = ["ErrorCode", "OnnxParser", "OnnxParserFlag", "OnnxParserRefitter", "ParserError"]

@@ -16,6 +16,7 @@ weight where the network put it (no constant folding or fusion), so each can be 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -48,8 +49,13 @@ _ROLE_ATTRIBUTES = {WeightsRole.KERNEL: "kernel", WeightsRole.BIAS: "bias",
 
 def refittable_weights(engine: ICudaEngine) -> dict[str, tuple[ILayer, str]]:
     """Every weight of ``engine`` by name: (layer, attribute)."""
+    return weights_of_layers(layer for layer, _ in engine._steps)
+
+
+def weights_of_layers(layers: Iterable[ILayer]) -> dict[str, tuple[ILayer, str]]:
+    """Every weight of ``layers`` by its refit name: (layer, attribute)."""
     found: dict[str, tuple[ILayer, str]] = {}
-    for layer, _ in engine._steps:
+    for layer in layers:
         for attribute in type(layer)._attributes:
             value = getattr(layer, attribute, None)
             if not isinstance(value, Weights) or value.size == 0:

@@ -25,7 +25,7 @@ PUBLIC = {
     'ISqueezeLayer', 'ITensor', 'ITimingCache', 'ITopKLayer', 'IUnaryLayer',
     'IUnsqueezeLayer', 'InterpolationMode', 'LayerInformationFormat', 'LayerType', 'Logger',
     'MatrixOperation', 'MemoryPoolType', 'NetworkDefinitionCreationFlag', 'NetworkError',
-    'OnnxParser', 'OnnxParserFlag', 'PaddingMode', 'ParserError', 'Permutation',
+    'OnnxParser', 'OnnxParserFlag', 'OnnxParserRefitter', 'PaddingMode', 'ParserError', 'Permutation',
     'PlanError', 'PlanInfo', 'PluginCapabilityType', 'PluginField', 'PluginFieldCollection',
     'PluginFieldType', 'PluginTensorDesc', 'PoolingType', 'ProfilingVerbosity',
     'ReduceOperation', 'Refitter', 'ResizeCoordinateTransformation', 'ResizeRoundMode',

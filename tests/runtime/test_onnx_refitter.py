@@ -1,0 +1,88 @@
+"""``OnnxParserRefitter``: an engine built from ONNX model A, refitted with the initializers of
+model B (same architecture), computes what an engine built from B computes."""
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+import engine as trt
+from tests.support import CollectingLogger
+
+
+def make_model(seed, channels=4):
+    rng = np.random.default_rng(seed)
+    inits = {
+        "conv.weight": rng.standard_normal((channels, 3, 3, 3)).astype(np.float32),
+        "conv.bias": rng.standard_normal(channels).astype(np.float32),
+        "fc.weight": rng.standard_normal((channels * 36, 5)).astype(np.float32),
+        "fc.bias": rng.standard_normal(5).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["c"], name="conv",
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("Flatten", ["r"], ["f"], name="flatten"),
+        helper.make_node("MatMul", ["f", "fc.weight"], ["m"], name="fc"),
+        helper.make_node("Add", ["m", "fc.bias"], ["y"], name="fc_add"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2, 3, 6, 6))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def build(model, refit):
+    logger = CollectingLogger()
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    assert parser.parse(model.SerializeToString()), parser.get_error(0)
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    if refit:
+        config.set_flag(trt.BuilderFlag.REFIT)
+    plan = builder.build_serialized_network(network, config)
+    return trt.Runtime(logger).deserialize_cuda_engine(plan)
+
+
+X = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+
+
+def run(engine):
+    return engine.create_execution_context().infer({"x": X})["y"]
+
+
+def test_refit_with_the_initializers_of_another_model(tmp_path):
+    model_a, model_b = make_model(1), make_model(2)
+    engine = build(model_a, refit=True)
+    expected = run(build(model_b, refit=False))
+    assert not np.allclose(run(engine), expected)
+    path = tmp_path / "b.onnx"
+    onnx.save(model_b, str(path))
+    refitter = trt.Refitter(engine, CollectingLogger())
+    parser_refitter = trt.OnnxParserRefitter(refitter, CollectingLogger())
+    assert parser_refitter.refit_from_file(str(path)), parser_refitter.get_error(0)
+    assert parser_refitter.num_errors == 0
+    assert refitter.refit_cuda_engine()
+    np.testing.assert_allclose(run(engine), expected, rtol=1e-5, atol=1e-5)
+    # And back, from bytes.
+    assert parser_refitter.refit_from_bytes(model_a.SerializeToString())
+    assert refitter.refit_cuda_engine()
+    np.testing.assert_allclose(run(engine), run(build(model_a, refit=False)), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_a_model_of_another_architecture_is_refused_with_errors():
+    engine = build(make_model(1), refit=True)
+    before = run(engine)
+    refitter = trt.Refitter(engine, CollectingLogger())
+    parser_refitter = trt.OnnxParserRefitter(refitter, CollectingLogger())
+    assert not parser_refitter.refit_from_bytes(make_model(2, channels=8).SerializeToString())
+    assert parser_refitter.num_errors > 0
+    assert parser_refitter.get_error(0).code() == trt.ErrorCode.REFIT_FAILED
+    parser_refitter.clear_errors()
+    assert parser_refitter.num_errors == 0
+    assert not parser_refitter.refit_from_bytes(b"not a model")
+    assert parser_refitter.get_error(0).code() == trt.ErrorCode.MODEL_DESERIALIZE_FAILED
+    np.testing.assert_array_equal(run(engine), before)
