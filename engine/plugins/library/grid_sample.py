@@ -10,8 +10,8 @@ a = -0.75), ``padding_mode`` (0 zeros, 1 border, 2 reflection), ``align_corners`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import operator
+from collections.abc import Sequence
 from functools import reduce
 from itertools import product
 from typing import Any
