@@ -51,9 +51,8 @@ def test_cuda_shared_memory_from_another_process(tmp_path: Path) -> None:
     (repo / "add_sub" / "1").mkdir(parents=True)
     (repo / "add_sub" / "1" / "model.plan").write_bytes(add_sub_plan())
     (repo / "add_sub" / "config.pbtxt").write_text(ADD_SUB_CONFIG % "")
-    client = subprocess.Popen([sys.executable, "-c", CLIENT], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
+    with subprocess.Popen([sys.executable, "-c", CLIENT], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as client:
         assert client.stdout is not None and client.stdin is not None
         handle = cuda_handle_from_json({"b64": client.stdout.readline().strip()})
         plane = DataPlane(ServerSettings(model_repository=repo, model_control_mode="explicit",
@@ -82,8 +81,7 @@ def test_cuda_shared_memory_from_another_process(tmp_path: Path) -> None:
         written = np.array(json.loads(client.stdout.readline()), np.float32)
         client.stdin.write("\n")
         client.stdin.flush()
-    finally:
-        client.wait(timeout=60)
+        assert client.wait(timeout=60) == 0
     a, b = np.arange(16, dtype=np.float32), np.full(16, 2.0, np.float32)
     out0, out1 = answer["outputs"]  # type: ignore[index]
     assert out0["parameters"] == in_region(512)
