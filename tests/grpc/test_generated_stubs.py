@@ -35,3 +35,44 @@ def test_wire_names_match_kserve() -> None:
     fields = pb.ModelInferRequest.DESCRIPTOR.fields_by_name
     assert fields["raw_input_contents"].number == 7 and fields["outputs"].number == 6
     assert pb.ModelInferResponse.DESCRIPTOR.fields_by_name["raw_output_contents"].number == 6
+
+
+_DESCRIBE = """
+import json, sys
+module = sys.argv[1]
+m = __import__(module, fromlist=["DESCRIPTOR"])
+out = {}
+def walk(msg, prefix):
+    out[prefix] = sorted([f.name, f.number, f.type, f.is_repeated] for f in msg.fields)
+    for nested in msg.nested_types:
+        walk(nested, prefix + "." + nested.name)
+for name, msg in m.DESCRIPTOR.message_types_by_name.items():
+    walk(msg, name)
+service = m.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+out["rpcs"] = sorted([x.name, x.input_type.name, x.output_type.name] for x in service.methods)
+print(json.dumps(out))
+"""
+
+
+def test_every_message_and_rpc_is_wire_compatible_with_tritons_protos() -> None:
+    """Each of our messages, fields (name, number, type, repeated) and rpcs exists identically
+    in the protos that tritonclient ships. Separate processes: both register ``inference.*``."""
+    import json
+    import subprocess
+    import sys
+
+    def describe(module: str, cwd: str) -> dict:
+        result = subprocess.run([sys.executable, "-c", _DESCRIBE, module], cwd=cwd,
+                                capture_output=True, text=True, timeout=120, check=True)
+        return json.loads(result.stdout)
+
+    root = str(Path(__file__).resolve().parents[2])
+    ours = describe("server.grpc._generated.grpc_service_pb2", root)
+    theirs = describe("tritonclient.grpc.service_pb2", "/")
+    assert len(ours) > 50
+    for name, fields in ours.items():
+        assert name in theirs, f"{name} is not in Triton's protos"
+        if name == "rpcs":
+            assert {tuple(r) for r in fields} <= {tuple(r) for r in theirs["rpcs"]}
+        else:
+            assert fields == [f for f in theirs[name] if f[0] in {g[0] for g in fields}], name
