@@ -47,12 +47,13 @@ from engine.network.layer import ILayer, LayerType
 from engine.network.layers.basic import IConstantLayer, IIdentityLayer
 from engine.network.layers.math import *  # noqa: F403 - each family lists its names in __all__
 from engine.network.layers.math import __all__ as _math_all
+from engine.network.layers.plugin import IPluginV3Layer
 from engine.network.layers.shape import *  # noqa: F403
 from engine.network.layers.shape import __all__ as _shape_all
 from engine.network.layers.spatial import *  # noqa: F403
 from engine.network.layers.spatial import __all__ as _spatial_all
-from engine.network.layers.plugin import IPluginV3Layer
 from engine.network.tensor import ITensor
+from engine.onnx import ErrorCode, OnnxParser, OnnxParserFlag, OnnxParserRefitter, ParserError
 from engine.plan.compatibility import HardwareCompatibilityLevel, PlanInfo, inspect_plan
 from engine.plugins import *  # noqa: F403 - the V3 plugin API
 from engine.plugins import __all__ as _plugins_all
@@ -86,7 +87,6 @@ from engine.types import (
     unpack_int4,
     volume,
 )
-from engine.onnx import ErrorCode, OnnxParser, OnnxParserFlag, OnnxParserRefitter, ParserError
 from engine.version import __version__
 
 # Shape tensors are folded with the CPU kernels while a network is defined.
@@ -105,19 +105,19 @@ fp8 = DataType.FP8
 int4 = DataType.INT4
 
 __all__ = [
-    "Builder", "BuilderFlag", "BuildError", "DataType", "DeviceType", "Dims", "Dims2", "Dims3",
-    "Dims4", "DimsHW", "EngineError", "ExecutionError", "IBuilderConfig", "IConstantLayer",
-    "ICudaEngine", "IExecutionContext", "IHostMemory", "IIdentityLayer", "ILayer", "ILogger",
-    "IEngineInspector", "IProgressMonitor", "LayerInformationFormat", "INetworkDefinition", "IOptimizationProfile", "ITimingCache", "ITensor", "LayerType", "Logger",
-    "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "PlanError",
-    "ProfilingVerbosity", "Runtime", "TacticSource", "TensorFormat", "TensorIOMode",
-    "TensorLocation", "UnsupportedError", "Weights", "__version__", "bfloat16", "bool",
-    "engine_from_plan", "float16", "float32", "fp8", "int4", "int8", "int32", "int64", "nptype",
-    "pack_int4", "unpack_int4", "uint8", "volume",
-    "ErrorCode", "OnnxParser", "OnnxParserFlag", "OnnxParserRefitter", "ParserError",
-    "CalibrationAlgoType", "IInt8Calibrator", "IInt8EntropyCalibrator", "IInt8EntropyCalibrator2",
-    "IInt8LegacyCalibrator", "IInt8MinMaxCalibrator",
+    "bfloat16", "bool", "Builder", "BuilderFlag", "BuildError", "CalibrationAlgoType",
+    "DataType", "DeviceType", "Dims", "Dims2", "Dims3", "Dims4", "DimsHW", "engine_from_plan",
+    "EngineError", "ErrorCode", "ExecutionError", "float16", "float32", "fp8",
+    "HardwareCompatibilityLevel", "IBuilderConfig", "IConstantLayer", "ICudaEngine",
+    "IEngineInspector", "IExecutionContext", "IHostMemory", "IIdentityLayer", "IInt8Calibrator",
+    "IInt8EntropyCalibrator", "IInt8EntropyCalibrator2", "IInt8LegacyCalibrator",
+    "IInt8MinMaxCalibrator", "ILayer", "ILogger", "INetworkDefinition", "inspect_plan", "int32",
+    "int4", "int64", "int8", "IOptimizationProfile", "IOutputAllocator", "IPluginV3Layer",
+    "IProgressMonitor", "ITensor", "ITimingCache", "LayerInformationFormat", "LayerType",
+    "Logger", "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "nptype",
+    "OnnxParser", "OnnxParserFlag", "OnnxParserRefitter", "pack_int4", "ParserError",
+    "PlanError", "PlanInfo", "ProfilingVerbosity", "Refitter", "Runtime", "TacticSource",
+    "TensorFormat", "TensorIOMode", "TensorLocation", "uint8", "unpack_int4",
+    "UnsupportedError", "volume", "Weights", "WeightsRole", "__version__",
     *_math_all, *_shape_all, *_spatial_all,
-    "HardwareCompatibilityLevel", "IOutputAllocator", "IPluginV3Layer", "PlanInfo", "Refitter",
-    "WeightsRole", "inspect_plan", *_plugins_all,
 ]
