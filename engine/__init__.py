@@ -119,5 +119,5 @@ __all__ = [
     "PlanError", "PlanInfo", "ProfilingVerbosity", "Refitter", "Runtime", "TacticSource",
     "TensorFormat", "TensorIOMode", "TensorLocation", "uint8", "unpack_int4",
     "UnsupportedError", "volume", "Weights", "WeightsRole", "__version__",
-    *_math_all, *_shape_all, *_spatial_all,
+    *_math_all, *_shape_all, *_spatial_all, *_plugins_all,
 ]
