@@ -6,7 +6,7 @@ import numpy as np
 
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
-from engine.network.layers.shape_slice import ISliceLayer, SampleMode, source_indices
+from engine.network.layers.shape_slice import ISliceLayer, SampleMode, slice_indices
 
 
 def _values(given: np.ndarray | None, attribute: tuple[int, ...]) -> tuple[int, ...]:
@@ -27,15 +27,7 @@ def slice_(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     stride = _values(stride_in, layer.stride)
     default_axes = tuple(range(x.ndim)) if layer.axes is None else tuple(layer.axes)
     axes = tuple(a % x.ndim for a in _values(axes_in, default_axes))
-    index: list[np.ndarray] = [np.arange(d) for d in x.shape]
-    inside = np.ones((), bool)
-    for axis, s0, n, st in zip(axes, start, size, stride):
-        coords = s0 + np.arange(n, dtype=np.int64) * st
-        index[axis], mask = source_indices(layer.mode, coords, x.shape[axis])
-        if mask is not None:
-            shape = [1] * x.ndim
-            shape[axis] = n
-            inside = inside & mask.reshape(shape)
+    index, inside = slice_indices(layer.mode, x.shape, axes, start, size, stride)
     out_shape = tuple(len(i) for i in index)
     if layer.mode == SampleMode.FILL:
         fill = np.zeros((), x.dtype) if fill_in is None else \

@@ -24,7 +24,7 @@ from engine.network.layers.shape_reshape import (
     IUnsqueezeLayer,
     resolve_reshape,
 )
-from engine.network.layers.shape_slice import ISliceLayer, SampleMode, source_indices
+from engine.network.layers.shape_slice import ISliceLayer, SampleMode, slice_indices, source_indices
 
 
 @kernel(LayerType.SHAPE, backend="gpu", name="gpu.shape")
@@ -137,15 +137,7 @@ def slice_indexed(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy
     assert x is not None
     start, size, stride, axes = _slice_plan(layer, inputs)
     fill_in = inputs[4] if len(inputs) > 4 else None
-    index: list[np.ndarray] = [np.arange(d) for d in x.shape]
-    inside = np.ones((), bool)
-    for axis, s0, n, st in zip(axes, start, size, stride):
-        coords = s0 + np.arange(n, dtype=np.int64) * st
-        index[axis], mask = source_indices(layer.mode, coords, x.shape[axis])
-        if mask is not None:
-            shape = [1] * x.ndim
-            shape[axis] = n
-            inside = inside & mask.reshape(shape)
+    index, inside = slice_indices(layer.mode, x.shape, axes, start, size, stride)
     out_shape = tuple(len(i) for i in index)
     if layer.mode == SampleMode.FILL:
         fill = cupy.zeros((), x.dtype) if fill_in is None else \

@@ -60,6 +60,24 @@ def source_indices(mode: SampleMode, coords: np.ndarray, size: int
     return np.where(folded >= size, period - folded, folded), None
 
 
+def slice_indices(mode: SampleMode, shape: tuple[int, ...], axes: Sequence[int],
+                  start: Sequence[int], size: Sequence[int], stride: Sequence[int]
+                  ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per-axis input indices of a slice (for ``np.ix_``-style gathering) and the mask of
+    in-bounds elements (all True unless ``mode`` is FILL). Backend-neutral: the CPU and GPU
+    kernels both gather with these."""
+    index: list[np.ndarray] = [np.arange(d) for d in shape]
+    inside = np.ones((), bool)
+    for axis, s0, n, st in zip(axes, start, size, stride):
+        coords = s0 + np.arange(n, dtype=np.int64) * st
+        index[axis], mask = source_indices(mode, coords, shape[axis])
+        if mask is not None:
+            mask_shape = [1] * len(shape)
+            mask_shape[axis] = n
+            inside = inside & mask.reshape(mask_shape)
+    return index, inside
+
+
 class ISliceLayer(ILayer):
     """Slices ``input``: ``start``, ``shape`` (the output size) and ``stride`` per sliced axis.
 
