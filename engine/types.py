@@ -187,15 +187,21 @@ class Weights:
     >>> w = trt.Weights(np.ones((4, 3), np.float32))
     >>> w.dtype, w.size, w.nbytes
     (<DataType.FLOAT: 0>, 12, 48)
+
+    ``name`` is the name the weights are refitted by (``INetworkDefinition.set_weights_name``;
+    the ONNX parser gives them their initializer's name); None when unnamed.
     """
 
-    def __init__(self, a: Any = None, *, dtype: DataType | None = None) -> None:
+    def __init__(self, a: Any = None, *, dtype: DataType | None = None,
+                 name: str | None = None) -> None:
+        self.name: str | None = name
         if isinstance(a, DataType):
             dtype, a = a, None
         if isinstance(a, Weights):
             self._array: np.ndarray = a._array
             self.dtype: DataType = a.dtype
             self.shape: tuple[int, ...] = a.shape
+            self.name = a.name if name is None else name
             return
         if a is None:
             self._array = np.zeros((0,), nptype(dtype or DataType.FLOAT))
@@ -225,7 +231,8 @@ class Weights:
         return self.size
 
     def __repr__(self) -> str:
-        return f"Weights(dtype={self.dtype.name}, shape={self.shape})"
+        named = "" if self.name is None else f", name={self.name!r}"
+        return f"Weights(dtype={self.dtype.name}, shape={self.shape}{named})"
 
 
 def as_weights(value: Any) -> Weights:

@@ -29,7 +29,12 @@ from engine.network.layers.plugin import PluginLayers
 from engine.network.layers.shape import ShapeLayers
 from engine.network.layers.spatial import SpatialLayers
 from engine.network.tensor import ITensor
-from engine.types import DataType, Dims
+from engine.types import DataType, Dims, Weights
+
+
+def weights_pointer(weights: Weights) -> int:
+    """The address of the first value of ``weights`` (TensorRT tells weights apart by it)."""
+    return int(weights.numpy().__array_interface__["data"][0])
 
 
 class NetworkDefinitionCreationFlag(enum.IntEnum):
@@ -136,6 +141,31 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
 
     def __iter__(self) -> Iterator[ILayer]:
         return iter(list(self._layers))
+
+    # -- weight names (for refitting) -------------------------------------------------------
+    def set_weights_name(self, weights: Weights, name: str | None) -> bool:
+        """Name every use of ``weights`` in the network (uses are matched by value pointer, as
+        in TensorRT); the name travels with them into the plan and the ``Refitter`` lists and
+        accepts the weights by it. None clears the name. False when the network does not use
+        the weights, uses their memory with another type or count, or gives ``name`` to other
+        weights."""
+        if not isinstance(weights, Weights) or weights.size == 0 or name == "":
+            return False
+        pointer = weights_pointer(weights)
+        uses, others = [], []
+        for layer in self._layers:
+            for attribute in type(layer)._attributes:
+                value = getattr(layer, attribute, None)
+                if not isinstance(value, Weights) or value.size == 0:
+                    continue
+                (uses if weights_pointer(value) == pointer else others).append(value)
+        if not uses or any(w.dtype != weights.dtype or w.size != weights.size for w in uses):
+            return False
+        if name is not None and any(w.name == name for w in others):
+            return False
+        for w in {id(w): w for w in uses + [weights]}.values():
+            w.name = name
+        return True
 
     def __enter__(self) -> INetworkDefinition:
         return self

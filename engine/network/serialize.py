@@ -42,7 +42,10 @@ class _Encoder:
         if isinstance(v, Dims):
             return {"dims": [int(d) for d in v]}
         if isinstance(v, Weights):
-            return {"weights": self.array(v.numpy()), "dtype": v.dtype.name}
+            record = {"weights": self.array(v.numpy()), "dtype": v.dtype.name}
+            if v.name is not None:
+                record["name"] = v.name
+            return record
         if isinstance(v, np.ndarray):
             return {"array": self.array(v)}
         if isinstance(v, (tuple, list)):
@@ -124,7 +127,10 @@ class _Decoder:
             if "dims" in v:
                 return Dims(v["dims"])
             if "weights" in v:
-                return Weights(self.array(v["weights"]), dtype=DataType[v["dtype"]])
+                name = v.get("name")
+                if name is not None and not isinstance(name, str):
+                    raise PlanError(f"malformed plan: weights name {name!r} is not a string")
+                return Weights(self.array(v["weights"]), dtype=DataType[v["dtype"]], name=name)
             if "array" in v:
                 return self.array(v["array"])
         raise PlanError(f"malformed plan: cannot decode attribute value {v!r}")

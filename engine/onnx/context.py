@@ -11,9 +11,10 @@ from onnx import helper
 
 from engine.errors import NetworkError
 from engine.logger import ILogger, Severity, log
+from engine.network.definition import weights_pointer
 from engine.onnx.errors import ErrorCode, ImportFailure
 from engine.onnx.tensors import narrow_array
-from engine.types import DataType, from_numpy_dtype, nptype
+from engine.types import DataType, Weights, from_numpy_dtype, nptype
 
 _INTEGERS = (DataType.INT32, DataType.INT64)
 
@@ -99,6 +100,8 @@ class ImportContext:
         # Shape over a partly dynamic tensor, and the Gathers, Concats, Casts and
         # (Un)Squeezes of it): an int per known element, None for a run-time one.
         self._elements: dict[ITensor, tuple[int | None, ...]] = {}
+        # The initializers turned into constants, by the address of their values: value, name.
+        self._initializers: dict[int, tuple[np.ndarray, str]] = {}
 
     # -- constants ----------------------------------------------------------------------------
     def constant(self, value: Any, dtype: Any = None) -> ITensor:
@@ -117,11 +120,40 @@ class ImportContext:
         uint8 = arr.dtype == np.uint8
         if uint8:
             arr = arr.astype(np.int32)
-        tensor = self.network.add_constant(arr.shape, arr).get_output(0)
+        layer = self.network.add_constant(arr.shape, arr)
+        layer.weights.name = self.initializer_name(arr)
+        tensor = layer.get_output(0)
         self._values[tensor] = arr
         if uint8:
             self.onnx_types[tensor] = onnx.TensorProto.UINT8
         return tensor
+
+    def name_initializer(self, tensor: ITensor, name: str) -> None:
+        """``tensor`` (a constant) holds initializer ``name``: the tensor, the constant's
+        weights and the layer weights later taken from its value (or from a reshaped view
+        of it) carry that name, which the ``Refitter`` accepts."""
+        tensor.name = name
+        value = self._values.get(tensor)
+        if value is None or value.size == 0 or tensor._producer is None:
+            return
+        self._initializers[weights_pointer(Weights(value))] = (value, name)
+        tensor._producer.weights.name = name
+
+    def initializer_name(self, value: np.ndarray) -> str | None:
+        """The name of the initializer whose values ``value`` holds in their own memory and
+        order (the initializer itself, or a reshaped view of it), else None: a transposed
+        or computed array is new weights, refitted by its layer's name."""
+        if value.size == 0 or not value.flags.c_contiguous:
+            return None
+        entry = self._initializers.get(weights_pointer(Weights(value)))
+        if entry is None or entry[0].dtype != value.dtype or entry[0].size != value.size:
+            return None
+        return entry[1]
+
+    def weights(self, value: np.ndarray) -> Weights:
+        """Layer weights holding ``value``, named after the initializer they come from."""
+        value = np.ascontiguousarray(value)
+        return Weights(value, name=self.initializer_name(value))
 
     def value(self, tensor: ITensor | None) -> np.ndarray | None:
         """The value of ``tensor`` when it is known at build time (constants, and small

@@ -365,7 +365,7 @@ class _GraphImporter:
             array = array_from_tensor(self.initializers[name], f"initializer '{name}'",
                                       self.ctx.warn)
             tensor = self.ctx.constant(array)
-            tensor.name = name
+            self.ctx.name_initializer(tensor, name)
             self.tensors[name] = tensor
             return tensor
         raise ImportFailure(ErrorCode.INVALID_GRAPH, f"{what}: no value named '{name}'")

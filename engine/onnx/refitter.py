@@ -2,8 +2,9 @@
 ONNX model of the same architecture (TensorRT's ``nvonnxparser::IParserRefitter``).
 
 The new model is parsed the way the engine's model was; every refittable weight of the engine
-is then taken from the layer of the same name (or, for constants, the tensor of the same
-name: the ONNX initializer's name) in the parsed network. The weights are handed to the
+is then taken from the weights of the same name in the parsed network: the ONNX initializer's
+name, or for weights an importer computed (not an initializer or a reshaped view of one), the
+layer's name, which is the same for models of the same architecture. The weights are handed to the
 ``Refitter``; ``refitter.refit_cuda_engine()`` applies them.
 
 >>> import engine as trt
@@ -74,14 +75,14 @@ class OnnxParserRefitter:
                 if error is not None:
                     self._errors.append(error)
             return False
-        found = weights_of_layers(network._layers)
+        found, aliases = weights_of_layers(network._layers)
         for name in self.refitter.get_all_weights():
-            source = found.get(name)
-            if source is None:
+            sources = found.get(name) or found.get(aliases.get(name, ""))
+            if not sources:
                 self._record(ErrorCode.REFIT_FAILED, f"the model has no weights '{name}' (is "
                              f"it the engine's architecture?)", tensor=name)
                 continue
-            layer, attribute = source
+            layer, attribute = sources[0]
             if not self.refitter.set_named_weights(name, getattr(layer, attribute)):
                 self._record(ErrorCode.REFIT_FAILED, f"weights '{name}' do not match the "
                              f"engine's (type or count)", tensor=name)

@@ -1,10 +1,14 @@
 """``Refitter``: replace the weights of an engine built with ``BuilderFlag.REFIT``, in place,
 without rebuilding it.
 
-Weights are named as TensorRT names them: a constant layer's weights by its output tensor's
-name (the ONNX initializer's name for parsed models) or by the layer's name; any other
-layer's weights by ``"<layer name>.<attribute>"`` (``"conv1.kernel"``), or through
-``set_weights(layer_name, WeightsRole.KERNEL, weights)``. A refittable build keeps every
+Weights are named as TensorRT names them: by the name given with
+``INetworkDefinition.set_weights_name`` (the ONNX parser names every initializer it uses as
+weights after it: ``"conv.weight"``, also where a layer holds a reshaped view of it), else a
+constant layer's weights by its output tensor's name, any other layer's weights by
+``"<layer name>.<attribute>"`` (``"conv1.kernel"``); those last names, and a constant's layer
+name, stay accepted as aliases, as is ``set_weights(layer_name, WeightsRole.KERNEL, weights)``.
+Weights an importer computed from initializers (a transposed or scaled copy) are new weights,
+listed under their layer's name. A refittable build keeps every
 weight where the network put it (no constant folding or fusion), so each can be replaced and
 ``get_missing_weights`` has nothing to report beyond weights it was never given.
 
@@ -47,24 +51,39 @@ _ROLE_ATTRIBUTES = {WeightsRole.KERNEL: "kernel", WeightsRole.BIAS: "bias",
                     WeightsRole.CONSTANT: "weights"}
 
 
-def refittable_weights(engine: ICudaEngine) -> dict[str, tuple[ILayer, str]]:
-    """Every weight of ``engine`` by name: (layer, attribute)."""
+Targets = list[tuple[ILayer, str]]
+
+
+def refittable_weights(engine: ICudaEngine) -> tuple[dict[str, Targets], dict[str, str]]:
+    """Every weight of ``engine`` by name (see ``weights_of_layers``)."""
     return weights_of_layers(layer for layer, _ in engine._steps)
 
 
-def weights_of_layers(layers: Iterable[ILayer]) -> dict[str, tuple[ILayer, str]]:
-    """Every weight of ``layers`` by its refit name: (layer, attribute)."""
-    found: dict[str, tuple[ILayer, str]] = {}
+def weights_of_layers(layers: Iterable[ILayer]) -> tuple[dict[str, Targets], dict[str, str]]:
+    """The weights of ``layers`` by their refit name, each name with the (layer, attribute)
+    pairs holding those weights (one initializer may feed several layers), and the other
+    names they answer to (aliases).
+
+    The refit name is the name the weights were given (``set_weights_name``; the ONNX
+    initializer's name for parsed models), else a constant's output tensor name, else
+    ``"<layer name>.<attribute>"``. Those last two, and a constant's layer name, are always
+    aliases."""
+    found: dict[str, Targets] = {}
+    aliases: dict[str, str] = {}
     for layer in layers:
         for attribute in type(layer)._attributes:
             value = getattr(layer, attribute, None)
             if not isinstance(value, Weights) or value.size == 0:
                 continue
             if layer.layer_type == LayerType.CONSTANT:
-                found[layer._outputs[0].name] = (layer, attribute)
+                others = [layer._outputs[0].name, layer.name]
             else:
-                found[f"{layer.name}.{attribute}"] = (layer, attribute)
-    return found
+                others = [f"{layer.name}.{attribute}"]
+            name = value.name if value.name is not None else others[0]
+            found.setdefault(name, []).append((layer, attribute))
+            for alias in others:
+                aliases.setdefault(alias, name)
+    return found, {alias: name for alias, name in aliases.items() if alias not in found}
 
 
 class Refitter:
@@ -76,9 +95,7 @@ class Refitter:
                               "config.set_flag(BuilderFlag.REFIT)")
         self._engine = engine
         self.logger = logger
-        self._weights = refittable_weights(engine)
-        self._aliases = {layer.name: name for name, (layer, _) in self._weights.items()
-                         if layer.layer_type == LayerType.CONSTANT}
+        self._weights, self._aliases = refittable_weights(engine)
         self._pending: dict[str, Weights] = {}
         self.error_recorder: Any = None
         self.weights_validation = True
@@ -101,7 +118,7 @@ class Refitter:
         if key is None:
             return self._fail(f"no refittable weights named '{name}'; names: "
                               f"{sorted(self._weights)}")
-        layer, attribute = self._weights[key]
+        layer, attribute = self._weights[key][0]
         old: Weights = getattr(layer, attribute)
         new = weights if isinstance(weights, Weights) else Weights(np.asarray(weights))
         if new.dtype != old.dtype or new.size != old.size:
@@ -111,7 +128,7 @@ class Refitter:
                 not np.isfinite(new.numpy().astype(np.float32)).all():
             return self._fail(f"weights '{name}' hold NaN or infinite values")
         self._pending[key] = Weights(np.array(new.numpy()).reshape(old.numpy().shape),
-                                     dtype=new.dtype)
+                                     dtype=new.dtype, name=old.name)
         return True
 
     def set_weights(self, layer_name: str, role: WeightsRole, weights: Any) -> bool:
@@ -120,8 +137,13 @@ class Refitter:
         layer = next((lay for lay, _ in self._engine._steps if lay.name == layer_name), None)
         if layer is None or attribute is None:
             return self._fail(f"no layer '{layer_name}' with {WeightsRole(role).name} weights")
-        name = layer._outputs[0].name if layer.layer_type == LayerType.CONSTANT \
-            else f"{layer_name}.{attribute}"
+        value = getattr(layer, attribute, None)
+        if layer.layer_type == LayerType.CONSTANT:
+            name = layer._outputs[0].name
+        elif isinstance(value, Weights) and value.name is not None:
+            name = value.name
+        else:
+            name = f"{layer_name}.{attribute}"
         return self.set_named_weights(name, weights)
 
     def get_named_weights(self, name: str) -> Weights | None:
@@ -130,7 +152,7 @@ class Refitter:
             return None
         if key in self._pending:
             return self._pending[key]
-        layer, attribute = self._weights[key]
+        layer, attribute = self._weights[key][0]
         return getattr(layer, attribute)  # type: ignore[no-any-return]
 
     def get_all_weights(self) -> list[str]:
@@ -145,8 +167,10 @@ class Refitter:
         """Apply the new weights to the engine (its serialized plan included)."""
         engine = self._engine
         for key, weights in self._pending.items():
-            layer, attribute = self._weights[key]
-            setattr(layer, attribute, weights)
+            for layer, attribute in self._weights[key]:
+                shape = getattr(layer, attribute).numpy().shape
+                setattr(layer, attribute, Weights(weights.numpy().reshape(shape),
+                                                  dtype=weights.dtype, name=weights.name))
         self._pending.clear()
         order = [layer for layer, _ in engine._steps]
         contents = read_plan(engine._plan)

@@ -171,3 +171,44 @@ def test_inspect_plan_reads_the_header_from_bytes_or_a_path(tmp_path):
         assert "network" not in info.header
     with pytest.raises(trt.PlanError, match="checksum mismatch"):
         trt.inspect_plan(plan[:-1] + bytes([plan[-1] ^ 1]))
+
+
+def test_set_weights_name_names_weights_through_the_plan_for_the_refitter():
+    logger = CollectingLogger()
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    x = network.add_input("x", trt.float32, (1, 2, 4, 4))
+    kernel = np.arange(2 * 2 * 9, dtype=np.float32).reshape(2, 2, 3, 3) / 30
+    conv = network.add_convolution_nd(x, 2, (3, 3), kernel, np.ones(2, np.float32))
+    conv.name = "conv1"
+    network.mark_output(conv.get_output(0))
+    assert network.set_weights_name(conv.kernel, "conv1.weight")
+    assert conv.kernel.name == "conv1.weight"
+    # Another use of the same memory with another count, a name already taken, weights the
+    # network does not use: refused.
+    assert not network.set_weights_name(trt.Weights(kernel[:1]), "other")
+    assert not network.set_weights_name(conv.bias, "conv1.weight")
+    assert not network.set_weights_name(trt.Weights(np.ones(3, np.float32)), "unused")
+    assert network.set_weights_name(conv.bias, None) and conv.bias.name is None
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    config.set_flag(trt.BuilderFlag.REFIT)
+    engine = trt.engine_from_plan(builder.build_serialized_network(network, config))
+    refitter = trt.Refitter(engine, logger)
+    assert refitter.get_all_weights() == ["conv1.bias", "conv1.weight"]
+    new_kernel = -kernel[:, :, ::-1].copy()
+    assert refitter.set_named_weights("conv1.weight", new_kernel)
+    assert refitter.refit_cuda_engine()
+    assert refitter.set_named_weights("conv1.kernel", new_kernel)  # the old name: an alias
+    x_value = np.random.default_rng(1).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    got = engine.create_execution_context().infer({"x": x_value})
+    network_b = builder.create_network(0)
+    xb = network_b.add_input("x", trt.float32, (1, 2, 4, 4))
+    conv_b = network_b.add_convolution_nd(xb, 2, (3, 3), new_kernel, np.ones(2, np.float32))
+    network_b.mark_output(conv_b.get_output(0))
+    config_b = builder.create_builder_config()
+    config_b.default_device_type = trt.DeviceType.CPU
+    expected = trt.engine_from_plan(builder.build_serialized_network(network_b, config_b)) \
+        .create_execution_context().infer({"x": x_value})
+    np.testing.assert_allclose(next(iter(got.values())), next(iter(expected.values())),
+                               rtol=1e-5, atol=1e-5)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import engine as trt
 from engine.onnx.compose import elementwise, rank, reshape, squeeze, unsqueeze
 from engine.onnx.context import ImportContext, Node
@@ -47,12 +45,10 @@ def conv(ctx: ImportContext, node: Node):
             weights = weights[..., None]
         else:
             w = _as_2d(ctx, w)
-    args = (trt.Weights(np.ascontiguousarray(weights)) if weights is not None
-            else trt.Weights(trt.DataType(w.dtype)))
+    args = ctx.weights(weights) if weights is not None else trt.Weights(trt.DataType(w.dtype))
     layer = ctx.network.add_convolution_nd(
         x, out_maps, trt.Dims(kernel), args,
-        trt.Weights(np.ascontiguousarray(bias)) if bias is not None else trt.Weights(
-            trt.DataType(x.dtype)))
+        ctx.weights(bias) if bias is not None else trt.Weights(trt.DataType(x.dtype)))
     if weights is None:
         layer.set_input(1, w)
     if b is not None and bias is None:
@@ -116,8 +112,8 @@ def conv_transpose(ctx: ImportContext, node: Node):
     separate_bias = any(extend) and b is not None
     no_bias = trt.Weights(trt.DataType(x.dtype))
     layer = ctx.network.add_deconvolution_nd(
-        x, out_maps, trt.Dims(kernel), trt.Weights(np.ascontiguousarray(weights)),
-        trt.Weights(np.ascontiguousarray(bias)) if bias is not None and not separate_bias
+        x, out_maps, trt.Dims(kernel), ctx.weights(weights),
+        ctx.weights(bias) if bias is not None and not separate_bias
         else no_bias)
     if b is not None and bias is None and not separate_bias:
         layer.set_input(2, b)
