@@ -92,6 +92,40 @@ def test_onnx_non_max_suppression_on_the_gpu():
             max_output_boxes_per_class=5, iou_threshold=0.4)
 
 
+@pytest.mark.parametrize("variant", [
+    dict(score_activation=1, class_agnostic=1, box_coding=1, background_class=0),
+    dict(score_activation=0, class_agnostic=0, box_coding=0, background_class=-1)])
+def test_efficient_nms_computes_on_device_arrays(variant):
+    from engine.plugins.library.nms import EfficientNMSPlugin, efficient_nms
+
+    assert not getattr(EfficientNMSPlugin, "enqueue_takes_host_arrays", False)
+    xy = RNG.uniform(0, 50, (2, 40, 3, 2))
+    boxes = np.concatenate([xy, xy + RNG.uniform(5, 20, (2, 40, 3, 2))], -1).astype(np.float32)
+    scores = RNG.standard_normal((2, 40, 3)).astype(np.float32)
+    settings = dict(score_threshold=0.1, iou_threshold=0.25, max_output_boxes=12, **variant)
+    on_device = efficient_nms(cupy.asarray(boxes), cupy.asarray(scores), **settings)
+    on_host = efficient_nms(boxes, scores, **settings)
+    for gpu, cpu in zip(on_device, on_host):
+        assert isinstance(gpu, cupy.ndarray)
+        np.testing.assert_allclose(cupy.asnumpy(gpu), cpu, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("center_point_box,threshold", [(0, None), (1, 0.3)])
+def test_onnx_nms_computes_on_device_arrays(center_point_box, threshold):
+    from engine.plugins.library.onnx_nms import NonMaxSuppressionPlugin, onnx_nms
+
+    assert not getattr(NonMaxSuppressionPlugin, "enqueue_takes_host_arrays", False)
+    boxes = RNG.uniform(0, 40, (2, 25, 4)).astype(np.float32)
+    scores = RNG.uniform(0, 1, (2, 3, 25)).astype(np.float32)
+    settings = dict(max_output_boxes_per_class=6, iou_threshold=0.2,
+                    score_threshold=threshold, center_point_box=center_point_box)
+    on_device = onnx_nms(cupy.asarray(boxes), cupy.asarray(scores), **settings)
+    on_host = onnx_nms(boxes, scores, **settings)
+    for gpu, cpu in zip(on_device, on_host):
+        assert isinstance(gpu, cupy.ndarray)
+        np.testing.assert_array_equal(cupy.asnumpy(gpu), cpu)
+
+
 def test_two_contexts_on_the_gpu_have_their_own_plugin_instances():
     inputs = {"x": RNG.standard_normal((2, 6, 4, 5)).astype(np.float32),
               "scale": np.ones(6, np.float32), "bias": np.zeros(6, np.float32)}

@@ -23,72 +23,98 @@ import numpy as np
 
 from engine.plugins.dimensions import DimsExprs
 from engine.plugins.interfaces import PluginFieldType
-from engine.plugins.library.base import LibraryPlugin, register_library_plugin
+from engine.plugins.library.base import (
+    LibraryPlugin,
+    array_module,
+    host_numpy,
+    register_library_plugin,
+)
 from engine.types import DataType
 
 
-def _corners(boxes: np.ndarray, box_coding: int) -> np.ndarray:
+def _corners(xp: Any, boxes: Any, box_coding: int) -> Any:
     if box_coding == 0:
         return boxes
-    x, y, w, h = np.moveaxis(boxes, -1, 0)
-    return np.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], axis=-1)
+    x, y, w, h = (boxes[..., i] for i in range(4))
+    return xp.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], axis=-1)
 
 
-def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    x1, y1, x2, y2 = (np.minimum(box[0], box[2]), np.minimum(box[1], box[3]),
-                      np.maximum(box[0], box[2]), np.maximum(box[1], box[3]))
-    ox1, oy1 = np.minimum(others[:, 0], others[:, 2]), np.minimum(others[:, 1], others[:, 3])
-    ox2, oy2 = np.maximum(others[:, 0], others[:, 2]), np.maximum(others[:, 1], others[:, 3])
-    iw = np.clip(np.minimum(x2, ox2) - np.maximum(x1, ox1), 0, None)
-    ih = np.clip(np.minimum(y2, oy2) - np.maximum(y1, oy1), 0, None)
+def _pairwise_iou(xp: Any, boxes: Any) -> Any:
+    """The IoU of every pair of ``boxes`` [n, 4] (corners in either order): [n, n]."""
+    x1, y1 = xp.minimum(boxes[:, 0], boxes[:, 2]), xp.minimum(boxes[:, 1], boxes[:, 3])
+    x2, y2 = xp.maximum(boxes[:, 0], boxes[:, 2]), xp.maximum(boxes[:, 1], boxes[:, 3])
+    iw = xp.maximum(xp.minimum(x2[:, None], x2[None]) - xp.maximum(x1[:, None], x1[None]), 0)
+    ih = xp.maximum(xp.minimum(y2[:, None], y2[None]) - xp.maximum(y1[:, None], y1[None]), 0)
     inter = iw * ih
-    union = (x2 - x1) * (y2 - y1) + (ox2 - ox1) * (oy2 - oy1) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    area = (x2 - x1) * (y2 - y1)
+    union = area[:, None] + area[None] - inter
+    return xp.where(union > 0, inter / xp.where(union > 0, union, 1), 0.0)
 
 
-def efficient_nms(boxes: np.ndarray, scores: np.ndarray, *, score_threshold: float,
+def greedy_keep(suppresses: np.ndarray, limit: int) -> list[int]:
+    """Greedy suppression over candidates sorted best first: ``suppresses[i, j]`` says a kept
+    candidate ``i`` removes candidate ``j``; the positions kept, at most ``limit``."""
+    removed = np.zeros(len(suppresses), bool)
+    kept: list[int] = []
+    for i in range(len(suppresses)):
+        if len(kept) == limit:
+            break
+        if removed[i]:
+            continue
+        kept.append(i)
+        removed |= suppresses[i]
+    return kept
+
+
+def best_first(xp: Any, scores: Any) -> Any:
+    """Positions of ``scores`` by descending score, ties by position."""
+    return xp.lexsort(xp.stack([xp.arange(scores.size, dtype=xp.float64),
+                                -scores.astype(xp.float64)]))
+
+
+def efficient_nms(boxes: Any, scores: Any, *, score_threshold: float,
                   iou_threshold: float, max_output_boxes: int, background_class: int,
                   score_activation: int, class_agnostic: int, box_coding: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  ) -> tuple[Any, Any, Any, Any]:
+    """On NumPy or CuPy arrays: the IoUs are computed where the boxes are; the greedy pass
+    reads which candidates suppress which on the host."""
+    xp = array_module(scores)
     batch, count, classes = scores.shape
-    scores = scores.astype(np.float32)
+    scores = scores.astype(xp.float32)
     if score_activation:
-        scores = 1.0 / (1.0 + np.exp(-scores))
+        scores = 1.0 / (1.0 + xp.exp(-scores))
     num = np.zeros((batch, 1), np.int32)
-    out_boxes = np.zeros((batch, max_output_boxes, 4), boxes.dtype)
-    out_scores = np.zeros((batch, max_output_boxes), scores.dtype)
-    out_classes = np.zeros((batch, max_output_boxes), np.int32)
+    out_boxes = xp.zeros((batch, max_output_boxes, 4), boxes.dtype)
+    out_scores = xp.zeros((batch, max_output_boxes), scores.dtype)
+    out_classes = xp.zeros((batch, max_output_boxes), xp.int32)
     for b in range(batch):
-        per_class = boxes[b] if boxes.ndim == 4 else np.repeat(boxes[b][:, None], classes, 1)
-        corners = _corners(per_class.astype(np.float32), box_coding)
+        per_class = boxes[b] if boxes.ndim == 4 else xp.repeat(boxes[b][:, None], classes, 1)
+        corners = _corners(xp, per_class.astype(xp.float32), box_coding)
         keep_mask = scores[b] > score_threshold
         if 0 <= background_class < classes:
             keep_mask[:, background_class] = False
-        box_index, class_index = np.nonzero(keep_mask)
-        order = np.argsort(-scores[b][box_index, class_index], kind="stable")
-        kept: list[tuple[int, int]] = []
-        for i in order:
-            if len(kept) == max_output_boxes:
-                break
-            bi, ci = int(box_index[i]), int(class_index[i])
-            rivals = [(kb, kc) for kb, kc in kept if class_agnostic or kc == ci]
-            if rivals:
-                ious = _iou(corners[bi, ci], np.array([corners[kb, kc] for kb, kc in rivals]))
-                if np.any(ious > iou_threshold):
-                    continue
-            kept.append((bi, ci))
+        box_index, class_index = xp.nonzero(keep_mask)
+        order = best_first(xp, scores[b][box_index, class_index])
+        box_index, class_index = box_index[order], class_index[order]
+        suppresses = _pairwise_iou(xp, corners[box_index, class_index]) > iou_threshold
+        if not class_agnostic:
+            suppresses &= class_index[:, None] == class_index[None]
+        kept = greedy_keep(host_numpy(suppresses), max_output_boxes)
         num[b, 0] = len(kept)
-        for slot, (bi, ci) in enumerate(kept):
-            out_boxes[b, slot] = per_class[bi, ci]
-            out_scores[b, slot] = scores[b, bi, ci]
-            out_classes[b, slot] = ci
-    return num, out_boxes, out_scores, out_classes
+        if kept:
+            picked = xp.asarray(np.array(kept, np.int64))
+            bi, ci = box_index[picked], class_index[picked]
+            out_boxes[b, :len(kept)] = per_class[bi, ci]
+            out_scores[b, :len(kept)] = scores[b, bi, ci]
+            out_classes[b, :len(kept)] = ci
+    return xp.asarray(num), out_boxes, out_scores, out_classes
 
 
 @register_library_plugin
 class EfficientNMSPlugin(LibraryPlugin):
     NAME = "EfficientNMS_TRT"
-    enqueue_takes_host_arrays = True  # computed on the host on either target
+    # Computed where the inputs are; the greedy pass reads the suppression matrix on the host.
+    host_synchronizing = True
     FIELDS = {
         "score_threshold": (PluginFieldType.FLOAT32, 0.0),
         "iou_threshold": (PluginFieldType.FLOAT32, 0.5),
@@ -130,7 +156,7 @@ class EfficientNMSPlugin(LibraryPlugin):
                 inputs: Sequence[Any], outputs: Sequence[Any], workspace: Any,
                 stream: int) -> None:
         results = efficient_nms(
-            np.asarray(inputs[0]), np.asarray(inputs[1]),
+            inputs[0], inputs[1],
             score_threshold=self.score_threshold, iou_threshold=self.iou_threshold,
             max_output_boxes=self.max_output_boxes, background_class=self.background_class,
             score_activation=self.score_activation, class_agnostic=self.class_agnostic,

@@ -21,64 +21,71 @@ import numpy as np
 
 from engine.plugins.dimensions import DimsExprs
 from engine.plugins.interfaces import PluginFieldType
-from engine.plugins.library.base import LibraryPlugin, register_library_plugin
+from engine.plugins.library.base import (
+    LibraryPlugin,
+    array_module,
+    host_numpy,
+    register_library_plugin,
+)
+from engine.plugins.library.nms import best_first, greedy_keep
 from engine.types import DataType
 
 
-def _corners(boxes: np.ndarray, center_point_box: int) -> np.ndarray:
+def _corners(xp: Any, boxes: Any, center_point_box: int) -> Any:
     """[x_min, y_min, x_max, y_max] of each box (float64)."""
-    b = boxes.astype(np.float64)
+    b = boxes.astype(xp.float64)
     if center_point_box:
         x, y, w, h = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-        return np.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], axis=1)
+        return xp.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], axis=1)
     y1, x1, y2, x2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    return np.stack([np.minimum(x1, x2), np.minimum(y1, y2), np.maximum(x1, x2),
-                     np.maximum(y1, y2)], axis=1)
+    return xp.stack([xp.minimum(x1, x2), xp.minimum(y1, y2), xp.maximum(x1, x2),
+                     xp.maximum(y1, y2)], axis=1)
 
 
-def _overlaps(box: np.ndarray, others: np.ndarray, threshold: float) -> np.ndarray:
-    """Whether the IoU of ``box`` with each of ``others`` is above ``threshold`` (ONNX's
-    rule: no overlap, or an empty box, never suppresses)."""
-    iw = np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0])
-    ih = np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1])
-    inter = np.where((iw > 0) & (ih > 0), iw * ih, 0.0)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    union = area + areas - inter
-    ok = (inter > 0) & (area > 0) & (areas > 0) & (union > 0)
-    return ok & (inter / np.where(ok, union, 1.0) > threshold)
+def _overlaps(xp: Any, boxes: Any, threshold: float) -> Any:
+    """Whether the IoU of each pair of ``boxes`` is above ``threshold`` (ONNX's rule: no
+    overlap, or an empty box, never suppresses): [n, n]."""
+    iw = xp.minimum(boxes[:, None, 2], boxes[None, :, 2]) - \
+        xp.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    ih = xp.minimum(boxes[:, None, 3], boxes[None, :, 3]) - \
+        xp.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    inter = xp.where((iw > 0) & (ih > 0), iw * ih, 0.0)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area[:, None] + area[None] - inter
+    ok = (inter > 0) & (area[:, None] > 0) & (area[None] > 0) & (union > 0)
+    return ok & (inter / xp.where(ok, union, 1.0) > threshold)
 
 
-def onnx_nms(boxes: np.ndarray, scores: np.ndarray, *, max_output_boxes_per_class: int,
+def onnx_nms(boxes: Any, scores: Any, *, max_output_boxes_per_class: int,
              iou_threshold: float, score_threshold: float | None, center_point_box: int
-             ) -> tuple[np.ndarray, np.ndarray]:
+             ) -> tuple[Any, Any]:
+    """On NumPy or CuPy arrays: overlaps are computed where the boxes are; the greedy pass
+    reads them on the host."""
+    xp = array_module(scores)
     batches, classes, count = scores.shape
     k = min(max_output_boxes_per_class, count)
     selected = np.zeros((batches, classes, k, 3), np.int64)
     valid = np.zeros((batches, classes, k), bool)
     for b in range(batches):
-        corners = _corners(boxes[b], center_point_box)
+        corners = _corners(xp, boxes[b], center_point_box)
         for c in range(classes):
             s = scores[b, c]
-            order = np.lexsort((np.arange(count), -s.astype(np.float64)))
+            order = best_first(xp, s)
             if score_threshold is not None:
                 order = order[s[order] > score_threshold]
-            kept: list[int] = []
-            for i in order:
-                if len(kept) >= k:
-                    break
-                if kept and _overlaps(corners[i], corners[kept], iou_threshold).any():
-                    continue
-                kept.append(int(i))
-            selected[b, c, :len(kept)] = [(b, c, i) for i in kept]
+            order_host = host_numpy(order)
+            kept = order_host[greedy_keep(host_numpy(
+                _overlaps(xp, corners[order], iou_threshold)), k)]
+            selected[b, c, :len(kept)] = [(b, c, int(i)) for i in kept]
             valid[b, c, :len(kept)] = True
-    return selected.reshape(-1, 3), valid.reshape(-1)
+    return xp.asarray(selected.reshape(-1, 3)), xp.asarray(valid.reshape(-1))
 
 
 @register_library_plugin
 class NonMaxSuppressionPlugin(LibraryPlugin):
     NAME = "NonMaxSuppression_TRT"
-    enqueue_takes_host_arrays = True  # computed on the host on either target
+    # Computed where the inputs are; the greedy pass reads the overlaps on the host.
+    host_synchronizing = True
     num_outputs = 2
     FIELDS = {
         "max_output_boxes_per_class": (PluginFieldType.INT32, 0),
@@ -110,7 +117,7 @@ class NonMaxSuppressionPlugin(LibraryPlugin):
                 inputs: Sequence[Any], outputs: Sequence[Any], workspace: Any,
                 stream: int) -> None:
         selected, valid = onnx_nms(
-            np.asarray(inputs[0]), np.asarray(inputs[1]),
+            inputs[0], inputs[1],
             max_output_boxes_per_class=self.max_output_boxes_per_class,
             iou_threshold=self.iou_threshold,
             score_threshold=self.score_threshold if self.has_score_threshold else None,
