@@ -514,3 +514,72 @@ if hasattr(trt, "TopKOperation"):
     case(LayerType.EINSUM, "einsum-batched",
          {"a": rand(2, 3, 4), "b": rand(2, 4, 5)},
          lambda net, t: net.add_einsum([t["a"], t["b"]], "bij,bjk->bik"), float32=1e-5)
+
+
+# -- quantized (INT8 codes in, real out) -------------------------------------------------------
+if hasattr(trt, "PoolingType"):
+    from engine.network.layers.quantized import (
+        IQuantizedConvolutionLayer,
+        IQuantizedMatrixMultiplyLayer,
+        codes_as_weights,
+    )
+
+    def codes(*shape: int) -> np.ndarray:
+        return RNG.integers(-128, 128, shape).astype(np.int8)
+
+    def _quantized_conv(maps, kernel, channels, padding=(0, 0), stride=(1, 1), dilation=(1, 1),
+                        per_channel=True, bias=True, output=trt.DataType.FLOAT):
+        w = codes(maps, channels, *kernel)
+        b = rand(maps) if bias else np.zeros(0, np.float32)
+        scale = (RNG.uniform(0.5, 2.0, maps) if per_channel else np.array(0.7)) * 1e-3
+
+        def define(net, t):
+            layer = IQuantizedConvolutionLayer(net, t["x"], maps, kernel,
+                                               codes_as_weights(w, trt.DataType.INT8),
+                                               trt.Weights(b))
+            layer.padding_nd, layer.stride_nd, layer.dilation_nd = padding, stride, dilation
+            layer.input_scale = 0.02
+            layer.kernel_scale = trt.Weights(scale.astype(np.float32))
+            layer.kernel_axis = 0
+            layer.output_type = output
+            return layer
+        return define
+
+    # Channel counts and positions that are not multiples of 4 exercise the zero padding.
+    case(LayerType.QUANTIZED_CONVOLUTION, "qconv-3x3-pad-per-channel", {"x": codes(2, 5, 9, 10)},
+         _quantized_conv(6, (3, 3), 5, padding=(1, 1)))
+    case(LayerType.QUANTIZED_CONVOLUTION, "qconv-1x1-per-tensor-no-bias",
+         {"x": codes(3, 16, 7, 7)}, _quantized_conv(8, (1, 1), 16, per_channel=False, bias=False))
+    case(LayerType.QUANTIZED_CONVOLUTION, "qconv-strided-dilated", {"x": codes(2, 7, 13, 11)},
+         _quantized_conv(5, (3, 2), 7, padding=(2, 1), stride=(2, 3), dilation=(2, 1)))
+    case(LayerType.QUANTIZED_CONVOLUTION, "qconv-7x7-s2-half-out", {"x": codes(2, 3, 20, 20)},
+         _quantized_conv(16, (7, 7), 3, padding=(3, 3), stride=(2, 2),
+                         output=trt.DataType.HALF), float16=2e-2)
+    case(LayerType.QUANTIZED_CONVOLUTION, "qconv-deep-reduction", {"x": codes(1, 256, 6, 6)},
+         _quantized_conv(12, (3, 3), 256, padding=(1, 1)))
+
+    def _quantized_matmul(shape, op0, op1, per_channel=True, output=trt.DataType.FLOAT):
+        w = codes(*shape)
+        columns = shape[-1] if op1 == trt.MatrixOperation.NONE else shape[-2]
+        scale = (RNG.uniform(0.5, 2.0, columns) if per_channel else np.array(0.7)) * 1e-3
+
+        def define(net, t):
+            layer = IQuantizedMatrixMultiplyLayer(net, t["x"], op0,
+                                                  codes_as_weights(w, trt.DataType.INT8), shape,
+                                                  op1)
+            layer.input_scale = 0.05
+            layer.kernel_scale = trt.Weights(scale.astype(np.float32))
+            layer.kernel_axis = -1 if op1 == trt.MatrixOperation.NONE else 0
+            layer.output_type = output
+            return layer
+        return define
+
+    M = trt.MatrixOperation
+    case(LayerType.QUANTIZED_MATRIX_MULTIPLY, "qmatmul-per-channel", {"x": codes(7, 30)},
+         _quantized_matmul((30, 9), M.NONE, M.NONE))
+    case(LayerType.QUANTIZED_MATRIX_MULTIPLY, "qmatmul-batched-rows-transposed-weights",
+         {"x": codes(2, 5, 64)}, _quantized_matmul((24, 64), M.NONE, M.TRANSPOSE))
+    case(LayerType.QUANTIZED_MATRIX_MULTIPLY, "qmatmul-transposed-input-per-tensor-half",
+         {"x": codes(2, 33, 6)}, _quantized_matmul((33, 17), M.TRANSPOSE, M.NONE,
+                                                   per_channel=False, output=trt.DataType.HALF),
+         float16=2e-2)

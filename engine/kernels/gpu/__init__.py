@@ -21,6 +21,7 @@ from engine.kernels.gpu import (  # noqa: F401 - registers kernels
     math_contraction,
     math_reduction,
     plugin,
+    quantized,
     rows,
     shape,
     shape_gather,

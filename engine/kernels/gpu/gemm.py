@@ -5,7 +5,7 @@ CuPy refuses every cuBLAS call while a stream is being captured (its ``setStream
 supports capture. So this module calls the cuBLAS library that CuPy has loaded through
 ``ctypes``, with its own handle and workspace per thread and stream (a workspace must not be
 shared by work that may run at the same time). FP32 runs in FP32 (no TF32); FP16
-accumulates in FP32.
+accumulates in FP32; INT8 accumulates exactly in INT32 (``int8_matmul_nt``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ _COMPUTE_32F = 68  # CUBLAS_COMPUTE_32F
 _GEMM_DEFAULT = -1
 _OP_N, _OP_T = 0, 1
 _WORKSPACE_BYTES = 32 << 20  # cuBLAS's recommendation for Hopper
+_CUDA_R_8I, _CUDA_R_32I, _COMPUTE_32I = 3, 10, 72
 # alpha and beta are read from host memory when the call is enqueued (captured by value).
 _ONE = np.ones((), np.float32)
 _ZERO = np.zeros((), np.float32)
+_ONE_I32 = np.ones((), np.int32)  # CUBLAS_COMPUTE_32I takes int32 alpha and beta
+_ZERO_I32 = np.zeros((), np.int32)
 
 
 def _load_cublas() -> ctypes.CDLL:
@@ -136,3 +139,36 @@ def _batched(x: cupy.ndarray, batch: tuple[int, ...]) -> tuple[cupy.ndarray, int
         x = cupy.broadcast_to(x, batch + x.shape[-2:])
         return x.copy(), matrix
     return contiguous(x), matrix
+
+
+def int8_matmul_nt(a: cupy.ndarray, b: cupy.ndarray) -> cupy.ndarray:
+    """``a @ b^T`` over the last two axes, exact: int8 ``a`` ``[..., M, K]`` and ``b``
+    ``[..., N, K]`` (both K-contiguous) to int32 ``[..., M, N]``, batch axes broadcast.
+
+    cuBLAS's INT8 tensor-core GEMM wants both operands K-major (its "TN" form), 4-byte
+    aligned and every leading dimension a multiple of 4: callers pad K and N with zeros
+    (zeros add nothing to an integer sum)."""
+    assert a.dtype == b.dtype == np.int8, (a.dtype, b.dtype)
+    rows, depth = a.shape[-2:]
+    cols, depth_b = b.shape[-2:]
+    assert depth == depth_b and depth % 4 == 0 and cols % 4 == 0, (a.shape, b.shape)
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    count = int(np.prod(batch, dtype=np.int64))
+    out = cupy.empty(batch + (rows, cols), np.int32)
+    if out.size == 0:
+        return out
+    a, stride_a = _batched(a, batch)
+    b, stride_b = _batched(b, batch)
+    handle = _handle_for(cupy.cuda.get_current_stream())
+    assert _LIB is not None
+    # Row-major C[M, N] = A B^T is column-major C^T (N x M) = op_T(B) op_N(A).
+    status = _LIB.cublasGemmStridedBatchedEx(
+        handle, _OP_T, _OP_N, cols, rows, depth,
+        _ONE_I32.ctypes.data,
+        b.data.ptr, _CUDA_R_8I, depth, stride_b,
+        a.data.ptr, _CUDA_R_8I, depth, stride_a,
+        _ZERO_I32.ctypes.data,
+        out.data.ptr, _CUDA_R_32I, cols, rows * cols,
+        count, _COMPUTE_32I, _GEMM_DEFAULT)
+    _check(status, "cublasGemmStridedBatchedEx (INT8)")
+    return out
