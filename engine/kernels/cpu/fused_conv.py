@@ -195,28 +195,29 @@ def apply_epilogue(layer: ILayer, out: np.ndarray, residual: np.ndarray | None) 
             np.float32)
 
 
+def _plain_convolution(layer: ILayer, inputs: list[np.ndarray | None], method: str
+                       ) -> list[np.ndarray]:
+    assert isinstance(layer, IConvolutionLayer)
+    out, lead = _convolve(layer, inputs, method)
+    return [out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
+
+
 @kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_direct_gemm",
         supports=_direct_fits)
 def convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    assert isinstance(layer, IConvolutionLayer)
-    out, lead = _convolve(layer, inputs, "direct")
-    return [out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
+    return _plain_convolution(layer, inputs, "direct")
 
 
 @kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_shifted_gemm",
         supports=_shifted_fits)
 def convolution_shifted(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    assert isinstance(layer, IConvolutionLayer)
-    out, lead = _convolve(layer, inputs, "shifted")
-    return [out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
+    return _plain_convolution(layer, inputs, "shifted")
 
 
 @kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_depthwise_taps",
         supports=_depthwise_fits)
 def convolution_depthwise(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    assert isinstance(layer, IConvolutionLayer)
-    out, lead = _convolve(layer, inputs, "depthwise")
-    return [out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
+    return _plain_convolution(layer, inputs, "depthwise")
 
 
 def _fused_convolution(layer: ILayer, inputs: list[np.ndarray | None], method: str
