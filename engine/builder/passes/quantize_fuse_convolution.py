@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from engine.builder.passes.quantize_operands import DequantizedOperand, dequantized_operand
-from engine.builder.passes.rewrite import producer_constant, remove_layer, replace_tensor
+from engine.builder.passes.quantize_patterns import install_quantized
+from engine.builder.passes.rewrite import producer_constant
 from engine.network.definition import INetworkDefinition
 from engine.network.layer import ILayer, LayerType
 from engine.network.layers.quantized import CODE_TYPES, IQuantizedConvolutionLayer, codes_as_weights
 from engine.network.layers.spatial_conv import IConvolutionLayer, weights_array
 from engine.network.tensor import ITensor
-from engine.types import Weights
 
 _WINDOW = ("stride_nd", "pre_padding", "post_padding", "padding_mode", "dilation_nd",
            "num_groups")
@@ -62,15 +62,6 @@ def fuse_quantized_convolution(network: INetworkDefinition) -> bool:
                                                          weights.code_type), bias)
         for name in _WINDOW:
             setattr(fused, name, getattr(layer, name))
-        if activation is not None:
-            fused.input_scale = float(activation.scale.reshape(()))
-        fused.kernel_scale = Weights(weights.scale)
-        fused.kernel_axis = weights.axis
-        fused.output_type = layer._outputs[0].dtype
-        fused.name = f"{layer.name} [quantized]"
-        network._add_layer(fused)
-        fused._outputs[0].name = layer._outputs[0].name
-        replace_tensor(network, layer._outputs[0], fused._outputs[0])
-        remove_layer(network, layer)
+        install_quantized(network, layer, fused, weights, activation)
         changed = True
     return changed

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from engine.builder.passes.quantize_fuse_convolution import dynamic_codes
 from engine.builder.passes.quantize_operands import dequantized_operand
-from engine.builder.passes.rewrite import remove_layer, replace_tensor
+from engine.builder.passes.quantize_patterns import install_quantized
 from engine.network.definition import INetworkDefinition
 from engine.network.layer import LayerType
 from engine.network.layers.math_contraction import IMatrixMultiplyLayer
 from engine.network.layers.quantized import IQuantizedMatrixMultiplyLayer, codes_as_weights
-from engine.types import Weights
 
 
 def fuse_quantized_matrix_multiply(network: INetworkDefinition) -> bool:
@@ -35,15 +34,6 @@ def fuse_quantized_matrix_multiply(network: INetworkDefinition) -> bool:
         fused = IQuantizedMatrixMultiplyLayer(
             network, x if activation is None else activation.codes, layer.op0,
             codes_as_weights(codes, weights.code_type), codes.shape, layer.op1)
-        if activation is not None:
-            fused.input_scale = float(activation.scale.reshape(()))
-        fused.kernel_scale = Weights(weights.scale)
-        fused.kernel_axis = weights.axis
-        fused.output_type = layer._outputs[0].dtype
-        fused.name = f"{layer.name} [quantized]"
-        network._add_layer(fused)
-        fused._outputs[0].name = layer._outputs[0].name
-        replace_tensor(network, layer._outputs[0], fused._outputs[0])
-        remove_layer(network, layer)
+        install_quantized(network, layer, fused, weights, activation)
         changed = True
     return changed
