@@ -15,11 +15,9 @@ from engine.network.layers.math_contraction import (
 )
 
 
-@kernel(LayerType.MATRIX_MULTIPLY, backend="cpu", name="cpu.matrix_multiply")
-def matrix_multiply(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    assert isinstance(layer, IMatrixMultiplyLayer)
-    a, b = (widen(x) for x in inputs)
-    op0, op1 = MatrixOperation(layer.op0), MatrixOperation(layer.op1)
+def matmul_with_ops(a: np.ndarray, op0: MatrixOperation, b: np.ndarray, op1: MatrixOperation
+                    ) -> np.ndarray:
+    """``op0(a) @ op1(b)`` as ``IMatrixMultiplyLayer`` defines it, in the operands' dtype."""
     if op0 == MatrixOperation.TRANSPOSE:
         a = np.swapaxes(a, -1, -2)
     if op1 == MatrixOperation.TRANSPOSE:
@@ -34,6 +32,14 @@ def matrix_multiply(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]
         product = product[..., 0]
     if op0 == MatrixOperation.VECTOR:
         product = product[..., 0] if op1 == MatrixOperation.VECTOR else product[..., 0, :]
+    return product
+
+
+@kernel(LayerType.MATRIX_MULTIPLY, backend="cpu", name="cpu.matrix_multiply")
+def matrix_multiply(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    assert isinstance(layer, IMatrixMultiplyLayer)
+    a, b = (widen(x) for x in inputs)
+    product = matmul_with_ops(a, MatrixOperation(layer.op0), b, MatrixOperation(layer.op1))
     return [narrow(product, dtype_of(inputs[0]))]
 
 

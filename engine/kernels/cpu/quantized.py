@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.kernels.cpu.math_contraction import matmul_with_ops
 from engine.kernels.cpu.shape_quantize import broadcast_scale
 from engine.kernels.cpu.spatial_conv import conv_im2col_gemm
 from engine.kernels.registry import kernel
@@ -89,25 +90,6 @@ def quantized_convolution(layer: ILayer, inputs: list[np.ndarray | None]) -> lis
 
 
 # -- matrix multiply ---------------------------------------------------------------------------
-def matmul_with_ops(a: np.ndarray, op0: MatrixOperation, b: np.ndarray, op1: MatrixOperation
-                    ) -> np.ndarray:
-    """``op0(a) @ op1(b)`` as ``IMatrixMultiplyLayer`` defines it, in the operands' dtype."""
-    if op0 == MatrixOperation.TRANSPOSE:
-        a = np.swapaxes(a, -1, -2)
-    if op1 == MatrixOperation.TRANSPOSE:
-        b = np.swapaxes(b, -1, -2)
-    if op0 == MatrixOperation.VECTOR:
-        a = a[..., np.newaxis, :]
-    if op1 == MatrixOperation.VECTOR:
-        b = b[..., :, np.newaxis]
-    product = np.matmul(a, b)
-    if op1 == MatrixOperation.VECTOR:
-        product = product[..., 0]
-    if op0 == MatrixOperation.VECTOR:
-        product = product[..., 0] if op1 == MatrixOperation.VECTOR else product[..., 0, :]
-    return product
-
-
 def output_channel_axis(op1: MatrixOperation) -> int | None:
     """The axis of the weights that indexes output columns (None for a vector)."""
     if op1 == MatrixOperation.NONE:
