@@ -6,7 +6,8 @@ given the list instead (``ServerSettings.visible_devices``), and an entry may be
 stand-in, ``cpu:N``: instances "on GPU N" then run CPU engine copies. That is how tests and
 CPU-only dry runs exercise multi-GPU placement, load spreading and per-device statistics.
 
-This module is the server's one import of CuPy (lazily, only for ``gpu:N`` devices).
+The server never imports CuPy: CUDA devices are reached through the engine's device layer
+(``engine.runtime.cuda``).
 
 >>> [d.name for d in visible_devices(["cpu:0", "cpu:1"])]
 ['cpu:0', 'cpu:1']
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 import engine as trt
+from engine.runtime import cuda
 from server.core.errors import InvalidArgument, Unsupported
 
 _DEVICE = re.compile(r"(cpu|gpu):(\d{1,3})")
@@ -88,32 +90,22 @@ class Device:
         name."""
         if self.kind != "gpu":
             return self.name
-        cupy = _cupy()
-        raw = bytes(cupy.cuda.runtime.getDeviceProperties(self.index)["uuid"])
-        text = raw.hex()
-        return (f"GPU-{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:32]}")
+        return cuda.device_uuid(self.index)
 
     def placed(self) -> contextlib.AbstractContextManager[Any]:
         """A context in which engines are deserialized and run on this device (the current
         CUDA device is per thread, so every worker enters it around each execution)."""
         if self.kind != "gpu":
             return contextlib.nullcontext()
-        return _cupy().cuda.Device(self.index)  # type: ignore[no-any-return]
+        return cuda.on_device(self.index)
 
     def to_host(self, array: Any) -> np.ndarray:
         """An engine output as a NumPy array (a GPU engine's outputs are CuPy arrays)."""
-        if self.kind != "gpu":
-            return np.asarray(array)
-        return _cupy().asnumpy(array)  # type: ignore[no-any-return]
+        return cuda.to_host(array) if self.kind == "gpu" else np.asarray(array)
 
     def memory(self) -> tuple[int, int] | None:
         """(used, total) bytes of a CUDA device; None for a host stand-in."""
-        if self.kind != "gpu":
-            return None
-        cupy = _cupy()
-        with cupy.cuda.Device(self.index):
-            free, total = cupy.cuda.runtime.memGetInfo()
-        return int(total - free), int(total)
+        return cuda.device_memory(self.index) if self.kind == "gpu" else None
 
 
 HOST = Device("cpu", 0, "host")  # where KIND_CPU instances run
@@ -123,11 +115,7 @@ def visible_devices(names: Sequence[str] | None) -> list[Device]:
     """The devices named (``gpu:N`` or ``cpu:N``), or, when ``names`` is None, every CUDA
     device CuPy sees (none on a machine without a usable GPU)."""
     if names is None:
-        from engine.kernels.backends import gpu_available
-
-        if not gpu_available():
-            return []
-        return [Device("gpu", i) for i in range(_cupy().cuda.runtime.getDeviceCount())]
+        return [Device("gpu", i) for i in range(cuda.device_count())]
     devices = []
     for name in names:
         match = _DEVICE.fullmatch(name)
@@ -180,18 +168,9 @@ def place_instance_groups(groups: Sequence[Any], default_kind: str,
             for device, (count, names, kind) in counts.items()]
 
 
-def cupy_for(purpose: str) -> Any:
-    """CuPy, for ``purpose`` ("CUDA shared memory"); ``Unsupported`` where this server has
-    no usable GPU, so that a CPU-only server answers such a call clearly."""
-    from engine.kernels.backends import gpu_available
-
-    if not gpu_available():
+def require_gpu(purpose: str) -> None:
+    """``Unsupported`` where this server has no usable GPU, so that a CPU-only server answers
+    a GPU-only call (``purpose``, e.g. "CUDA shared memory") clearly."""
+    if cuda.device_count() == 0:
         raise Unsupported(f"{purpose} needs a GPU: this server has no usable CUDA device "
                           f"(or CuPy is not installed)")
-    return _cupy()
-
-
-def _cupy() -> Any:
-    import cupy
-
-    return cupy

@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from server.core.devices import cupy_for
+from engine.runtime import cuda
+from server.core.devices import require_gpu
 from server.core.errors import InvalidArgument, NotFound
 
 SHM_ROOT = Path("/dev/shm")
@@ -122,33 +121,21 @@ class SystemRegion:
 class CudaRegion:
     kind = CUDA
 
-    def __init__(self, name: str, device_id: int, byte_size: int, pointer: int,
-                 cupy: Any) -> None:
-        self.name, self.device_id, self.byte_size = name, device_id, byte_size
-        self._pointer = pointer
-        self._cupy = cupy
+    def __init__(self, name: str, byte_size: int, memory: cuda.IpcMemory) -> None:
+        self.name, self.device_id, self.byte_size = name, memory.device_id, byte_size
+        self._memory = memory
 
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "device_id": self.device_id, "byte_size": self.byte_size}
 
     def read(self, offset: int, byte_size: int) -> bytes:
-        host = np.empty(byte_size, np.uint8)
-        runtime = self._cupy.cuda.runtime
-        with self._cupy.cuda.Device(self.device_id):
-            runtime.memcpy(host.ctypes.data, self._pointer + offset, byte_size,
-                           runtime.memcpyDeviceToHost)
-        return host.tobytes()
+        return self._memory.read(offset, byte_size)
 
     def write(self, offset: int, data: bytes) -> None:
-        host = np.frombuffer(data, np.uint8)
-        runtime = self._cupy.cuda.runtime
-        with self._cupy.cuda.Device(self.device_id):
-            runtime.memcpy(self._pointer + offset, host.ctypes.data, len(data),
-                           runtime.memcpyHostToDevice)
+        self._memory.write(offset, data)
 
     def close(self) -> None:
-        with self._cupy.cuda.Device(self.device_id):
-            self._cupy.cuda.runtime.ipcCloseMemHandle(self._pointer)
+        self._memory.close()
 
 
 Region = SystemRegion | CudaRegion
@@ -201,19 +188,16 @@ class SharedMemoryRegistry:
         byte_size = _count(byte_size, f"{what}: byte_size")
         if byte_size == 0:
             raise InvalidArgument(f"{what}: byte_size must be > 0")
-        cupy = cupy_for("CUDA shared memory")
-        runtime = cupy.cuda.runtime
-        count = runtime.getDeviceCount()
+        require_gpu("CUDA shared memory")
+        count = cuda.device_count()
         if device_id >= count:
             raise InvalidArgument(f"{what}: device_id {device_id}, this server sees {count} "
                                   f"CUDA devices")
         try:
-            with cupy.cuda.Device(device_id):
-                pointer = runtime.ipcOpenMemHandle(raw_handle)
-        except runtime.CUDARuntimeError as exc:
-            raise InvalidArgument(f"{what}: cannot open the CUDA IPC handle on device "
-                                  f"{device_id}: {exc}") from None
-        self._add(CudaRegion(name, device_id, byte_size, pointer, cupy))
+            memory = cuda.IpcMemory(raw_handle, device_id)
+        except ValueError as exc:
+            raise InvalidArgument(f"{what}: {exc}") from None
+        self._add(CudaRegion(name, byte_size, memory))
 
     def unregister(self, kind: str, name: str = "") -> None:
         """Unregister region ``name`` of ``kind``, or every region of ``kind`` when ``name``
