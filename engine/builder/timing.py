@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.kernels.registry import Tactic
 from engine.network.layer import ILayer, TensorInfo
-from engine.types import DataType, nptype
+from engine.types import nptype
 
 
 def sample_inputs(infos: list[TensorInfo | None], seed: int = 0) -> list[np.ndarray | None] | None:
@@ -28,8 +28,6 @@ def sample_inputs(infos: list[TensorInfo | None], seed: int = 0) -> list[np.ndar
             return None
         elif info.dtype.is_float:
             arrays.append(rng.standard_normal(info.shape).astype(nptype(info.dtype)))
-        elif info.dtype == DataType.INT4:
-            arrays.append(np.zeros(info.shape, nptype(info.dtype)))
         else:
             arrays.append(np.zeros(info.shape, nptype(info.dtype)))
     return arrays

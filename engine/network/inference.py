@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.errors import NetworkError
 from engine.network.layer import ILayer, TensorInfo
-from engine.types import from_numpy_dtype, nptype
+from engine.types import nptype
 
 if TYPE_CHECKING:
     from engine.network.tensor import ITensor
@@ -66,13 +66,6 @@ def infer_layer(layer: ILayer, inputs: list[TensorInfo | None]) -> list[TensorIn
             for o, v in zip(outputs, values)
         ]
     return outputs
-
-
-def info_of_value(value: np.ndarray) -> TensorInfo:
-    """A ``TensorInfo`` for a known array (its value kept only when small)."""
-    arr = np.asarray(value)
-    keep = arr if arr.size <= MAX_VALUE_ELEMENTS else None
-    return TensorInfo(tuple(arr.shape), from_numpy_dtype(arr.dtype), keep)
 
 
 def topological_order(layers: Iterable[ILayer]) -> list[ILayer]:

@@ -16,7 +16,7 @@ from engine.errors import PlanError
 from engine.network.definition import INetworkDefinition
 from engine.network.layer import ATTRIBUTE_ENUMS, LAYER_CLASSES, ILayer, LayerType
 from engine.network.tensor import ITensor
-from engine.types import DataType, Dims, TensorLocation, Weights, from_numpy_dtype
+from engine.types import DataType, Dims, TensorLocation, Weights
 
 
 class _Encoder:
@@ -217,7 +217,3 @@ def clone_network(network: INetworkDefinition) -> INetworkDefinition:
     record, arrays = encode_network(network)
     return decode_network(record, arrays)[0]
 
-
-def array_dtype_name(arr: np.ndarray) -> str:
-    """The DataType name under which an array's bytes are stored in a plan."""
-    return from_numpy_dtype(arr.dtype).name
