@@ -6,7 +6,11 @@ concurrent load; prints throughput for each, their ratio, and the per-GPU counte
     python benchmarks/multi_gpu_load.py --host-stand-ins 2 --width 128 --layers 2   # CPU dry run
 
 The model is an MLP (``--layers`` matrix products of ``--width`` x ``--width`` with ReLU),
-built once with the layer API and served from a temporary repository as
+built once with the layer API. By default every layer uses the same weight matrix (a weight-tied
+network, stored once in the plan), so a request costs the GPU several milliseconds while the plan
+stays small and the server's CPU work per request stays far below that: the regime where
+instances over more GPUs should scale (``--distinct-weights`` gives every layer its own).
+It is served from a temporary repository as
 ``instance_group { count: C, kind: KIND_GPU, gpus: [0, ..., k-1] }``. Each configuration runs
 in a fresh server process (so the load generator does not share its interpreter), which is
 fed binary requests (Triton's binary tensor extension) by ``--concurrency`` client threads.
@@ -39,14 +43,16 @@ MODEL = "mlp"
 
 
 def mlp_plan(width: int, layers: int, max_batch: int, target: trt.DeviceType,
-             fp16: bool) -> bytes:
+             fp16: bool, tied: bool) -> bytes:
     builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
     network = builder.create_network(0)
     x = network.add_input("INPUT0", trt.float32, (-1, width))
     rng = np.random.default_rng(0)
+    weight = None
     for _ in range(layers):
-        w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
-        weight = network.add_constant((width, width), w).get_output(0)
+        if weight is None or not tied:
+            w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+            weight = network.add_constant((width, width), w).get_output(0)
         y = network.add_matrix_multiply(x, trt.MatrixOperation.NONE, weight,
                                         trt.MatrixOperation.NONE).get_output(0)
         x = network.add_activation(y, trt.ActivationType.RELU).get_output(0)
@@ -223,7 +229,9 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--width", type=int, default=4096)
-    p.add_argument("--layers", type=int, default=32)
+    p.add_argument("--layers", type=int, default=256)
+    p.add_argument("--distinct-weights", action="store_true",
+                   help="give every layer its own weights (default: one matrix for all)")
     p.add_argument("--fp16", action="store_true")
     args = p.parse_args()
     if args.host_stand_ins:
@@ -240,10 +248,15 @@ def main() -> None:
         devices, target = None, trt.DeviceType.GPU
     args.concurrency = args.concurrency or 4 * args.count * n
     print(f"MLP {args.layers} x [{args.width} x {args.width}], batch {args.batch}, "
-          f"{'fp16' if args.fp16 else 'fp32'}, {args.count} instances per GPU, "
+          f"{'fp16' if args.fp16 else 'fp32'}, "
+          f"{'distinct' if args.distinct_weights else 'tied'} weights, "
+          f"{args.count} instances per GPU, "
           f"{args.concurrency} clients, {args.seconds:.0f} s per run"
           f"{', host stand-ins' if devices else ''}")
-    plan = mlp_plan(args.width, args.layers, args.batch, target, args.fp16)
+    started = time.perf_counter()
+    plan = mlp_plan(args.width, args.layers, args.batch, target, args.fp16,
+                    tied=not args.distinct_weights)
+    print(f"plan: {len(plan) / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f} s")
     one = run_configuration(args, plan, [0], devices)
     if n == 1:
         print("only one GPU: nothing to compare")

@@ -13,12 +13,13 @@ WIDTH = 16
 
 
 def build_plan(define: Callable[[trt.INetworkDefinition], None], inputs: list[str],
-               width: int = WIDTH, max_batch: int = 8) -> bytes:
+               width: int = WIDTH, max_batch: int = 8,
+               target: trt.DeviceType = trt.DeviceType.CPU) -> bytes:
     builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
     network = builder.create_network(0)
     define(network)
     config = builder.create_builder_config()
-    config.default_device_type = trt.DeviceType.CPU
+    config.default_device_type = target
     profile = builder.create_optimization_profile()
     for name in inputs:
         profile.set_shape(name, (1, width), (max_batch, width), (max_batch, width))
@@ -28,7 +29,7 @@ def build_plan(define: Callable[[trt.INetworkDefinition], None], inputs: list[st
     return bytes(plan)
 
 
-def add_sub_plan(max_batch: int = 8) -> bytes:
+def add_sub_plan(max_batch: int = 8, target: trt.DeviceType = trt.DeviceType.CPU) -> bytes:
     """OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1; FP32 [-1, 16]."""
     def define(network: trt.INetworkDefinition) -> None:
         a = network.add_input("INPUT0", trt.float32, (-1, WIDTH))
@@ -38,7 +39,7 @@ def add_sub_plan(max_batch: int = 8) -> bytes:
             out = network.add_elementwise(a, b, op).get_output(0)
             out.name = name
             network.mark_output(out)
-    return build_plan(define, ["INPUT0", "INPUT1"], max_batch=max_batch)
+    return build_plan(define, ["INPUT0", "INPUT1"], max_batch=max_batch, target=target)
 
 
 def identity_plan(dtype: trt.DataType, width: int = 4) -> bytes:
