@@ -180,7 +180,8 @@ class _TacticChooser:
         # Timed as the CPU target runs: one BLAS thread (engine.kernels.cpu.blas_threads).
         with one_blas_thread() if self.backend == "cpu" else nullcontext():
             timings = time_tactics(candidates, layer, args, self.config.avg_timing_iterations,
-                                   self.module.synchronize)
+                                   self.module.synchronize,
+                                   getattr(self.module, "device_milliseconds", None))
         for tactic, ms in timings:
             if isinstance(ms, Exception):  # a tactic that fails is not a candidate
                 log(self.logger, Severity.VERBOSE,

@@ -9,6 +9,8 @@ layer import CuPy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cupy
 import numpy as np
 
@@ -44,3 +46,41 @@ def to_device(array: np.ndarray) -> cupy.ndarray:
 def synchronize() -> None:
     """Wait for the work queued on the current stream."""
     cupy.cuda.get_current_stream().synchronize()
+
+
+def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
+                        ) -> float | None:
+    """Device time of one call of ``run`` as an engine replays it: ``iterations`` calls are
+    captured into a CUDA graph (on a private stream and memory pool), the graph is launched
+    ``rounds`` times between CUDA events, and the fastest launch counts. Host launch costs,
+    which graphs remove, are not measured. None where ``run`` cannot be captured (it reads
+    device values on the host, say); the caller then times it by the wall clock. ``run`` must
+    have run once before (kernels compiled, weights uploaded)."""
+    stream = cupy.cuda.Stream(non_blocking=True)
+    pool = cupy.cuda.MemoryPool()
+    with cupy.cuda.using_allocator(pool.malloc), stream:
+        stream.begin_capture()
+        try:
+            for _ in range(iterations):
+                run()
+        except Exception:  # noqa: BLE001 - not capturable: the caller times it otherwise
+            try:
+                stream.end_capture()
+            except Exception:  # noqa: BLE001, S110 - the capture is already invalid
+                pass
+            return None
+        graph = stream.end_capture()
+        graph.launch(stream)  # the first launch uploads the graph
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        best = float("inf")
+        for _ in range(rounds):
+            start.record(stream)
+            graph.launch(stream)
+            end.record(stream)
+            end.synchronize()
+            best = min(best, cupy.cuda.get_elapsed_time(start, end))
+    return best / iterations
+
+# cuDNN's tactics register after cuBLAS's: optimization level 0 takes the first valid tactic
+# untimed, and a cuDNN graph can still turn a geometry down when it is built.
+from engine.kernels.gpu import cudnn_conv  # noqa: E402, F401
