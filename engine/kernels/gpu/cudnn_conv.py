@@ -29,6 +29,7 @@ from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.fused import IFusedConvolutionLayer
 from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import IConvolutionLayer
+from engine.network.layers.spatial_window import PaddingMode, dilated_extent
 
 _AVAILABLE: bool | None = None
 _ACTIVATIONS = (ActivationType.RELU, ActivationType.SIGMOID, ActivationType.TANH,
@@ -150,7 +151,23 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     activation = getattr(layer, "activation", None)
     if activation is not None and ActivationType(activation) not in _ACTIVATIONS:
         return False
+    spatial = x.shape[-2:]
+    if any(d < 0 for d in spatial):
+        # cuDNN sizes outputs by rounding down; the SAME modes pad so that it agrees
+        if PaddingMode(layer.padding_mode) == PaddingMode.EXPLICIT_ROUND_UP:
+            return False
+    elif not _sizes_agree(layer, spatial):
+        return False
     return available()
+
+
+def _sizes_agree(layer: IConvolutionLayer, spatial: tuple[int, ...]) -> bool:
+    """Whether cuDNN's output size, ``(in + pads - dilated kernel) // stride + 1``, is the
+    layer's (a round-up padding mode can make it one larger)."""
+    extents = dilated_extent(layer.kernel_size_nd, layer.dilation_nd)
+    return all((size + pre + post - extent) // stride + 1 == out
+               for size, (pre, post, out), extent, stride in
+               zip(spatial, layer.geometry(spatial), extents, layer.stride_nd))
 
 
 def run_convolution(layer: IConvolutionLayer, x: cupy.ndarray, residual: cupy.ndarray | None,
@@ -159,6 +176,9 @@ def run_convolution(layer: IConvolutionLayer, x: cupy.ndarray, residual: cupy.nd
     graph; the output keeps ``x``'s leading axes."""
     lead = x.shape[:-3]
     x = contiguous(x.reshape((int(np.prod(lead)),) + x.shape[-3:]))
+    if not _sizes_agree(layer, x.shape[2:]):
+        raise ValueError(f"cuDNN cannot size the output of {x.shape} with padding mode "
+                         f"{PaddingMode(layer.padding_mode).name}")
     geometry = layer.geometry(x.shape[2:])
     out_shape = (x.shape[0], layer.num_output_maps) + tuple(o for _, _, o in geometry)
     kernel_shape = (layer.num_output_maps, x.shape[1]) + tuple(layer.kernel_size_nd)
