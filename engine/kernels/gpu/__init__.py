@@ -79,6 +79,8 @@ def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
             end.record(stream)
             end.synchronize()
             best = min(best, cupy.cuda.get_elapsed_time(start, end))
+        del graph
+        pool.free_all_blocks()  # the timing's buffers go back now, not at collection
     return best / iterations
 
 # cuDNN's tactics register after cuBLAS's: optimization level 0 takes the first valid tactic

@@ -8,6 +8,12 @@ Graphs are built once per layer geometry and thread (a cuDNN handle is per threa
 device), on the first call; later calls only bind pointers and enqueue on the current stream,
 so they are captured into the engine's CUDA graphs like every other kernel.
 
+Format: the tactic computes channels-last (NHWC), where cuDNN's tensor-core kernels are
+fastest. Its output keeps the layer's logical shape ``[N, K, H, W]`` with NHWC strides (a
+transposed view, as PyTorch's ``channels_last``), so the next cuDNN convolution reads it
+without a reformat; an input in NCHW order is reformatted once, and kernels that need C
+order copy (``contiguous``). The kernel is kept in KRSC order on the device.
+
 The tactic exists only where the frontend imports and makes a handle (on the device machine
 from a wheel, with the libcudnn that comes with the CUDA stack); elsewhere its ``supports``
 says no and the builder keeps the cuBLAS tactics. A geometry cuDNN does not support fails
@@ -17,13 +23,14 @@ while timing, and the builder drops the tactic for that layer.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import cupy
 import numpy as np
 
-from engine.kernels.gpu.capabilities import contiguous
-from engine.kernels.gpu.weights import device_weights
+from engine.kernels.gpu.fused_conv import convolution_columns, fused_convolution_columns
+from engine.kernels.gpu.weights import derived_constant, device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.fused import IFusedConvolutionLayer
@@ -83,19 +90,19 @@ class _Graph:
         self.handle = _handle()
         graph = cudnn.pygraph(io_data_type=io, intermediate_data_type=cudnn.data_type.FLOAT,
                               compute_data_type=cudnn.data_type.FLOAT, handle=self.handle)
-        self.x = graph.tensor(name="x", dim=list(x), stride=_strides(x), data_type=io)
-        self.w = graph.tensor(name="w", dim=list(w), stride=_strides(w), data_type=io)
+        self.x = graph.tensor(name="x", dim=list(x), stride=_nhwc(x), data_type=io)
+        self.w = graph.tensor(name="w", dim=list(w), stride=_nhwc(w), data_type=io)
         y = graph.conv_fprop(image=self.x, weight=self.w, pre_padding=pre, post_padding=post,
                              stride=stride, dilation=dilation,
                              compute_data_type=cudnn.data_type.FLOAT)
         self.b = self.r = None
         if bias:
             shape = (1, w[0]) + (1,) * (len(w) - 2)
-            self.b = graph.tensor(name="b", dim=list(shape), stride=_strides(shape),
+            self.b = graph.tensor(name="b", dim=list(shape), stride=_nhwc(shape),
                                   data_type=io)
             y = graph.bias(input=y, bias=self.b)
         if residual:
-            self.r = graph.tensor(name="r", dim=list(out), stride=_strides(out), data_type=io)
+            self.r = graph.tensor(name="r", dim=list(out), stride=_nhwc(out), data_type=io)
             y = graph.add(a=y, b=self.r)
         if activation == ActivationType.RELU:
             y = graph.relu(input=y)
@@ -105,7 +112,7 @@ class _Graph:
             y = graph.sigmoid(input=y)
         elif activation == ActivationType.TANH:
             y = graph.tanh(input=y)
-        y.set_output(True).set_data_type(io).set_dim(list(out)).set_stride(_strides(out))
+        y.set_output(True).set_data_type(io).set_dim(list(out)).set_stride(_nhwc(out))
         self.y = y
         graph.validate()
         graph.build_operation_graph()
@@ -130,13 +137,58 @@ class _Graph:
         self.graph.execute(pack, workspace, handle=self.handle)
 
 
-def _strides(shape: tuple[int, ...]) -> list[int]:
-    """Row-major strides of ``shape``, in elements."""
-    out, step = [], 1
-    for d in reversed(shape):
-        out.append(step)
-        step *= max(int(d), 1)
-    return out[::-1]
+def _nhwc(shape: tuple[int, ...]) -> list[int]:
+    """Element strides of ``[N, C, *spatial]`` laid out channels-last."""
+    n, c, *spatial = (max(int(d), 1) for d in shape)
+    strides, step = [], c
+    for d in reversed(spatial):
+        strides.append(step)
+        step *= d
+    return [step, 1] + strides[::-1]
+
+
+def channels_last(x: cupy.ndarray) -> cupy.ndarray:
+    """``x`` ``[N, C, *spatial]`` with channels-last strides: itself if it has them, else a
+    reformatted copy (a view of ``[N, *spatial, C]`` memory)."""
+    if list(x.strides) == [s * x.itemsize for s in _nhwc(x.shape)]:
+        return x
+    order = (0,) + tuple(range(2, x.ndim)) + (1,)
+    back = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))
+    return cupy.ascontiguousarray(x.transpose(order)).transpose(back)
+
+
+def empty_channels_last(shape: tuple[int, ...], dtype: np.dtype) -> cupy.ndarray:
+    n, c, *spatial = shape
+    return cupy.empty((n, *spatial, c), dtype).transpose(
+        (0, len(shape) - 1) + tuple(range(1, len(shape) - 1)))
+
+
+def _graph(layer: IConvolutionLayer, x_shape: tuple[int, ...], dtype: np.dtype,
+           residual: bool, activation: ActivationType | None, alpha: float) -> _Graph | None:
+    """This thread's built graph for the geometry, or None where cuDNN supports it with no
+    engine (remembered, so it is asked once)."""
+    geometry = layer.geometry(x_shape[2:])
+    out_shape = (x_shape[0], layer.num_output_maps) + tuple(o for _, _, o in geometry)
+    kernel_shape = (layer.num_output_maps, x_shape[1]) + tuple(layer.kernel_size_nd)
+    has_bias = bool(layer.bias.size)
+    key = (cupy.cuda.Device().id, tuple(x_shape), kernel_shape, tuple(geometry),
+           tuple(layer.stride_nd), tuple(layer.dilation_nd), np.dtype(dtype).name, has_bias,
+           residual, activation, float(alpha))
+    if key not in _LOCAL.graphs:
+        try:
+            _LOCAL.graphs[key] = _Graph(
+                tuple(x_shape), kernel_shape, out_shape, [b for b, _, _ in geometry],
+                [a for _, a, _ in geometry], list(layer.stride_nd), list(layer.dilation_nd),
+                np.dtype(dtype), has_bias, residual, activation, alpha)
+        except Exception:  # noqa: BLE001 - cuDNN has no engine for it: not this tactic's
+            _LOCAL.graphs[key] = None
+    return _LOCAL.graphs[key]
+
+
+def _epilogue_of(layer: ILayer) -> tuple[ActivationType | None, float]:
+    activation = getattr(layer, "activation", None)
+    return (None if activation is None else ActivationType(activation),
+            float(getattr(layer, "alpha", 0.0)))
 
 
 def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
@@ -154,11 +206,15 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     spatial = x.shape[-2:]
     if any(d < 0 for d in spatial):
         # cuDNN sizes outputs by rounding down; the SAME modes pad so that it agrees
-        if PaddingMode(layer.padding_mode) == PaddingMode.EXPLICIT_ROUND_UP:
-            return False
-    elif not _sizes_agree(layer, spatial):
+        return PaddingMode(layer.padding_mode) != PaddingMode.EXPLICIT_ROUND_UP and available()
+    if not _sizes_agree(layer, spatial) or not available():
         return False
-    return available()
+    if any(d < 0 for d in x.shape):
+        return True  # a dynamic batch: geometries cuDNN refuses run the cuBLAS fallback
+    flat = (int(np.prod(x.shape[:-3])),) + tuple(x.shape[-3:])
+    residual = len(inputs) > 3 and inputs[3] is not None
+    return _graph(layer, flat, np.float16 if x.dtype.name == "HALF" else np.float32,
+                  residual, *_epilogue_of(layer)) is not None
 
 
 def _sizes_agree(layer: IConvolutionLayer, spatial: tuple[int, ...]) -> bool:
@@ -170,49 +226,49 @@ def _sizes_agree(layer: IConvolutionLayer, spatial: tuple[int, ...]) -> bool:
                zip(spatial, layer.geometry(spatial), extents, layer.stride_nd))
 
 
-def run_convolution(layer: IConvolutionLayer, x: cupy.ndarray, residual: cupy.ndarray | None,
-                    activation: ActivationType | None, alpha: float) -> cupy.ndarray:
-    """``activation(conv(x) + bias + residual)`` for ``x`` ``[..., C, H, W]`` by one cuDNN
-    graph; the output keeps ``x``'s leading axes."""
-    lead = x.shape[:-3]
-    x = contiguous(x.reshape((int(np.prod(lead)),) + x.shape[-3:]))
-    if not _sizes_agree(layer, x.shape[2:]):
-        raise ValueError(f"cuDNN cannot size the output of {x.shape} with padding mode "
-                         f"{PaddingMode(layer.padding_mode).name}")
-    geometry = layer.geometry(x.shape[2:])
-    out_shape = (x.shape[0], layer.num_output_maps) + tuple(o for _, _, o in geometry)
-    kernel_shape = (layer.num_output_maps, x.shape[1]) + tuple(layer.kernel_size_nd)
-    has_bias = bool(layer.bias.size)
-    key = (cupy.cuda.Device().id, x.shape, kernel_shape, tuple(geometry),
-           tuple(layer.stride_nd), tuple(layer.dilation_nd), x.dtype.name, has_bias,
-           residual is not None, activation, float(alpha))
-    graph = _LOCAL.graphs.get(key)
-    if graph is None:
-        graph = _LOCAL.graphs[key] = _Graph(
-            x.shape, kernel_shape, out_shape, [b for b, _, _ in geometry],
-            [a for _, a, _ in geometry], list(layer.stride_nd), list(layer.dilation_nd),
-            x.dtype, has_bias, residual is not None, activation, alpha)
-    w = device_weights(layer.kernel, x.dtype).reshape(kernel_shape)
-    b = device_weights(layer.bias, x.dtype) if has_bias else None
-    if residual is not None:
-        residual = contiguous(residual.reshape(out_shape))
-    out = cupy.empty(out_shape, x.dtype)
-    graph.run(x, w, b, residual, out)
-    return out.reshape(lead + out_shape[1:])
+def _krsc(layer: IConvolutionLayer, channels: int, dtype: np.dtype) -> cupy.ndarray:
+    """The kernel on the device in KRSC order (``[K, *kernel, C]`` memory)."""
+    def make() -> np.ndarray:
+        k = layer.kernel.numpy().reshape((layer.num_output_maps, channels) +
+                                         tuple(layer.kernel_size_nd))
+        return k.transpose((0,) + tuple(range(2, k.ndim)) + (1,)).astype(dtype)
+
+    return derived_constant(layer, ("krsc", np.dtype(dtype).name), make)
 
 
 @kernel(LayerType.CONVOLUTION, backend="gpu", name="gpu.conv_cudnn",
         supports=_fits, source="CUDNN")
 def convolution(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
     assert isinstance(layer, IConvolutionLayer)
-    return [run_convolution(layer, inputs[0], None, None, 0.0)]  # type: ignore[arg-type]
+    return _run(layer, inputs, lambda: convolution_columns(layer, inputs))
 
 
 @kernel(LayerType.FUSED_CONVOLUTION, backend="gpu", name="gpu.fused_conv_cudnn",
         supports=_fits, source="CUDNN")
 def fused_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
     assert isinstance(layer, IFusedConvolutionLayer)
+    return _run(layer, inputs, lambda: fused_convolution_columns(layer, inputs))
+
+
+def _run(layer: IConvolutionLayer, inputs: list[cupy.ndarray | None],
+         fallback: Callable[[], list[cupy.ndarray]]) -> list[cupy.ndarray]:
+    """``activation(conv(x) + bias + residual)`` by one cuDNN graph, channels-last; a shape
+    cuDNN refuses (met only with dynamic shapes) runs ``fallback`` (cuBLAS)."""
+    x = inputs[0]
+    assert x is not None
     residual = inputs[3] if len(inputs) > 3 else None
-    activation = None if layer.activation is None else ActivationType(layer.activation)
-    return [run_convolution(layer, inputs[0], residual, activation,  # type: ignore[arg-type]
-                            layer.alpha)]
+    activation, alpha = _epilogue_of(layer)
+    lead = x.shape[:-3]
+    flat = x if len(lead) == 1 else x.reshape((int(np.prod(lead)),) + x.shape[-3:])
+    graph = _graph(layer, flat.shape, x.dtype, residual is not None, activation, alpha) \
+        if _sizes_agree(layer, flat.shape[2:]) else None
+    if graph is None:
+        return fallback()
+    out_shape = (flat.shape[0], layer.num_output_maps) + tuple(
+        o for _, _, o in layer.geometry(flat.shape[2:]))
+    b = device_weights(layer.bias, x.dtype) if layer.bias.size else None
+    if residual is not None:
+        residual = channels_last(residual.reshape(out_shape))
+    out = empty_channels_last(out_shape, x.dtype)
+    graph.run(channels_last(flat), _krsc(layer, flat.shape[1], x.dtype), b, residual, out)
+    return [out if len(lead) == 1 else out.reshape(lead + out_shape[1:])]

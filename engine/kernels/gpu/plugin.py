@@ -13,7 +13,7 @@ from typing import Any
 
 import cupy
 
-from engine.kernels.gpu.capabilities import host_synchronizing
+from engine.kernels.gpu.capabilities import contiguous, host_synchronizing
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.plugins.execution import Device, run_plugin_layer
@@ -43,11 +43,17 @@ def _synchronizing(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
 
 @kernel(LayerType.PLUGIN_V3, backend="gpu", name="gpu.plugin", supports=_capturable)
 def plugin_v3(layer: ILayer, inputs: list[Any]) -> list[Any]:
-    return run_plugin_layer(layer, inputs, DEVICE)
+    return run_plugin_layer(layer, _c_order(inputs), DEVICE)
 
 
 @kernel(LayerType.PLUGIN_V3, backend="gpu", name="gpu.plugin_host_synchronizing",
         supports=_synchronizing)
 @host_synchronizing
 def plugin_v3_host_synchronizing(layer: ILayer, inputs: list[Any]) -> list[Any]:
-    return run_plugin_layer(layer, inputs, DEVICE)
+    return run_plugin_layer(layer, _c_order(inputs), DEVICE)
+
+
+def _c_order(inputs: list[Any]) -> list[Any]:
+    """Plugins take pointers to linear (C-order) tensors; a channels-last view (from the
+    cuDNN tactics) is reformatted first."""
+    return [contiguous(a) if isinstance(a, cupy.ndarray) else a for a in inputs]

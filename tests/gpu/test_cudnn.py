@@ -1,0 +1,76 @@
+"""The cuDNN convolution tactics (``TacticSource.CUDNN``) in a residual network: channels-last
+outputs consumed by the next convolution, by pooling, elementwise layers and a reduction, and
+the whole network against the CPU target. Skips itself where cuDNN's frontend is missing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine as trt
+from tests.gpu.gpu_support import build_gpu_engine, run_on_both
+
+cupy = pytest.importorskip("cupy")
+cudnn_conv = pytest.importorskip("engine.kernels.gpu.cudnn_conv")
+
+RNG = np.random.default_rng(3)
+
+
+def weights(*shape: int) -> np.ndarray:
+    return (RNG.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32)
+
+
+W1, B1 = weights(32, 16, 3, 3), weights(32)
+W2, B2 = weights(32, 32, 3, 3), weights(32)
+WS, BS = weights(32, 16, 1, 1), weights(32)
+W3, B3 = weights(8, 32, 1, 1), weights(8)
+
+
+def residual_block(net: trt.INetworkDefinition, t: dict[str, trt.ITensor]):
+    x = t["x"]
+
+    def conv(inp, w, b, kernel, padding):
+        layer = net.add_convolution_nd(inp, w.shape[0], kernel, w, b)
+        layer.padding_nd = padding
+        return layer.get_output(0)
+
+    a = net.add_activation(conv(x, W1, B1, (3, 3), (1, 1)), trt.ActivationType.RELU).get_output(0)
+    b = conv(a, W2, B2, (3, 3), (1, 1))
+    shortcut = conv(x, WS, BS, (1, 1), (0, 0))
+    summed = net.add_elementwise(b, shortcut, trt.ElementWiseOperation.SUM).get_output(0)
+    c = net.add_activation(summed, trt.ActivationType.RELU).get_output(0)
+    pool = net.add_pooling_nd(c, trt.PoolingType.MAX, (2, 2))
+    pool.stride_nd = (2, 2)
+    d = conv(pool.get_output(0), W3, B3, (1, 1), (0, 0))
+    mean = net.add_reduce(d, trt.ReduceOperation.AVG, 0b1100, keep_dims=False).get_output(0)
+    return [mean, c]
+
+
+def cudnn_only(fp16: bool):
+    def hook(config: trt.IBuilderConfig) -> None:
+        config.set_tactic_sources(1 << int(trt.TacticSource.CUDNN))  # no cuBLAS convolutions
+        if fp16:
+            config.set_flag(trt.BuilderFlag.FP16)
+    return hook
+
+
+@pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
+def test_residual_network_on_cudnn_matches_the_cpu(fp16: bool) -> None:
+    if not cudnn_conv.available():
+        pytest.skip("cuDNN's frontend (nvidia-cudnn-frontend) is not installed")
+    inputs = {"x": RNG.standard_normal((4, 16, 20, 20)).astype(np.float32)}
+    engine = build_gpu_engine(residual_block, inputs, config_hook=cudnn_only(fp16))
+    tactics = [tactic for _, _, tactic in engine.layer_tactics]
+    assert tactics.count("gpu.fused_conv_cudnn") >= 3, tactics  # conv + relu, + residual
+    by_gpu, by_cpu = run_on_both(residual_block, inputs, config_hook=cudnn_only(fp16))
+    tolerance = 2e-2 if fp16 else 1e-4
+    for got, want in zip(by_gpu, by_cpu):
+        np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=tolerance, atol=tolerance)
+
+
+def test_channels_last_views_keep_logical_values() -> None:
+    x = cupy.asarray(RNG.standard_normal((2, 3, 4, 5)).astype(np.float32))
+    view = cudnn_conv.channels_last(x)
+    assert view.shape == x.shape and view.strides == (240, 4, 60, 12)
+    assert cudnn_conv.channels_last(view) is view
+    cupy.testing.assert_array_equal(view, x)
