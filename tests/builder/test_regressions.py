@@ -15,6 +15,7 @@ import engine as trt
 from engine.builder import pipeline
 from engine.kernels.registry import tactics_for
 from engine.network.layer import LayerType, TensorInfo
+from engine.network.layers.fused import IFusedConvolutionLayer
 from engine.onnx import OnnxParser
 from tests.builder.support import run_optimized_and_plain
 
@@ -39,6 +40,7 @@ def _single_node_model(node: onnx.NodeProto, x: np.ndarray, initializers: list) 
 CONVOLUTIONS = [  # channels, maps, groups, kernel, stride, dilation, pads
     (8, 16, 1, 3, 1, 1, 1),
     (8, 16, 1, 1, 2, 1, 0),
+    (8, 64, 1, 3, 2, 1, 1),  # more weights than columns: the parts split the maps
     (8, 12, 4, 1, 1, 1, 0),  # grouped 1x1 (ShuffleNet)
     (12, 12, 12, 3, 1, 1, 1),  # depthwise (ShuffleNet)
     (12, 12, 12, 3, 2, 1, 1),
@@ -76,6 +78,49 @@ def test_every_cpu_convolution_tactic_matches_onnxruntime(channels, maps, groups
     for tactic in tactics:
         (got,) = tactic.run(layer, [x])
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=tactic.name)
+
+
+def _in_two_parts(extent: int, *_: float) -> list[tuple[int, int]]:
+    return [(0, extent // 2), (extent // 2, extent)] if extent > 1 else [(0, extent)]
+
+
+@pytest.mark.parametrize("in_parts", [False, True], ids=["whole", "in-parts"])
+@pytest.mark.parametrize("channels,maps,groups,kernel,stride,dilation,pads", CONVOLUTIONS)
+def test_every_fused_convolution_tactic_adds_the_residual_and_activation(
+        monkeypatch, in_parts, channels, maps, groups, kernel, stride, dilation, pads):
+    from engine.kernels.cpu import fused_conv
+
+    if in_parts:  # each part then finishes its own block of the output
+        monkeypatch.setattr(fused_conv, "split", _in_two_parts)
+    x = rng.standard_normal((2, channels, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((maps, channels // groups, kernel, kernel)).astype(np.float32)
+    b = rng.standard_normal(maps).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=groups,
+                            strides=[stride] * 2, dilations=[dilation] * 2, pads=[pads] * 4)
+    (conv,) = _onnxruntime(_single_node_model(node, x, [
+        onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(b, "b")]), {"x": x})
+    residual = rng.standard_normal(conv.shape).astype(np.float32)
+    summed = conv.astype(np.float64) + residual
+    leaky = np.where(summed >= 0, summed, 0.1 * summed)
+    activations = [(trt.ActivationType.RELU, 0.0, np.maximum(summed, 0)),
+                   (trt.ActivationType.LEAKY_RELU, 0.1, leaky)]
+
+    network = trt.Builder(trt.Logger()).create_network(0)
+    plain = network.add_convolution_nd(network.add_input("x", trt.float32, x.shape), maps,
+                                       (kernel, kernel), w, b)
+    plain.num_groups, plain.stride_nd = groups, (stride, stride)
+    plain.dilation_nd, plain.padding_nd = (dilation, dilation), (pads, pads)
+    skip = network.add_input("residual", trt.float32, conv.shape)
+    infos = [TensorInfo(x.shape, trt.float32), None, None, TensorInfo(conv.shape, trt.float32)]
+    for activation, alpha, want in activations:
+        layer = IFusedConvolutionLayer.from_convolution(plain, skip, activation, alpha)
+        tactics = [t for t in tactics_for("cpu", LayerType.FUSED_CONVOLUTION)
+                   if t.accepts(layer, infos)]
+        assert len(tactics) >= 2
+        for tactic in tactics:
+            (got,) = tactic.run(layer, [x, None, None, residual])
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4,
+                                       err_msg=f"{tactic.name} {activation.name}")
 
 
 @pytest.mark.parametrize("op,attributes", [
@@ -184,14 +229,16 @@ def test_a_cpu_run_uses_one_blas_thread_and_restores_the_count():
     np.testing.assert_allclose(product, a.astype(np.float64) @ a, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("rows,inner,columns", [(96, 300, 700), (700, 300, 96), (3, 4, 5)])
-def test_parallel_matmul_matches_numpy_whichever_way_it_splits(rows, inner, columns):
-    from engine.kernels.cpu.blas_threads import parallel_matmul
+def _product_in_parts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` with the rows of ``a`` cut into one part per core, as the convolutions do."""
+    from engine.kernels.cpu.blas_threads import run_parts, split
 
-    a = rng.standard_normal((rows, inner)).astype(np.float32)
-    b = rng.standard_normal((inner, columns)).astype(np.float32)
-    np.testing.assert_allclose(parallel_matmul(a, b), a.astype(np.float64) @ b,
-                               rtol=1e-4, atol=1e-3)
+    out = np.empty((a.shape[0], b.shape[1]), np.float32)
+
+    def rows(start: int, stop: int) -> None:
+        np.matmul(a[start:stop], b, out=out[start:stop])
+    run_parts(rows, split(a.shape[0], 2.0 * a.size * b.shape[1]))
+    return out
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
@@ -199,11 +246,9 @@ def test_parallel_matmul_matches_numpy_whichever_way_it_splits(rows, inner, colu
 def test_parallel_products_work_in_a_forked_child():
     import multiprocessing
 
-    from engine.kernels.cpu.blas_threads import parallel_matmul
-
     a = rng.standard_normal((200, 300)).astype(np.float32)
     b = rng.standard_normal((300, 400)).astype(np.float32)
-    parallel_matmul(a, b)  # the parent's pool has started its threads
+    _product_in_parts(a, b)  # the parent's pool has started its threads
     with multiprocessing.get_context("fork").Pool(1) as pool:
-        got = pool.apply_async(parallel_matmul, (a, b)).get(timeout=60)
+        got = pool.apply_async(_product_in_parts, (a, b)).get(timeout=60)
     np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)

@@ -1,5 +1,6 @@
 """Threads of the CPU target's matrix products: one BLAS thread per running execution
-context, and products cut into parts that a pool of threads computes in parallel.
+context, and products (with the work around them) cut into parts that a pool of threads
+computes in parallel.
 
 NumPy's OpenBLAS starts a thread per core for each large matrix product and makes them meet
 at a barrier. Execution contexts already run concurrently on threads (the server's pool), and
@@ -15,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -54,9 +56,9 @@ def one_blas_thread() -> Iterator[None]:
         _SET_LOCAL_THREADS(previous)
 
 
-# Parallel products without BLAS threads: a product is cut into one part per core, the
-# calling thread computes the first and a pool the others, each on one BLAS thread. A part
-# that waits for a core delays only its own product, and a waiting thread sleeps instead of
+# Parallel products without BLAS threads: a product is cut into one part per core, which the
+# calling thread and a pool take in turn, each on one BLAS thread. A pool thread that waits
+# for a core leaves its part to the calling thread, and a waiting thread sleeps instead of
 # spinning at a BLAS barrier, so a busy host slows a run down gracefully.
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -76,45 +78,48 @@ def _reset_pool_in_child() -> None:
 _POOL = _new_pool()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_pool_in_child)
-PARALLEL_MIN_FLOPS = 2e7  # below this a hand-over to the pool costs more than it saves
+# Below these a hand-over to the pool costs more than it saves: floating-point operations of
+# a matrix product, or elements that a loop of whole-array NumPy operations reads.
+PARALLEL_MIN_FLOPS = 2e7
+PARALLEL_MIN_ELEMENTS = 3e5
 
 
-def split(extent: int, flops: float) -> list[tuple[int, int]]:
-    """``[start, stop)`` parts of ``range(extent)``, one per core for work of ``flops``."""
-    parts = 1 if _POOL is None or flops < PARALLEL_MIN_FLOPS else min(_CORES, extent)
+def split(extent: int, flops: float, minimum: float = PARALLEL_MIN_FLOPS
+          ) -> list[tuple[int, int]]:
+    """``[start, stop)`` parts of ``range(extent)``, one per core for work of ``flops``
+    (or of another measure, with its own ``minimum``)."""
+    parts = 1 if _POOL is None or flops < minimum else min(_CORES, extent)
     bounds = [extent * i // parts for i in range(parts + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def _on_one_blas_thread(work: Callable[[int, int], object], start: int, stop: int) -> None:
+def _on_one_blas_thread(take_parts: Callable[[], None]) -> None:
     with one_blas_thread():
-        work(start, stop)
+        take_parts()
 
 
 def run_parts(work: Callable[[int, int], object], parts: list[tuple[int, int]]) -> None:
-    """``work(start, stop)`` for every part: the first on the calling thread, the others on
-    the pool; returns when all are done."""
-    futures = [_POOL.submit(_on_one_blas_thread, work, start, stop)  # type: ignore[union-attr]
-               for start, stop in parts[1:]]
-    work(*parts[0])
-    for future in futures:
-        future.result()
+    """``work(start, stop)`` for every part, on the calling thread and the pool's: each
+    thread takes the next part left until none is; returns when all are done.
 
+    A pool thread that has not started by the time the calling thread runs out of parts (its
+    core busy elsewhere) is called off, so a busy core costs its share, never a wait."""
+    if len(parts) == 1:
+        work(*parts[0])
+        return
+    left = deque(parts)
 
-def parallel_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2D float32 ``a`` ``[M, K]`` and ``b`` ``[K, N]``, cut into parts along
-    the rows of ``a`` or the columns of ``b``, whichever operand is larger (each part reads
-    all of the smaller one)."""
-    rows, inner = a.shape
-    columns = b.shape[1]
-    out = np.empty((rows, columns), np.float32)
-    flops = 2.0 * rows * inner * columns
-    if a.size >= b.size:
-        def by_rows(start: int, stop: int) -> None:
-            np.matmul(a[start:stop], b, out=out[start:stop])
-        run_parts(by_rows, split(rows, flops))
-    else:
-        def by_columns(start: int, stop: int) -> None:
-            np.matmul(a, b[:, start:stop], out=out[:, start:stop])
-        run_parts(by_columns, split(columns, flops))
-    return out
+    def take_parts() -> None:
+        while True:
+            try:
+                start, stop = left.popleft()  # atomic: a part goes to one thread
+            except IndexError:
+                return
+            work(start, stop)
+
+    helpers = [_POOL.submit(_on_one_blas_thread, take_parts)  # type: ignore[union-attr]
+               for _ in range(min(_CORES, len(parts)) - 1)]
+    take_parts()
+    for helper in helpers:
+        if not helper.cancel():
+            helper.result()

@@ -1,21 +1,25 @@
 """CPU tactics of convolution and of the fused convolution / matrix-multiply layers.
 
-``direct_gemm`` builds the column matrix ``[C * taps, B * positions]`` with one strided copy
-per kernel tap (a 1x1 stride-1 convolution needs none), so the product is one
-``[K, C * taps] @ [C * taps, B * positions]`` GEMM with unit strides (one per group);
+``direct_gemm`` builds the column matrix ``[C * taps, positions]`` with one strided copy per
+kernel tap (a 1x1 stride-1 convolution reads the input as it is), so the product is one
+``[K, C * taps] @ [C * taps, positions]`` GEMM with unit strides per image (and group);
 ``shifted_gemm`` (stride 1) sums one product per tap over shifted slices of the flattened
 padded input; ``depthwise_taps`` multiply-adds the strided input once per kernel tap. The
-builder times them against the reference ``im2col_gemm`` kernel. The fused kernels then add
-the bias and the residual and apply the activation in place on the product.
+builder times them against the reference ``im2col_gemm`` kernel.
+
+Each product is cut into one part per core (``blas_threads``), and every part finishes its
+own block of the output while it is still in cache: the bias, the fused layers' residual and
+activation (``Finish``), on the part's thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
-from engine.kernels.cpu.blas_threads import parallel_matmul, run_parts, split
+from engine.kernels.cpu.blas_threads import PARALLEL_MIN_ELEMENTS, run_parts, split
 from engine.kernels.cpu.math_contraction import matrix_multiply
 from engine.kernels.cpu.math_numeric import dtype_of, narrow
 from engine.kernels.cpu.math_pointwise import _ACTIVATIONS as ACTIVATIONS
@@ -33,42 +37,137 @@ from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import IConvolutionLayer
 from engine.network.layers.spatial_window import dilated_extent
 
+Finish = Callable[[np.ndarray, tuple[int, slice, slice]], None]
+"""Completes ``block``, the part ``out[image, maps, positions]`` of a convolution's float32
+output viewed as ``[B, K, OH * OW]``, in place."""
+
+
+def finish_convolution(bias: np.ndarray | None, residual: np.ndarray | None,
+                       activation: ActivationType | None = None, alpha: float = 0.0,
+                       beta: float = 0.0) -> Finish | None:
+    """``activation(block + bias + residual)`` in place, for float32 ``bias`` ``[K]`` and
+    ``residual`` ``[B, K, OH * OW]``; None when there is nothing to do."""
+    if bias is None and residual is None and activation is None:
+        return None
+    function = None if activation is None else ACTIVATIONS[ActivationType(activation)]
+    relu = activation is not None and ActivationType(activation) == ActivationType.RELU
+
+    def finish(block: np.ndarray, index: tuple[int, slice, slice]) -> None:
+        if bias is not None:
+            block += bias[index[1], np.newaxis]
+        if residual is not None:
+            block += residual[index]
+        if relu:
+            np.maximum(block, 0, out=block)
+        elif function is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                block[...] = function(block, alpha, beta)
+    return finish
+
+
+Taps = list[tuple[np.ndarray, int, int]]
+"""Per kernel tap, in order: a plane ``[C, rows, columns]`` and where in it the window of output
+``(0, 0)`` starts; output ``(r, c)`` reads ``plane[:, top + r, left + c]``."""
+
+
+def _tap_planes(padded: np.ndarray, kernel: tuple[int, int], strides: Sequence[int],
+                dilations: Sequence[int]) -> Taps:
+    """The taps of one padded image ``[C, Hp, Wp]``. A strided kernel with more taps than
+    stride phases reads copies of its phases (every ``sh``-th row from row ``p``, every
+    ``sw``-th column from column ``q``): a window is then a unit-stride slice, which copies
+    several times faster than a strided one."""
+    (sh, sw), (dh, dw) = strides, dilations
+    phased = (sh, sw) != (1, 1) and kernel[0] * kernel[1] > sh * sw
+    planes: dict[tuple[int, int], np.ndarray] = {}
+    taps = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            if not phased:
+                taps.append((padded[:, i * dh::sh, j * dw::sw], 0, 0))
+                continue
+            phase = (i * dh % sh, j * dw % sw)
+            if phase not in planes:
+                planes[phase] = np.ascontiguousarray(padded[:, phase[0]::sh, phase[1]::sw])
+            taps.append((planes[phase], i * dh // sh, j * dw // sw))
+    return taps
+
+
+def _columns(taps: Taps, channels: tuple[int, int], rows: tuple[int, int], ow: int,
+             out: np.ndarray) -> None:
+    """im2col of ``channels`` ``[start, stop)`` and output rows ``[first, last)`` into
+    ``out`` ``[stop - start, taps, last - first, OW]``."""
+    (start, stop), (first, last) = channels, rows
+    for t, (plane, top, left) in enumerate(taps):
+        out[:, t] = plane[start:stop, top + first:top + last, left:left + ow]
+
 
 def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
                        geometry: Sequence[tuple[int, int, int]], strides: Sequence[int],
-                       dilations: Sequence[int]) -> np.ndarray:
+                       dilations: Sequence[int], finish: Finish | None = None,
+                       out: np.ndarray | None = None) -> np.ndarray:
     """Ungrouped 2D convolution of ``x`` ``[B, C, H, W]`` (float32) with ``weights``
-    ``[K, C, KH, KW]``; returns ``[B, K, OH, OW]``."""
+    ``[K, C, KH, KW]`` into ``out`` ``[B, K, OH, OW]`` (each image's maps contiguous), then
+    ``finish``; returns ``out``.
+
+    Where the weights outnumber the column matrix, the parts build the columns of their
+    channels, then compute their maps from all of them; else each part builds the columns of
+    its output rows and computes those rows."""
     batch, channels = x.shape[:2]
     maps, _, kh, kw = weights.shape
-    (oh, ow) = (out for _, _, out in geometry)
-    wmat = weights.reshape(maps, channels * kh * kw)
+    (oh, ow) = (extent for _, _, extent in geometry)
+    positions, taps = oh * ow, kh * kw
+    if out is None:
+        out = np.empty((batch, maps, oh, ow), np.float32)
+    wmat = weights.reshape(maps, channels * taps)
+    inner = wmat.shape[1]
     pointwise = kh == kw == 1 and tuple(strides) == (1, 1) and all(
         pre == post == 0 for pre, post, _ in geometry)
-    if pointwise:
-        cols = np.moveaxis(x.reshape(batch, channels, oh * ow), 0, 1).reshape(channels, -1) \
-            if batch > 1 else x.reshape(channels, oh * ow)
-    else:
-        extents = dilated_extent((kh, kw), dilations)
-        padded = pad_for_windows(x, geometry, extents, strides)
-        sh, sw = strides
-        dh, dw = dilations
-        cols = np.empty((channels, kh, kw, batch, oh, ow), np.float32)
-        for i in range(kh):
-            for j in range(kw):
-                window = padded[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                                j * dw:j * dw + sw * (ow - 1) + 1:sw]
-                cols[:, i, j] = window.transpose(1, 0, 2, 3)
-        cols = cols.reshape(channels * kh * kw, batch * oh * ow)
-    out = parallel_matmul(wmat, cols)  # [K, B * positions]
-    if batch == 1:
-        return out.reshape(1, maps, oh, ow)
-    return np.ascontiguousarray(out.reshape(maps, batch, oh, ow).transpose(1, 0, 2, 3))
+    padded = x if pointwise else \
+        pad_for_windows(x, geometry, dilated_extent((kh, kw), dilations), strides)
+    flops = 2.0 * maps * inner * positions
+    # Measured: a 1x1 convolution's parts are faster splitting its maps, each part's block of
+    # the output contiguous, whatever the operands' sizes.
+    by_maps = taps == 1 or wmat.size >= inner * positions
+
+    def map_part(image: int, cols: np.ndarray, start: int, stop: int) -> None:
+        block = out[image].reshape(maps, positions)[start:stop]  # the image's maps: contiguous
+        np.matmul(wmat[start:stop], cols, out=block)
+        if finish is not None:
+            finish(block, (image, slice(start, stop), slice(0, positions)))
+
+    def channel_part(planes: Taps, cols: np.ndarray, start: int, stop: int) -> None:
+        _columns(planes, (start, stop), (0, oh), ow, cols[start:stop])
+
+    def row_part(image: int, planes: Taps | None, first: int, last: int) -> None:
+        block = out[image].reshape(maps, positions)[:, first * ow:last * ow]
+        if planes is None:
+            cols = x[image].reshape(channels, positions)[:, first * ow:last * ow]
+        else:
+            cols = np.empty((channels, taps, last - first, ow), np.float32)
+            _columns(planes, (0, channels), (first, last), ow, cols)
+        np.matmul(wmat, cols.reshape(inner, -1), out=block)
+        if finish is not None:
+            finish(block, (image, slice(0, maps), slice(first * ow, last * ow)))
+
+    for image in range(batch):
+        planes = None if pointwise else _tap_planes(padded[image], (kh, kw), strides, dilations)
+        if by_maps and planes is not None:
+            cols = np.empty((channels, taps, oh, ow), np.float32)
+            run_parts(partial(channel_part, planes, cols),
+                      split(channels, cols.size, PARALLEL_MIN_ELEMENTS))
+            run_parts(partial(map_part, image, cols.reshape(inner, positions)),
+                      split(maps, flops))
+        elif by_maps:
+            run_parts(partial(map_part, image, x[image].reshape(channels, positions)),
+                      split(maps, flops))
+        else:
+            run_parts(partial(row_part, image, planes), split(oh, flops))
+    return out
 
 
 def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
                         geometry: Sequence[tuple[int, int, int]],
-                        dilations: Sequence[int]) -> np.ndarray:
+                        dilations: Sequence[int], finish: Finish | None = None) -> np.ndarray:
     """Ungrouped stride-1 2D convolution without a column matrix: with the padded input
     flattened to ``[C, Hp * Wp]``, kernel tap ``(i, j)`` reads the contiguous slice that starts
     ``i * dh * Wp + j * dw`` further on, so the output (computed ``Wp`` wide, the extra columns
@@ -76,56 +175,73 @@ def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
     matrix where that matrix is large and the maps few."""
     batch, channels = x.shape[:2]
     maps, _, kh, kw = weights.shape
-    (oh, ow) = (out for _, _, out in geometry)
+    (oh, ow) = (extent for _, _, extent in geometry)
     dh, dw = dilations
     padded = pad_for_windows(x, geometry, dilated_extent((kh, kw), dilations), (1, 1))
     hp, wp = padded.shape[2:]
     slack = (kw - 1) * dw  # the last tap's slice runs this far past the last padded row
     taps = np.ascontiguousarray(weights.transpose(2, 3, 0, 1))  # [KH, KW, K, C]
     out = np.empty((batch, maps, oh, ow), np.float32)
-    wide = np.empty((maps, oh * wp), np.float32)
     flat = np.zeros((channels, hp * wp + slack), np.float32)
 
-    def output_rows(first: int, last: int) -> None:
-        part = wide[:, first * wp:last * wp]
-        product = np.empty(part.shape, np.float32)
+    def output_rows(image: int, first: int, last: int) -> None:
+        wide = np.empty((maps, (last - first) * wp), np.float32)
+        product = np.empty_like(wide)
         for i in range(kh):
             for j in range(kw):
                 start = i * dh * wp + j * dw + first * wp
                 rows = flat[:, start:start + (last - first) * wp]
                 if i == j == 0:
-                    np.matmul(taps[i, j], rows, out=part)
+                    np.matmul(taps[i, j], rows, out=wide)
                 else:
-                    part += np.matmul(taps[i, j], rows, out=product)
+                    wide += np.matmul(taps[i, j], rows, out=product)
+        out[image, :, first:last] = wide.reshape(maps, last - first, wp)[:, :, :ow]
+        if finish is not None:
+            block = out[image].reshape(maps, oh * ow)[:, first * ow:last * ow]
+            finish(block, (image, slice(0, maps), slice(first * ow, last * ow)))
 
     parts = split(oh, 2.0 * maps * channels * kh * kw * oh * wp)
-    for b in range(batch):
-        flat[:, :hp * wp] = padded[b].reshape(channels, hp * wp)
-        run_parts(output_rows, parts)
-        out[b] = wide.reshape(maps, oh, wp)[:, :, :ow]
+    for image in range(batch):
+        flat[:, :hp * wp] = padded[image].reshape(channels, hp * wp)
+        run_parts(partial(output_rows, image), parts)
     return out
 
 
 def conv2d_depthwise_taps(x: np.ndarray, weights: np.ndarray,
                           geometry: Sequence[tuple[int, int, int]], strides: Sequence[int],
-                          dilations: Sequence[int]) -> np.ndarray:
+                          dilations: Sequence[int], finish: Finish | None = None
+                          ) -> np.ndarray:
     """Depthwise 2D convolution (one input channel per group, one map per channel) of ``x``
-    ``[B, C, H, W]`` (float32) with ``weights`` ``[C, 1, KH, KW]``: a multiply-add of the whole
-    strided input per kernel tap, instead of a matrix product per channel."""
+    ``[B, C, H, W]`` (float32) with ``weights`` ``[C, 1, KH, KW]``: a multiply-add of the
+    strided input per kernel tap, instead of a matrix product per channel; the parts split the
+    channels."""
+    batch, channels = x.shape[:2]
     kh, kw = weights.shape[2:]
-    (oh, ow) = (out for _, _, out in geometry)
+    (oh, ow) = (extent for _, _, extent in geometry)
     extents = dilated_extent((kh, kw), dilations)
     padded = pad_for_windows(x, geometry, extents, strides)
     sh, sw = strides
     dh, dw = dilations
-    taps = weights.reshape(weights.shape[0], kh, kw)[:, :, :, np.newaxis, np.newaxis]
-    out = np.zeros((x.shape[0], x.shape[1], oh, ow), np.float32)
-    product = np.empty_like(out)
-    for i in range(kh):
-        for j in range(kw):
-            window = padded[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                            j * dw:j * dw + sw * (ow - 1) + 1:sw]
-            out += np.multiply(window, taps[:, i, j], out=product)
+    taps = weights.reshape(channels, kh, kw)[:, :, :, np.newaxis, np.newaxis]
+    out = np.empty((batch, channels, oh, ow), np.float32)
+
+    def channel_part(start: int, stop: int) -> None:
+        part = out[:, start:stop]
+        product = np.empty_like(part)
+        for i in range(kh):
+            for j in range(kw):
+                window = padded[:, start:stop, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                                j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                if i == j == 0:
+                    np.multiply(window, taps[start:stop, i, j], out=part)
+                else:
+                    part += np.multiply(window, taps[start:stop, i, j], out=product)
+        if finish is not None:
+            for image in range(batch):
+                finish(out[image, start:stop].reshape(stop - start, oh * ow),
+                       (image, slice(start, stop), slice(0, oh * ow)))
+
+    run_parts(channel_part, split(channels, out.size * kh * kw, PARALLEL_MIN_ELEMENTS))
     return out
 
 
@@ -147,113 +263,112 @@ def _depthwise_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
         layer.num_groups == layer.num_output_maps == x.shape[-3] and _weights_fit(layer, inputs)
 
 
+def _in_group(finish: Finish | None, offset: int) -> Finish | None:
+    """``finish`` for the maps of one group, which start at map ``offset``."""
+    if finish is None:
+        return None
+    whole = finish
+
+    def finish_group(block: np.ndarray, index: tuple[int, slice, slice]) -> None:
+        image, maps, positions = index
+        whole(block, (image, slice(maps.start + offset, maps.stop + offset), positions))
+    return finish_group
+
+
 def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method: str
-              ) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The float32 product plus bias, flattened to one batch axis, and the leading dims;
+              ) -> np.ndarray:
+    """The finished float32 output (bias, and a fused layer's residual and activation);
     ``method`` is ``"im2col"``, ``"direct"`` (a direct GEMM per group), ``"shifted"`` or
     ``"depthwise"``."""
     x, w, b = _operands(layer, inputs[:3])
     spatial = len(layer.kernel_size_nd)
     flat, lead = _flatten_batch(x, spatial)
-    channels = flat.shape[1]
-    w = w.reshape(layer.num_output_maps, channels // layer.num_groups, *layer.kernel_size_nd)
+    batch, channels = flat.shape[:2]
+    maps, groups = layer.num_output_maps, layer.num_groups
+    w = w.reshape(maps, channels // groups, *layer.kernel_size_nd)
     geometry = layer.geometry(flat.shape[2:])
     strides, dilations = tuple(layer.stride_nd), tuple(layer.dilation_nd)
-    groups = layer.num_groups
-    if method == "depthwise":
-        out = conv2d_depthwise_taps(flat, w, geometry, strides, dilations)
-    elif method == "shifted":
-        out = conv2d_shifted_gemm(flat, w, geometry, dilations)
-    elif method == "direct" and groups == 1:
-        out = conv2d_direct_gemm(np.ascontiguousarray(flat), w, geometry, strides, dilations)
-    elif method == "direct":
-        per_group, maps = channels // groups, layer.num_output_maps // groups
-        out = np.concatenate([conv2d_direct_gemm(
-            np.ascontiguousarray(flat[:, g * per_group:(g + 1) * per_group]),
-            w[g * maps:(g + 1) * maps], geometry, strides, dilations)
-            for g in range(groups)], axis=1)
-    else:
-        out = conv_im2col_gemm(flat, w, geometry, strides, dilations, groups)
-    if b is not None:
-        out += b.reshape((-1,) + (1,) * spatial)
-    return out, lead
-
-
-def apply_epilogue(layer: ILayer, out: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
-    """``activation(out + residual)`` computed in place on ``out`` (a float32 array the kernel
-    owns)."""
+    residual = inputs[3] if len(inputs) > 3 else None
     if residual is not None:
-        out += residual.astype(np.float32, copy=False).reshape(out.shape)
-    activation = layer.activation  # type: ignore[attr-defined]
-    if activation is None:
-        return out
-    if ActivationType(activation) == ActivationType.RELU:
-        return np.maximum(out, 0, out=out)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.asarray(ACTIVATIONS[ActivationType(activation)](
-            out, float(layer.alpha), float(layer.beta)),  # type: ignore[attr-defined]
-            np.float32)
+        residual = residual.astype(np.float32, copy=False).reshape(batch, maps, -1)
+    if isinstance(layer, IFusedConvolutionLayer):
+        finish = finish_convolution(b, residual, layer.activation, layer.alpha, layer.beta)
+    else:
+        finish = finish_convolution(b, None)
+    if method == "depthwise":
+        out = conv2d_depthwise_taps(flat, w, geometry, strides, dilations, finish)
+    elif method == "shifted":
+        out = conv2d_shifted_gemm(flat, w, geometry, dilations, finish)
+    elif method == "direct" and groups == 1:
+        out = conv2d_direct_gemm(flat, w, geometry, strides, dilations, finish)
+    elif method == "direct":
+        per_group, group_maps = channels // groups, maps // groups
+        out = np.empty((batch, maps) + tuple(extent for _, _, extent in geometry), np.float32)
+        for g in range(groups):
+            conv2d_direct_gemm(flat[:, g * per_group:(g + 1) * per_group],
+                               w[g * group_maps:(g + 1) * group_maps], geometry, strides,
+                               dilations, _in_group(finish, g * group_maps),
+                               out[:, g * group_maps:(g + 1) * group_maps])
+    else:
+        out = np.ascontiguousarray(conv_im2col_gemm(flat, w, geometry, strides, dilations,
+                                                    groups))
+        if finish is not None:
+            blocks = out.reshape(batch, maps, -1)
+            for image in range(batch):
+                finish(blocks[image], (image, slice(0, maps), slice(0, blocks.shape[2])))
+    assert inputs[0] is not None
+    return out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)
 
 
-def _plain_convolution(layer: ILayer, inputs: list[np.ndarray | None], method: str
-                       ) -> list[np.ndarray]:
+def _convolution(layer: ILayer, inputs: list[np.ndarray | None], method: str
+                 ) -> list[np.ndarray]:
     assert isinstance(layer, IConvolutionLayer)
-    out, lead = _convolve(layer, inputs, method)
-    return [out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
+    return [_convolve(layer, inputs, method)]
 
 
 @kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_direct_gemm",
         supports=_direct_fits)
 def convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    return _plain_convolution(layer, inputs, "direct")
+    return _convolution(layer, inputs, "direct")
 
 
 @kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_shifted_gemm",
         supports=_shifted_fits)
 def convolution_shifted(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    return _plain_convolution(layer, inputs, "shifted")
+    return _convolution(layer, inputs, "shifted")
 
 
 @kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_depthwise_taps",
         supports=_depthwise_fits)
 def convolution_depthwise(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    return _plain_convolution(layer, inputs, "depthwise")
-
-
-def _fused_convolution(layer: ILayer, inputs: list[np.ndarray | None], method: str
-                       ) -> list[np.ndarray]:
-    assert isinstance(layer, IFusedConvolutionLayer)
-    out, lead = _convolve(layer, inputs, method)
-    out = out.reshape(lead + out.shape[1:])
-    residual = inputs[3] if len(inputs) > 3 else None
-    return [apply_epilogue(layer, out, residual).astype(inputs[0].dtype, copy=False)]  # type: ignore[union-attr]
+    return _convolution(layer, inputs, "depthwise")
 
 
 @kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_im2col_gemm",
         supports=_weights_fit)
 def fused_convolution(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    return _fused_convolution(layer, inputs, "im2col")
+    return _convolution(layer, inputs, "im2col")
 
 
 @kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_direct_gemm",
         supports=_direct_fits)
 def fused_convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]
                              ) -> list[np.ndarray]:
-    return _fused_convolution(layer, inputs, "direct")
+    return _convolution(layer, inputs, "direct")
 
 
 @kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_shifted_gemm",
         supports=_shifted_fits)
 def fused_convolution_shifted(layer: ILayer, inputs: list[np.ndarray | None]
                               ) -> list[np.ndarray]:
-    return _fused_convolution(layer, inputs, "shifted")
+    return _convolution(layer, inputs, "shifted")
 
 
 @kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_depthwise_taps",
         supports=_depthwise_fits)
 def fused_convolution_depthwise(layer: ILayer, inputs: list[np.ndarray | None]
                                 ) -> list[np.ndarray]:
-    return _fused_convolution(layer, inputs, "depthwise")
+    return _convolution(layer, inputs, "depthwise")
 
 
 @kernel(LayerType.FUSED_MATRIX_MULTIPLY, backend="cpu", name="cpu.fused_matrix_multiply")
@@ -264,4 +379,16 @@ def fused_matrix_multiply(layer: ILayer, inputs: list[np.ndarray]) -> list[np.nd
     bias = inputs[2] if len(inputs) > 2 else None
     if bias is not None:
         out += bias.astype(np.float32, copy=False)
-    return [narrow(apply_epilogue(layer, out, None), dtype_of(inputs[0]))]
+    return [narrow(apply_activation(layer, out), dtype_of(inputs[0]))]
+
+
+def apply_activation(layer: IFusedMatrixMultiplyLayer, out: np.ndarray) -> np.ndarray:
+    """The fused layer's activation of ``out`` (a float32 array the kernel owns), in place
+    where it can be."""
+    if layer.activation is None:
+        return out
+    if ActivationType(layer.activation) == ActivationType.RELU:
+        return np.maximum(out, 0, out=out)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(ACTIVATIONS[ActivationType(layer.activation)](
+            out, float(layer.alpha), float(layer.beta)), np.float32)
