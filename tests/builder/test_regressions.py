@@ -41,6 +41,8 @@ CONVOLUTIONS = [  # channels, maps, groups, kernel, stride, dilation, pads
     (8, 16, 1, 3, 1, 1, 1),
     (8, 16, 1, 1, 2, 1, 0),
     (8, 64, 1, 3, 2, 1, 1),  # more weights than columns: the parts split the maps
+    (4, 6, 1, 5, 2, 1, 2),  # many taps per stride phase: the columns read phase copies
+    (4, 6, 1, 5, 2, 3, 3),
     (8, 12, 4, 1, 1, 1, 0),  # grouped 1x1 (ShuffleNet)
     (12, 12, 12, 3, 1, 1, 1),  # depthwise (ShuffleNet)
     (12, 12, 12, 3, 2, 1, 1),

@@ -81,7 +81,7 @@ if hasattr(os, "register_at_fork"):
 # Below these a hand-over to the pool costs more than it saves: floating-point operations of
 # a matrix product, or elements that a loop of whole-array NumPy operations reads.
 PARALLEL_MIN_FLOPS = 2e7
-PARALLEL_MIN_ELEMENTS = 3e5
+PARALLEL_MIN_ELEMENTS = 1e5
 
 
 def split(extent: int, flops: float, minimum: float = PARALLEL_MIN_FLOPS

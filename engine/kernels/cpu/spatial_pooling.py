@@ -1,61 +1,76 @@
-"""CPU kernel of pooling: reductions over strided window views."""
+"""CPU kernel of pooling: reductions over strided window views, the channels cut into one
+part per core."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
+from engine.kernels.cpu.blas_threads import PARALLEL_MIN_ELEMENTS, run_parts, split
 from engine.kernels.cpu.spatial_conv import pad_for_windows, strided_windows
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
 from engine.network.layers.spatial_pooling import IPoolingLayer, PoolingType
 
 
-def _reduce_taps(views: np.ndarray, spatial: int, combine: np.ufunc) -> np.ndarray:
-    """``combine`` over the window axes of ``views``, one strided slice per tap: a loop of
-    whole-array operations, much faster than NumPy reducing many tiny trailing axes."""
-    out = None
-    for tap in np.ndindex(*views.shape[-spatial:]):
+def _reduce_taps(views: np.ndarray, spatial: int, combine: np.ufunc, out: np.ndarray) -> None:
+    """``combine`` over the window axes of ``views`` into ``out``, one strided slice per tap:
+    a loop of whole-array operations, much faster than NumPy reducing many tiny trailing
+    axes."""
+    for index, tap in enumerate(np.ndindex(*views.shape[-spatial:])):
         values = views[(Ellipsis,) + tap]
-        out = values.copy() if out is None else combine(out, values, out=out)
-    assert out is not None
-    return out
+        if index == 0:
+            np.copyto(out, values)
+        else:
+            combine(out, values, out=out)
 
 
-def _window_sums(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int, int]]
-                 ) -> np.ndarray:
+def _window_reduce(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int, int]],
+                   combine: np.ufunc, padding: float, out: np.ndarray) -> None:
     window, strides = tuple(layer.window_size_nd), tuple(layer.stride_nd)
     spatial = len(window)
-    padded = pad_for_windows(x, geometry, window, strides, 0.0)
-    outs = [out for _, _, out in geometry]
+    padded = pad_for_windows(x, geometry, window, strides, padding)
+    outs = [extent for _, _, extent in geometry]
+    if padded.shape[-spatial:] == window:  # one window over everything: a global pooling
+        combine.reduce(padded.reshape(out.shape[:-spatial] + (-1,)), axis=-1,
+                       out=out.reshape(out.shape[:-spatial]))
+        return
     views = strided_windows(padded, window, strides, (1,) * spatial, outs)
-    return _reduce_taps(views, spatial, np.add)
+    _reduce_taps(views, spatial, combine, out)
 
 
-def _average(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int, int]]
-             ) -> np.ndarray:
-    spatial = len(layer.window_size_nd)
-    sums = _window_sums(x, layer, geometry)
-    # The count of each window: its overlap with the input, or (not excluding padding) with
-    # the padded input; a rounded-up window reaching past the post-padding never counts that
-    # part.
-    extent = x.shape[-spatial:]
+def _counts(layer: IPoolingLayer, extent: tuple[int, ...],
+            geometry: list[tuple[int, int, int]]) -> np.ndarray:
+    """The count of each average window: its overlap with the input, or (not excluding
+    padding) with the padded input; a rounded-up window reaching past the post-padding never
+    counts that part."""
     if layer.average_count_excludes_padding:
         ones = np.ones(extent, np.float32)
     else:
         ones = np.ones(tuple(n + b + a for n, (b, a, _) in zip(extent, geometry)), np.float32)
         geometry = [(0, 0, out) for _, _, out in geometry]
-    counts = _window_sums(ones, layer, geometry)
-    return sums / np.maximum(counts, 1.0)
+    counts = np.empty(tuple(out for _, _, out in geometry), np.float32)
+    _window_reduce(ones, layer, geometry, np.add, 0.0, counts)
+    return np.maximum(counts, 1.0)
 
 
-def _maximum(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int, int]]
-             ) -> np.ndarray:
-    window, strides = tuple(layer.window_size_nd), tuple(layer.stride_nd)
-    spatial = len(window)
-    padded = pad_for_windows(x, geometry, window, strides, -np.inf)
-    outs = [out for _, _, out in geometry]
-    views = strided_windows(padded, window, strides, (1,) * spatial, outs)
-    return _reduce_taps(views, spatial, np.maximum)
+def _pool_rows(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int, int]],
+               kind: PoolingType, counts: np.ndarray | None, out: np.ndarray,
+               start: int, stop: int) -> None:
+    """Pooling of rows ``[start, stop)`` of ``x`` ``[rows, *spatial]`` into ``out``."""
+    rows, part = x[start:stop], out[start:stop]
+    if kind == PoolingType.MAX:
+        _window_reduce(rows, layer, geometry, np.maximum, -np.inf, part)
+        return
+    _window_reduce(rows, layer, geometry, np.add, 0.0, part)
+    part /= counts
+    if kind == PoolingType.MAX_AVERAGE_BLEND:
+        blend = np.float32(layer.blend_factor)
+        maximum = np.empty_like(part)
+        _window_reduce(rows, layer, geometry, np.maximum, -np.inf, maximum)
+        part *= blend
+        part += (1 - blend) * maximum
 
 
 @kernel(LayerType.POOLING, backend="cpu", name="cpu.pooling_windows")
@@ -63,15 +78,14 @@ def pooling(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
     assert isinstance(layer, IPoolingLayer)
     (x,) = inputs
     spatial = len(layer.window_size_nd)
-    geometry = layer.geometry(x.shape[-spatial:])
-    data = x.astype(np.float32, copy=False)
+    extent = x.shape[-spatial:]
+    geometry = layer.geometry(extent)
+    outs = tuple(out for _, _, out in geometry)
+    data = x.astype(np.float32, copy=False).reshape((-1,) + extent)
     kind = PoolingType(layer.type)
-    if kind == PoolingType.MAX:
-        out = _maximum(data, layer, geometry)
-    elif kind == PoolingType.AVERAGE:
-        out = _average(data, layer, geometry)
-    else:
-        blend = np.float32(layer.blend_factor)
-        maximum, average = _maximum(data, layer, geometry), _average(data, layer, geometry)
-        out = (1 - blend) * maximum + blend * average
-    return [out.astype(x.dtype, copy=False)]
+    counts = None if kind == PoolingType.MAX else _counts(layer, extent, geometry)
+    out = np.empty((data.shape[0],) + outs, np.float32)
+    taps = int(np.prod(layer.window_size_nd))
+    run_parts(partial(_pool_rows, data, layer, geometry, kind, counts, out),
+              split(data.shape[0], out.size * taps, PARALLEL_MIN_ELEMENTS))
+    return [out.reshape(x.shape[:-spatial] + outs).astype(x.dtype, copy=False)]
