@@ -49,9 +49,13 @@ def time_tactics(tactics: list[Tactic], layer: ILayer, device_inputs: list[Any],
     are then compared by the time the device spends on them, not by their host launch costs,
     which a graph replay does not pay. A tactic it cannot measure is timed by the wall clock."""
     results: dict[int, float | Exception] = {}
+    # A tactic may take its inputs in another format than the builder's samples (cuDNN's
+    # channels-last): it is timed on inputs in its own format, as its producers hand them over.
+    inputs_of = {index: getattr(tactic.run, "timing_inputs", lambda a: a)(device_inputs)
+                 for index, tactic in enumerate(tactics)}
     for index, tactic in enumerate(tactics):
         try:
-            tactic.run(layer, device_inputs)
+            tactic.run(layer, inputs_of[index])
             synchronize()
             results[index] = float("inf")
         except Exception as exc:  # noqa: BLE001 - reported to the caller
@@ -62,7 +66,8 @@ def time_tactics(tactics: list[Tactic], layer: ILayer, device_inputs: list[Any],
         for index, tactic in enumerate(tactics):
             if isinstance(results[index], Exception):
                 continue
-            ms = device_timer(lambda t=tactic: t.run(layer, device_inputs), runs, TIMING_ROUNDS)
+            ms = device_timer(lambda t=tactic, a=inputs_of[index]: t.run(layer, a), runs,
+                              TIMING_ROUNDS)
             if ms is None:
                 wall_clock.append(index)
             else:
@@ -77,7 +82,7 @@ def time_tactics(tactics: list[Tactic], layer: ILayer, device_inputs: list[Any],
                 continue
             start = time.perf_counter()
             for _ in range(runs):
-                tactic.run(layer, device_inputs)
+                tactic.run(layer, inputs_of[index])
             synchronize()
             results[index] = min(best, (time.perf_counter() - start) * 1000.0 / runs)
     return [(tactic, results[index]) for index, tactic in enumerate(tactics)]
