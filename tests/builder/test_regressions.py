@@ -243,6 +243,28 @@ def _product_in_parts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+@pytest.mark.parametrize("view", ["whole", "columns", "transposed"])
+def test_matmul_accumulate_adds_the_product_in_place(view):
+    from engine.kernels.cpu.blas_threads import matmul_accumulate
+
+    a = rng.standard_normal((37, 50)).astype(np.float32)
+    b = rng.standard_normal((50, 90)).astype(np.float32)
+    out = rng.standard_normal((37, 120)).astype(np.float32)
+    first, last = (5, 65) if view == "columns" else (0, 90)
+    if view == "columns":  # a block of another array's columns, as a part's block is
+        b = b[:, 10:70]
+    elif view == "transposed":  # no unit stride along the rows: NumPy computes it
+        b = np.asfortranarray(b)
+    target = out[:, first:last]
+    want = target.astype(np.float64) + a.astype(np.float64) @ b
+    before = out.copy()
+    matmul_accumulate(a, b, target)
+    np.testing.assert_allclose(target, want, rtol=1e-4, atol=1e-4)
+    outside = np.ones(out.shape, bool)
+    outside[:, first:last] = False
+    np.testing.assert_array_equal(out[outside], before[outside])  # nothing else written
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")  # Python 3.12+
 def test_parallel_products_work_in_a_forked_child():

@@ -24,23 +24,65 @@ from contextlib import contextmanager
 import numpy as np
 
 
-def _find_local_setter() -> Callable[[int], int] | None:
-    """``openblas_set_num_threads_local`` of the OpenBLAS that NumPy's wheel bundles."""
+def _openblas() -> ctypes.CDLL | None:
+    """The OpenBLAS that NumPy's wheel bundles (already loaded by NumPy: the same handle)."""
     folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
     for path in sorted(glob.glob(os.path.join(folder, "*openblas*"))):
         try:
-            library = ctypes.CDLL(path)  # already loaded by NumPy: the same handle
+            library = ctypes.CDLL(path)
         except OSError:
             continue
-        setter = getattr(library, "openblas_set_num_threads_local", None)
-        if setter is not None:
-            setter.argtypes = [ctypes.c_int]
-            setter.restype = ctypes.c_int
-            return setter  # type: ignore[no-any-return]
+        if hasattr(library, "openblas_set_num_threads_local"):
+            return library
     return None
 
 
-_SET_LOCAL_THREADS = _find_local_setter()
+def _find_local_setter(library: ctypes.CDLL | None) -> Callable[[int], int] | None:
+    """``openblas_set_num_threads_local``."""
+    if library is None:
+        return None
+    setter = library.openblas_set_num_threads_local
+    setter.argtypes = [ctypes.c_int]
+    setter.restype = ctypes.c_int
+    return setter  # type: ignore[no-any-return]
+
+
+def _find_sgemm(library: ctypes.CDLL | None) -> Callable[..., None] | None:
+    """CBLAS ``sgemm`` with 64-bit integers (NumPy's OpenBLAS is built with them and prefixes
+    its symbols)."""
+    sgemm = getattr(library, "scipy_cblas_sgemm64_", None)
+    if sgemm is None:
+        return None
+    size, pointer = ctypes.c_int64, ctypes.c_void_p
+    sgemm.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, size, size, size,
+                      ctypes.c_float, pointer, size, pointer, size, ctypes.c_float, pointer, size]
+    sgemm.restype = None
+    return sgemm  # type: ignore[no-any-return]
+
+
+_OPENBLAS = _openblas()
+_SET_LOCAL_THREADS = _find_local_setter(_OPENBLAS)
+_SGEMM = _find_sgemm(_OPENBLAS)
+_ROW_MAJOR, _NO_TRANSPOSE = 101, 111  # CBLAS enums
+
+
+def _rows_of_floats(a: np.ndarray) -> bool:
+    """A 2D float32 matrix BLAS can read in place: unit stride along its rows."""
+    return a.dtype == np.float32 and a.ndim == 2 and a.strides[1] == 4 and \
+        a.strides[0] % 4 == 0 and a.strides[0] >= 4 * a.shape[1]
+
+
+def matmul_accumulate(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out += a @ b`` for 2D float32 operands, with no temporary where the BLAS allows
+    (GEMM's ``beta = 1``)."""
+    if _SGEMM is None or not (_rows_of_floats(a) and _rows_of_floats(b) and
+                              _rows_of_floats(out)) or 0 in a.shape or out.size == 0:
+        out += a @ b
+        return
+    rows, inner = a.shape
+    _SGEMM(_ROW_MAJOR, _NO_TRANSPOSE, _NO_TRANSPOSE, rows, out.shape[1], inner, 1.0,
+           a.ctypes.data, a.strides[0] // 4, b.ctypes.data, b.strides[0] // 4, 1.0,
+           out.ctypes.data, out.strides[0] // 4)
 
 
 @contextmanager

@@ -7,19 +7,25 @@ kernel tap (a 1x1 stride-1 convolution reads the input as it is), so the product
 padded input; ``depthwise_taps`` multiply-adds the strided input once per kernel tap. The
 builder times them against the reference ``im2col_gemm`` kernel.
 
-Each product is cut into one part per core (``blas_threads``), and every part finishes its
-own block of the output while it is still in cache: the bias, the fused layers' residual and
-activation (``Finish``), on the part's thread.
+Each product is cut into one part per core (``blas_threads``), and every part applies the
+``Epilogue`` (the bias, the fused layers' residual and activation) to its own block of the
+output on its own thread, the GEMM adding its product to the bias and residual in place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
 
-from engine.kernels.cpu.blas_threads import PARALLEL_MIN_ELEMENTS, run_parts, split
+from engine.kernels.cpu.blas_threads import (
+    PARALLEL_MIN_ELEMENTS,
+    matmul_accumulate,
+    run_parts,
+    split,
+)
 from engine.kernels.cpu.math_contraction import matrix_multiply
 from engine.kernels.cpu.math_numeric import dtype_of, narrow
 from engine.kernels.cpu.math_pointwise import _ACTIVATIONS as ACTIVATIONS
@@ -37,32 +43,61 @@ from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import IConvolutionLayer
 from engine.network.layers.spatial_window import dilated_extent
 
-Finish = Callable[[np.ndarray, tuple[int, slice, slice]], None]
-"""Completes ``block``, the part ``out[image, maps, positions]`` of a convolution's float32
-output viewed as ``[B, K, OH * OW]``, in place."""
+Index = tuple[int, slice, slice]
+"""A block ``out[image, maps, positions]`` of a convolution's float32 output viewed as
+``[B, K, OH * OW]``."""
 
 
-def finish_convolution(bias: np.ndarray | None, residual: np.ndarray | None,
-                       activation: ActivationType | None = None, alpha: float = 0.0,
-                       beta: float = 0.0) -> Finish | None:
-    """``activation(block + bias + residual)`` in place, for float32 ``bias`` ``[K]`` and
-    ``residual`` ``[B, K, OH * OW]``; None when there is nothing to do."""
-    if bias is None and residual is None and activation is None:
-        return None
-    function = None if activation is None else ACTIVATIONS[ActivationType(activation)]
-    relu = activation is not None and ActivationType(activation) == ActivationType.RELU
+@dataclass(frozen=True)
+class Epilogue:
+    """``activation(product + bias + residual)``, block by block, for float32 ``bias``
+    ``[K]`` and ``residual`` ``[B, K, OH * OW]``."""
 
-    def finish(block: np.ndarray, index: tuple[int, slice, slice]) -> None:
-        if bias is not None:
-            block += bias[index[1], np.newaxis]
-        if residual is not None:
-            block += residual[index]
-        if relu:
+    bias: np.ndarray | None = None
+    residual: np.ndarray | None = None
+    activation: ActivationType | None = None
+    alpha: float = 0.0
+    beta: float = 0.0
+
+    def of_maps(self, start: int, stop: int) -> Epilogue:
+        """The epilogue of maps ``[start, stop)`` (one group's)."""
+        return replace(self, bias=None if self.bias is None else self.bias[start:stop],
+                       residual=None if self.residual is None
+                       else self.residual[:, start:stop])
+
+    def product(self, a: np.ndarray, b: np.ndarray, block: np.ndarray, index: Index) -> None:
+        """``block`` = the epilogue of ``a @ b``: the bias and the residual written first,
+        the product added to them by the GEMM itself (no pass of its own for either)."""
+        image, maps, positions = index
+        if self.bias is not None and self.residual is not None:
+            np.add(self.residual[index], self.bias[maps, np.newaxis], out=block)
+        elif self.residual is not None:
+            np.copyto(block, self.residual[index])
+        elif self.bias is not None:
+            np.copyto(block, self.bias[maps, np.newaxis])
+        if self.bias is None and self.residual is None:
+            np.matmul(a, b, out=block)
+        else:
+            matmul_accumulate(a, b, block)
+        self.activate(block)
+
+    def finish(self, block: np.ndarray, index: Index) -> None:
+        """The epilogue of the product already in ``block``, in place."""
+        if self.bias is not None:
+            block += self.bias[index[1], np.newaxis]
+        if self.residual is not None:
+            block += self.residual[index]
+        self.activate(block)
+
+    def activate(self, block: np.ndarray) -> None:
+        if self.activation is None:
+            return
+        if ActivationType(self.activation) == ActivationType.RELU:
             np.maximum(block, 0, out=block)
-        elif function is not None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                block[...] = function(block, alpha, beta)
-    return finish
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            block[...] = ACTIVATIONS[ActivationType(self.activation)](
+                block, self.alpha, self.beta)
 
 
 Taps = list[tuple[np.ndarray, int, int]]
@@ -105,11 +140,11 @@ def _columns(taps: Taps, channels: tuple[int, int], rows: tuple[int, int], ow: i
 
 def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
                        geometry: Sequence[tuple[int, int, int]], strides: Sequence[int],
-                       dilations: Sequence[int], finish: Finish | None = None,
+                       dilations: Sequence[int], epilogue: Epilogue = Epilogue(),
                        out: np.ndarray | None = None) -> np.ndarray:
     """Ungrouped 2D convolution of ``x`` ``[B, C, H, W]`` (float32) with ``weights``
     ``[K, C, KH, KW]`` into ``out`` ``[B, K, OH, OW]`` (each image's maps contiguous), then
-    ``finish``; returns ``out``.
+    ``epilogue``; returns ``out``.
 
     Where the weights outnumber the column matrix, the parts build the columns of their
     channels, then compute their maps from all of them; else each part builds the columns of
@@ -133,9 +168,8 @@ def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
 
     def map_part(image: int, cols: np.ndarray, start: int, stop: int) -> None:
         block = out[image].reshape(maps, positions)[start:stop]  # the image's maps: contiguous
-        np.matmul(wmat[start:stop], cols, out=block)
-        if finish is not None:
-            finish(block, (image, slice(start, stop), slice(0, positions)))
+        epilogue.product(wmat[start:stop], cols, block,
+                         (image, slice(start, stop), slice(0, positions)))
 
     def channel_part(planes: Taps, cols: np.ndarray, start: int, stop: int) -> None:
         _columns(planes, (start, stop), (0, oh), ow, cols[start:stop])
@@ -147,9 +181,8 @@ def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
         else:
             cols = np.empty((channels, taps, last - first, ow), np.float32)
             _columns(planes, (0, channels), (first, last), ow, cols)
-        np.matmul(wmat, cols.reshape(inner, -1), out=block)
-        if finish is not None:
-            finish(block, (image, slice(0, maps), slice(first * ow, last * ow)))
+        epilogue.product(wmat, cols.reshape(inner, -1), block,
+                         (image, slice(0, maps), slice(first * ow, last * ow)))
 
     for image in range(batch):
         planes = None if pointwise else _tap_planes(padded[image], (kh, kw), strides, dilations)
@@ -169,7 +202,7 @@ def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
 
 def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
                         geometry: Sequence[tuple[int, int, int]],
-                        dilations: Sequence[int], finish: Finish | None = None) -> np.ndarray:
+                        dilations: Sequence[int], epilogue: Epilogue = Epilogue()) -> np.ndarray:
     """Ungrouped stride-1 2D convolution without a column matrix: with the padded input
     flattened to ``[C, Hp * Wp]``, kernel tap ``(i, j)`` reads the contiguous slice that starts
     ``i * dh * Wp + j * dw`` further on, so the output (computed ``Wp`` wide, the extra columns
@@ -198,9 +231,8 @@ def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
                 else:
                     wide += np.matmul(taps[i, j], rows, out=product)
         out[image, :, first:last] = wide.reshape(maps, last - first, wp)[:, :, :ow]
-        if finish is not None:
-            block = out[image].reshape(maps, oh * ow)[:, first * ow:last * ow]
-            finish(block, (image, slice(0, maps), slice(first * ow, last * ow)))
+        block = out[image].reshape(maps, oh * ow)[:, first * ow:last * ow]
+        epilogue.finish(block, (image, slice(0, maps), slice(first * ow, last * ow)))
 
     parts = split(oh, 2.0 * maps * channels * kh * kw * oh * wp)
     for image in range(batch):
@@ -211,7 +243,7 @@ def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
 
 def conv2d_depthwise_taps(x: np.ndarray, weights: np.ndarray,
                           geometry: Sequence[tuple[int, int, int]], strides: Sequence[int],
-                          dilations: Sequence[int], finish: Finish | None = None
+                          dilations: Sequence[int], epilogue: Epilogue = Epilogue()
                           ) -> np.ndarray:
     """Depthwise 2D convolution (one input channel per group, one map per channel) of ``x``
     ``[B, C, H, W]`` (float32) with ``weights`` ``[C, 1, KH, KW]``: a multiply-add of the
@@ -238,10 +270,9 @@ def conv2d_depthwise_taps(x: np.ndarray, weights: np.ndarray,
                     np.multiply(window, taps[start:stop, i, j], out=part)
                 else:
                     part += np.multiply(window, taps[start:stop, i, j], out=product)
-        if finish is not None:
-            for image in range(batch):
-                finish(out[image, start:stop].reshape(stop - start, oh * ow),
-                       (image, slice(start, stop), slice(0, oh * ow)))
+        for image in range(batch):
+            epilogue.finish(out[image, start:stop].reshape(stop - start, oh * ow),
+                            (image, slice(start, stop), slice(0, oh * ow)))
 
     run_parts(channel_part, split(channels, out.size * kh * kw, PARALLEL_MIN_ELEMENTS))
     return out
@@ -265,18 +296,6 @@ def _depthwise_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
         layer.num_groups == layer.num_output_maps == x.shape[-3] and _weights_fit(layer, inputs)
 
 
-def _in_group(finish: Finish | None, offset: int) -> Finish | None:
-    """``finish`` for the maps of one group, which start at map ``offset``."""
-    if finish is None:
-        return None
-    whole = finish
-
-    def finish_group(block: np.ndarray, index: tuple[int, slice, slice]) -> None:
-        image, maps, positions = index
-        whole(block, (image, slice(maps.start + offset, maps.stop + offset), positions))
-    return finish_group
-
-
 def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method: str
               ) -> np.ndarray:
     """The finished float32 output (bias, and a fused layer's residual and activation);
@@ -293,31 +312,29 @@ def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method:
     residual = inputs[3] if len(inputs) > 3 else None
     if residual is not None:
         residual = residual.astype(np.float32, copy=False).reshape(batch, maps, -1)
-    if isinstance(layer, IFusedConvolutionLayer):
-        finish = finish_convolution(b, residual, layer.activation, layer.alpha, layer.beta)
-    else:
-        finish = finish_convolution(b, None)
+    epilogue = Epilogue(b, residual, layer.activation, layer.alpha, layer.beta) \
+        if isinstance(layer, IFusedConvolutionLayer) else Epilogue(b)
     if method == "depthwise":
-        out = conv2d_depthwise_taps(flat, w, geometry, strides, dilations, finish)
+        out = conv2d_depthwise_taps(flat, w, geometry, strides, dilations, epilogue)
     elif method == "shifted":
-        out = conv2d_shifted_gemm(flat, w, geometry, dilations, finish)
+        out = conv2d_shifted_gemm(flat, w, geometry, dilations, epilogue)
     elif method == "direct" and groups == 1:
-        out = conv2d_direct_gemm(flat, w, geometry, strides, dilations, finish)
+        out = conv2d_direct_gemm(flat, w, geometry, strides, dilations, epilogue)
     elif method == "direct":
         per_group, group_maps = channels // groups, maps // groups
         out = np.empty((batch, maps) + tuple(extent for _, _, extent in geometry), np.float32)
         for g in range(groups):
             conv2d_direct_gemm(flat[:, g * per_group:(g + 1) * per_group],
                                w[g * group_maps:(g + 1) * group_maps], geometry, strides,
-                               dilations, _in_group(finish, g * group_maps),
+                               dilations,
+                               epilogue.of_maps(g * group_maps, (g + 1) * group_maps),
                                out[:, g * group_maps:(g + 1) * group_maps])
     else:
         out = np.ascontiguousarray(conv_im2col_gemm(flat, w, geometry, strides, dilations,
                                                     groups))
-        if finish is not None:
-            blocks = out.reshape(batch, maps, -1)
-            for image in range(batch):
-                finish(blocks[image], (image, slice(0, maps), slice(0, blocks.shape[2])))
+        blocks = out.reshape(batch, maps, -1)
+        for image in range(batch):
+            epilogue.finish(blocks[image], (image, slice(0, maps), slice(0, blocks.shape[2])))
     assert inputs[0] is not None
     return out.reshape(lead + out.shape[1:]).astype(inputs[0].dtype, copy=False)
 
@@ -381,16 +398,5 @@ def fused_matrix_multiply(layer: ILayer, inputs: list[np.ndarray]) -> list[np.nd
     bias = inputs[2] if len(inputs) > 2 else None
     if bias is not None:
         out += bias.astype(np.float32, copy=False)
-    return [narrow(apply_activation(layer, out), dtype_of(inputs[0]))]
-
-
-def apply_activation(layer: IFusedMatrixMultiplyLayer, out: np.ndarray) -> np.ndarray:
-    """The fused layer's activation of ``out`` (a float32 array the kernel owns), in place
-    where it can be."""
-    if layer.activation is None:
-        return out
-    if ActivationType(layer.activation) == ActivationType.RELU:
-        return np.maximum(out, 0, out=out)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.asarray(ACTIVATIONS[ActivationType(layer.activation)](
-            out, float(layer.alpha), float(layer.beta)), np.float32)
+    Epilogue(activation=layer.activation, alpha=layer.alpha, beta=layer.beta).activate(out)
+    return [narrow(out, dtype_of(inputs[0]))]
