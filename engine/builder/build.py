@@ -198,8 +198,8 @@ class _TacticChooser:
 
 
 def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILogger | None,
-               plan_type: type[bytes] = bytes) -> bytes:
-    """Build ``network`` with ``config`` into plan bytes (a ``plan_type``); raises
+               plan_type: type[bytearray] = bytearray) -> bytearray:
+    """Build ``network`` with ``config`` into a plan (written into a ``plan_type``); raises
     ``BuildError``."""
     _check_io(network)
     target = target_description(config.default_device_type)
@@ -223,18 +223,16 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     progress.finish("Graph optimization")
     _select_precisions(clone, config, backend, logger, profiles, progress)
     order = topological_order(clone._layers)
-
-    def infos_at(which: int) -> dict[ITensor, TensorInfo]:
-        return infos_per_profile(order, clone._inputs, profiles[:1], shape_values)[0][which]
-
+    static = all(d >= 0 for t in clone._inputs for d in t.shape) and not shape_values[0]
     try:
-        declared = infer_all(order, {t: TensorInfo(tuple(t.shape), t.dtype)
-                                     for t in clone._inputs})
-        at_opt = infos_at(1)
-        at_max = infos_at(2)
+        declared = None if static else infer_all(
+            order, {t: TensorInfo(tuple(t.shape), t.dtype) for t in clone._inputs})
         per_profile = infos_per_profile(order, clone._inputs, profiles, shape_values)
     except NetworkError as exc:
         raise BuildError(str(exc)) from exc
+    at_opt, at_max = per_profile[0][1], per_profile[0][2]
+    if declared is None:  # static inputs: the declared shapes are the profile's
+        declared = at_opt
 
     chooser = _TacticChooser(config, backend, logger)
     plugins = configure_plugin_layers(order, declared, per_profile, chooser.module,

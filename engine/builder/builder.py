@@ -24,8 +24,9 @@ from engine.network.definition import INetworkDefinition
 from engine.types import DataType
 
 
-class IHostMemory(bytes):
-    """Bytes owned by the library (a serialized plan); supports the buffer protocol."""
+class IHostMemory(bytearray):
+    """Memory owned by the library (a serialized plan), written in place by the builder;
+    supports the buffer protocol (``memoryview(plan)``, ``bytes(plan)``, ``f.write(plan)``)."""
 
     @property
     def nbytes(self) -> int:

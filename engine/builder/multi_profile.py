@@ -62,10 +62,21 @@ def input_infos(inputs: Sequence[ITensor], shapes: Mapping[str, Sequence[Sequenc
 def infos_per_profile(order: Sequence[ILayer], inputs: Sequence[ITensor],
                       profiles: Sequence[Mapping[str, Any]], values: Sequence[ShapeValues]
                       ) -> list[tuple[dict[ITensor, TensorInfo], ...]]:
-    """Per profile, the infos of every tensor at its min, opt and max shapes."""
-    return [tuple(infer_all(order, input_infos(inputs, shapes, vals, which))
-                  for which in range(3))
-            for shapes, vals in zip(profiles, values)]
+    """Per profile, the infos of every tensor at its min, opt and max shapes (read-only:
+    equal input shapes and values share one inference, as static inputs make min, opt and
+    max equal)."""
+    inferred: dict[tuple[Any, ...], dict[ITensor, TensorInfo]] = {}
+    result = []
+    for shapes, vals in zip(profiles, values):
+        per_shape = []
+        for which in range(3):
+            key = tuple((tuple(shapes[t.name][which]),
+                         tuple(vals[t.name][which]) if t.name in vals else None) for t in inputs)
+            if key not in inferred:
+                inferred[key] = infer_all(order, input_infos(inputs, shapes, vals, which))
+            per_shape.append(inferred[key])
+        result.append(tuple(per_shape))
+    return result
 
 
 def largest_sizes(per_profile: Sequence[tuple[Mapping[ITensor, TensorInfo], ...]]

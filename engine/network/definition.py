@@ -231,7 +231,9 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
 
     def _invalidate(self, layer: ILayer) -> None:
         """Forget inferred infos of ``layer`` and of everything downstream of it."""
-        if layer in self._layers and layer._inputs:
+        # Linked means in the network (``_link`` and ``_unlink`` go with adding and removing):
+        # a dictionary lookup where scanning ``_layers`` made decoding a network quadratic.
+        if layer._inputs and "_linked_inputs" in layer.__dict__:
             self._relink(layer)
         stack = [layer]
         while stack:

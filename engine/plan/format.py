@@ -53,9 +53,12 @@ class PlanContents:
 
 
 def write_plan(header: dict[str, Any], arrays: list[np.ndarray],
-               plan_type: type[bytes] = bytes) -> bytes:
-    """Serialize ``header`` and ``arrays``; the header gains the array table. The plan is
-    returned as ``plan_type`` (a ``bytes`` subclass), made without a further copy."""
+               plan_type: type[bytearray] = bytearray) -> bytearray:
+    """Serialize ``header`` and ``arrays``; the header gains the array table.
+
+    The plan is written in place into ``plan_type(size)`` (``bytearray`` or a subclass of it,
+    zero-filled): each array's bytes are copied once, into the plan, and hashed there.
+    """
     arrays = [np.ascontiguousarray(arr) for arr in arrays]
     table = []
     starts = []
@@ -69,8 +72,7 @@ def write_plan(header: dict[str, Any], arrays: list[np.ndarray],
     head = json.dumps(full, separators=(",", ":"), allow_nan=True).encode("utf-8")
     blob_offset = _align(PREFIX_SIZE + len(head))
     end = blob_offset + offset
-    # One buffer of the plan's final size; each array is copied into it once.
-    out = bytearray(end + CHECKSUM_SIZE)
+    out = plan_type(end + CHECKSUM_SIZE)
     _PREFIX.pack_into(out, 0, MAGIC, FORMAT_VERSION, 0, len(head), blob_offset, offset)
     out[PREFIX_SIZE:PREFIX_SIZE + len(head)] = head
     buffer = np.frombuffer(out, np.uint8)
@@ -79,7 +81,7 @@ def write_plan(header: dict[str, Any], arrays: list[np.ndarray],
         buffer[at:at + arr.nbytes] = arr.reshape(-1).view(np.uint8)
     view = memoryview(out)
     out[end:] = hashlib.sha256(view[:end]).digest()
-    return plan_type(out)
+    return out
 
 
 def _dtype_name(arr: np.ndarray) -> str:
@@ -95,7 +97,8 @@ def read_plan(buffer: Any) -> PlanContents:
     version, corrupted, or malformed.
     """
     try:
-        view = memoryview(buffer).cast("B")
+        # Read-only: an engine's weights are views of its plan, never written through.
+        view = memoryview(buffer).cast("B").toreadonly()
     except TypeError:
         raise PlanError(f"a plan must be a bytes-like object, got "
                         f"{type(buffer).__name__}") from None

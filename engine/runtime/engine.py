@@ -209,7 +209,7 @@ class ICudaEngine:
     def serialize(self) -> Any:
         from engine.builder.builder import IHostMemory
 
-        return IHostMemory(bytes(memoryview(self._plan).cast("B")))
+        return IHostMemory(memoryview(self._plan).cast("B"))
 
     def create_engine_inspector(self) -> Any:
         """An ``IEngineInspector`` showing what the plan says of each layer."""

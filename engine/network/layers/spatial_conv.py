@@ -178,11 +178,7 @@ class _ConvolutionBase(_WindowedLayer):
         # TensorRT's users (and its ONNX parser) set num_groups after add_convolution_nd: a
         # kernel that fits another group count passes shape inference, and check_weights
         # (run when a tactic is chosen) insists on the final one.
-        maps = self.num_output_maps
-        fits_other_groups = any(
-            count == maps * (channels // g) * volume(self.kernel_size_nd)
-            for g in range(1, min(channels, maps) + 1) if channels % g == 0 and maps % g == 0)
-        if count != volume(want) and (strict or not fits_other_groups):
+        if count != volume(want) and (strict or not self._fits_other_groups(count, channels)):
             # Both layouts hold (K / G) * prod(kernel) values per input channel.
             per_channel = self.num_output_maps // self.num_groups * volume(self.kernel_size_nd)
             if count % per_channel == 0:
@@ -190,6 +186,14 @@ class _ConvolutionBase(_WindowedLayer):
                           f"{count // per_channel}")
             self.fail(f"kernel weights hold {count} values, expected {volume(want)} "
                       f"for shape {tuple(want)}")
+
+    def _fits_other_groups(self, count: int, channels: int) -> bool:
+        """Whether ``count`` kernel values fit ``channels`` inputs with some group count."""
+        maps = self.num_output_maps
+        per_group = maps * volume(self.kernel_size_nd)
+        return any(count == per_group * (channels // g)
+                   for g in range(1, min(channels, maps) + 1)
+                   if channels % g == 0 and maps % g == 0)
 
     def _check_bias(self, inputs: list[TensorInfo | None]) -> None:
         tensor = inputs[2] if len(inputs) > 2 else None
