@@ -583,3 +583,26 @@ if hasattr(trt, "PoolingType"):
          {"x": codes(2, 33, 6)}, _quantized_matmul((33, 17), M.TRANSPOSE, M.NONE,
                                                    per_channel=False, output=trt.DataType.HALF),
          float16=2e-2)
+
+    def _plugin(name, **values):
+        """A shipped plugin (``engine.plugins.library``) on every input of the case."""
+        def define(net, t):
+            creator = trt.get_plugin_registry().get_creator(name, "1", "")
+            kinds = {f.name: f.type for f in creator.field_names}
+            fields = trt.PluginFieldCollection(
+                trt.PluginField(k, np.array(np.atleast_1d(v), np.float32 if
+                                            kinds[k] == trt.PluginFieldType.FLOAT32 else
+                                            np.int32), kinds[k]) for k, v in values.items())
+            plugin = creator.create_plugin(name, fields, trt.TensorRTPhase.BUILD)
+            return net.add_plugin_v3(list(t.values()), [], plugin)
+        return define
+
+    case(LayerType.PLUGIN_V3, "plugin-group-normalization",  # capturable: gpu.plugin
+         {"x": rand(2, 6, 4, 5), "scale": rand(6), "bias": rand(6)},
+         _plugin("GroupNormalizationPlugin", num_groups=3, eps=1e-5), float32=1e-4)
+    case(LayerType.PLUGIN_V3, "plugin-roi-align",  # reads regions on the host
+         {"x": rand(2, 3, 10, 12),
+          "rois": np.array([[0, 0, 9, 9], [2.5, 1.5, 11, 7.2]], np.float32),
+          "batch_indices": np.array([0, 1], np.int32)},
+         _plugin("ROIAlign_TRT", mode=1, output_height=3, output_width=4, sampling_ratio=2,
+                 spatial_scale=0.5))
