@@ -221,7 +221,6 @@ def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
 
     def output_rows(image: int, first: int, last: int) -> None:
         wide = np.empty((maps, (last - first) * wp), np.float32)
-        product = np.empty_like(wide)
         for i in range(kh):
             for j in range(kw):
                 start = i * dh * wp + j * dw + first * wp
@@ -229,7 +228,7 @@ def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
                 if i == j == 0:
                     np.matmul(taps[i, j], rows, out=wide)
                 else:
-                    wide += np.matmul(taps[i, j], rows, out=product)
+                    matmul_accumulate(taps[i, j], rows, wide)
         out[image, :, first:last] = wide.reshape(maps, last - first, wp)[:, :, :ow]
         block = out[image].reshape(maps, oh * ow)[:, first * ow:last * ow]
         epilogue.finish(block, (image, slice(0, maps), slice(first * ow, last * ow)))
