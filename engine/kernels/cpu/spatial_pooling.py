@@ -1,5 +1,5 @@
-"""CPU kernel of pooling: reductions over strided window views, the channels cut into one
-part per core."""
+"""CPU kernel of pooling: reductions over strided views of the padded input, the channels cut
+into one part per core."""
 
 from __future__ import annotations
 
@@ -8,36 +8,36 @@ from functools import partial
 import numpy as np
 
 from engine.kernels.cpu.blas_threads import PARALLEL_MIN_ELEMENTS, run_parts, split
-from engine.kernels.cpu.spatial_conv import pad_for_windows, strided_windows
+from engine.kernels.cpu.spatial_conv import pad_for_windows
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
 from engine.network.layers.spatial_pooling import IPoolingLayer, PoolingType
 
 
-def _reduce_taps(views: np.ndarray, spatial: int, combine: np.ufunc, out: np.ndarray) -> None:
-    """``combine`` over the window axes of ``views`` into ``out``, one strided slice per tap:
-    a loop of whole-array operations, much faster than NumPy reducing many tiny trailing
-    axes."""
-    for index, tap in enumerate(np.ndindex(*views.shape[-spatial:])):
-        values = views[(Ellipsis,) + tap]
-        if index == 0:
-            np.copyto(out, values)
-        else:
-            combine(out, values, out=out)
-
-
 def _window_reduce(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, int, int]],
                    combine: np.ufunc, padding: float, out: np.ndarray) -> None:
+    """``combine`` over each window of ``x`` into ``out``, one window axis after the other
+    (max and sum are separable): a few whole-array operations per axis, the first reading
+    contiguous rows, instead of one strided operation per window tap."""
     window, strides = tuple(layer.window_size_nd), tuple(layer.stride_nd)
     spatial = len(window)
-    padded = pad_for_windows(x, geometry, window, strides, padding)
-    outs = [extent for _, _, extent in geometry]
-    if padded.shape[-spatial:] == window:  # one window over everything: a global pooling
-        combine.reduce(padded.reshape(out.shape[:-spatial] + (-1,)), axis=-1,
+    values = pad_for_windows(x, geometry, window, strides, padding)
+    if values.shape[-spatial:] == window:  # one window over everything: a global pooling
+        combine.reduce(values.reshape(out.shape[:-spatial] + (-1,)), axis=-1,
                        out=out.reshape(out.shape[:-spatial]))
         return
-    views = strided_windows(padded, window, strides, (1,) * spatial, outs)
-    _reduce_taps(views, spatial, combine, out)
+    for i, (size, stride, (_, _, extent)) in enumerate(zip(window, strides, geometry)):
+        axis = values.ndim - spatial + i
+        target = out if i == spatial - 1 else \
+            np.empty(values.shape[:axis] + (extent,) + values.shape[axis + 1:], np.float32)
+        before = (slice(None),) * axis
+        for tap in range(size):
+            taps = values[before + (slice(tap, tap + stride * (extent - 1) + 1, stride),)]
+            if tap == 0:
+                np.copyto(target, taps)
+            else:
+                combine(target, taps, out=target)
+        values = target
 
 
 def _counts(layer: IPoolingLayer, extent: tuple[int, ...],
