@@ -8,6 +8,7 @@ the plan.
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -198,9 +199,9 @@ class _TacticChooser:
 
 
 def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILogger | None,
-               plan_type: type[bytearray] = bytearray) -> bytearray:
-    """Build ``network`` with ``config`` into a plan (written into a ``plan_type``); raises
-    ``BuildError``."""
+               plan_type: Callable[[int], Any] = bytearray) -> Any:
+    """Build ``network`` with ``config`` into a plan, written into ``plan_type(size)`` (see
+    ``write_plan``); raises ``BuildError``."""
     _check_io(network)
     target = target_description(config.default_device_type)
     backend = target["backend"]

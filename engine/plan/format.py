@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,11 +54,12 @@ class PlanContents:
 
 
 def write_plan(header: dict[str, Any], arrays: list[np.ndarray],
-               plan_type: type[bytearray] = bytearray) -> bytearray:
+               plan_type: Callable[[int], Any] = bytearray) -> Any:
     """Serialize ``header`` and ``arrays``; the header gains the array table.
 
-    The plan is written in place into ``plan_type(size)`` (``bytearray`` or a subclass of it,
-    zero-filled): each array's bytes are copied once, into the plan, and hashed there.
+    The plan is written in place into what ``plan_type(size)`` returns (zero-filled writable
+    memory: a ``bytearray``, an ``IHostMemory``), and returned: each array's bytes are copied
+    once, into the plan, and hashed there.
     """
     arrays = [np.ascontiguousarray(arr) for arr in arrays]
     table = []
