@@ -245,30 +245,44 @@ def conv2d_depthwise_taps(x: np.ndarray, weights: np.ndarray,
                           dilations: Sequence[int], epilogue: Epilogue = Epilogue()
                           ) -> np.ndarray:
     """Depthwise 2D convolution (one input channel per group, one map per channel) of ``x``
-    ``[B, C, H, W]`` (float32) with ``weights`` ``[C, 1, KH, KW]``: a multiply-add of the
-    strided input per kernel tap, instead of a matrix product per channel; the parts split the
-    channels."""
+    ``[B, C, H, W]`` (float32) with ``weights`` ``[C, 1, KH, KW]``: a multiply-add per kernel
+    tap instead of a matrix product per channel; the parts split the channels.
+
+    Each stride phase of the padded input (every ``sh``-th row from row ``p``, every
+    ``sw``-th column from column ``q``) is flattened to ``[B, C, Hq * Wq]``, so that a tap
+    reads one contiguous slice per channel, as ``conv2d_shifted_gemm`` does: the output is
+    computed ``Wq`` wide and the extra columns dropped. NumPy then runs long inner loops
+    instead of one of ``OW`` elements per output row."""
     batch, channels = x.shape[:2]
     kh, kw = weights.shape[2:]
     (oh, ow) = (extent for _, _, extent in geometry)
-    extents = dilated_extent((kh, kw), dilations)
-    padded = pad_for_windows(x, geometry, extents, strides)
     sh, sw = strides
     dh, dw = dilations
-    taps = weights.reshape(channels, kh, kw)[:, :, :, np.newaxis, np.newaxis]
+    padded = pad_for_windows(x, geometry, dilated_extent((kh, kw), dilations), strides)
+    hq, wq = -(-padded.shape[2] // sh), -(-padded.shape[3] // sw)
+    slack = (kw - 1) * dw // sw + 1  # the last tap's slice runs this far past the plane
+    flat = np.zeros((sh * sw, batch, channels, hq * wq + slack), np.float32)
+    for p in range(sh):
+        for q in range(sw):
+            phase = padded[:, :, p::sh, q::sw]
+            plane = flat[p * sw + q, :, :, :hq * wq].reshape(batch, channels, hq, wq)
+            plane[:, :, :phase.shape[2], :phase.shape[3]] = phase
+    # Per tap: its phase and where output (0, 0) reads in that phase's flattened plane.
+    reads = [((i * dh % sh) * sw + j * dw % sw, i * dh // sh * wq + j * dw // sw)
+             for i in range(kh) for j in range(kw)]
+    taps = weights.reshape(channels, kh * kw, 1)
     out = np.empty((batch, channels, oh, ow), np.float32)
 
     def channel_part(start: int, stop: int) -> None:
-        part = out[:, start:stop]
-        product = np.empty_like(part)
-        for i in range(kh):
-            for j in range(kw):
-                window = padded[:, start:stop, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                                j * dw:j * dw + sw * (ow - 1) + 1:sw]
-                if i == j == 0:
-                    np.multiply(window, taps[start:stop, i, j], out=part)
-                else:
-                    part += np.multiply(window, taps[start:stop, i, j], out=product)
+        wide = np.empty((batch, stop - start, oh * wq), np.float32)
+        product = np.empty_like(wide)
+        for t, (phase, offset) in enumerate(reads):
+            window = flat[phase, :, start:stop, offset:offset + oh * wq]
+            if t == 0:
+                np.multiply(window, taps[start:stop, t], out=wide)
+            else:
+                wide += np.multiply(window, taps[start:stop, t], out=product)
+        out[:, start:stop] = wide.reshape(batch, stop - start, oh, wq)[:, :, :, :ow]
         for image in range(batch):
             epilogue.finish(out[image, start:stop].reshape(stop - start, oh * ow),
                             (image, slice(start, stop), slice(0, oh * ow)))
