@@ -271,9 +271,13 @@ if hasattr(trt, "PoolingType"):
         ("avg-3x3-incl", _pool(P.AVERAGE, (3, 3), (2, 2), (1, 1), exclude=False)),
         ("avg-round-up", _pool(P.AVERAGE, (2, 2), (2, 2),
                                mode=trt.PaddingMode.EXPLICIT_ROUND_UP)),
+        ("avg-round-up-incl-pad", _pool(P.AVERAGE, (3, 3), (2, 2), (1, 1), exclude=False,
+                                        mode=trt.PaddingMode.EXPLICIT_ROUND_UP)),
         ("blend", _pool(P.MAX_AVERAGE_BLEND, (2, 2), (1, 1), blend=0.25)),
     ]:
         case(LayerType.POOLING, f"pool-{name}", {"x": rand(2, 3, 7, 9)}, define)
+    case(LayerType.POOLING, "pool-max-3x3-pad-f16", {"x": rand(2, 8, 9, 9, dtype=np.float16)},
+         _pool(P.MAX, (3, 3), (2, 2), (1, 1)))
 
 
 # -- fused layers (the builder's passes create them; the cases make them directly) ------------

@@ -78,3 +78,38 @@ def _widened(x: cupy.ndarray) -> cupy.ndarray | None:
             return cupy.ndarray(x.shape[:-1] + (row // width,), wide_type, memptr=x.data,
                                 strides=x.strides[:-1] + (width,))
     return None
+
+
+# -- the channels-last format -------------------------------------------------------------------
+# A tensor ``[N, C, *spatial]`` may live on the device channels-last: the same shape, with
+# ``[N, *spatial, C]`` memory (a transposed view, as PyTorch's ``channels_last``). cuDNN's
+# convolutions write it; kernels that need C order copy (``contiguous``).
+def channels_last_strides(shape: tuple[int, ...]) -> list[int]:
+    """Element strides of ``[N, C, *spatial]`` laid out channels-last."""
+    n, c, *spatial = (max(int(d), 1) for d in shape)
+    strides, step = [], c
+    for d in reversed(spatial):
+        strides.append(step)
+        step *= d
+    return [step, 1] + strides[::-1]
+
+
+def is_channels_last(x: cupy.ndarray) -> bool:
+    return x.ndim >= 3 and list(x.strides) == [s * x.itemsize
+                                               for s in channels_last_strides(x.shape)]
+
+
+def channels_last(x: cupy.ndarray) -> cupy.ndarray:
+    """``x`` ``[N, C, *spatial]`` channels-last: itself if it is, else a reformatted copy."""
+    if is_channels_last(x):
+        return x
+    order = (0,) + tuple(range(2, x.ndim)) + (1,)
+    return cupy.ascontiguousarray(x.transpose(order)).transpose(_FROM_LAST[x.ndim])
+
+
+def empty_channels_last(shape: tuple[int, ...], dtype: Any) -> cupy.ndarray:
+    n, c, *spatial = shape
+    return cupy.empty((n, *spatial, c), dtype).transpose(_FROM_LAST[len(shape)])
+
+
+_FROM_LAST = {rank: (0, rank - 1) + tuple(range(1, rank - 1)) for rank in range(3, 9)}

@@ -29,6 +29,11 @@ from typing import Any
 import cupy
 import numpy as np
 
+from engine.kernels.gpu.capabilities import (
+    channels_last,
+    empty_channels_last,
+)
+from engine.kernels.gpu.capabilities import channels_last_strides as _nhwc
 from engine.kernels.gpu.fused_conv import convolution_columns, fused_convolution_columns
 from engine.kernels.gpu.weights import derived_constant, device_weights
 from engine.kernels.registry import kernel
@@ -135,32 +140,6 @@ class _Graph:
             pack[self.r] = r
         workspace = cupy.empty(self.workspace_bytes, cupy.uint8)
         self.graph.execute(pack, workspace, handle=self.handle)
-
-
-def _nhwc(shape: tuple[int, ...]) -> list[int]:
-    """Element strides of ``[N, C, *spatial]`` laid out channels-last."""
-    n, c, *spatial = (max(int(d), 1) for d in shape)
-    strides, step = [], c
-    for d in reversed(spatial):
-        strides.append(step)
-        step *= d
-    return [step, 1] + strides[::-1]
-
-
-def channels_last(x: cupy.ndarray) -> cupy.ndarray:
-    """``x`` ``[N, C, *spatial]`` with channels-last strides: itself if it has them, else a
-    reformatted copy (a view of ``[N, *spatial, C]`` memory)."""
-    if list(x.strides) == [s * x.itemsize for s in _nhwc(x.shape)]:
-        return x
-    order = (0,) + tuple(range(2, x.ndim)) + (1,)
-    back = (0, x.ndim - 1) + tuple(range(1, x.ndim - 1))
-    return cupy.ascontiguousarray(x.transpose(order)).transpose(back)
-
-
-def empty_channels_last(shape: tuple[int, ...], dtype: np.dtype) -> cupy.ndarray:
-    n, c, *spatial = shape
-    return cupy.empty((n, *spatial, c), dtype).transpose(
-        (0, len(shape) - 1) + tuple(range(1, len(shape) - 1)))
 
 
 def _graph(layer: IConvolutionLayer, x_shape: tuple[int, ...], dtype: np.dtype,

@@ -12,8 +12,15 @@ from collections.abc import Sequence
 import cupy
 import numpy as np
 
-from engine.kernels.gpu.capabilities import both, contiguous, device_types_only
+from engine.kernels.gpu.capabilities import (
+    both,
+    contiguous,
+    device_types_only,
+    empty_channels_last,
+    is_channels_last,
+)
 from engine.kernels.gpu.gemm import batched_matmul
+from engine.kernels.gpu.rows import HALF_PRELUDE
 from engine.kernels.gpu.weights import device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
@@ -197,3 +204,93 @@ def pooling(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
         out = (1 - blend) * _window_reduce(data, layer, geometry, -np.inf, "max") + \
             blend * _average(data, layer, geometry)
     return [out.astype(x.dtype, copy=False)]
+
+
+_POOL_2D = r"""
+extern "C" __global__ void engine_pool2d(
+        const T* x, T* y, long long total, int C, int H, int W, int OH, int OW,
+        long long sN, long long sC, long long sH, long long sW, int kH, int kW,
+        int strideH, int strideW, int preH, int preW, int postH, int postW) {
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        long long r = i;
+        int n, c, oh, ow;
+        if (CHANNELS_LAST) {
+            c = (int)(r % C); r /= C; ow = (int)(r % OW); r /= OW; oh = (int)(r % OH);
+            n = (int)(r / OH);
+        } else {
+            ow = (int)(r % OW); r /= OW; oh = (int)(r % OH); r /= OH; c = (int)(r % C);
+            n = (int)(r / C);
+        }
+        const T* base = x + n * sN + c * sC;
+        int h0 = oh * strideH - preH, w0 = ow * strideW - preW;
+        int h1 = min(h0 + kH, H), w1 = min(w0 + kW, W);
+        int hs = max(h0, 0), ws = max(w0, 0);
+        float acc = IS_MAX ? NEG_INF : 0.f;
+        for (int h = hs; h < h1; ++h)
+            for (int w = ws; w < w1; ++w) {
+                float v = ld(base[h * sH + w * sW]);
+                acc = IS_MAX ? ((v > acc || v != v) ? v : acc) : acc + v;
+            }
+        if (!IS_MAX) {
+            int count;
+            if (EXCLUDE_PADDING) {
+                count = max(h1 - hs, 0) * max(w1 - ws, 0);
+            } else {  // the padded extent counts; an overhang past the post-padding does not
+                count = (min(h0 + kH, H + postH) - max(h0, -preH)) *
+                        (min(w0 + kW, W + postW) - max(w0, -preW));
+            }
+            acc /= (float)max(count, 1);
+        }
+        st(y + i, acc);
+    }
+}
+"""
+_POOL_KERNELS: dict[tuple, cupy.RawKernel] = {}
+
+
+def _direct_pooling_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IPoolingLayer)
+    x = inputs[0]
+    return x is not None and x.rank == 4 and len(layer.window_size_nd) == 2 and \
+        x.dtype.name in ("FLOAT", "HALF") and \
+        PoolingType(layer.type) in (PoolingType.MAX, PoolingType.AVERAGE) and \
+        all(t == x.dtype for t in layer._output_types.values())
+
+
+@kernel(LayerType.POOLING, backend="gpu", name="gpu.pooling_direct",
+        supports=_direct_pooling_fits)
+def pooling_direct(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
+    """2-D max or average pooling in one kernel: a thread per output reads its window through
+    the input's strides (C order or channels-last, whichever the producer wrote) and writes
+    the output in the same format, so a channels-last network stays channels-last."""
+    assert isinstance(layer, IPoolingLayer)
+    (x,) = inputs
+    last = is_channels_last(x)
+    kind = PoolingType(layer.type)
+    key = (x.dtype.name, last, kind, bool(layer.average_count_excludes_padding))
+    compiled = _POOL_KERNELS.get(key)
+    if compiled is None:
+        ctype = "float" if x.dtype == np.float32 else "unsigned short"
+        compiled = _POOL_KERNELS[key] = cupy.RawKernel(
+            f"#define T {ctype}\n#define CHANNELS_LAST {int(last)}\n"
+            f"#define IS_MAX {int(kind == PoolingType.MAX)}\n"
+            f"#define EXCLUDE_PADDING {int(bool(layer.average_count_excludes_padding))}\n" +
+            HALF_PRELUDE + _POOL_2D, "engine_pool2d")
+    (pre_h, post_h, out_h), (pre_w, post_w, out_w) = layer.geometry(x.shape[-2:])
+    n, c, h, w = x.shape
+    shape = (n, c, out_h, out_w)
+    out = empty_channels_last(shape, x.dtype) if last else cupy.empty(shape, x.dtype)
+    total = int(np.prod(shape))
+    if total:
+        strides = [s // x.itemsize for s in x.strides]
+        (k_h, k_w), (s_h, s_w) = tuple(layer.window_size_nd), tuple(layer.stride_nd)
+        view = x if x.dtype == np.float32 else x.view(np.uint16)
+        target = out if out.dtype == np.float32 else out.view(np.uint16)
+        blocks = int(min(-(-total // 256), 132 * 32))
+        compiled((blocks,), (256,), (
+            view, target, np.int64(total), np.int32(c), np.int32(h), np.int32(w),
+            np.int32(out_h), np.int32(out_w), *(np.int64(s) for s in strides),
+            np.int32(k_h), np.int32(k_w), np.int32(s_h), np.int32(s_w), np.int32(pre_h),
+            np.int32(pre_w), np.int32(post_h), np.int32(post_w)))
+    return [out]
