@@ -44,8 +44,8 @@ from engine.network.layers.spatial_conv import IConvolutionLayer
 from engine.network.layers.spatial_window import PaddingMode, dilated_extent
 
 _AVAILABLE: bool | None = None
-_ACTIVATIONS = (ActivationType.RELU, ActivationType.SIGMOID, ActivationType.TANH,
-                ActivationType.LEAKY_RELU)
+ACTIVATIONS = (ActivationType.RELU, ActivationType.SIGMOID, ActivationType.TANH,
+               ActivationType.LEAKY_RELU, ActivationType.GELU_ERF, ActivationType.GELU_TANH)
 
 
 def _cudnn() -> Any:
@@ -90,11 +90,7 @@ class _Graph:
                  pre: list[int], post: list[int], stride: list[int], dilation: list[int],
                  dtype: np.dtype, bias: bool, residual: bool,
                  activation: ActivationType | None, alpha: float) -> None:
-        cudnn = _cudnn()
-        io = cudnn.data_type.HALF if dtype == np.float16 else cudnn.data_type.FLOAT
-        self.handle = _handle()
-        graph = cudnn.pygraph(io_data_type=io, intermediate_data_type=cudnn.data_type.FLOAT,
-                              compute_data_type=cudnn.data_type.FLOAT, handle=self.handle)
+        cudnn, graph, io = new_graph(dtype)
         self.x = graph.tensor(name="x", dim=list(x), stride=_nhwc(x), data_type=io)
         self.w = graph.tensor(name="w", dim=list(w), stride=_nhwc(w), data_type=io)
         y = graph.conv_fprop(image=self.x, weight=self.w, pre_padding=pre, post_padding=post,
@@ -109,59 +105,93 @@ class _Graph:
         if residual:
             self.r = graph.tensor(name="r", dim=list(out), stride=_nhwc(out), data_type=io)
             y = graph.add(a=y, b=self.r)
-        if activation == ActivationType.RELU:
-            y = graph.relu(input=y)
-        elif activation == ActivationType.LEAKY_RELU:
-            y = graph.leaky_relu(input=y, negative_slope=alpha)
-        elif activation == ActivationType.SIGMOID:
-            y = graph.sigmoid(input=y)
-        elif activation == ActivationType.TANH:
-            y = graph.tanh(input=y)
+        y = activate(cudnn, graph, y, activation, alpha)
         y.set_output(True).set_data_type(io).set_dim(list(out)).set_stride(_nhwc(out))
         self.y = y
-        graph.validate()
-        graph.build_operation_graph()
-        graph.create_execution_plans([cudnn.heur_mode.A, cudnn.heur_mode.FALLBACK])
-        if dtype == np.float32:  # FP32 stays FP32, as the cuBLAS tactics keep it (no TF32)
-            graph.deselect_numeric_notes([cudnn.numerical_note.TENSOR_CORE])
-        graph.check_support()
-        graph.build_plans()
         self.graph = graph
-        self.workspace_bytes = max(int(graph.get_workspace_size()), 1)
+        self.workspace_bytes = finish_graph(cudnn, graph, dtype)
 
     def run(self, x: cupy.ndarray, w: cupy.ndarray, b: cupy.ndarray | None,
             r: cupy.ndarray | None, out: cupy.ndarray) -> None:
-        cudnn = _cudnn()
-        cudnn.set_stream(handle=self.handle, stream=cupy.cuda.get_current_stream().ptr)
         pack = {self.x: x, self.w: w, self.y: out}
         if self.b is not None:
             pack[self.b] = b
         if self.r is not None:
             pack[self.r] = r
-        workspace = cupy.empty(self.workspace_bytes, cupy.uint8)
-        self.graph.execute(pack, workspace, handle=self.handle)
+        execute(self.graph, pack, self.workspace_bytes)
+
+
+def cached_graph(key: tuple, build: Callable[[], Any]) -> Any:
+    """This thread's built graph for ``key`` (the device is part of it), or None where cuDNN
+    has no engine for it (remembered, so it is asked once)."""
+    key = (cupy.cuda.Device().id,) + key
+    if key not in _LOCAL.graphs:
+        try:
+            _LOCAL.graphs[key] = build()
+        except Exception:  # noqa: BLE001 - cuDNN has no engine for it: not this tactic's
+            _LOCAL.graphs[key] = None
+    return _LOCAL.graphs[key]
+
+
+def new_graph(dtype: np.dtype) -> tuple[Any, Any, Any]:
+    """(cudnn module, an empty graph on this thread's handle computing in FP32, io type)."""
+    cudnn = _cudnn()
+    io = cudnn.data_type.HALF if dtype == np.float16 else cudnn.data_type.FLOAT
+    graph = cudnn.pygraph(io_data_type=io, intermediate_data_type=cudnn.data_type.FLOAT,
+                          compute_data_type=cudnn.data_type.FLOAT, handle=_handle())
+    return cudnn, graph, io
+
+
+def activate(cudnn: Any, graph: Any, y: Any, activation: ActivationType | None,
+             alpha: float) -> Any:
+    """``activation`` of graph tensor ``y`` (one of ``ACTIVATIONS``)."""
+    if activation == ActivationType.RELU:
+        return graph.relu(input=y)
+    if activation == ActivationType.LEAKY_RELU:
+        return graph.leaky_relu(input=y, negative_slope=alpha)
+    if activation == ActivationType.SIGMOID:
+        return graph.sigmoid(input=y)
+    if activation == ActivationType.TANH:
+        return graph.tanh(input=y)
+    if activation == ActivationType.GELU_ERF:
+        return graph.gelu(input=y)
+    if activation == ActivationType.GELU_TANH:
+        return graph.gelu_approx_tanh(input=y)
+    return y
+
+
+def finish_graph(cudnn: Any, graph: Any, dtype: np.dtype) -> int:
+    """Validate, lower, pick plans by heuristics and build them; returns workspace bytes."""
+    graph.validate()
+    graph.build_operation_graph()
+    graph.create_execution_plans([cudnn.heur_mode.A, cudnn.heur_mode.FALLBACK])
+    if dtype == np.float32:  # FP32 stays FP32, as the cuBLAS tactics keep it (no TF32)
+        graph.deselect_numeric_notes([cudnn.numerical_note.TENSOR_CORE])
+    graph.check_support()
+    graph.build_plans()
+    return max(int(graph.get_workspace_size()), 1)
+
+
+def execute(graph: Any, pack: dict[Any, cupy.ndarray], workspace_bytes: int) -> None:
+    """Enqueue ``graph`` on the current stream with ``pack``'s device buffers."""
+    handle = _handle()
+    _cudnn().set_stream(handle=handle, stream=cupy.cuda.get_current_stream().ptr)
+    graph.execute(pack, cupy.empty(workspace_bytes, cupy.uint8), handle=handle)
 
 
 def _graph(layer: IConvolutionLayer, x_shape: tuple[int, ...], dtype: np.dtype,
            residual: bool, activation: ActivationType | None, alpha: float) -> _Graph | None:
-    """This thread's built graph for the geometry, or None where cuDNN supports it with no
-    engine (remembered, so it is asked once)."""
     geometry = layer.geometry(x_shape[2:])
     out_shape = (x_shape[0], layer.num_output_maps) + tuple(o for _, _, o in geometry)
     kernel_shape = (layer.num_output_maps, x_shape[1]) + tuple(layer.kernel_size_nd)
     has_bias = bool(layer.bias.size)
-    key = (cupy.cuda.Device().id, tuple(x_shape), kernel_shape, tuple(geometry),
-           tuple(layer.stride_nd), tuple(layer.dilation_nd), np.dtype(dtype).name, has_bias,
-           residual, activation, float(alpha))
-    if key not in _LOCAL.graphs:
-        try:
-            _LOCAL.graphs[key] = _Graph(
-                tuple(x_shape), kernel_shape, out_shape, [b for b, _, _ in geometry],
-                [a for _, a, _ in geometry], list(layer.stride_nd), list(layer.dilation_nd),
-                np.dtype(dtype), has_bias, residual, activation, alpha)
-        except Exception:  # noqa: BLE001 - cuDNN has no engine for it: not this tactic's
-            _LOCAL.graphs[key] = None
-    return _LOCAL.graphs[key]
+    key = ("conv", tuple(x_shape), kernel_shape, tuple(geometry), tuple(layer.stride_nd),
+           tuple(layer.dilation_nd), np.dtype(dtype).name, has_bias, residual, activation,
+           float(alpha))
+    return cached_graph(key, lambda: _Graph(
+        tuple(x_shape), kernel_shape, out_shape, [b for b, _, _ in geometry],
+        [a for _, a, _ in geometry], list(layer.stride_nd), list(layer.dilation_nd),
+        np.dtype(dtype), has_bias, residual, activation, alpha))
 
 
 def _epilogue_of(layer: ILayer) -> tuple[ActivationType | None, float]:
@@ -180,7 +210,7 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
             any(i is not None for i in inputs[1:3]) or not layer.check_weights(inputs):
         return False
     activation = getattr(layer, "activation", None)
-    if activation is not None and ActivationType(activation) not in _ACTIVATIONS:
+    if activation is not None and ActivationType(activation) not in ACTIVATIONS:
         return False
     spatial = x.shape[-2:]
     if any(d < 0 for d in spatial):
