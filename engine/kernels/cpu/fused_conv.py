@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.kernels.cpu.blas_threads import (
     PARALLEL_MIN_ELEMENTS,
+    PARALLEL_MIN_FLOPS,
     matmul_accumulate,
     run_parts,
     split,
@@ -309,6 +310,34 @@ def _depthwise_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
         layer.num_groups == layer.num_output_maps == x.shape[-3] and _weights_fit(layer, inputs)
 
 
+def _grouped_direct_gemm(x: np.ndarray, weights: np.ndarray,
+                         geometry: Sequence[tuple[int, int, int]], strides: Sequence[int],
+                         dilations: Sequence[int], groups: int, epilogue: Epilogue
+                         ) -> np.ndarray:
+    """A direct GEMM per group. Groups too small to cut into parts (ShuffleNet's grouped 1x1
+    convolutions) are the parts themselves: each thread computes whole groups."""
+    batch, channels = x.shape[:2]
+    maps = weights.shape[0]
+    per_group, group_maps = channels // groups, maps // groups
+    outs = tuple(extent for _, _, extent in geometry)
+    out = np.empty((batch, maps) + outs, np.float32)
+
+    def some_groups(first: int, last: int) -> None:
+        for g in range(first, last):
+            conv2d_direct_gemm(x[:, g * per_group:(g + 1) * per_group],
+                               weights[g * group_maps:(g + 1) * group_maps], geometry, strides,
+                               dilations,
+                               epilogue.of_maps(g * group_maps, (g + 1) * group_maps),
+                               out[:, g * group_maps:(g + 1) * group_maps])
+
+    group_flops = 2.0 * batch * weights[:group_maps].size * int(np.prod(outs))
+    if group_flops < PARALLEL_MIN_FLOPS:
+        run_parts(some_groups, split(groups, group_flops * groups))
+    else:
+        some_groups(0, groups)
+    return out
+
+
 def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method: str
               ) -> np.ndarray:
     """The finished float32 output (bias, and a fused layer's residual and activation);
@@ -334,14 +363,7 @@ def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method:
     elif method == "direct" and groups == 1:
         out = conv2d_direct_gemm(flat, w, geometry, strides, dilations, epilogue)
     elif method == "direct":
-        per_group, group_maps = channels // groups, maps // groups
-        out = np.empty((batch, maps) + tuple(extent for _, _, extent in geometry), np.float32)
-        for g in range(groups):
-            conv2d_direct_gemm(flat[:, g * per_group:(g + 1) * per_group],
-                               w[g * group_maps:(g + 1) * group_maps], geometry, strides,
-                               dilations,
-                               epilogue.of_maps(g * group_maps, (g + 1) * group_maps),
-                               out[:, g * group_maps:(g + 1) * group_maps])
+        out = _grouped_direct_gemm(flat, w, geometry, strides, dilations, groups, epilogue)
     else:
         out = np.ascontiguousarray(conv_im2col_gemm(flat, w, geometry, strides, dilations,
                                                     groups))
