@@ -86,6 +86,29 @@ def test_engine_serialize_gives_the_plan_back(plan):
     assert bytes(engine.serialize()) == plan
 
 
+def test_host_memory_is_a_buffer_like_tensorrts(tmp_path):
+    builder = trt.Builder(trt.Logger())
+    network = builder.create_network(0)
+    network.mark_output(network.add_constant((2, 3, 4), WEIGHTS).get_output(0))
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    memory = builder.build_serialized_network(network, config)
+    assert isinstance(memory, trt.IHostMemory)
+    assert memory.dtype == trt.DataType.UINT8 and memory.nbytes == len(bytes(memory))
+    assert memoryview(memory).nbytes == memory.nbytes and memory[:8] == MAGIC
+    assert memory == bytes(memory) and bytes(memory) == memory and memory != b"other"
+    path = tmp_path / "model.plan"
+    with open(path, "wb") as f:
+        f.write(memory)
+    engine = trt.Runtime(trt.Logger()).deserialize_cuda_engine(path.read_bytes())
+    out = engine.create_execution_context().infer({})
+    np.testing.assert_array_equal(out[engine.get_tensor_name(0)], WEIGHTS)
+    # The engine's weights are read-only views of the plan, even of a writable one.
+    (constant,) = trt.engine_from_plan(memory)._network
+    assert not constant.weights.numpy().flags.writeable
+    assert trt.IHostMemory(memory) == memory
+
+
 def test_weights_are_64_byte_aligned(plan):
     contents = read_plan(plan)
     _, _, _, _, blob_offset, _ = struct.unpack_from("<8sIIQQQ", plan, 0)
