@@ -19,6 +19,7 @@ from engine.builder.passes.dead_layers import eliminate_dead_layers
 from engine.builder.passes.gelu import recognize_gelu
 from engine.builder.passes.layer_norm import recognize_layer_norm
 from engine.builder.passes.matmul_bias_act import fuse_matmul_bias_act
+from engine.builder.passes.matmul_residual import fuse_matmul_residual_add
 from engine.builder.passes.pointwise_chains import fuse_pointwise_chains
 from engine.builder.passes.quantize_fuse_convolution import fuse_quantized_convolution
 from engine.builder.passes.quantize_fuse_matrix_multiply import fuse_quantized_matrix_multiply
@@ -57,6 +58,7 @@ PASSES: list[Pass] = [
     fuse_residual_add,
     fuse_conv_bias_act,
     fuse_matmul_bias_act,
+    fuse_matmul_residual_add,
     fuse_pointwise_chains,
     eliminate_dead_layers,
 ]

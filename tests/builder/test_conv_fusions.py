@@ -156,3 +156,36 @@ def test_fusion_needs_a_backend_tactic(monkeypatch):
     assert network.num_layers == 2
     assert fuse_conv_bias_act(network, PassContext(backend="cpu"))
     assert [layer.name for layer in network] == ["conv1 + (Unnamed Layer* 1) [Activation]"]
+
+
+def test_matmul_bias_and_residual_fuse_as_a_transformer_sublayer(monkeypatch):
+    """x + (h @ w + bias), then ReLU: the residual add and the activation join the product
+    and its bias; a product whose output is read twice keeps its own layer."""
+    def define(network, t):
+        w1, b1 = draw((1, 8, 8)), draw((1, 1, 8))
+        w2 = draw((1, 8, 8))
+        h = network.add_matrix_multiply(t["x"], trt.MatrixOperation.NONE,
+                                        _const(network, w1, "w1"), trt.MatrixOperation.NONE)
+        h.name = "proj"
+        biased = network.add_elementwise(h.get_output(0), _const(network, b1, "b1"),
+                                         trt.ElementWiseOperation.SUM)
+        biased.name = "bias"
+        add = network.add_elementwise(t["x"], biased.get_output(0),
+                                      trt.ElementWiseOperation.SUM)
+        add.name = "residual"
+        relu = network.add_activation(add.get_output(0), trt.ActivationType.RELU)
+        relu.name = "relu"
+        # a second product, read by the residual add and as an output: not fused
+        g = network.add_matrix_multiply(relu.get_output(0), trt.MatrixOperation.NONE,
+                                        _const(network, w2, "w2"), trt.MatrixOperation.NONE)
+        g.name = "second"
+        add2 = network.add_elementwise(g.get_output(0), relu.get_output(0),
+                                       trt.ElementWiseOperation.SUM)
+        return [add2.get_output(0), g.get_output(0)]
+
+    engine, got, want = run_optimized_and_plain(
+        monkeypatch, define, {"x": rng.standard_normal((2, 3, 8)).astype(np.float32)})
+    assert_same(got, want)
+    assert "proj + bias + residual + relu" in layer_names(engine)
+    assert sorted(layer_types(engine)) == ["ELEMENTWISE", "FUSED_MATRIX_MULTIPLY",
+                                           "MATRIX_MULTIPLY"]

@@ -433,5 +433,8 @@ def fused_matrix_multiply(layer: ILayer, inputs: list[np.ndarray]) -> list[np.nd
     bias = inputs[2] if len(inputs) > 2 else None
     if bias is not None:
         out += bias.astype(np.float32, copy=False)
+    residual = inputs[3] if len(inputs) > 3 else None
+    if residual is not None:
+        out += residual.astype(np.float32, copy=False)
     Epilogue(activation=layer.activation, alpha=layer.alpha, beta=layer.beta).activate(out)
     return [narrow(out, dtype_of(inputs[0]))]

@@ -1,7 +1,8 @@
-"""The fused matrix multiply (product + bias + activation) on cuDNN's frontend as one graph,
-``matmul -> bias -> activation`` (TacticSource.CUDNN): the epilogue runs inside the matrix
-product's kernel instead of a second pass over the output. The builder times it against the
-cuBLAS tactic (product, then one epilogue kernel) and keeps the faster per layer.
+"""The fused matrix multiply (product + bias + residual + activation) on cuDNN's frontend as
+one graph, ``matmul -> bias -> add(residual) -> activation`` (TacticSource.CUDNN): the
+epilogue runs inside the matrix product's kernel instead of a second pass over the output.
+The builder times it against the cuBLAS tactic (product, then one epilogue kernel) and keeps
+the faster per layer.
 
 The product is ``[M, K] @ [K, N]`` over the rows of the first operand (its leading axes
 flattened; it must not be transposed); the second operand is one matrix, plain or
@@ -28,7 +29,7 @@ from engine.network.layers.math_pointwise import ActivationType
 
 
 class _MatmulGraph:
-    def __init__(self, m: int, k: int, n: int, transposed: bool, bias: bool,
+    def __init__(self, m: int, k: int, n: int, transposed: bool, bias: bool, residual: bool,
                  activation: ActivationType | None, alpha: float, dtype: np.dtype) -> None:
         cudnn, graph, io = cudnn_conv.new_graph(dtype)
         self.a = graph.tensor(name="a", dim=[1, m, k], stride=[m * k, k, 1], data_type=io)
@@ -41,6 +42,11 @@ class _MatmulGraph:
             self.bias = graph.tensor(name="bias", dim=[1, 1, n], stride=[n, n, 1],
                                      data_type=io)
             y = graph.bias(input=y, bias=self.bias)
+        self.residual = None
+        if residual:
+            self.residual = graph.tensor(name="residual", dim=[1, m, n], stride=[m * n, n, 1],
+                                         data_type=io)
+            y = graph.add(a=y, b=self.residual)
         y = cudnn_conv.activate(cudnn, graph, y, activation, alpha)
         y.set_output(True).set_data_type(io).set_dim([1, m, n]).set_stride([m * n, n, 1])
         self.y = y
@@ -65,12 +71,13 @@ def _operands(layer: IFusedMatrixMultiplyLayer, a_shape: tuple[int, ...],
 
 
 def _graph(layer: IFusedMatrixMultiplyLayer, m: int, k: int, n: int, transposed: bool,
-           bias: bool, dtype: np.dtype) -> _MatmulGraph | None:
+           bias: bool, residual: bool, dtype: np.dtype) -> _MatmulGraph | None:
     activation = None if layer.activation is None else ActivationType(layer.activation)
-    key = ("matmul", m, k, n, transposed, bias, activation, float(layer.alpha),
+    key = ("matmul", m, k, n, transposed, bias, residual, activation, float(layer.alpha),
            np.dtype(dtype).name)
     return cudnn_conv.cached_graph(key, lambda: _MatmulGraph(
-        m, k, n, transposed, bias, activation, float(layer.alpha), np.dtype(dtype)))
+        m, k, n, transposed, bias, residual, activation, float(layer.alpha),
+        np.dtype(dtype)))
 
 
 def _bias_is_a_row(bias: TensorInfo | cupy.ndarray | None, n: int) -> bool:
@@ -97,7 +104,8 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     if any(d < 0 for d in a.shape):
         return True  # a dynamic batch: shapes cuDNN refuses run the cuBLAS tactic
     dtype = np.float16 if a.dtype.name == "HALF" else np.float32
-    return _graph(layer, *operands, bias is not None, dtype) is not None
+    residual = len(inputs) > 3 and inputs[3] is not None
+    return _graph(layer, *operands, bias is not None, residual, dtype) is not None
 
 
 @kernel(LayerType.FUSED_MATRIX_MULTIPLY, backend="gpu", name="gpu.fused_matmul_cudnn",
@@ -106,8 +114,10 @@ def fused_matmul(layer: ILayer, inputs: list[Any]) -> list[cupy.ndarray]:
     assert isinstance(layer, IFusedMatrixMultiplyLayer)
     a, b = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
+    residual = inputs[3] if len(inputs) > 3 else None
     operands = _operands(layer, a.shape, b.shape)
-    graph = None if operands is None else _graph(layer, *operands, bias is not None, a.dtype)
+    graph = None if operands is None else \
+        _graph(layer, *operands, bias is not None, residual is not None, a.dtype)
     if graph is None:
         return fused_matrix_multiply(layer, inputs)
     m, k, n, transposed = operands  # type: ignore[misc]
@@ -117,5 +127,7 @@ def fused_matmul(layer: ILayer, inputs: list[Any]) -> list[cupy.ndarray]:
             graph.y: out}
     if graph.bias is not None:
         pack[graph.bias] = contiguous(bias.astype(a.dtype, copy=False)).reshape(n)
+    if graph.residual is not None:
+        pack[graph.residual] = contiguous(residual.astype(a.dtype, copy=False))
     cudnn_conv.execute(graph.graph, pack, graph.workspace_bytes)
     return [out]

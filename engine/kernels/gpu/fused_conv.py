@@ -282,4 +282,7 @@ def fused_matrix_multiply(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cup
     bias = inputs[2] if len(inputs) > 2 else None
     if bias is not None:
         bias = bias.astype(out.dtype, copy=False)
-    return [epilogue(out, bias, None, layer.activation, layer.alpha, layer.beta)]
+    residual = inputs[3] if len(inputs) > 3 else None
+    if residual is not None:
+        residual = contiguous(residual.astype(out.dtype, copy=False))
+    return [epilogue(out, bias, residual, layer.activation, layer.alpha, layer.beta)]

@@ -75,12 +75,13 @@ class IFusedConvolutionLayer(IConvolutionLayer):
 
 class IFusedMatrixMultiplyLayer(IMatrixMultiplyLayer):
     """Matrix multiply + optional bias (input 2, broadcast to the product) + optional
-    activation."""
+    residual (input 3, the product's shape) + optional activation:
+    ``activation(a @ b + bias + residual)``."""
 
     type = LayerType.FUSED_MATRIX_MULTIPLY
     _attributes: ClassVar[tuple[str, ...]] = IMatrixMultiplyLayer._attributes \
         + EPILOGUE_ATTRIBUTES
-    _max_inputs = 3
+    _max_inputs = 4
 
     def __init__(self, network: INetworkDefinition, input0: ITensor, op0: Any, input1: ITensor,
                  op1: Any, bias: ITensor | None = None) -> None:
@@ -106,4 +107,10 @@ class IFusedMatrixMultiplyLayer(IMatrixMultiplyLayer):
             if len(shape) != len(out.shape) or any(
                     s >= 0 and o >= 0 and s != o for s, o in zip(shape, out.shape)):
                 self.fail(f"bias {bias.shape} would enlarge the product {out.shape}")
+        residual = inputs[3] if len(inputs) > 3 else None
+        if residual is not None and (residual.dtype != out.dtype or residual.rank != out.rank
+                                     or any(r >= 0 and o >= 0 and r != o
+                                            for r, o in zip(residual.shape, out.shape))):
+            self.fail(f"residual {residual.shape} {residual.dtype.name} does not match the "
+                      f"product {out.shape} {out.dtype.name}")
         return [out]
