@@ -411,6 +411,9 @@ if hasattr(trt, "PoolingType"):
     case(LayerType.NORMALIZATION, "layer-norm-768-f16",
          {"x": rand(2, 3, 768, dtype=np.float16), "g": rand(1, 1, 768, dtype=np.float16),
           "b": rand(1, 1, 768, dtype=np.float16)}, _normalization(1 << 2), float16=3e-2)
+    case(LayerType.NORMALIZATION, "layer-norm-70-f16",  # not a multiple of 4 columns
+         {"x": rand(3, 70, dtype=np.float16), "g": rand(1, 70, dtype=np.float16),
+          "b": rand(1, 70, dtype=np.float16)}, _normalization(1 << 1), float16=3e-2)
     case(LayerType.NORMALIZATION, "layer-norm-block-rows",
          {"x": rand(3, 1500), "g": rand(1, 1500), "b": rand(1, 1500)}, _normalization(1 << 1),
          float32=1e-4)
