@@ -170,6 +170,8 @@ if hasattr(trt, "IShuffleLayer"):
 
     case(LayerType.SHUFFLE, "shuffle-transpose", {"x": rand(2, 3, 4)},
          _shuffle((2, 0, 1), None, (0, 1, 2)))
+    case(LayerType.SHUFFLE, "shuffle-transpose-last-two-swapped",  # k^T: a swapped view
+         {"x": rand(2, 3, 4, 8, dtype=np.float16)}, _shuffle((0, 2, 3, 1), None, (0, 1, 2, 3)))
     case(LayerType.SHUFFLE, "shuffle-reshape", {"x": rand(2, 3, 4)},
          _shuffle((0, 1, 2), (0, -1), (0, 1)))
     case(LayerType.SHUFFLE, "shuffle-all", {"x": rand(2, 3, 4, dtype=np.int64)},

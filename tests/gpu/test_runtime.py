@@ -289,3 +289,25 @@ def test_fp16_convolution_network_matches_the_cpu_target():
     gpu, cpu = run_on_both(define, {"x": x})
     np.testing.assert_allclose(cupy.asnumpy(gpu[0]).astype(np.float32),
                                cpu[0].astype(np.float32), rtol=2e-2, atol=2e-2)
+
+
+def test_a_transposed_view_feeds_a_matrix_product():
+    """k^T as attention exports it (one shuffle, [B, S, H, D] -> [B, H, D, S]) reaches the
+    product as a swapped view of rows copied whole; the product reads it with a transpose
+    flag. Values as on the CPU."""
+    rng = np.random.default_rng(5)
+    inputs = {"q": rng.standard_normal((2, 3, 5, 8)).astype(np.float32),
+              "k": rng.standard_normal((2, 5, 3, 8)).astype(np.float32)}
+
+    def define(net, t):
+        k_t = net.add_shuffle(t["k"])
+        k_t.first_transpose = (0, 2, 3, 1)
+        scores = net.add_matrix_multiply(t["q"], trt.MatrixOperation.NONE, k_t.get_output(0),
+                                         trt.MatrixOperation.NONE)
+        return [scores.get_output(0), k_t.get_output(0)]
+
+    by_gpu, by_cpu = run_on_both(define, inputs)
+    for got, want in zip(by_gpu, by_cpu):
+        np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(by_cpu[0], inputs["q"] @ inputs["k"].transpose(0, 2, 3, 1),
+                               rtol=1e-5, atol=1e-5)

@@ -98,6 +98,8 @@ def batched_matmul(a: cupy.ndarray, b: cupy.ndarray, *, transpose_a: bool = Fals
     """``op(a) @ op(b)`` over the last two axes, batch axes broadcast as in NumPy; ``op``
     swaps the last two axes when ``transpose_*`` is set. FP32 or FP16, both the same."""
     assert a.dtype == b.dtype and a.dtype in _CUDA_TYPES, (a.dtype, b.dtype)
+    a, transpose_a = _matrix_operand(a, transpose_a)
+    b, transpose_b = _matrix_operand(b, transpose_b)
     rows, depth = (a.shape[-1], a.shape[-2]) if transpose_a else a.shape[-2:]
     depth_b, cols = (b.shape[-1], b.shape[-2]) if transpose_b else b.shape[-2:]
     assert depth == depth_b, (a.shape, b.shape)
@@ -127,6 +129,17 @@ def batched_matmul(a: cupy.ndarray, b: cupy.ndarray, *, transpose_a: bool = Fals
         count, _COMPUTE_32F, _GEMM_DEFAULT)
     _check(status, "cublasGemmStridedBatchedEx")
     return out
+
+
+def _matrix_operand(x: cupy.ndarray, transpose: bool) -> tuple[cupy.ndarray, bool]:
+    """A view with its last two axes swapped over C-order memory (a transposed matrix, as a
+    shuffle hands ``k^T`` over) is read as that memory with the other transpose flag: no
+    copy."""
+    if x.ndim >= 2 and not x.flags.c_contiguous:
+        swapped = x.swapaxes(-1, -2)
+        if swapped.flags.c_contiguous:
+            return swapped, not transpose
+    return x, transpose
 
 
 def _batched(x: cupy.ndarray, batch: tuple[int, ...]) -> tuple[cupy.ndarray, int]:

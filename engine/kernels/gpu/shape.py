@@ -50,6 +50,12 @@ def shuffle(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarr
             out = contiguous(out)  # the widened copy, not reshape's own
         out = out.reshape(wanted)
     out = cupy.transpose(out, layer.second_transpose[:out.ndim])
+    if out.ndim >= 2 and not out.flags.c_contiguous and out.strides[-1] != out.itemsize and \
+            out.strides[-2] == out.itemsize:
+        # A transpose ending in a swap of the last two axes (k^T of attention): copy rows
+        # whole (the widened copy) and hand over the swapped view; matrix products read it
+        # with a transpose flag, other kernels copy what they need in C order.
+        return [contiguous(out.swapaxes(-1, -2)).swapaxes(-1, -2)]
     return [contiguous(out)]  # a reshape alone is a view: no copy
 
 
