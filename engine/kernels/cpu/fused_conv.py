@@ -22,7 +22,6 @@ import numpy as np
 
 from engine.kernels.cpu.blas_threads import (
     PARALLEL_MIN_ELEMENTS,
-    PARALLEL_MIN_FLOPS,
     matmul_accumulate,
     run_parts,
     split,
@@ -44,6 +43,7 @@ from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import IConvolutionLayer
 from engine.network.layers.spatial_window import dilated_extent
 
+PREFILL_MIN_ELEMENTS = 1 << 16
 Index = tuple[int, slice, slice]
 """A block ``out[image, maps, positions]`` of a convolution's float32 output viewed as
 ``[B, K, OH * OW]``."""
@@ -69,6 +69,10 @@ class Epilogue:
     def product(self, a: np.ndarray, b: np.ndarray, block: np.ndarray, index: Index) -> None:
         """``block`` = the epilogue of ``a @ b``: the bias and the residual written first,
         the product added to them by the GEMM itself (no pass of its own for either)."""
+        if block.size < PREFILL_MIN_ELEMENTS:  # in cache anyway: fewer calls cost less
+            np.matmul(a, b, out=block)
+            self.finish(block, index)
+            return
         image, maps, positions = index
         if self.bias is not None and self.residual is not None:
             np.add(self.residual[index], self.bias[maps, np.newaxis], out=block)
@@ -314,27 +318,19 @@ def _grouped_direct_gemm(x: np.ndarray, weights: np.ndarray,
                          geometry: Sequence[tuple[int, int, int]], strides: Sequence[int],
                          dilations: Sequence[int], groups: int, epilogue: Epilogue
                          ) -> np.ndarray:
-    """A direct GEMM per group. Groups too small to cut into parts (ShuffleNet's grouped 1x1
-    convolutions) are the parts themselves: each thread computes whole groups."""
+    """A direct GEMM per group, then the epilogue over all maps at once (the groups of
+    ShuffleNet are small: per-group epilogues cost more calls than they save)."""
     batch, channels = x.shape[:2]
     maps = weights.shape[0]
     per_group, group_maps = channels // groups, maps // groups
-    outs = tuple(extent for _, _, extent in geometry)
-    out = np.empty((batch, maps) + outs, np.float32)
-
-    def some_groups(first: int, last: int) -> None:
-        for g in range(first, last):
-            conv2d_direct_gemm(x[:, g * per_group:(g + 1) * per_group],
-                               weights[g * group_maps:(g + 1) * group_maps], geometry, strides,
-                               dilations,
-                               epilogue.of_maps(g * group_maps, (g + 1) * group_maps),
-                               out[:, g * group_maps:(g + 1) * group_maps])
-
-    group_flops = 2.0 * batch * weights[:group_maps].size * int(np.prod(outs))
-    if group_flops < PARALLEL_MIN_FLOPS:
-        run_parts(some_groups, split(groups, group_flops * groups))
-    else:
-        some_groups(0, groups)
+    out = np.empty((batch, maps) + tuple(extent for _, _, extent in geometry), np.float32)
+    for g in range(groups):
+        conv2d_direct_gemm(x[:, g * per_group:(g + 1) * per_group],
+                           weights[g * group_maps:(g + 1) * group_maps], geometry, strides,
+                           dilations, out=out[:, g * group_maps:(g + 1) * group_maps])
+    blocks = out.reshape(batch, maps, -1)
+    for image in range(batch):
+        epilogue.finish(blocks[image], (image, slice(0, maps), slice(0, blocks.shape[2])))
     return out
 
 
