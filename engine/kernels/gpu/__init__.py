@@ -50,18 +50,22 @@ def synchronize() -> None:
 
 def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
                         ) -> float | None:
-    """Device time of one call of ``run`` as an engine replays it: ``iterations`` calls are
+    """Device time of one call of ``run`` as an engine replays it: ``iterations`` calls (at
+    least 8) are captured
     captured into a CUDA graph (on a private stream and memory pool), the graph is launched
     ``rounds`` times between CUDA events, and the fastest launch counts. Host launch costs,
     which graphs remove, are not measured. None where ``run`` cannot be captured (it reads
     device values on the host, say); the caller then times it by the wall clock. ``run`` must
     have run once before (kernels compiled, weights uploaded)."""
+    # At least 8 calls per graph: a layer of a few microseconds is then not timed as the
+    # graph launch's own latency.
+    calls = max(iterations, 8)
     stream = cupy.cuda.Stream(non_blocking=True)
     pool = cupy.cuda.MemoryPool()
     with cupy.cuda.using_allocator(pool.malloc), stream:
         stream.begin_capture()
         try:
-            for _ in range(iterations):
+            for _ in range(calls):
                 run()
         except Exception:  # noqa: BLE001 - not capturable: the caller times it otherwise
             try:
@@ -81,7 +85,7 @@ def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
             best = min(best, cupy.cuda.get_elapsed_time(start, end))
         del graph
         pool.free_all_blocks()  # the timing's buffers go back now, not at collection
-    return best / iterations
+    return best / calls
 
 # cuDNN's tactics register after cuBLAS's: optimization level 0 takes the first valid tactic
 # untimed, and a cuDNN graph can still turn a geometry down when it is built.
