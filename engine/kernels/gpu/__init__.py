@@ -51,12 +51,11 @@ def synchronize() -> None:
 def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
                         ) -> float | None:
     """Device time of one call of ``run`` as an engine replays it: ``iterations`` calls (at
-    least 8) are captured
-    captured into a CUDA graph (on a private stream and memory pool), the graph is launched
-    ``rounds`` times between CUDA events, and the fastest launch counts. Host launch costs,
-    which graphs remove, are not measured. None where ``run`` cannot be captured (it reads
-    device values on the host, say); the caller then times it by the wall clock. ``run`` must
-    have run once before (kernels compiled, weights uploaded)."""
+    least 8) are captured into a CUDA graph (on a private stream and memory pool), the graph
+    is launched ``rounds`` times between CUDA events, and the fastest launch counts. Host
+    launch costs, which graphs remove, are not measured. None where ``run`` cannot be
+    captured (it reads device values on the host, say); the caller then times it by the wall
+    clock. ``run`` must have run once before (kernels compiled, weights uploaded)."""
     # At least 8 calls per graph: a layer of a few microseconds is then not timed as the
     # graph launch's own latency.
     calls = max(iterations, 8)
