@@ -9,6 +9,7 @@ layer import CuPy.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 
 import cupy
@@ -84,7 +85,39 @@ def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
             best = min(best, cupy.cuda.get_elapsed_time(start, end))
         del graph
         pool.free_all_blocks()  # the timing's buffers go back now, not at collection
+    trim_graph_memory()
     return best / calls
+
+
+_CUDART: ctypes.CDLL | None = None
+
+
+def _cudart() -> ctypes.CDLL:
+    """The CUDA runtime library CuPy uses (found among the process's mapped files)."""
+    global _CUDART
+    if _CUDART is None:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "libcudart.so" in line})
+        if not paths:
+            raise RuntimeError("the CUDA runtime is not loaded in this process")
+        _CUDART = ctypes.CDLL(paths[0])
+    return _CUDART
+
+
+def trim_graph_memory() -> None:
+    """Give the memory that destroyed CUDA graphs allocated back to the device. Allocations
+    made while a graph is captured come from the device's graph memory pool, which keeps it
+    reserved after the graph is gone until trimmed: without this, the timing graphs of one
+    build held gigabytes."""
+    _cudart().cudaDeviceGraphMemTrim(ctypes.c_int(cupy.cuda.Device().id))
+
+
+def graph_memory_reserved() -> int:
+    """Bytes the device's graph memory pool holds now (cudaGraphMemAttrReservedMemCurrent)."""
+    value = ctypes.c_uint64()
+    _cudart().cudaDeviceGetGraphMemAttribute(ctypes.c_int(cupy.cuda.Device().id),
+                                             ctypes.c_int(2), ctypes.byref(value))
+    return int(value.value)
 
 # cuDNN's tactics register after cuBLAS's: optimization level 0 takes the first valid tactic
 # untimed, and a cuDNN graph can still turn a geometry down when it is built.
