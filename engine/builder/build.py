@@ -12,8 +12,6 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
-import numpy as np
-
 from engine.builder.compatibility import compatibility_header, passes_for
 from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig, TacticSource
 from engine.builder.memory import plan_memory
@@ -256,7 +254,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         [chooser.choose(layer, [None if t is None else infos[1][t] for t in layer._inputs]).name
          for layer in order] for infos in per_profile[1:]]
 
-    record, arrays = encode_network(clone, order)
+    record, arrays = encode_network(clone, order, lazy_weights=True)
     ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}
     pinned = {ids[t] for t in clone._inputs + clone._outputs}
     sizes = {}
@@ -292,7 +290,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         "profile_tactics": profile_tactics,
         "profile_shape_values": shape_values if config._profiles else [],
     }
-    return write_plan(header, [np.asarray(a) for a in arrays], plan_type)
+    return write_plan(header, arrays, plan_type)
 
 
 def _select_precisions(network: INetworkDefinition, config: IBuilderConfig, backend: str,

@@ -15,17 +15,25 @@ import numpy as np
 from engine.errors import PlanError
 from engine.network.definition import INetworkDefinition
 from engine.network.layer import ATTRIBUTE_ENUMS, LAYER_CLASSES, ILayer, LayerType
+from engine.network.scaled_weights import ScaledWeights
 from engine.network.tensor import ITensor
 from engine.types import DataType, Dims, TensorLocation, Weights
 
 
 class _Encoder:
-    def __init__(self) -> None:
-        self.arrays: list[np.ndarray] = []
+    def __init__(self, lazy_weights: bool) -> None:
+        self.arrays: list[Any] = []
+        self.lazy_weights = lazy_weights
 
     def array(self, arr: np.ndarray) -> int:
         self.arrays.append(np.ascontiguousarray(arr))
         return len(self.arrays) - 1
+
+    def weights(self, w: Weights) -> int:
+        if self.lazy_weights and isinstance(w, ScaledWeights) and not w.evaluated:
+            self.arrays.append(w.product)
+            return len(self.arrays) - 1
+        return self.array(w.numpy())
 
     def value(self, v: Any) -> Any:
         if v is None or isinstance(v, (bool, str)):
@@ -42,7 +50,7 @@ class _Encoder:
         if isinstance(v, Dims):
             return {"dims": [int(d) for d in v]}
         if isinstance(v, Weights):
-            record = {"weights": self.array(v.numpy()), "dtype": v.dtype.name}
+            record = {"weights": self.weights(v), "dtype": v.dtype.name}
             if v.name is not None:
                 record["name"] = v.name
             return record
@@ -54,10 +62,14 @@ class _Encoder:
 
 
 def encode_network(
-    network: INetworkDefinition, layers: list[ILayer] | None = None
-) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """The record of ``network`` (or of ``layers`` of it, in that order) and its arrays."""
-    enc = _Encoder()
+    network: INetworkDefinition, layers: list[ILayer] | None = None, lazy_weights: bool = False
+) -> tuple[dict[str, Any], list[Any]]:
+    """The record of ``network`` (or of ``layers`` of it, in that order) and its arrays.
+
+    With ``lazy_weights``, scaled weights not computed yet are listed as their
+    ``RowScaledArray`` (``write_plan`` computes them into the plan), not computed here.
+    """
+    enc = _Encoder(lazy_weights)
     layers = list(network._layers) if layers is None else layers
     ids: dict[ITensor, int] = {}
     tensors: list[dict[str, Any]] = []

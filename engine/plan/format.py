@@ -24,9 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -53,15 +53,27 @@ class PlanContents:
     arrays: list[np.ndarray]
 
 
-def write_plan(header: dict[str, Any], arrays: list[np.ndarray],
+class ComputedArray(Protocol):
+    """An array computed only as it is written into a plan (``engine.network.scaled_weights``
+    has one): the plan writer asks for its shape and type, then for its values in place."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    nbytes: int
+
+    def write_into(self, out: np.ndarray) -> None: ...
+
+
+def write_plan(header: dict[str, Any], arrays: Sequence[np.ndarray | ComputedArray],
                plan_type: Callable[[int], Any] = bytearray) -> Any:
     """Serialize ``header`` and ``arrays``; the header gains the array table.
 
     The plan is written in place into what ``plan_type(size)`` returns (zero-filled writable
     memory: a ``bytearray``, an ``IHostMemory``), and returned: each array's bytes are copied
-    once, into the plan, and hashed there.
+    (or computed) once, into the plan, and hashed there.
     """
-    arrays = [np.ascontiguousarray(arr) for arr in arrays]
+    arrays = [np.ascontiguousarray(arr) if isinstance(arr, np.ndarray) else arr
+              for arr in arrays]
     table = []
     starts = []
     offset = 0
@@ -80,13 +92,16 @@ def write_plan(header: dict[str, Any], arrays: list[np.ndarray],
     buffer = np.frombuffer(out, np.uint8)
     for start, arr in zip(starts, arrays):
         at = blob_offset + start
-        buffer[at:at + arr.nbytes] = arr.reshape(-1).view(np.uint8)
+        if isinstance(arr, np.ndarray):
+            buffer[at:at + arr.nbytes] = arr.reshape(-1).view(np.uint8)
+        else:
+            arr.write_into(buffer[at:at + arr.nbytes].view(arr.dtype).reshape(arr.shape))
     view = memoryview(out)
     out[end:] = hashlib.sha256(view[:end]).digest()
     return out
 
 
-def _dtype_name(arr: np.ndarray) -> str:
+def _dtype_name(arr: np.ndarray | ComputedArray) -> str:
     from engine.types import from_numpy_dtype
 
     return from_numpy_dtype(arr.dtype).name

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import engine as trt
+from engine.network.scaled_weights import RowScaledArray
 from tests.builder.support import (
     assert_same,
     draw,
@@ -14,6 +15,7 @@ from tests.builder.support import (
     layer_types,
     run_optimized_and_plain,
 )
+from tests.support import build_engine
 
 rng = np.random.default_rng(0)
 
@@ -189,3 +191,33 @@ def test_matmul_bias_and_residual_fuse_as_a_transformer_sublayer(monkeypatch):
     assert "proj + bias + residual + relu" in layer_names(engine)
     assert sorted(layer_types(engine)) == ["ELEMENTWISE", "FUSED_MATRIX_MULTIPLY",
                                            "MATRIX_MULTIPLY"]
+
+
+def test_folded_kernel_is_computed_into_the_plan_on_a_warm_rebuild(monkeypatch):
+    """Two scales folded into one kernel: each applied in turn in float32, as folding them
+    one at a time would; a rebuild with a warm timing cache computes the kernel only into the
+    plan, and writes the same plan."""
+    w = draw((4, 3, 3, 3))
+    s1 = draw((4,), 0.5, 2)
+
+    def define(network, t):
+        conv = network.add_convolution_nd(t["x"], 4, (3, 3), w, None)
+        conv.name = "conv1"
+        scale = network.add_scale(conv.get_output(0), trt.ScaleMode.CHANNEL, scale=s1)
+        divisor = _const(network, np.full((1, 4, 1, 1), 3.0, np.float32), "three")
+        return [network.add_elementwise(scale.get_output(0), divisor,
+                                        trt.ElementWiseOperation.DIV).get_output(0)]
+
+    cache = trt.Builder(trt.Logger()).create_builder_config().create_timing_cache(b"")
+    x = {"x": rng.standard_normal((1, 3, 6, 6)).astype(np.float32)}
+    cold = build_engine(define, x, config_hook=lambda c: c.set_timing_cache(cache, False))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a folded kernel was computed outside the plan")
+
+    monkeypatch.setattr(RowScaledArray, "__array__", refuse)
+    warm = build_engine(define, x, config_hook=lambda c: c.set_timing_cache(cache, False))
+    assert bytes(warm.serialize()) == bytes(cold.serialize())
+    (conv,) = [layer for layer in warm._network._layers if layer.name == "conv1"]
+    want = w * s1.reshape(4, 1, 1, 1) * np.float32(1 / 3.0)
+    np.testing.assert_array_equal(conv.kernel.numpy(), want)

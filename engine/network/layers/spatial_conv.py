@@ -154,7 +154,8 @@ class _ConvolutionBase(_WindowedLayer):
     def _check_kernel(self, inputs: list[TensorInfo | None], channels: int,
                       strict: bool = False) -> None:
         tensor = inputs[1] if len(inputs) > 1 else None
-        count = weights_array(self.kernel).size
+        # The size alone: folded kernels are computed only when read (scaled_weights).
+        count = 0 if self.kernel is None else as_weights(self.kernel).size
         if tensor is not None:
             if count:
                 self.fail("the kernel is given both as weights and as input 1; leave the "
