@@ -90,6 +90,12 @@ def _handle_for(stream: cupy.cuda.Stream) -> ctypes.c_void_p:
     return handle
 
 
+def release_stream(stream: cupy.cuda.Stream) -> None:
+    """Drop this thread's cuBLAS workspace for ``stream`` (a stream that is going away: the
+    builder's timing streams); the next GEMM on a stream of that address makes a new one."""
+    _HANDLES.workspaces.pop((cupy.cuda.Device().id, int(stream.ptr)), None)
+
+
 GEMM_TYPES = frozenset(_CUDA_TYPES)
 
 
