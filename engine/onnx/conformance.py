@@ -15,11 +15,11 @@ that graph input turned into an initializer holding the test's value (when the v
 derived from graph inputs, the small integer inputs are supplied), and counted as passed
 "with build-time inputs". That is how such models are deployed on TensorRT.
 
-Types TensorRT lacks (DOUBLE, INT16, UINT16, UINT32, UINT64) are narrowed by the parser with a warning
-(``engine.onnx.tensors.NARROWED``). For such cases the harness feeds the test's inputs cast to
-the narrowed types and compares our outputs with the expected ones of the original types at the
-same tolerance (float32 results against float64 expectations, exact for integers); they count
-as passed "narrowed".
+Types TensorRT lacks (DOUBLE, INT16, UINT16, UINT32, UINT64) are narrowed by the parser with a
+warning (``engine.onnx.tensors.NARROWED``). For such cases the harness feeds the test's inputs
+cast to the narrowed types and compares our outputs with the expected ones of the original
+types at the same tolerance (float32 results against float64 expectations, exact for
+integers); they count as passed "narrowed".
 
 Types TensorRT lacks whose values a wider engine type holds exactly (FLOAT8E4M3FNUZ,
 FLOAT8E5M2, FLOAT8E5M2FNUZ, FLOAT4E2M1 in FLOAT; INT2, UINT2, UINT4 in INT8) are widened by the
@@ -65,7 +65,7 @@ class CaseResult:
     seconds: float = 0.0
 
 
-class _Timeout(Exception):
+class _Timeout(Exception):  # noqa: N818 - a signal, not an error the caller sees
     pass
 
 
@@ -329,7 +329,8 @@ def support_table(results: list[CaseResult]) -> str:
         "the `onnx` package: each case is parsed, built for the CPU target and run, and its",
         f"outputs compared with the expected ones (rtol {RTOL}, atol {ATOL}). Do not edit by hand.",
         "",
-        f"**{passed} of {len(results)} cases pass ({100.0 * passed / max(len(results), 1):.1f}%)**;",
+        f"**{passed} of {len(results)} cases pass "
+        f"({100.0 * passed / max(len(results), 1):.1f}%)**;",
         f"{frozen} of them with some graph inputs supplied at build time (TensorRT needs axes,",
         "pads, sizes and the like as constants; see the module docstring),",
         f"{narrowed} of them narrowed: types TensorRT lacks (DOUBLE, INT16, UINT16, UINT32, "

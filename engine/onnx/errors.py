@@ -46,7 +46,7 @@ class OnnxParserFlag(enum.IntEnum):
     NATIVE_INSTANCENORM = 0
 
 
-class ImportFailure(Exception):
+class ImportFailure(Exception):  # noqa: N818 - caught inside the parser, never raised out
     """An importer or a graph check refusing something; becomes one ``ParserError``.
 
     ``tensor`` names an ONNX tensor whose value had to be known at build time, when that was

@@ -32,9 +32,8 @@ import onnx.inliner
 from google.protobuf.message import DecodeError
 
 from engine.errors import EngineError, NetworkError
-from engine.network.layer import LayerType
-from engine.types import DataType
 from engine.logger import ILogger, Severity, log
+from engine.network.layer import LayerType
 from engine.onnx import importers as _importers  # noqa: F401 - registers the importers
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode, ImportFailure, OnnxParserFlag, ParserError
@@ -48,6 +47,7 @@ from engine.onnx.tensors import (
     shape_of_value_info,
     trt_dtype,
 )
+from engine.types import DataType
 
 if TYPE_CHECKING:
     from engine.network.definition import INetworkDefinition

@@ -11,8 +11,12 @@ from typing import Any
 import numpy as np
 from onnx import AttributeProto, numpy_helper
 
-from engine.plugins.interfaces import PluginField, PluginFieldCollection, PluginFieldType, \
-    TensorRTPhase
+from engine.plugins.interfaces import (
+    PluginField,
+    PluginFieldCollection,
+    PluginFieldType,
+    TensorRTPhase,
+)
 from engine.plugins.registry import find_plugin_creator
 
 _TENSOR_TYPES = {np.dtype(np.float32): PluginFieldType.FLOAT32,

@@ -3,7 +3,8 @@
 Attention is two batched cuBLAS GEMMs around one softmax kernel (a block per row computing
 ``scores * scale + mask`` on the fly, ``rows.softmax_rows``); where it does not apply, the row
 maximum and the row sum of exponentials are two reduction kernels and one elementwise kernel
-writes the probabilities in the input type; everything is float32 inside. RMS normalization is one reduction (mean of squares) and one elementwise kernel.
+writes the probabilities in the input type; everything is float32 inside. RMS normalization
+is one reduction (mean of squares) and one elementwise kernel.
 """
 
 from __future__ import annotations
