@@ -25,6 +25,7 @@ import hashlib
 import json
 import struct
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +40,7 @@ _PREFIX = struct.Struct("<8sIIQQQ")
 PREFIX_SIZE = _PREFIX.size  # 40
 CHECKSUM_SIZE = 32
 ALIGNMENT = 64
+_HASH_CHUNK = 4 << 20  # bytes handed to the hashing thread at once
 
 
 def _align(n: int) -> int:
@@ -90,14 +92,26 @@ def write_plan(header: dict[str, Any], arrays: Sequence[np.ndarray | ComputedArr
     _PREFIX.pack_into(out, 0, MAGIC, FORMAT_VERSION, 0, len(head), blob_offset, offset)
     out[PREFIX_SIZE:PREFIX_SIZE + len(head)] = head
     buffer = np.frombuffer(out, np.uint8)
-    for start, arr in zip(starts, arrays):
-        at = blob_offset + start
-        if isinstance(arr, np.ndarray):
-            buffer[at:at + arr.nbytes] = arr.reshape(-1).view(np.uint8)
-        else:
-            arr.write_into(buffer[at:at + arr.nbytes].view(arr.dtype).reshape(arr.shape))
     view = memoryview(out)
-    out[end:] = hashlib.sha256(view[:end]).digest()
+    digest = hashlib.sha256()
+    # Hashing (SHA-256 and NumPy both release the GIL) overlaps writing: a thread hashes
+    # what is written while the next arrays are copied in.
+    with ThreadPoolExecutor(max_workers=1) as hashing:
+        hashed = 0
+        pending = []
+        for start, arr in zip(starts, arrays):
+            at = blob_offset + start
+            if isinstance(arr, np.ndarray):
+                buffer[at:at + arr.nbytes] = arr.reshape(-1).view(np.uint8)
+            else:
+                arr.write_into(buffer[at:at + arr.nbytes].view(arr.dtype).reshape(arr.shape))
+            if at + arr.nbytes - hashed >= _HASH_CHUNK:
+                pending.append(hashing.submit(digest.update, view[hashed:at + arr.nbytes]))
+                hashed = at + arr.nbytes
+        pending.append(hashing.submit(digest.update, view[hashed:end]))
+        for done in pending:
+            done.result()
+    out[end:] = digest.digest()
     return out
 
 
