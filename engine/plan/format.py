@@ -40,7 +40,7 @@ _PREFIX = struct.Struct("<8sIIQQQ")
 PREFIX_SIZE = _PREFIX.size  # 40
 CHECKSUM_SIZE = 32
 ALIGNMENT = 64
-_HASH_CHUNK = 4 << 20  # bytes handed to the hashing thread at once
+_CHUNK = 4 << 20  # bytes of arrays a plan writer's thread writes at once
 
 
 def _align(n: int) -> int:
@@ -91,28 +91,40 @@ def write_plan(header: dict[str, Any], arrays: Sequence[np.ndarray | ComputedArr
     out = plan_type(end + CHECKSUM_SIZE)
     _PREFIX.pack_into(out, 0, MAGIC, FORMAT_VERSION, 0, len(head), blob_offset, offset)
     out[PREFIX_SIZE:PREFIX_SIZE + len(head)] = head
+    # Runs of arrays of at least _CHUNK bytes, each ending where the next begins.
+    chunks: list[tuple[int, list[tuple[int, np.ndarray | ComputedArray]]]] = [(0, [])]
+    for start, arr in zip(starts, arrays):
+        if chunks[-1][1] and blob_offset + start - chunks[-1][0] >= _CHUNK:
+            chunks.append((blob_offset + start, []))
+        chunks[-1][1].append((blob_offset + start, arr))
     buffer = np.frombuffer(out, np.uint8)
     view = memoryview(out)
     digest = hashlib.sha256()
-    # Hashing (SHA-256 and NumPy both release the GIL) overlaps writing: a thread hashes
-    # what is written while the next arrays are copied in.
-    with ThreadPoolExecutor(max_workers=1) as hashing:
-        hashed = 0
-        pending = []
-        for start, arr in zip(starts, arrays):
-            at = blob_offset + start
-            if isinstance(arr, np.ndarray):
-                buffer[at:at + arr.nbytes] = arr.reshape(-1).view(np.uint8)
-            else:
-                arr.write_into(buffer[at:at + arr.nbytes].view(arr.dtype).reshape(arr.shape))
-            if at + arr.nbytes - hashed >= _HASH_CHUNK:
-                pending.append(hashing.submit(digest.update, view[hashed:at + arr.nbytes]))
-                hashed = at + arr.nbytes
-        pending.append(hashing.submit(digest.update, view[hashed:end]))
-        for done in pending:
-            done.result()
+    if len(chunks) == 1:
+        _write_arrays(buffer, chunks[0][1])
+        digest.update(view[:end])
+    else:
+        # Two threads write (most of a fresh plan's time is page faults, which a second
+        # thread halves) while this one hashes each run once written: NumPy and SHA-256
+        # release the GIL.
+        with ThreadPoolExecutor(max_workers=2) as writers:
+            written = [writers.submit(_write_arrays, buffer, pieces) for _, pieces in chunks]
+            for index, done in enumerate(written):
+                done.result()
+                stop = chunks[index + 1][0] if index + 1 < len(chunks) else end
+                digest.update(view[chunks[index][0]:stop])
     out[end:] = digest.digest()
     return out
+
+
+def _write_arrays(buffer: np.ndarray, pieces: list[tuple[int, np.ndarray | ComputedArray]]
+                  ) -> None:
+    """Write each array at its offset in ``buffer`` (the plan's bytes)."""
+    for at, arr in pieces:
+        if isinstance(arr, np.ndarray):
+            buffer[at:at + arr.nbytes] = arr.reshape(-1).view(np.uint8)
+        else:
+            arr.write_into(buffer[at:at + arr.nbytes].view(arr.dtype).reshape(arr.shape))
 
 
 def _dtype_name(arr: np.ndarray | ComputedArray) -> str:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import engine as trt
-from engine.plan.format import CHECKSUM_SIZE, FORMAT_VERSION, MAGIC, read_plan
+from engine.network.scaled_weights import RowScaledArray
+from engine.plan.format import CHECKSUM_SIZE, FORMAT_VERSION, MAGIC, read_plan, write_plan
 from tests.support import CollectingLogger
 
 WEIGHTS = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
@@ -233,3 +234,20 @@ def test_random_mutations_never_crash_or_hang(plan):
 
 def test_magic_is_the_documented_one(plan):
     assert plan[:8] == MAGIC
+
+
+def test_plan_of_many_megabytes_is_written_and_hashed_whole():
+    """Megabytes of arrays, one of them computed as it is written: written in runs by
+    several threads, hashed in order; read back bit for bit, checksum over every byte."""
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(n).astype(np.float32) for n in (3, 900_000, 17, 2_000_000)]
+    base = rng.standard_normal((64, 4096)).astype(np.float32)
+    scale = rng.uniform(0.5, 2, 64).astype(np.float32)
+    arrays.insert(2, RowScaledArray(base, (scale,)))
+    data = write_plan({"note": "big"}, arrays)
+    assert hashlib.sha256(data[:-CHECKSUM_SIZE]).digest() == data[-CHECKSUM_SIZE:]
+    contents = read_plan(bytes(data))
+    want = [*arrays[:2], base * scale[:, None], *arrays[3:]]
+    assert len(contents.arrays) == len(want)
+    for got, expected in zip(contents.arrays, want):
+        np.testing.assert_array_equal(got, expected)
