@@ -90,10 +90,11 @@ def _in_two_parts(extent: int, *_: float) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("channels,maps,groups,kernel,stride,dilation,pads", CONVOLUTIONS)
 def test_every_fused_convolution_tactic_adds_the_residual_and_activation(
         monkeypatch, in_parts, channels, maps, groups, kernel, stride, dilation, pads):
-    from engine.kernels.cpu import fused_conv
+    from engine.kernels.cpu import fused_conv, fused_conv_channels_last
 
     if in_parts:  # each part then finishes its own block, the GEMM adding to bias + residual
         monkeypatch.setattr(fused_conv, "split", _in_two_parts)
+        monkeypatch.setattr(fused_conv_channels_last, "split", _in_two_parts)
         monkeypatch.setattr(fused_conv, "PREFILL_MIN_ELEMENTS", 0)
     x = rng.standard_normal((2, channels, 11, 9)).astype(np.float32)
     w = rng.standard_normal((maps, channels // groups, kernel, kernel)).astype(np.float32)
@@ -244,7 +245,8 @@ def _product_in_parts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("view", ["whole", "columns", "transposed"])
+@pytest.mark.parametrize("view", ["whole", "columns", "transposed", "transposed block",
+                                  "every other column"])
 def test_matmul_accumulate_adds_the_product_in_place(view):
     from engine.kernels.cpu.blas_threads import matmul_accumulate
 
@@ -254,8 +256,13 @@ def test_matmul_accumulate_adds_the_product_in_place(view):
     first, last = (5, 65) if view == "columns" else (0, 90)
     if view == "columns":  # a block of another array's columns, as a part's block is
         b = b[:, 10:70]
-    elif view == "transposed":  # no unit stride along the rows: NumPy computes it
+    elif view == "transposed":  # the GEMM reads the transpose of a row-major matrix
         b = np.asfortranarray(b)
+    elif view == "transposed block":  # as the channels-last convolution's columns are read
+        wider = rng.standard_normal((100, 64)).astype(np.float32)
+        b = wider[4:94, 3:53].T
+    elif view == "every other column":  # no unit stride either way: NumPy computes it
+        b = rng.standard_normal((50, 180)).astype(np.float32)[:, ::2]
     target = out[:, first:last]
     want = target.astype(np.float64) + a.astype(np.float64) @ b
     before = out.copy()

@@ -63,7 +63,7 @@ def _find_sgemm(library: ctypes.CDLL | None) -> Callable[..., None] | None:
 _OPENBLAS = _openblas()
 _SET_LOCAL_THREADS = _find_local_setter(_OPENBLAS)
 _SGEMM = _find_sgemm(_OPENBLAS)
-_ROW_MAJOR, _NO_TRANSPOSE = 101, 111  # CBLAS enums
+_ROW_MAJOR, _NO_TRANSPOSE, _TRANSPOSE = 101, 111, 112  # CBLAS enums
 
 
 def _rows_of_floats(a: np.ndarray) -> bool:
@@ -73,16 +73,18 @@ def _rows_of_floats(a: np.ndarray) -> bool:
 
 
 def matmul_accumulate(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """``out += a @ b`` for 2D float32 operands, with no temporary where the BLAS allows
-    (GEMM's ``beta = 1``)."""
-    if _SGEMM is None or not (_rows_of_floats(a) and _rows_of_floats(b) and
+    """``out += a @ b`` for 2D float32 operands, ``b`` possibly the transpose of a matrix
+    with rows of unit stride, with no temporary where the BLAS allows (GEMM's ``beta = 1``)."""
+    b_rows = _rows_of_floats(b)
+    if _SGEMM is None or not (_rows_of_floats(a) and (b_rows or _rows_of_floats(b.T)) and
                               _rows_of_floats(out)) or 0 in a.shape or out.size == 0:
         out += a @ b
         return
     rows, inner = a.shape
-    _SGEMM(_ROW_MAJOR, _NO_TRANSPOSE, _NO_TRANSPOSE, rows, out.shape[1], inner, 1.0,
-           a.ctypes.data, a.strides[0] // 4, b.ctypes.data, b.strides[0] // 4, 1.0,
-           out.ctypes.data, out.strides[0] // 4)
+    _SGEMM(_ROW_MAJOR, _NO_TRANSPOSE, _NO_TRANSPOSE if b_rows else _TRANSPOSE, rows,
+           out.shape[1], inner, 1.0, a.ctypes.data, a.strides[0] // 4, b.ctypes.data,
+           (b.strides[0] if b_rows else b.strides[1]) // 4, 1.0, out.ctypes.data,
+           out.strides[0] // 4)
 
 
 @contextmanager

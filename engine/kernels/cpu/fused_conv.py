@@ -26,6 +26,10 @@ from engine.kernels.cpu.blas_threads import (
     run_parts,
     split,
 )
+from engine.kernels.cpu.fused_conv_channels_last import (
+    conv2d_channels_last_gemm,
+    taps_last_weights,
+)
 from engine.kernels.cpu.math_contraction import matrix_multiply
 from engine.kernels.cpu.math_numeric import dtype_of, narrow
 from engine.kernels.cpu.math_pointwise import _ACTIVATIONS as ACTIVATIONS
@@ -307,6 +311,14 @@ def _shifted_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
         tuple(layer.stride_nd) == (1, 1) and _weights_fit(layer, inputs)
 
 
+def _channels_last_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    """Ungrouped 2D kernels of several taps, the padding non-negative."""
+    assert isinstance(layer, IConvolutionLayer)
+    return len(layer.kernel_size_nd) == 2 and layer.num_groups == 1 and \
+        int(np.prod(layer.kernel_size_nd)) > 1 and \
+        min(*layer.pre_padding, *layer.post_padding) >= 0 and _weights_fit(layer, inputs)
+
+
 def _depthwise_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IConvolutionLayer)
     x = inputs[0]
@@ -337,14 +349,14 @@ def _grouped_direct_gemm(x: np.ndarray, weights: np.ndarray,
 def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method: str
               ) -> np.ndarray:
     """The finished float32 output (bias, and a fused layer's residual and activation);
-    ``method`` is ``"im2col"``, ``"direct"`` (a direct GEMM per group), ``"shifted"`` or
-    ``"depthwise"``."""
-    x, w, b = _operands(layer, inputs[:3])
+    ``method`` is ``"im2col"``, ``"direct"`` (a direct GEMM per group), ``"shifted"``,
+    ``"channels_last"`` or ``"depthwise"``."""
+    x, weights, b = _operands(layer, inputs[:3])
     spatial = len(layer.kernel_size_nd)
     flat, lead = _flatten_batch(x, spatial)
     batch, channels = flat.shape[:2]
     maps, groups = layer.num_output_maps, layer.num_groups
-    w = w.reshape(maps, channels // groups, *layer.kernel_size_nd)
+    w = weights.reshape(maps, channels // groups, *layer.kernel_size_nd)
     geometry = layer.geometry(flat.shape[2:])
     strides, dilations = tuple(layer.stride_nd), tuple(layer.dilation_nd)
     residual = inputs[3] if len(inputs) > 3 else None
@@ -356,6 +368,9 @@ def _convolve(layer: IConvolutionLayer, inputs: list[np.ndarray | None], method:
         out = conv2d_depthwise_taps(flat, w, geometry, strides, dilations, epilogue)
     elif method == "shifted":
         out = conv2d_shifted_gemm(flat, w, geometry, dilations, epilogue)
+    elif method == "channels_last":
+        wmat = taps_last_weights(weights, w.shape)  # type: ignore[arg-type]
+        out = conv2d_channels_last_gemm(flat, w, wmat, geometry, strides, dilations, epilogue)
     elif method == "direct" and groups == 1:
         out = conv2d_direct_gemm(flat, w, geometry, strides, dilations, epilogue)
     elif method == "direct":
@@ -388,6 +403,13 @@ def convolution_shifted(layer: ILayer, inputs: list[np.ndarray | None]) -> list[
     return _convolution(layer, inputs, "shifted")
 
 
+@kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_channels_last_gemm",
+        supports=_channels_last_fits)
+def convolution_channels_last(layer: ILayer, inputs: list[np.ndarray | None]
+                              ) -> list[np.ndarray]:
+    return _convolution(layer, inputs, "channels_last")
+
+
 @kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_depthwise_taps",
         supports=_depthwise_fits)
 def convolution_depthwise(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
@@ -412,6 +434,13 @@ def fused_convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]
 def fused_convolution_shifted(layer: ILayer, inputs: list[np.ndarray | None]
                               ) -> list[np.ndarray]:
     return _convolution(layer, inputs, "shifted")
+
+
+@kernel(LayerType.FUSED_CONVOLUTION, backend="cpu",
+        name="cpu.fused_convolution_channels_last_gemm", supports=_channels_last_fits)
+def fused_convolution_channels_last(layer: ILayer, inputs: list[np.ndarray | None]
+                                    ) -> list[np.ndarray]:
+    return _convolution(layer, inputs, "channels_last")
 
 
 @kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_depthwise_taps",
