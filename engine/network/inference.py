@@ -74,6 +74,14 @@ def topological_order(layers: Iterable[ILayer]) -> list[ILayer]:
     Raises ``NetworkError`` naming a layer on a cycle.
     """
     layers = list(layers)
+    # Most lists are in order already (as parsed, as built): checked in one pass.
+    placed: set[ILayer | None] = {None}
+    for layer in layers:
+        if not placed.issuperset([t if t is None else t._producer for t in layer._inputs]):
+            break
+        placed.add(layer)
+    else:
+        return layers
     order: list[ILayer] = []
     state: dict[int, int] = {}  # id(layer) -> 1 visiting, 2 done
     for root in layers:
