@@ -101,7 +101,7 @@ class Epilogue:
     def activate(self, block: np.ndarray) -> None:
         if self.activation is None:
             return
-        if ActivationType(self.activation) == ActivationType.RELU:
+        if self.activation == ActivationType.RELU:  # an IntEnum: no conversion per block
             np.maximum(block, 0, out=block)
             return
         with np.errstate(over="ignore", invalid="ignore"):

@@ -3,6 +3,7 @@ one batched matrix product per group (``conv_im2col_gemm``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -69,7 +70,7 @@ def conv_im2col_gemm(x: np.ndarray, weights: np.ndarray, geometry: Sequence[tupl
 
 def _flatten_batch(x: np.ndarray, spatial: int) -> tuple[np.ndarray, tuple[int, ...]]:
     lead = x.shape[:x.ndim - spatial - 1]
-    return x.reshape((int(np.prod(lead)),) + x.shape[x.ndim - spatial - 1:]), lead
+    return x.reshape((math.prod(lead),) + x.shape[x.ndim - spatial - 1:]), lead
 
 
 def _operands(layer: IConvolutionLayer | IDeconvolutionLayer, inputs: list[np.ndarray | None]

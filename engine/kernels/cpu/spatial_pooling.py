@@ -3,6 +3,7 @@ into one part per core."""
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import numpy as np
@@ -85,7 +86,7 @@ def pooling(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
     kind = PoolingType(layer.type)
     counts = None if kind == PoolingType.MAX else _counts(layer, extent, geometry)
     out = np.empty((data.shape[0],) + outs, np.float32)
-    taps = int(np.prod(layer.window_size_nd))
+    taps = math.prod(layer.window_size_nd)
     run_parts(partial(_pool_rows, data, layer, geometry, kind, counts, out),
               split(data.shape[0], out.size * taps, PARALLEL_MIN_ELEMENTS))
     return [out.reshape(x.shape[:-spatial] + outs).astype(x.dtype, copy=False)]
