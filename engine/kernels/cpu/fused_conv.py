@@ -221,12 +221,20 @@ def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
     maps, _, kh, kw = weights.shape
     (oh, ow) = (extent for _, _, extent in geometry)
     dh, dw = dilations
-    padded = pad_for_windows(x, geometry, dilated_extent((kh, kw), dilations), (1, 1))
-    hp, wp = padded.shape[2:]
+    extents = dilated_extent((kh, kw), dilations)
+    pads = [(pre, max(post, out + extent - 1 - size - pre))
+            for (pre, post, out), extent, size in zip(geometry, extents, x.shape[2:])]
+    if min(min(pad) for pad in pads) < 0:  # a crop: the padded input is another array
+        x = pad_for_windows(x, geometry, extents, (1, 1))
+        pads = [(0, 0), (0, 0)]
+    (top, bottom), (left, right) = pads
+    height, width = x.shape[2:]
+    hp, wp = top + height + bottom, left + width + right
     slack = (kw - 1) * dw  # the last tap's slice runs this far past the last padded row
     taps = np.ascontiguousarray(weights.transpose(2, 3, 0, 1))  # [KH, KW, K, C]
     out = np.empty((batch, maps, oh, ow), np.float32)
     flat = np.zeros((channels, hp * wp + slack), np.float32)
+    inside = flat[:, :hp * wp].reshape(channels, hp, wp)[:, top:top + height, left:left + width]
 
     def output_rows(image: int, first: int, last: int) -> None:
         wide = np.empty((maps, (last - first) * wp), np.float32)
@@ -244,7 +252,7 @@ def conv2d_shifted_gemm(x: np.ndarray, weights: np.ndarray,
 
     parts = split(oh, 2.0 * maps * channels * kh * kw * oh * wp)
     for image in range(batch):
-        flat[:, :hp * wp] = padded[image].reshape(channels, hp * wp)
+        inside[...] = x[image]  # the padding stays zero
         run_parts(partial(output_rows, image), parts)
     return out
 

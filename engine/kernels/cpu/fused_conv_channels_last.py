@@ -39,16 +39,21 @@ def taps_last_weights(weights: np.ndarray, shape: tuple[int, int, int, int]) -> 
     return reordered
 
 
-def _channels_last_padded(image: np.ndarray, pads: Sequence[tuple[int, int]]) -> np.ndarray:
-    """``image`` ``[C, H, W]`` as ``[H + pads, W + pads, C]``, the padding zeros."""
+def _channels_last_rows(image: np.ndarray, pads: Sequence[tuple[int, int]], first: int,
+                        last: int) -> np.ndarray:
+    """Rows ``[first, last)`` of ``image`` ``[C, H, W]`` padded by ``pads``, as
+    ``[last - first, W + pads, C]``, the padding zeros."""
     channels, height, width = image.shape
-    (top, bottom), (left, right) = pads
-    out = np.empty((top + height + bottom, left + width + right, channels), np.float32)
-    out[:top] = 0
-    out[top + height:] = 0
-    out[top:top + height, :left] = 0
-    out[top:top + height, left + width:] = 0
-    out[top:top + height, left:left + width] = image.transpose(1, 2, 0)
+    (top, _), (left, right) = pads
+    out = np.empty((last - first, left + width + right, channels), np.float32)
+    low = min(max(first, top), last)  # the image's rows among them: [low, high)
+    inside = low, max(low, min(last, top + height))
+    out[:inside[0] - first] = 0
+    out[inside[1] - first:] = 0
+    rows = slice(inside[0] - first, inside[1] - first)
+    out[rows, :left] = 0
+    out[rows, left + width:] = 0
+    out[rows, left:left + width] = image[:, inside[0] - top:inside[1] - top].transpose(1, 2, 0)
     return out
 
 
@@ -59,7 +64,7 @@ def conv2d_channels_last_gemm(x: np.ndarray, weights: np.ndarray, wmat: np.ndarr
     ``weights`` ``[K, C, KH, KW]`` (``wmat``: them as ``taps_last_weights``), then
     ``epilogue``; returns ``[B, K, OH, OW]``. The parts split the maps where the weights
     outnumber the columns (the columns built first, in parts of output rows), else the output
-    rows."""
+    rows; each part copies the input rows its output rows read (the kernel's overlap twice)."""
     batch, channels = x.shape[:2]
     maps, _, kh, kw = weights.shape
     (oh, ow) = (extent for _, _, extent in geometry)
@@ -71,13 +76,15 @@ def conv2d_channels_last_gemm(x: np.ndarray, weights: np.ndarray, wmat: np.ndarr
     out = np.empty((batch, maps, oh, ow), np.float32)
     flops = 2.0 * maps * inner * positions
 
-    def columns(padded: np.ndarray, cols: np.ndarray, first: int, last: int) -> None:
+    def columns(image: int, cols: np.ndarray, first: int, last: int) -> None:
         """Output rows ``[first, last)`` of the transposed columns ``[OH, OW, taps, C]``."""
+        rows = _channels_last_rows(x[image], pads, first * sh,
+                                   (last - 1) * sh + (kh - 1) * dh + 1)
         for i in range(kh):
             for j in range(kw):
-                top, left = i * dh + first * sh, j * dw
-                cols[first:last, :, i * kw + j] = padded[top:top + (last - first - 1) * sh + 1:sh,
-                                                         left:left + (ow - 1) * sw + 1:sw]
+                top, left = i * dh, j * dw
+                cols[first:last, :, i * kw + j] = rows[top:top + (last - first - 1) * sh + 1:sh,
+                                                       left:left + (ow - 1) * sw + 1:sw]
 
     def product(image: int, cols: np.ndarray, maps_part: tuple[int, int],
                 rows: tuple[int, int]) -> None:
@@ -87,20 +94,18 @@ def conv2d_channels_last_gemm(x: np.ndarray, weights: np.ndarray, wmat: np.ndarr
         epilogue.product(wmat[start:stop], b, block,
                          (image, slice(start, stop), slice(first * ow, last * ow)))
 
-    def row_part(image: int, padded: np.ndarray, cols: np.ndarray, first: int, last: int
-                 ) -> None:
-        columns(padded, cols, first, last)
+    def row_part(image: int, cols: np.ndarray, first: int, last: int) -> None:
+        columns(image, cols, first, last)
         product(image, cols, (0, maps), (first, last))
 
     by_maps = wmat.size >= inner * positions
     for image in range(batch):
-        padded = _channels_last_padded(x[image], pads)
         cols = np.empty((oh, ow, kh * kw, channels), np.float32)
         if by_maps:
-            run_parts(partial(columns, padded, cols),
+            run_parts(partial(columns, image, cols),
                       split(oh, cols.size, PARALLEL_MIN_ELEMENTS))
             run_parts(lambda start, stop, image=image, cols=cols:
                       product(image, cols, (start, stop), (0, oh)), split(maps, flops))
         else:
-            run_parts(partial(row_part, image, padded, cols), split(oh, flops))
+            run_parts(partial(row_part, image, cols), split(oh, flops))
     return out
