@@ -1,5 +1,5 @@
-"""CPU kernel of pooling: reductions over strided views of the padded input, the channels cut
-into one part per core."""
+"""CPU kernel of pooling: reductions over strided views of the input (never padded), the
+channels cut into one part per core."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from functools import partial
 import numpy as np
 
 from engine.kernels.cpu.blas_threads import PARALLEL_MIN_ELEMENTS, run_parts, split
-from engine.kernels.cpu.spatial_conv import pad_for_windows
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
 from engine.network.layers.spatial_pooling import IPoolingLayer, PoolingType
@@ -19,29 +18,50 @@ def _window_reduce(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int
                    combine: np.ufunc, padding: float, out: np.ndarray) -> None:
     """``combine`` over each window of ``x`` into ``out``, one window axis after the other
     (max and sum are separable): a few whole-array operations per axis, the first reading
-    contiguous rows, instead of one strided operation per window tap."""
+    contiguous rows, instead of one strided operation per window tap.
+
+    ``padding`` (-inf for a maximum, 0 for a sum) changes nothing it is combined with, so the
+    input is never padded: each tap combines only the outputs whose window reads it inside the
+    input, and outputs that no tap reaches keep ``padding``."""
     window, strides = tuple(layer.window_size_nd), tuple(layer.stride_nd)
     spatial = len(window)
-    values = pad_for_windows(x, geometry, window, strides, padding)
-    if values.shape[-spatial:] == window:  # one window over everything: a global pooling
-        rows, target = values.reshape(out.shape[:-spatial] + (-1,)), \
-            out.reshape(out.shape[:-spatial])
+    # The extents pad_for_windows would pad the input to.
+    padded = tuple(pre + n + max(post, (out - 1) * stride + size - n - pre)
+                   for (pre, post, out), n, stride, size
+                   in zip(geometry, x.shape[-spatial:], strides, window))
+    if padded == window:  # one window over everything: a global pooling
+        rows, target = x.reshape(out.shape[:-spatial] + (-1,)), out.reshape(out.shape[:-spatial])
         if combine is np.add:  # a matrix-vector product: several times faster on short rows
             np.matmul(rows, np.ones(rows.shape[-1], np.float32), out=target)
         else:
             combine.reduce(rows, axis=-1, out=target)
         return
-    for i, (size, stride, (_, _, extent)) in enumerate(zip(window, strides, geometry)):
+    values = x
+    for i, (size, stride, (pre, _, extent)) in enumerate(zip(window, strides, geometry)):
         axis = values.ndim - spatial + i
         target = out if i == spatial - 1 else \
             np.empty(values.shape[:axis] + (extent,) + values.shape[axis + 1:], np.float32)
         before = (slice(None),) * axis
-        for tap in range(size):
-            taps = values[before + (slice(tap, tap + stride * (extent - 1) + 1, stride),)]
-            if tap == 0:
+        # Output o's tap t reads input o * stride + t - pre: the outputs [low, high) read inside.
+        reach = [(tap, max(0, -((tap - pre) // stride)),
+                  min(extent, (values.shape[axis] - 1 - tap + pre) // stride + 1))
+                 for tap in range(size)]
+        whole = [r for r in reach if r[1:] == (0, extent)]
+        if whole:  # the first tap that every output reads sets the target
+            reach.remove(whole[0])
+            reach.insert(0, whole[0])
+        else:
+            target.fill(padding)
+        for n, (tap, low, high) in enumerate(reach):
+            if high <= low:
+                continue
+            first = low * stride + tap - pre
+            taps = values[before + (slice(first, first + stride * (high - low - 1) + 1, stride),)]
+            if n == 0 and whole:
                 np.copyto(target, taps)
             else:
-                combine(target, taps, out=target)
+                part = target[before + (slice(low, high),)]
+                combine(part, taps, out=part)
         values = target
 
 
