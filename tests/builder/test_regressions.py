@@ -246,6 +246,23 @@ def _product_in_parts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def test_run_parts_runs_every_part_once_and_raises_what_a_part_raised():
+    from engine.kernels.cpu.blas_threads import run_parts
+
+    done: list[int] = []
+    for _ in range(50):  # the worker takes some offers, others are called off
+        run_parts(lambda start, stop: done.extend(range(start, stop)), [(0, 3), (3, 8)])
+    assert sorted(done) == sorted(list(range(8)) * 50)
+
+    def fails(start: int, stop: int) -> None:
+        if start:
+            raise ValueError(f"part {start}")
+
+    for _ in range(20):
+        with pytest.raises(ValueError, match="part 3"):
+            run_parts(fails, [(0, 3), (3, 8)])
+
+
 @pytest.mark.parametrize("view", ["whole", "columns", "transposed", "transposed block",
                                   "every other column"])
 def test_matmul_accumulate_adds_the_product_in_place(view):

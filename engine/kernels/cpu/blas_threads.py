@@ -16,9 +16,10 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -101,56 +102,109 @@ def one_blas_thread() -> Iterator[None]:
 
 
 # Parallel products without BLAS threads: a product is cut into one part per core, which the
-# calling thread and a pool take in turn, each on one BLAS thread. A pool thread that waits
-# for a core leaves its part to the calling thread, and a waiting thread sleeps instead of
+# calling thread and the worker threads take in turn, each on one BLAS thread. A worker that
+# waits for a core leaves its part to the calling thread, and a waiting thread sleeps instead of
 # spinning at a BLAS barrier, so a busy host slows a run down gracefully.
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _new_pool() -> ThreadPoolExecutor | None:
-    return ThreadPoolExecutor(max_workers=_CORES - 1, thread_name_prefix="engine-cpu") \
-        if _CORES > 1 else None
-
-
-def _reset_pool_in_child() -> None:
-    # A forked child inherits the pool's bookkeeping but none of its threads: it would wait
-    # forever on parts that no thread runs.
-    global _POOL
-    _POOL = _new_pool()
-
-
-_POOL = _new_pool()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_pool_in_child)
-# Below these a hand-over to the pool costs more than it saves: floating-point operations of
+# Below these a hand-over to a worker costs more than it saves: floating-point operations of
 # a matrix product, or elements that a loop of whole-array NumPy operations reads.
 PARALLEL_MIN_FLOPS = 2e7
 PARALLEL_MIN_ELEMENTS = 1e5
+
+
+class _Offer:
+    """One call's parts offered to a worker, which takes them or finds them called off.
+
+    Two plain locks instead of a ``concurrent.futures`` future and its condition: measured
+    inside ResNet-50 runs (67 hand-overs each), 1.7 ms less per run."""
+
+    __slots__ = ("take_parts", "lock", "state", "finished", "error")
+    OFFERED, TAKEN, CALLED_OFF = range(3)
+
+    def __init__(self, take_parts: Callable[[], None]) -> None:
+        self.take_parts = take_parts
+        self.lock = threading.Lock()
+        self.state = _Offer.OFFERED
+        self.finished = threading.Lock()
+        self.finished.acquire()  # released by the worker when it is done
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        """On a worker: the parts left, unless the caller has called the offer off."""
+        with self.lock:
+            if self.state == _Offer.CALLED_OFF:
+                return
+            self.state = _Offer.TAKEN
+        try:
+            self.take_parts()
+        except BaseException as exc:  # noqa: BLE001 - raised again on the calling thread
+            self.error = exc
+        finally:
+            self.finished.release()
+
+    def call_off_or_wait(self) -> None:
+        """On the caller, its own parts done: call the offer off if no worker took it yet,
+        else wait for the worker and raise what its parts raised."""
+        with self.lock:
+            if self.state == _Offer.OFFERED:
+                self.state = _Offer.CALLED_OFF
+                return
+        self.finished.acquire()
+        if self.error is not None:
+            raise self.error
+
+
+_OFFERS: queue.SimpleQueue[_Offer] = queue.SimpleQueue()
+_WORKERS_STARTED = False
+_START_LOCK = threading.Lock()
+
+
+def _work() -> None:
+    with one_blas_thread():
+        while True:
+            _OFFERS.get().run()
+
+
+def _start_workers() -> None:
+    global _WORKERS_STARTED
+    with _START_LOCK:
+        if not _WORKERS_STARTED:
+            for _ in range(_CORES - 1):
+                threading.Thread(target=_work, name="engine-cpu", daemon=True).start()
+            _WORKERS_STARTED = True
+
+
+def _reset_workers_in_child() -> None:
+    # A forked child inherits the queue but none of the workers: it starts its own.
+    global _OFFERS, _WORKERS_STARTED, _START_LOCK
+    _OFFERS, _WORKERS_STARTED, _START_LOCK = queue.SimpleQueue(), False, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_workers_in_child)
 
 
 def split(extent: int, flops: float, minimum: float = PARALLEL_MIN_FLOPS
           ) -> list[tuple[int, int]]:
     """``[start, stop)`` parts of ``range(extent)``, one per core for work of ``flops``
     (or of another measure, with its own ``minimum``)."""
-    parts = 1 if _POOL is None or flops < minimum else min(_CORES, extent)
+    parts = 1 if _CORES == 1 or flops < minimum else min(_CORES, extent)
     bounds = [extent * i // parts for i in range(parts + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def _on_one_blas_thread(take_parts: Callable[[], None]) -> None:
-    with one_blas_thread():
-        take_parts()
-
-
 def run_parts(work: Callable[[int, int], object], parts: list[tuple[int, int]]) -> None:
-    """``work(start, stop)`` for every part, on the calling thread and the pool's: each
+    """``work(start, stop)`` for every part, on the calling thread and the workers: each
     thread takes the next part left until none is; returns when all are done.
 
-    A pool thread that has not started by the time the calling thread runs out of parts (its
-    core busy elsewhere) is called off, so a busy core costs its share, never a wait."""
+    An offer that no worker has taken by the time the calling thread runs out of parts (the
+    workers' cores busy elsewhere) is called off, so a busy core costs its share, never a
+    wait."""
     if len(parts) == 1:
         work(*parts[0])
         return
+    if not _WORKERS_STARTED:
+        _start_workers()
     left = deque(parts)
 
     def take_parts() -> None:
@@ -161,9 +215,11 @@ def run_parts(work: Callable[[int, int], object], parts: list[tuple[int, int]]) 
                 return
             work(start, stop)
 
-    helpers = [_POOL.submit(_on_one_blas_thread, take_parts)  # type: ignore[union-attr]
-               for _ in range(min(_CORES, len(parts)) - 1)]
-    take_parts()
-    for helper in helpers:
-        if not helper.cancel():
-            helper.result()
+    offers = [_Offer(take_parts) for _ in range(min(_CORES, len(parts)) - 1)]
+    for offer in offers:
+        _OFFERS.put(offer)
+    try:
+        take_parts()
+    finally:
+        for offer in offers:
+            offer.call_off_or_wait()
