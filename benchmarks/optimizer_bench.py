@@ -5,6 +5,11 @@ lower bound, and cold build against a rebuild with a warm timing cache. Prints a
 table (docs/benchmarks.md, "Builder optimizer (CPU)").
 
     PYTHONPATH=. .venv/bin/python benchmarks/optimizer_bench.py [--models resnet50,...]
+
+Besides the light models (``resnet50``, ``squeezenet``, ...), ``torch_resnet50`` and
+``torch_bert`` are exported from PyTorch at run time with random weights
+(``tests/onnx/pytorch_models.py``: torchvision's ResNet-50 architecture; a 12-layer BERT-base
+encoder, batch 1, sequence 128); they need the dev extra's CPU torch.
 """
 
 from __future__ import annotations
@@ -119,6 +124,48 @@ def max_errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
     return error, error / max(float(np.abs(want).max()), 1e-30)
 
 
+def load_model(model: str) -> onnx.ModelProto:
+    """A light model of the onnx package, or a PyTorch export made now (``torch_*``)."""
+    if not model.startswith("torch_"):
+        return onnx.load(str(LIGHT / f"light_{model}.onnx"))
+    import tempfile
+
+    from tests.onnx import pytorch_models
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / f"{model}.onnx"
+        if model == "torch_resnet50":
+            pytorch_models.export_resnet50(path)
+        elif model == "torch_bert":
+            pytorch_models.export_bert(path, pytorch_models.BertConfig(layers=12, hidden=768,
+                                                                       heads=12),
+                                       batch=1, sequence=128)
+        else:
+            raise SystemExit(f"unknown model {model!r}: torch_resnet50 or torch_bert")
+        return onnx.load(str(path))
+
+
+def sample_feeds(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Random normal floats (seed 0) for each graph input; token ids in [0, 1000) and masks
+    of ones for integer inputs."""
+    rng = np.random.default_rng(0)
+    initializers = {i.name for i in proto.graph.initializer}
+    feeds = {}
+    for graph_input in proto.graph.input:
+        if graph_input.name in initializers:
+            continue
+        tensor_type = graph_input.type.tensor_type
+        shape = [d.dim_value for d in tensor_type.shape.dim]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
+        if dtype.kind == "f":
+            feeds[graph_input.name] = rng.standard_normal(shape).astype(dtype)
+        elif "mask" in graph_input.name:
+            feeds[graph_input.name] = np.ones(shape, dtype)
+        else:
+            feeds[graph_input.name] = rng.integers(0, 1000, shape).astype(dtype)
+    return feeds
+
+
 def with_logits_output(model: onnx.ModelProto) -> str | None:
     """Add the input of the last Softmax as a graph output; returns its name. These models'
     weights are constants, so their 1000 logits are equal in exact arithmetic and the softmax
@@ -150,14 +197,9 @@ def main() -> None:
           "activation memory: plan / lower bound | build: cold / warm timing cache |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
-        path = LIGHT / f"light_{model}.onnx"
-        proto = onnx.load(str(path))
+        proto = load_model(model)
         logits = with_logits_output(proto)
-        initializers = {i.name for i in proto.graph.initializer}
-        graph_input = next(i for i in proto.graph.input if i.name not in initializers)
-        name = graph_input.name
-        shape = [d.dim_value for d in graph_input.type.tensor_type.shape.dim]
-        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        feeds = sample_feeds(proto)
         try:
             plain, _, _ = build(proto, passes=False)
             cache = trt.Builder(trt.Logger()).create_builder_config().create_timing_cache(b"")
@@ -168,17 +210,16 @@ def main() -> None:
             continue
         session = ort.InferenceSession(proto.SerializeToString(), ort_options(),
                                        providers=["CPUExecutionProvider"])
-        want = dict(zip([o.name for o in session.get_outputs()], session.run(None, {name: x})))
+        want = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
         output = proto.graph.output[0].name
         context = optimized.create_execution_context()
-        got = context.infer({name: x})
-        unoptimized = plain.create_execution_context().infer({name: x})
+        got = context.infer(dict(feeds))
+        unoptimized = plain.create_execution_context().infer(dict(feeds))
         plain_abs, plain_rel = max_errors(unoptimized[output], want[output])
         opt_abs, opt_rel = max_errors(got[output], want[output])
         logit_errors = "-" if logits is None else (
             f"{max_errors(unoptimized[logits], want[logits])[1]:.1e} / "
             f"{max_errors(got[logits], want[logits])[1]:.1e}")
-        feeds = {name: x}
         ms = interleaved_latency({"ours": partial(context.infer, feeds),
                                   "ort": partial(session.run, None, feeds)}, args.repeats)
         print(ROW.format(model=model, defined=defined, plain=plain.num_layers,
