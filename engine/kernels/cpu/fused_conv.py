@@ -399,63 +399,18 @@ def _convolution(layer: ILayer, inputs: list[np.ndarray | None], method: str
     return [_convolve(layer, inputs, method)]
 
 
-@kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_direct_gemm",
-        supports=_direct_fits)
-def convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    return _convolution(layer, inputs, "direct")
-
-
-@kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_shifted_gemm",
-        supports=_shifted_fits)
-def convolution_shifted(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    return _convolution(layer, inputs, "shifted")
-
-
-@kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_channels_last_gemm",
-        supports=_channels_last_fits)
-def convolution_channels_last(layer: ILayer, inputs: list[np.ndarray | None]
-                              ) -> list[np.ndarray]:
-    return _convolution(layer, inputs, "channels_last")
-
-
-@kernel(LayerType.CONVOLUTION, backend="cpu", name="cpu.convolution_depthwise_taps",
-        supports=_depthwise_fits)
-def convolution_depthwise(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    return _convolution(layer, inputs, "depthwise")
-
-
-@kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_im2col_gemm",
-        supports=_weights_fit)
-def fused_convolution(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    return _convolution(layer, inputs, "im2col")
-
-
-@kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_direct_gemm",
-        supports=_direct_fits)
-def fused_convolution_direct(layer: ILayer, inputs: list[np.ndarray | None]
-                             ) -> list[np.ndarray]:
-    return _convolution(layer, inputs, "direct")
-
-
-@kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_shifted_gemm",
-        supports=_shifted_fits)
-def fused_convolution_shifted(layer: ILayer, inputs: list[np.ndarray | None]
-                              ) -> list[np.ndarray]:
-    return _convolution(layer, inputs, "shifted")
-
-
-@kernel(LayerType.FUSED_CONVOLUTION, backend="cpu",
-        name="cpu.fused_convolution_channels_last_gemm", supports=_channels_last_fits)
-def fused_convolution_channels_last(layer: ILayer, inputs: list[np.ndarray | None]
-                                    ) -> list[np.ndarray]:
-    return _convolution(layer, inputs, "channels_last")
-
-
-@kernel(LayerType.FUSED_CONVOLUTION, backend="cpu", name="cpu.fused_convolution_depthwise_taps",
-        supports=_depthwise_fits)
-def fused_convolution_depthwise(layer: ILayer, inputs: list[np.ndarray | None]
-                                ) -> list[np.ndarray]:
-    return _convolution(layer, inputs, "depthwise")
+# (tactic name suffix, method, supports), in registration order: optimization level 0 takes
+# the first valid one. Plain convolutions have their im2col tactic in spatial_conv.
+_METHODS = (("im2col_gemm", "im2col", _weights_fit), ("direct_gemm", "direct", _direct_fits),
+            ("shifted_gemm", "shifted", _shifted_fits),
+            ("channels_last_gemm", "channels_last", _channels_last_fits),
+            ("depthwise_taps", "depthwise", _depthwise_fits))
+for _type, _prefix, _methods in ((LayerType.CONVOLUTION, "cpu.convolution", _METHODS[1:]),
+                                 (LayerType.FUSED_CONVOLUTION, "cpu.fused_convolution",
+                                  _METHODS)):
+    for _suffix, _method, _fits in _methods:
+        kernel(_type, backend="cpu", name=f"{_prefix}_{_suffix}", supports=_fits)(
+            partial(_convolution, method=_method))
 
 
 @kernel(LayerType.FUSED_MATRIX_MULTIPLY, backend="cpu", name="cpu.fused_matrix_multiply")
