@@ -9,7 +9,7 @@ activation, and the target backend has a tactic for the fused layer.
 from __future__ import annotations
 
 from engine.builder.passes.context import PassContext
-from engine.builder.passes.rewrite import insert_layer, only_consumer, remove_layer, replace_tensor
+from engine.builder.passes.rewrite import only_consumer, replace_chain
 from engine.network.definition import INetworkDefinition
 from engine.network.inference import topological_order
 from engine.network.layer import LayerType
@@ -34,10 +34,6 @@ def fuse_conv_bias_act(network: INetworkDefinition, context: PassContext | None 
             conv, None, ActivationType(act.type), act.alpha, act.beta)
         if not context.accepts(fused):
             continue
-        fused.name = f"{conv.name} + {act.name}"
-        output = insert_layer(network, fused, like=act._outputs[0])
-        replace_tensor(network, act._outputs[0], output)
-        remove_layer(network, act)
-        remove_layer(network, conv)
+        replace_chain(network, fused, [conv, act])
         changed = True
     return changed

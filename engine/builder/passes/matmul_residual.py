@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from engine.builder.passes.context import PassContext
 from engine.builder.passes.rewrite import (
-    insert_layer,
     only_consumer,
     other_input,
-    remove_layer,
-    replace_tensor,
+    replace_chain,
 )
 from engine.network.definition import INetworkDefinition
 from engine.network.inference import topological_order
@@ -68,12 +66,6 @@ def fuse_matmul_residual_add(network: INetworkDefinition, context: PassContext |
             fused.alpha, fused.beta = float(act.alpha), float(act.beta)
         if not context.accepts(fused):
             continue
-        parts = [layer for layer in (product, add, act) if layer is not None]
-        fused.name = " + ".join(layer.name for layer in parts)
-        last = parts[-1]._outputs[0]
-        output = insert_layer(network, fused, like=last)
-        replace_tensor(network, last, output)
-        for layer in parts:
-            remove_layer(network, layer)
+        replace_chain(network, fused, [layer for layer in (product, add, act) if layer is not None])
         changed = True
     return changed

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from engine.builder.passes.context import PassContext
 from engine.builder.passes.rewrite import (
-    insert_layer,
     only_consumer,
     other_input,
-    remove_layer,
-    replace_tensor,
+    replace_chain,
 )
 from engine.network.definition import INetworkDefinition
 from engine.network.inference import topological_order
@@ -52,11 +50,6 @@ def fuse_residual_add(network: INetworkDefinition, context: PassContext | None =
             getattr(last, "alpha", 0.0), getattr(last, "beta", 0.0))
         if not context.accepts(fused):
             continue
-        names = [conv.name, add.name] + ([last.name] if last is act else [])
-        fused.name = " + ".join(names)
-        output = insert_layer(network, fused, like=last._outputs[0])
-        replace_tensor(network, last._outputs[0], output)
-        for layer in {id(x): x for x in (last, add, conv)}.values():
-            remove_layer(network, layer)
+        replace_chain(network, fused, [conv, add] + ([act] if last is act else []))
         changed = True
     return changed

@@ -68,6 +68,17 @@ def insert_layer(network: INetworkDefinition, layer: ILayer, like: ITensor | Non
     return output
 
 
+def replace_chain(network: INetworkDefinition, fused: ILayer, chain: list[ILayer]) -> None:
+    """Put ``fused`` in place of ``chain`` (layers in execution order, each reading the one
+    before): it is named after them (``"conv1 + add1 + relu1"``), its output takes over the
+    last one's output tensor (name and readers), and the chain's layers are removed."""
+    fused.name = " + ".join(layer.name for layer in chain)
+    last = chain[-1]._outputs[0]
+    replace_tensor(network, last, insert_layer(network, fused, like=last))
+    for layer in chain:
+        remove_layer(network, layer)
+
+
 def only_consumer(network: INetworkDefinition, tensor: ITensor) -> ILayer | None:
     """The single layer reading ``tensor`` (once), if that is its only use: not a network
     output, not read twice, not read by several layers."""
