@@ -9,7 +9,6 @@ layer import CuPy.
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
 
 import cupy
@@ -62,6 +61,14 @@ def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
     # graph launch's own latency.
     calls = max(iterations, 8)
     stream = cupy.cuda.Stream(non_blocking=True)
+    try:
+        return _graph_milliseconds(run, calls, rounds, stream)
+    finally:
+        gemm.release_stream(stream)  # its cuBLAS workspace (a ResNet-50 build kept 8.6 GB)
+
+
+def _graph_milliseconds(run: Callable[[], object], calls: int, rounds: int,
+                        stream: cupy.cuda.Stream) -> float | None:
     pool = cupy.cuda.MemoryPool()
     with cupy.cuda.using_allocator(pool.malloc), stream:
         stream.begin_capture()
@@ -86,40 +93,8 @@ def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
             best = min(best, cupy.cuda.get_elapsed_time(start, end))
         del graph
         pool.free_all_blocks()  # the timing's buffers go back now, not at collection
-    gemm.release_stream(stream)  # its cuBLAS workspace too (a ResNet-50 build kept 8 GB)
-    trim_graph_memory()
     return best / calls
 
-
-_CUDART: ctypes.CDLL | None = None
-
-
-def _cudart() -> ctypes.CDLL:
-    """The CUDA runtime library CuPy uses (found among the process's mapped files)."""
-    global _CUDART
-    if _CUDART is None:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "libcudart.so" in line})
-        if not paths:
-            raise RuntimeError("the CUDA runtime is not loaded in this process")
-        _CUDART = ctypes.CDLL(paths[0])
-    return _CUDART
-
-
-def trim_graph_memory() -> None:
-    """Give the memory that destroyed CUDA graphs allocated back to the device. Allocations
-    made while a graph is captured come from the device's graph memory pool, which keeps it
-    reserved after the graph is gone until trimmed: without this, the timing graphs of one
-    build held gigabytes."""
-    _cudart().cudaDeviceGraphMemTrim(ctypes.c_int(cupy.cuda.Device().id))
-
-
-def graph_memory_reserved() -> int:
-    """Bytes the device's graph memory pool holds now (cudaGraphMemAttrReservedMemCurrent)."""
-    value = ctypes.c_uint64()
-    _cudart().cudaDeviceGetGraphMemAttribute(ctypes.c_int(cupy.cuda.Device().id),
-                                             ctypes.c_int(2), ctypes.byref(value))
-    return int(value.value)
 
 # cuDNN's tactics register after cuBLAS's: optimization level 0 takes the first valid tactic
 # untimed, and a cuDNN graph can still turn a geometry down when it is built.
