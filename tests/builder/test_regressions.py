@@ -128,6 +128,36 @@ def test_every_fused_convolution_tactic_adds_the_residual_and_activation(
                                        err_msg=f"{tactic.name} {activation.name}")
 
 
+def _gemm_rounds_rows_alike() -> bool:
+    """Whether NumPy's BLAS gives equal rows of ``a @ b`` for equal rows of ``a``. OpenBLAS's
+    AVX2 SGEMM (Haswell and Zen cores) does not: its micro-kernels for the first and last
+    rows of a block sum the inner dimension in two interleaved halves, the others in one."""
+    a = np.full((64, 512), 0.02, np.float32)
+    product = a @ rng.random((512, 169), dtype=np.float32)
+    return bool((product == product[0]).all())
+
+
+def test_maps_equal_in_exact_arithmetic_are_equal_whatever_part_computes_them(monkeypatch):
+    from engine.kernels.cpu import fused_conv
+
+    if not _gemm_rounds_rows_alike():
+        pytest.skip("NumPy's BLAS rounds equal rows of a product differently")
+    # Parts of 60 and 61 maps with the size above which the bias is written before the
+    # product between them: the GEMM adds to it once per slice of the inner dimension.
+    monkeypatch.setattr(fused_conv, "split", lambda extent, *_: [(0, 60), (60, extent)])
+    monkeypatch.setattr(fused_conv, "PREFILL_MIN_ELEMENTS", 61 * 13 * 13)
+    x = rng.random((1, 512, 13, 13), dtype=np.float32) * 100
+    w = np.full((121, 512, 1, 1), 0.02, np.float32)
+    b = np.full(121, 0.5, np.float32)
+    network = trt.Builder(trt.Logger()).create_network(0)
+    layer = network.add_convolution_nd(network.add_input("x", trt.float32, x.shape), 121,
+                                       (1, 1), w, b)
+    (tactic,) = [t for t in tactics_for("cpu", LayerType.CONVOLUTION)
+                 if t.name == "cpu.convolution_direct_gemm"]
+    (got,) = tactic.run(layer, [x])
+    assert (got == got[:, :1]).all()
+
+
 @pytest.mark.parametrize("op,attributes", [
     ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2]}),
     ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),

@@ -70,10 +70,24 @@ class Epilogue:
                        residual=None if self.residual is None
                        else self.residual[:, start:stop])
 
-    def product(self, a: np.ndarray, b: np.ndarray, block: np.ndarray, index: Index) -> None:
-        """``block`` = the epilogue of ``a @ b``: the bias and the residual written first,
-        the product added to them by the GEMM itself (no pass of its own for either)."""
-        if block.size < PREFILL_MIN_ELEMENTS:  # in cache anyway: fewer calls cost less
+    @staticmethod
+    def prefills(parts: list[tuple[int, int]], elements: int) -> bool:
+        """Whether ``product`` writes the bias and residual before the product, for a product
+        cut into ``parts`` of ``elements`` output elements per index: where its smallest part
+        is large (a small one is in cache anyway, and fewer calls cost less).
+
+        One choice for all the parts of a product: the two orders round differently wherever
+        the BLAS adds to ``block`` once per slice of the inner dimension, so a choice per part
+        would make an output map's rounding depend on the part it falls in (maps equal in
+        exact arithmetic came out unequal)."""
+        return min(stop - start for start, stop in parts) * elements >= PREFILL_MIN_ELEMENTS
+
+    def product(self, a: np.ndarray, b: np.ndarray, block: np.ndarray, index: Index,
+                prefill: bool) -> None:
+        """``block`` = the epilogue of ``a @ b``. With ``prefill`` (``prefills`` of the
+        product's parts), the bias and the residual are written first and the product added to
+        them by the GEMM itself (no pass of its own for either)."""
+        if not prefill:
             np.matmul(a, b, out=block)
             self.finish(block, index)
             return
@@ -178,7 +192,7 @@ def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
     def map_part(image: int, cols: np.ndarray, start: int, stop: int) -> None:
         block = out[image].reshape(maps, positions)[start:stop]  # the image's maps: contiguous
         epilogue.product(wmat[start:stop], cols, block,
-                         (image, slice(start, stop), slice(0, positions)))
+                         (image, slice(start, stop), slice(0, positions)), prefill)
 
     def channel_part(planes: Taps, cols: np.ndarray, start: int, stop: int) -> None:
         _columns(planes, (start, stop), (0, oh), ow, cols[start:stop])
@@ -191,21 +205,21 @@ def conv2d_direct_gemm(x: np.ndarray, weights: np.ndarray,
             cols = np.empty((channels, taps, last - first, ow), np.float32)
             _columns(planes, (0, channels), (first, last), ow, cols)
         epilogue.product(wmat, cols.reshape(inner, -1), block,
-                         (image, slice(0, maps), slice(first * ow, last * ow)))
+                         (image, slice(0, maps), slice(first * ow, last * ow)), prefill)
 
+    parts = split(maps, flops) if by_maps else split(oh, flops)
+    prefill = epilogue.prefills(parts, positions if by_maps else maps * ow)
     for image in range(batch):
         planes = None if pointwise else _tap_planes(padded[image], (kh, kw), strides, dilations)
         if by_maps and planes is not None:
             cols = np.empty((channels, taps, oh, ow), np.float32)
             run_parts(partial(channel_part, planes, cols),
                       split(channels, cols.size, PARALLEL_MIN_ELEMENTS))
-            run_parts(partial(map_part, image, cols.reshape(inner, positions)),
-                      split(maps, flops))
+            run_parts(partial(map_part, image, cols.reshape(inner, positions)), parts)
         elif by_maps:
-            run_parts(partial(map_part, image, x[image].reshape(channels, positions)),
-                      split(maps, flops))
+            run_parts(partial(map_part, image, x[image].reshape(channels, positions)), parts)
         else:
-            run_parts(partial(row_part, image, planes), split(oh, flops))
+            run_parts(partial(row_part, image, planes), parts)
     return out
 
 

@@ -92,20 +92,22 @@ def conv2d_channels_last_gemm(x: np.ndarray, weights: np.ndarray, wmat: np.ndarr
         block = out[image].reshape(maps, positions)[start:stop, first * ow:last * ow]
         b = cols[first:last].reshape((last - first) * ow, inner).T
         epilogue.product(wmat[start:stop], b, block,
-                         (image, slice(start, stop), slice(first * ow, last * ow)))
+                         (image, slice(start, stop), slice(first * ow, last * ow)), prefill)
 
     def row_part(image: int, cols: np.ndarray, first: int, last: int) -> None:
         columns(image, cols, first, last)
         product(image, cols, (0, maps), (first, last))
 
     by_maps = wmat.size >= inner * positions
+    parts = split(maps, flops) if by_maps else split(oh, flops)
+    prefill = epilogue.prefills(parts, positions if by_maps else maps * ow)
     for image in range(batch):
         cols = np.empty((oh, ow, kh * kw, channels), np.float32)
         if by_maps:
             run_parts(partial(columns, image, cols),
                       split(oh, cols.size, PARALLEL_MIN_ELEMENTS))
             run_parts(lambda start, stop, image=image, cols=cols:
-                      product(image, cols, (start, stop), (0, oh)), split(maps, flops))
+                      product(image, cols, (start, stop), (0, oh)), parts)
         else:
-            run_parts(partial(row_part, image, cols), split(oh, flops))
+            run_parts(partial(row_part, image, cols), parts)
     return out
