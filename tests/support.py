@@ -108,3 +108,13 @@ def run_network(
         for name in outs:
             np.testing.assert_array_equal(keep[name], by_infer[name], err_msg=name)
     return [by_infer[f"out{i}"] for i in range(len(outs))]
+
+
+def gemm_rounds_rows_alike() -> bool:
+    """Whether NumPy's BLAS gives equal rows of ``a @ b`` for equal rows of ``a``. OpenBLAS's
+    AVX2 SGEMM (Haswell and Zen cores) does not: its micro-kernels for the first and last
+    rows of a block sum the inner dimension in two interleaved halves, the others in one
+    chain (kernel/x86_64/sgemm_kernel_8x4_haswell_2.c); its AVX-512 kernel does."""
+    a = np.full((64, 512), 0.02, np.float32)
+    product = a @ np.random.default_rng(0).random((512, 169), dtype=np.float32)
+    return bool((product == product[0]).all())

@@ -18,6 +18,7 @@ from engine.network.layer import LayerType, TensorInfo
 from engine.network.layers.fused import IFusedConvolutionLayer
 from engine.onnx import OnnxParser
 from tests.builder.support import run_optimized_and_plain
+from tests.support import gemm_rounds_rows_alike
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -128,19 +129,10 @@ def test_every_fused_convolution_tactic_adds_the_residual_and_activation(
                                        err_msg=f"{tactic.name} {activation.name}")
 
 
-def _gemm_rounds_rows_alike() -> bool:
-    """Whether NumPy's BLAS gives equal rows of ``a @ b`` for equal rows of ``a``. OpenBLAS's
-    AVX2 SGEMM (Haswell and Zen cores) does not: its micro-kernels for the first and last
-    rows of a block sum the inner dimension in two interleaved halves, the others in one."""
-    a = np.full((64, 512), 0.02, np.float32)
-    product = a @ rng.random((512, 169), dtype=np.float32)
-    return bool((product == product[0]).all())
-
-
 def test_maps_equal_in_exact_arithmetic_are_equal_whatever_part_computes_them(monkeypatch):
     from engine.kernels.cpu import fused_conv
 
-    if not _gemm_rounds_rows_alike():
+    if not gemm_rounds_rows_alike():
         pytest.skip("NumPy's BLAS rounds equal rows of a product differently")
     # Parts of 60 and 61 maps with the size above which the bias is written before the
     # product between them: the GEMM adds to it once per slice of the inner dimension.
