@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Callable
 
 from engine.builder.passes.attention import recognize_attention
+from engine.builder.passes.attention_layout import fold_attention_head_transposes
 from engine.builder.passes.constant_folding import fold_constants
 from engine.builder.passes.constant_weights import inline_constant_weights
 from engine.builder.passes.context import PassContext
@@ -53,6 +54,7 @@ PASSES: list[Pass] = [
     eliminate_dead_layers,  # a recognized layer norm no longer looks like an RMS norm
     recognize_rms_norm,
     recognize_attention,
+    fold_attention_head_transposes,
     eliminate_dead_layers,
     fold_scales,
     fuse_residual_add,

@@ -393,6 +393,18 @@ if hasattr(trt, "PoolingType"):
          {"q": rand(2, 4, 32, 16, dtype=np.float16), "k": rand(2, 4, 16, 32, dtype=np.float16),
           "v": rand(2, 4, 32, 16, dtype=np.float16)},
          lambda net, t: IFusedAttentionLayer(net, t["q"], t["k"], t["v"], None, 0.25, False))
+    # Sequence-major: q, k, v and the output [B, S, H, D]; the mask in score layout.
+    case(LayerType.FUSED_ATTENTION, "fused-attention-sequence-major-mask",
+         {"q": rand(2, 8, 3, 16), "k": rand(2, 10, 3, 16), "v": rand(2, 10, 3, 16),
+          "m": rand(2, 1, 1, 10)},
+         lambda net, t: IFusedAttentionLayer(net, t["q"], t["k"], t["v"], t["m"], 0.25, True,
+                                             sequence_major=True),
+         float32=1e-5)
+    case(LayerType.FUSED_ATTENTION, "fused-attention-sequence-major-f16-mask",
+         {"q": rand(2, 32, 4, 16, dtype=np.float16), "k": rand(2, 32, 4, 16, dtype=np.float16),
+          "v": rand(2, 32, 4, 16, dtype=np.float16), "m": rand(1, 4, 32, 32, dtype=np.float16)},
+         lambda net, t: IFusedAttentionLayer(net, t["q"], t["k"], t["v"], t["m"], 0.25, True,
+                                             sequence_major=True))
 
 
 # -- normalization, resize, padding, scale ---------------------------------------------------

@@ -15,6 +15,8 @@ from engine.network.shapes import axes_from_mask
 def fused_attention(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
     assert isinstance(layer, IFusedAttentionLayer)
     q, k, v = (x.astype(np.float32, copy=False) for x in inputs[:3])
+    if layer.sequence_major:  # [B, S, H, D] read as [B, H, S, D]
+        q, k, v = (np.swapaxes(x, 1, 2) for x in (q, k, v))
     keys = np.swapaxes(k, -1, -2) if layer.transpose_k else k
     scores = np.matmul(q, keys)
     scores *= np.float32(layer.scale)
@@ -24,7 +26,10 @@ def fused_attention(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]
     scores -= scores.max(axis=-1, keepdims=True)
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)
-    return [narrow(np.matmul(scores, v), dtype_of(inputs[0]))]
+    out = np.matmul(scores, v)
+    if layer.sequence_major:
+        out = np.ascontiguousarray(np.swapaxes(out, 1, 2))
+    return [narrow(out, dtype_of(inputs[0]))]
 
 
 @kernel(LayerType.FUSED_RMS_NORMALIZATION, backend="cpu", name="cpu.fused_rms_normalization")

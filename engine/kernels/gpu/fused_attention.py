@@ -3,7 +3,9 @@
 Attention is two batched cuBLAS GEMMs around one softmax kernel (a block per row computing
 ``scores * scale + mask`` on the fly, ``rows.softmax_rows``); where it does not apply, the row
 maximum and the row sum of exponentials are two reduction kernels and one elementwise kernel
-writes the probabilities in the input type; everything is float32 inside. RMS normalization
+writes the probabilities in the input type; everything is float32 inside. A sequence-major
+layer's q, k and v are read as ``[B, H, S, D]`` views (the GEMMs copy them) and its output is
+written back as ``[B, S, H, D]``. RMS normalization
 is one reduction (mean of squares) and one elementwise kernel.
 """
 
@@ -70,9 +72,14 @@ def fused_attention(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cu
     q, k, v = inputs[0], inputs[1], inputs[2]
     assert q is not None and k is not None and v is not None
     mask = inputs[3] if len(inputs) > 3 else None
+    if layer.sequence_major:  # [B, S, H, D] read as [B, H, S, D]
+        q, k, v = (x.swapaxes(1, 2) for x in (q, k, v))
     scores = batched_matmul(q, k.astype(q.dtype, copy=False), transpose_b=layer.transpose_k)
     probabilities = scaled_softmax(scores, layer.scale, mask)
-    return [contiguous(batched_matmul(probabilities, v.astype(q.dtype, copy=False)))]
+    out = batched_matmul(probabilities, v.astype(q.dtype, copy=False))
+    if layer.sequence_major:
+        out = out.swapaxes(1, 2)
+    return [contiguous(out)]
 
 
 _sum_of_squares = cupy.ReductionKernel(
