@@ -3,12 +3,27 @@ protos/ today: regenerate into a temporary directory and compare file by file.""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "server" / "grpc" / "_generated"
+# The grpcio version the generator stamps into the stubs (they refuse an older grpcio); a
+# newer grpcio-tools release stamps its own, with the same code.
+STAMP = re.compile(r"^GRPC_GENERATED_VERSION = '([0-9.]+)'$", re.MULTILINE)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _pinned_grpcio() -> tuple[int, ...]:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    match = re.search(r'"grpcio>=([0-9.]+)"', pyproject)
+    assert match, "pyproject.toml pins no grpcio floor"
+    return _version(match.group(1))
 
 
 def test_generated_stubs_are_fresh(tmp_path: Path) -> None:
@@ -17,8 +32,20 @@ def test_generated_stubs_are_fresh(tmp_path: Path) -> None:
     fresh = {p.name: p.read_text() for p in tmp_path.iterdir() if p.is_file()}
     committed = {p.name: p.read_text() for p in COMMITTED.iterdir() if p.is_file()}
     assert sorted(fresh) == sorted(committed), "stub files differ: run scripts/gen_protos.py"
-    stale = [name for name in fresh if fresh[name] != committed[name]]
+    stale = [name for name in fresh
+             if STAMP.sub("", fresh[name]) != STAMP.sub("", committed[name])]
     assert not stale, f"stale generated stubs {stale}: run scripts/gen_protos.py"
+
+
+def test_stubs_accept_the_grpcio_that_pyproject_allows() -> None:
+    """The stubs refuse a grpcio older than the one they were generated for, so the
+    dependency's floor must be at least that version."""
+    floor = _pinned_grpcio()
+    for path in COMMITTED.glob("*_grpc.py"):
+        match = STAMP.search(path.read_text())
+        assert match, f"{path.name} has no GRPC_GENERATED_VERSION"
+        assert _version(match.group(1)) <= floor, \
+            f"{path.name} needs grpcio>={match.group(1)}; pyproject.toml allows {floor}"
 
 
 def test_wire_names_match_kserve() -> None:
