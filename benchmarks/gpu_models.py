@@ -1,21 +1,26 @@
 """Real models on the GPU target against PyTorch in the same process: ResNet-50 (torchvision,
 random weights) and a BERT-base-like encoder (12 layers, hidden 768, 12 heads, sequence 128),
-exported to ONNX with ``torch.onnx.export`` (Identity nodes kept), parsed with our ``OnnxParser``, built FP16 for the
-GPU and run with CUDA graphs on the caller's buffers; peers: PyTorch FP16 eager and
-``torch.compile`` (default and reduce-overhead) on the same weights and inputs.
+exported to ONNX with ``torch.onnx.export`` (Identity nodes kept), parsed with our
+``OnnxParser``, built FP16 (and FP32 with ``--precisions fp16,fp32``) for the GPU and run with
+CUDA graphs on the caller's buffers; peers: PyTorch eager and ``torch.compile`` (default and
+reduce-overhead) in the same precision on the same weights and inputs (TF32 off everywhere).
 
     python benchmarks/gpu_models.py                      # everything (needs a GPU, minutes)
     python benchmarks/gpu_models.py --models bert --batches 1 --compile none
+    python benchmarks/gpu_models.py --precisions fp32 --warm-cache
 
-Prints per model and batch: milliseconds per run and items per second for each runner, the
-engine / peer ratios (< 1: the engine is faster), the engine's output error against PyTorch
-FP16 eager (relative L2 norm), its build time, and the device memory of the engine (weights)
-and of one execution context (activations and graphs).
+Prints per model, batch and precision: milliseconds per run and items per second for each
+runner, the engine / peer ratios (< 1: the engine is faster), the engine's output error
+against PyTorch eager in the same precision (relative L2 norm), its build time (cold, and with
+``--warm-cache`` again from the first build's timing cache), the device memory of the engine
+(weights, measured around deserializing the plan), of one execution context (activations
+and graphs), and what the build itself left allocated after it returned.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import statistics
 import time
@@ -113,7 +118,10 @@ def without_identities(onnx_bytes: bytes) -> bytes:
     return model.SerializeToString()
 
 
-def build_engine(onnx_bytes: bytes) -> tuple[trt.ICudaEngine, float]:
+def build_plan(onnx_bytes: bytes, fp16: bool, cache: bytes = b""
+               ) -> tuple[bytes, float, bytes]:
+    """(plan, seconds from parse to plan, the timing cache after the build). ``cache``: a
+    serialized timing cache to start from (empty: cold)."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(0)
@@ -122,12 +130,14 @@ def build_engine(onnx_bytes: bytes) -> tuple[trt.ICudaEngine, float]:
         raise RuntimeError("the ONNX export did not parse")
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.GPU
-    config.set_flag(trt.BuilderFlag.FP16)
+    if fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
+    timing = config.create_timing_cache(cache)
+    config.set_timing_cache(timing, False)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise RuntimeError("build failed")
-    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
-    return engine, time.perf_counter() - started
+    return bytes(plan), time.perf_counter() - started, bytes(timing.serialize())
 
 
 def time_ms(run: Callable[[], object], runs: int, repeats: int = 5) -> float:
@@ -156,6 +166,7 @@ _TORCH_TYPES = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.floa
 
 
 def used_bytes() -> int:
+    gc.collect()  # networks and layers hold cycles; their device copies go with them
     cupy.get_default_memory_pool().free_all_blocks()
     torch.cuda.empty_cache()
     torch.cuda.synchronize()
@@ -164,7 +175,7 @@ def used_bytes() -> int:
 
 
 def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int,
-          strip: bool = False) -> list[str]:
+          strip: bool = False, fp16: bool = True, warm: bool = False) -> list[str]:
     torch.manual_seed(0)
     model, sample = make()
     model.eval()
@@ -174,7 +185,11 @@ def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int,
         if strip:
             onnx_bytes = without_identities(onnx_bytes)
     before = used_bytes()
-    engine, build_s = build_engine(onnx_bytes)
+    plan, build_s, cache = build_plan(onnx_bytes, fp16)
+    held_mb = (used_bytes() - before) / 2**20  # what the build left allocated
+    warm_s = build_plan(onnx_bytes, fp16, cache)[1] if warm else None
+    before = used_bytes()
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(plan)
     weights_mb = (used_bytes() - before) / 2**20
     stream = torch.cuda.current_stream().cuda_stream
     dx = x.cuda().to(_TORCH_TYPES[engine.get_tensor_dtype("x")])
@@ -195,8 +210,9 @@ def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int,
     engine_ms = time_ms(run_engine, runs)
     ours = dy.float().cpu().numpy()
 
-    half = model.half().cuda()
-    tx = x.cuda() if not x.dtype.is_floating_point else x.cuda().half()
+    half = model.half().cuda() if fp16 else model.float().cuda()
+    tx = x.cuda() if not x.dtype.is_floating_point else x.cuda().to(
+        torch.float16 if fp16 else torch.float32)
     peers: dict[str, float] = {}
     with torch.no_grad():
         reference = half(tx).float().cpu().numpy()
@@ -214,9 +230,12 @@ def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int,
     error = float(np.linalg.norm(ours.astype(np.float64) - reference) /
                   np.linalg.norm(reference))
     unit = "img/s" if name == "resnet50" else "seq/s"
-    lines = [f"{name:<9} b{batch:<3} engine  {engine_ms:8.3f} ms {batch * 1000 / engine_ms:9.0f} "
-             f"{unit}  build {build_s:5.1f} s  weights {weights_mb:6.0f} MiB  context "
-             f"{context_mb:6.0f} MiB  rel.err {error:.1e}"]
+    precision = "fp16" if fp16 else "fp32"
+    warm_text = "" if warm_s is None else f" (warm cache {warm_s:4.1f} s)"
+    lines = [f"{name:<9} b{batch:<3} {precision} engine {engine_ms:8.3f} ms "
+             f"{batch * 1000 / engine_ms:9.0f} {unit}  build {build_s:5.1f} s{warm_text}  "
+             f"weights {weights_mb:5.0f} MiB  context {context_mb:5.0f} MiB  left by the "
+             f"build {held_mb:5.0f} MiB  rel.err {error:.1e}"]
     for peer, ms in peers.items():
         lines.append(f"{'':<14} {peer:<22} {ms:8.3f} ms {batch * 1000 / ms:9.0f} {unit}  "
                      f"engine/peer {engine_ms / ms:5.2f}")
@@ -238,6 +257,10 @@ def main() -> None:
     parser.add_argument("--compile", default="default,reduce-overhead",
                         help="torch.compile modes, or 'none'")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--precisions", default="fp16", help="fp16,fp32 (peers in the same "
+                                                             "precision, TF32 off for both)")
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="also time a rebuild from the first build's timing cache")
     parser.add_argument("--strip-identities", action="store_true",
                         help="remove the export's Identity nodes before parsing (no longer "
                              "needed: the builder inlines constant weights behind them)")
@@ -253,11 +276,14 @@ def main() -> None:
         if args.batches:
             batches = [int(b) for b in args.batches.split(",")]
         for batch in batches:
-            try:
-                print("\n".join(bench(name, make, batch, modes, args.runs,
-                                          args.strip_identities)), flush=True)
-            except Exception as exc:  # noqa: BLE001 - report and go on with the next one
-                print(f"{name} b{batch}: FAILED {type(exc).__name__}: {exc}", flush=True)
+            for precision in args.precisions.split(","):
+                try:
+                    print("\n".join(bench(name, make, batch, modes, args.runs,
+                                          args.strip_identities, precision == "fp16",
+                                          args.warm_cache)), flush=True)
+                except Exception as exc:  # noqa: BLE001 - report and go on with the next one
+                    print(f"{name} b{batch} {precision}: FAILED {type(exc).__name__}: {exc}",
+                          flush=True)
 
 
 if __name__ == "__main__":
