@@ -11,10 +11,11 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+import engine as trt
 from benchmarks.gpu_models import (
     _TORCH_TYPES,
     bert_model,
-    build_engine,
+    build_plan,
     export_onnx,
     resnet50_model,
 )
@@ -32,7 +33,8 @@ def main() -> None:
     model.eval()
     x = sample(args.batch)
     with torch.no_grad():
-        engine, _ = build_engine(export_onnx(model, x))
+        plan = build_plan(export_onnx(model, x), fp16=True)[0]
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(plan)
     casts = [name for name, _, tactic in engine.layer_tactics if tactic.endswith(".cast")]
     print(f"{args.model} b{args.batch}: {len(casts)} casts: {casts[:12]}")
     dx = x.cuda().to(_TORCH_TYPES[engine.get_tensor_dtype("x")])
