@@ -23,6 +23,7 @@ from engine.builder.passes.matmul_bias_act import fuse_matmul_bias_act
 from engine.builder.passes.matmul_residual import fuse_matmul_residual_add
 from engine.builder.passes.pointwise_chains import fuse_pointwise_chains
 from engine.builder.passes.quantize_fuse_convolution import fuse_quantized_convolution
+from engine.builder.passes.quantize_fuse_epilogue import fuse_quantized_convolution_epilogue
 from engine.builder.passes.quantize_fuse_matrix_multiply import fuse_quantized_matrix_multiply
 from engine.builder.passes.quantize_implicit import quantize_implicit_int8
 from engine.builder.passes.quantize_redundant_pairs import remove_redundant_dequantize_quantize
@@ -45,6 +46,8 @@ PASSES: list[Pass] = [
     fuse_quantized_convolution,
     fuse_quantized_matrix_multiply,
     eliminate_dead_layers,
+    # Before fuse_pointwise_chains would take the residual add and activation.
+    fuse_quantized_convolution_epilogue,
     fold_constants,
     inline_constant_weights,
     eliminate_dead_layers,

@@ -87,6 +87,7 @@ class LayerType(enum.IntEnum):
     # Internal layers made by the builder's quantization passes (values 1100-1199).
     QUANTIZED_CONVOLUTION = 1100
     QUANTIZED_MATRIX_MULTIPLY = 1101
+    FUSED_QUANTIZED_CONVOLUTION = 1102
     # Internal kinds the builder's fusion passes create (TensorRT's inspector shows such
     # kinds too); never added by users. Values 1000-1099: builder fusions.
     FUSED_CONVOLUTION = 1000

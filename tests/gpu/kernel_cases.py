@@ -579,6 +579,38 @@ if hasattr(trt, "PoolingType"):
     case(LayerType.QUANTIZED_CONVOLUTION, "qconv-deep-reduction", {"x": codes(1, 256, 6, 6)},
          _quantized_conv(12, (3, 3), 256, padding=(1, 1)))
 
+    from engine.network.layers.quantized import IFusedQuantizedConvolutionLayer
+
+    def _fused_quantized_conv(maps, kernel, channels, residual=False, relu=True,
+                              output_scale=0.0, **conv):
+        """A quantized convolution + residual (input "r") + ReLU + requantization."""
+        plain = _quantized_conv(maps, kernel, channels, **conv)
+
+        def define(net, t):
+            return IFusedQuantizedConvolutionLayer.from_quantized_convolution(
+                plain(net, t), t["r"] if residual else None,
+                trt.ActivationType.RELU if relu else None, output_scale=output_scale)
+        return define
+
+    F = trt.DataType
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-3x3-relu-int8-out",
+         {"x": codes(2, 5, 9, 10)},
+         _fused_quantized_conv(6, (3, 3), 5, padding=(1, 1), output_scale=0.015))
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-1x1-residual-relu-int8-out",
+         {"x": codes(2, 16, 7, 7), "r": rand(2, 8, 7, 7)},
+         _fused_quantized_conv(8, (1, 1), 16, residual=True, output_scale=0.02))
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-strided-residual-half-in-int8-out",
+         {"x": codes(2, 7, 13, 11), "r": rand(2, 5, 7, 4, dtype=np.float16)},
+         _fused_quantized_conv(5, (3, 2), 7, residual=True, relu=False, padding=(1, 0),
+                               stride=(2, 3), output=F.HALF, output_scale=0.01))
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-3x3-residual-relu-half-out",
+         {"x": codes(2, 8, 9, 9), "r": rand(2, 12, 9, 9, dtype=np.float16)},
+         _fused_quantized_conv(12, (3, 3), 8, residual=True, padding=(1, 1),
+                               output=F.HALF), float16=2e-2)
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-deep-residual-float-out",
+         {"x": codes(1, 256, 6, 6), "r": rand(1, 12, 6, 6)},
+         _fused_quantized_conv(12, (3, 3), 256, residual=True, relu=False, padding=(1, 1)))
+
     def _quantized_matmul(shape, op0, op1, per_channel=True, output=trt.DataType.FLOAT):
         w = codes(*shape)
         columns = shape[-1] if op1 == trt.MatrixOperation.NONE else shape[-2]

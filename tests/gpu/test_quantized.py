@@ -1,5 +1,6 @@
 """The INT8 GPU tactics' integer sums against the CPU kernels' exact arithmetic: equal before
-the final float rescale (tests/gpu/test_kernels.py compares the real outputs)."""
+the final float rescale (tests/gpu/test_kernels.py compares the real outputs); the fused
+convolution's epilogue, whose float32 steps are the CPU kernel's, equal to it bit for bit."""
 
 from __future__ import annotations
 
@@ -71,3 +72,43 @@ def test_input_quantization_rounds_half_to_even_and_saturates():
     (want,) = tactics_for("cpu", LayerType.QUANTIZE)[0].run(layer, arrays)
     np.testing.assert_array_equal(cupy.asnumpy(got), want)
     np.testing.assert_array_equal(want[0, :8], [0, 2, 2, 0, -2, -2, 127, -128])
+
+
+@pytest.mark.parametrize("case", CASES[LayerType.FUSED_QUANTIZED_CONVOLUTION],
+                         ids=lambda c: c.name)
+def test_fused_convolution_equals_the_cpu_kernel_bit_for_bit(case):
+    """INT8 codes (requantized), and HALF or FLOAT outputs with residual and ReLU: the same
+    IEEE float32 operations in the same order, so the same bits."""
+    from engine.kernels.registry import get_tactic
+
+    layer, arrays = make_layer(case)
+    (want,) = get_tactic("cpu", layer.layer_type, "cpu.fused_quantized_convolution").run(
+        layer, arrays)
+    (got,) = get_tactic("gpu", layer.layer_type, "gpu.fused_quantized_conv_int8_cublas").run(
+        layer, [cupy.asarray(a) for a in arrays])
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(cupy.asnumpy(got), want)
+    if want.dtype == np.int8 and layer.activation is None:
+        assert (want == -128).any() and (want == 127).any()  # saturation on both sides
+
+
+def test_fused_requantization_rounds_ties_to_even():
+    import engine as trt
+    from engine.kernels.registry import get_tactic
+    from engine.network.layers.quantized import (
+        IFusedQuantizedConvolutionLayer,
+        IQuantizedConvolutionLayer,
+        codes_as_weights,
+    )
+
+    codes = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 16, 16)
+    net = trt.Builder(trt.Logger()).create_network(0)
+    conv = IQuantizedConvolutionLayer(net, net.add_input("x", trt.int8, codes.shape), 1,
+                                      (1, 1), codes_as_weights(np.ones((1, 1, 1, 1)), trt.int8),
+                                      trt.Weights(np.zeros(0, np.float32)))
+    conv.input_scale = 1.0
+    layer = IFusedQuantizedConvolutionLayer.from_quantized_convolution(
+        conv, None, None, output_scale=2.0)  # every code / 2 is a tie or exact
+    (got,) = get_tactic("gpu", layer.layer_type, "gpu.fused_quantized_conv_int8_cublas").run(
+        layer, [cupy.asarray(codes)])
+    np.testing.assert_array_equal(cupy.asnumpy(got), np.rint(codes / 2.0).astype(np.int8))

@@ -59,7 +59,8 @@ def test_int8_calibrated_within_one_point(fp32, base):
     calibrator = calibrator_for(base, batches)
     engine, _ = build(define_cnn(model), flags=[trt.BuilderFlag.INT8], calibrator=calibrator)
     types = layer_types(engine)
-    assert types.count("QUANTIZED_CONVOLUTION") == 2
+    # Each with its ReLU; the first also with the second's input quantization.
+    assert types.count("FUSED_QUANTIZED_CONVOLUTION") == 2
     assert types.count("QUANTIZED_MATRIX_MULTIPLY") == 1
     assert calibrator.batches_given == 14 and calibrator.written.startswith(b"TRT-")
     logits = run(engine, data.test_x)

@@ -87,7 +87,7 @@ def test_qdq_onnx_model_matches_onnxruntime(level):
     assert plan is not None, logger.errors()
     engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
     types = [layer.layer_type.name for layer in engine._network._layers]
-    assert types.count("QUANTIZED_CONVOLUTION") == 2
+    assert types.count("FUSED_QUANTIZED_CONVOLUTION") == 2  # each with its ReLU
     assert types.count("QUANTIZED_MATRIX_MULTIPLY") == 1
     ours = engine.create_execution_context().infer({"x": data.test_x})["logits"]
 

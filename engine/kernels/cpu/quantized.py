@@ -10,20 +10,28 @@ The codes are carried in float32 when every partial sum is an integer below 2**2
 holds those exactly), else in float64 (exact below 2**53; FP8 products too). Scales that vary
 along the reduced axes (block scales) and weight-only layers dequantize the weights first, as
 TensorRT does for INT4 weights.
+
+The fused layer (INT8 codes, a per-channel weight scale) computes its epilogue in float32 in a
+fixed order, ``((float32(sum) * float32(input_scale * kernel_scale)) + bias) + residual``, then
+the activation and the quantization of ``Quantize`` layers (divide by the scale, round half
+to even, saturate): each step one IEEE float32 rounding, which the GPU tactic repeats with
+the same operations, so the two agree bit for bit.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from engine.kernels.cpu.fused_conv import Epilogue
 from engine.kernels.cpu.math_contraction import matmul_with_ops
-from engine.kernels.cpu.shape_quantize import broadcast_scale
+from engine.kernels.cpu.shape_quantize import SATURATION, broadcast_scale
 from engine.kernels.cpu.spatial_conv import conv_im2col_gemm
 from engine.kernels.registry import kernel
-from engine.network.layer import ILayer, LayerType
+from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.math_contraction import MatrixOperation
 from engine.network.layers.quantized import (
     CODE_TYPES,
+    IFusedQuantizedConvolutionLayer,
     IQuantizedConvolutionLayer,
     IQuantizedMatrixMultiplyLayer,
 )
@@ -57,36 +65,100 @@ def _real_output(layer: IQuantizedConvolutionLayer | IQuantizedMatrixMultiplyLay
 
 
 # -- convolution -------------------------------------------------------------------------------
+def _batch_flattened(layer: IQuantizedConvolutionLayer, x: np.ndarray
+                     ) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``x`` as ``[B, C, *spatial]`` and the leading dims it had before the channels."""
+    spatial = len(layer.kernel_size_nd)
+    lead = x.shape[:x.ndim - spatial - 1]
+    return x.reshape((-1,) + x.shape[x.ndim - spatial - 1:]), lead
+
+
+def conv_code_sums(layer: IQuantizedConvolutionLayer, flat: np.ndarray) -> np.ndarray:
+    """The exact sums of code products ``[B, K, *out]`` of codes ``flat`` ``[B, C, *in]``
+    with the layer's weight codes (integers, in float32 or float64)."""
+    codes = layer.kernel_codes()
+    acc_type = accumulator_dtype(flat, int(np.prod(codes.shape[1:])))
+    return conv_im2col_gemm(flat.astype(acc_type), codes.astype(acc_type),
+                            layer.geometry(flat.shape[2:]), tuple(layer.stride_nd),
+                            tuple(layer.dilation_nd), layer.num_groups)
+
+
+def conv_channel_scale(layer: IQuantizedConvolutionLayer) -> np.ndarray | None:
+    """The weight scale per output map (scalar or ``[K]``), None for per-block scales."""
+    scale = np.asarray(layer.kernel_scale.numpy(), np.float32)
+    return channel_scale(scale, layer.kernel_axis, 0, 2 + len(layer.kernel_size_nd))
+
+
 @kernel(LayerType.QUANTIZED_CONVOLUTION, backend="cpu", name="cpu.quantized_convolution")
 def quantized_convolution(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     assert isinstance(layer, IQuantizedConvolutionLayer)
     x = inputs[0]
     assert x is not None
     spatial = len(layer.kernel_size_nd)
-    lead = x.shape[:x.ndim - spatial - 1]
-    flat = x.reshape((-1,) + x.shape[x.ndim - spatial - 1:])
-    codes = layer.kernel_codes()
-    scale = np.asarray(layer.kernel_scale.numpy(), np.float32)
-    geometry = layer.geometry(flat.shape[2:])
-    strides, dilations = tuple(layer.stride_nd), tuple(layer.dilation_nd)
-    per_channel = channel_scale(scale, layer.kernel_axis, 0, codes.ndim)
+    flat, lead = _batch_flattened(layer, x)
+    per_channel = conv_channel_scale(layer)
     if from_numpy_dtype(x.dtype) in CODE_TYPES and per_channel is not None:
-        acc_type = accumulator_dtype(x, int(np.prod(codes.shape[1:])))
-        acc = conv_im2col_gemm(flat.astype(acc_type), codes.astype(acc_type), geometry,
-                               strides, dilations, layer.num_groups)
+        acc = conv_code_sums(layer, flat)
         factor = float(layer.input_scale) * per_channel
         out = acc.astype(np.float64) * np.reshape(factor, (-1,) + (1,) * spatial)
     else:
+        codes = layer.kernel_codes()
+        scale = np.asarray(layer.kernel_scale.numpy(), np.float32)
         weights = codes.astype(np.float32) * broadcast_scale(scale, codes.shape,
                                                              layer.kernel_axis)
         real = flat.astype(np.float32)
         if from_numpy_dtype(x.dtype) in CODE_TYPES:
             real = real * np.float32(layer.input_scale)
-        out = conv_im2col_gemm(real, weights, geometry, strides, dilations, layer.num_groups)
+        out = conv_im2col_gemm(real, weights, layer.geometry(flat.shape[2:]),
+                               tuple(layer.stride_nd), tuple(layer.dilation_nd),
+                               layer.num_groups)
     bias = weights_array(layer.bias)
     if bias.size:
         out = out + bias.astype(np.float32).reshape((-1,) + (1,) * spatial)
     return [_real_output(layer, out.reshape(lead + out.shape[1:]))]
+
+
+def requantize_int8(values: np.ndarray, scale: float) -> np.ndarray:
+    """INT8 codes of float32 ``values`` with a per-tensor ``scale``, as the quantize layer's
+    kernel makes them: ``clip(round_half_to_even(values / scale), -128, 127)``."""
+    low, high = SATURATION[DataType.INT8]
+    scaled = values.astype(np.float32, copy=False) / np.float32(scale)
+    return np.clip(np.rint(scaled), low, high).astype(np.int8)
+
+
+def _fused_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IFusedQuantizedConvolutionLayer)
+    x = inputs[0]
+    return x is not None and x.dtype == DataType.INT8 and layer.kernel.dtype == DataType.INT8 \
+        and conv_channel_scale(layer) is not None
+
+
+@kernel(LayerType.FUSED_QUANTIZED_CONVOLUTION, backend="cpu",
+        name="cpu.fused_quantized_convolution", supports=_fused_fits)
+def fused_quantized_convolution(layer: ILayer, inputs: list[np.ndarray | None]
+                                ) -> list[np.ndarray]:
+    assert isinstance(layer, IFusedQuantizedConvolutionLayer)
+    x = inputs[0]
+    assert x is not None
+    spatial = len(layer.kernel_size_nd)
+    flat, lead = _batch_flattened(layer, x)
+    per_channel = conv_channel_scale(layer)
+    assert per_channel is not None
+    maps = (-1,) + (1,) * spatial
+    factor = (float(layer.input_scale) * per_channel).astype(np.float32)
+    # Exact integers below 2**24; above, float32() rounds them to nearest as the GPU does.
+    out = conv_code_sums(layer, flat).astype(np.float32) * np.reshape(factor, maps)
+    bias = weights_array(layer.bias)
+    if bias.size:
+        out += bias.astype(np.float32).reshape(maps)
+    residual = inputs[1] if len(inputs) > 1 else None
+    if residual is not None:
+        out += residual.astype(np.float32, copy=False).reshape(out.shape)
+    Epilogue(activation=layer.activation, alpha=layer.alpha, beta=layer.beta).activate(out)
+    out = out.reshape(lead + out.shape[1:])
+    if float(layer.output_scale) > 0:
+        return [requantize_int8(out, float(layer.output_scale))]
+    return [_real_output(layer, out)]
 
 
 # -- matrix multiply ---------------------------------------------------------------------------

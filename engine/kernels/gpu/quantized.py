@@ -8,6 +8,12 @@ K-major columns ``[B, P, C * taps]`` (one kernel, four codes per thread), which 
 operand layout cuBLAS's INT8 GEMM takes; the reduced length and the GEMM's column count are
 padded to multiples of 4 with zeros, as cuBLAS requires for INT8.
 
+The fused convolution (``IFusedQuantizedConvolutionLayer``) does its whole epilogue in that
+one kernel: ``+ residual``, ReLU, and for an INT8 output the quantization of the next layer
+(divide, round half to even, saturate). Each float step is one IEEE float32 operation
+(``__fmul_rn``, ``__fadd_rn``, ``__fdiv_rn``: never contracted into an FMA) in the CPU
+kernel's order, so INT8 outputs equal the CPU kernel's bit for bit.
+
 Per-block scales, FP8 or INT4 codes and real (weight-only) inputs stay with the CPU kernel.
 The input codes come from the quantize layer's kernel (``shape_quantize.py``: scale, round
 half to even, saturate, in one kernel).
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import cupy
 import numpy as np
+from numpy.typing import DTypeLike
 
 from engine.kernels.cpu.quantized import channel_scale, output_channel_axis
 from engine.kernels.gpu.capabilities import contiguous
@@ -26,7 +33,9 @@ from engine.kernels.gpu.weights import derived_constant
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.math_contraction import MatrixOperation
+from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.quantized import (
+    IFusedQuantizedConvolutionLayer,
     IQuantizedConvolutionLayer,
     IQuantizedMatrixMultiplyLayer,
 )
@@ -68,20 +77,27 @@ _im2col = cupy.RawKernel(_IM2COL, "engine_im2col_int8")
 
 _RESCALE = r"""
 extern "C" __global__ void engine_int8_rescale(
-        const int* acc, const float* factor, const float* bias, T* out, long long n,
-        int cols, int ld, int rows, int per_row) {
+        const int* acc, const float* factor, const float* bias, const T* residual, OUT* out,
+        long long n, int cols, int lda, int rows, int per_row, float output_scale) {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (long long)gridDim.x * blockDim.x) {
         int col = (int)(i % cols);
         long long line = i / cols;
         int channel = per_row ? (int)(line % rows) : col;
-        float v = (float)acc[line * ld + col] * factor[channel];
-        if (HAS_BIAS) v += bias[channel];
+        float v = __fmul_rn((float)acc[line * lda + col], factor[channel]);
+        if (HAS_BIAS) v = __fadd_rn(v, bias[channel]);
+        if (HAS_RESIDUAL) v = __fadd_rn(v, ld(residual[i]));
+        if (RELU && v < 0.f) v = 0.f;  // NaN passes, as np.maximum lets it
+#if REQUANTIZE
+        int q = __float2int_rn(__fdiv_rn(v, output_scale));  // round half to even
+        out[i] = (signed char)min(127, max(-128, q));
+#else
         st(out + i, v);
+#endif
     }
 }
 """
-_RESCALES: dict[tuple[str, bool], cupy.RawKernel] = {}
+_RESCALES: dict[tuple[str, bool, bool, bool, bool], cupy.RawKernel] = {}
 
 
 def _grid(count: int, threads: int = 256) -> tuple[int, ...]:
@@ -94,23 +110,31 @@ def _ceil4(n: int) -> int:
 
 def rescale(acc: cupy.ndarray, factor: cupy.ndarray, bias: cupy.ndarray | None,
             out_shape: tuple[int, ...], rows: int, cols: int, per_row: bool,
-            dtype: np.dtype) -> cupy.ndarray:
-    """The real output from INT32 sums ``acc`` ``[..., rows, ld]`` (``cols`` of each ``ld``
-    used): ``acc * factor[channel] + bias[channel]``, channel the row (``per_row``) or the
-    column, stored as ``dtype`` (float32 or float16) in ``out_shape``."""
-    key = (np.dtype(dtype).name, bias is not None)
+            dtype: DTypeLike, residual: cupy.ndarray | None = None, relu: bool = False,
+            output_scale: float = 0.0) -> cupy.ndarray:
+    """The output from INT32 sums ``acc`` ``[..., rows, ld]`` (``cols`` of each ``ld``
+    used): ``acc * factor[channel] + bias[channel] + residual``, channel the row
+    (``per_row``) or the column, then ReLU if ``relu``; stored as ``dtype`` (float32 or
+    float16, also the C-ordered ``residual``'s type) in ``out_shape``, or with a positive
+    ``output_scale`` as INT8 codes ``clip(rint(y / output_scale), -128, 127)``."""
+    requantize = output_scale > 0
+    key = (np.dtype(dtype).name, bias is not None, residual is not None, relu, requantize)
     compiled = _RESCALES.get(key)
     if compiled is None:
         ctype = "float" if np.dtype(dtype) == np.float32 else "unsigned short"
+        defines = {"T": ctype, "OUT": "signed char" if requantize else ctype,
+                   "HAS_BIAS": int(bias is not None), "HAS_RESIDUAL": int(residual is not None),
+                   "RELU": int(relu), "REQUANTIZE": int(requantize)}
         compiled = _RESCALES[key] = cupy.RawKernel(
-            f"#define T {ctype}\n#define HAS_BIAS {int(bias is not None)}\n" + HALF_PRELUDE +
+            "".join(f"#define {k} {v}\n" for k, v in defines.items()) + HALF_PRELUDE +
             _RESCALE, "engine_int8_rescale")
-    out = cupy.empty(out_shape, dtype)
+    out = cupy.empty(out_shape, np.int8 if requantize else dtype)
     if out.size:
         compiled(_grid(out.size), (256,),
-                 (acc, factor, factor if bias is None else bias, out, np.int64(out.size),
-                  np.int32(cols), np.int32(acc.shape[-1]), np.int32(rows),
-                  np.int32(per_row)))
+                 (acc, factor, factor if bias is None else bias,
+                  factor if residual is None else residual, out, np.int64(out.size),
+                  np.int32(cols), np.int32(acc.shape[-1]), np.int32(rows), np.int32(per_row),
+                  np.float32(output_scale)))
     return out
 
 
@@ -169,13 +193,11 @@ def conv_int8_accumulators(layer: IQuantizedConvolutionLayer, x: cupy.ndarray
     return int8_matmul_nt(w, cols), (oh, ow)
 
 
-@kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_int8_cublas",
-        supports=_conv_fits, source="CUBLAS")
-def quantized_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]
-                          ) -> list[cupy.ndarray]:
-    assert isinstance(layer, IQuantizedConvolutionLayer)
-    x = inputs[0]
-    assert x is not None
+def _conv_rescaled(layer: IQuantizedConvolutionLayer, x: cupy.ndarray,
+                   residual: cupy.ndarray | None = None, relu: bool = False,
+                   output_scale: float = 0.0) -> cupy.ndarray:
+    """The layer's output for int8 codes ``x`` ``[..., C, H, W]``: the INT32 sums, rescaled
+    with the epilogue (``rescale``) in one kernel."""
     lead = x.shape[:-3]
     flat = x.reshape((-1,) + x.shape[-3:])
     acc, (oh, ow) = conv_int8_accumulators(layer, flat)
@@ -187,8 +209,39 @@ def quantized_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]
         if bias.size else None
     out = rescale(acc, _factor(layer, per_channel, maps), device_bias,
                   (flat.shape[0], maps, oh, ow), maps, oh * ow, True,
-                  nptype(DataType(layer.output_type)))
-    return [out.reshape(lead + out.shape[1:])]
+                  nptype(DataType(layer.output_type)),
+                  None if residual is None else contiguous(residual), relu, output_scale)
+    return out.reshape(lead + out.shape[1:])
+
+
+@kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_int8_cublas",
+        supports=_conv_fits, source="CUBLAS")
+def quantized_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]
+                          ) -> list[cupy.ndarray]:
+    assert isinstance(layer, IQuantizedConvolutionLayer)
+    x = inputs[0]
+    assert x is not None
+    return [_conv_rescaled(layer, x)]
+
+
+def _fused_conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IFusedQuantizedConvolutionLayer)
+    residual = inputs[1] if len(inputs) > 1 else None
+    return _conv_fits(layer, inputs[:1]) and \
+        layer.activation in (None, ActivationType.RELU) and \
+        (residual is None or residual.dtype == DataType(layer.output_type))
+
+
+@kernel(LayerType.FUSED_QUANTIZED_CONVOLUTION, backend="gpu",
+        name="gpu.fused_quantized_conv_int8_cublas", supports=_fused_conv_fits, source="CUBLAS")
+def fused_quantized_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]
+                                ) -> list[cupy.ndarray]:
+    assert isinstance(layer, IFusedQuantizedConvolutionLayer)
+    x = inputs[0]
+    assert x is not None
+    residual = inputs[1] if len(inputs) > 1 else None
+    return [_conv_rescaled(layer, x, residual, layer.activation == ActivationType.RELU,
+                           float(layer.output_scale))]
 
 
 # -- matrix multiply ---------------------------------------------------------------------------

@@ -8,6 +8,10 @@ layer that was folded in), or real values (FLOAT, HALF) when only the weights ar
 per byte, low nibble first — with ``kernel_scale`` per tensor (a scalar), per channel (1-D
 along ``kernel_axis``) or per block (the weights' rank), as ``IDequantizeLayer`` reads them.
 The output is the real result, of ``output_type``.
+
+``IFusedQuantizedConvolutionLayer`` adds the epilogue the builder folds in after the
+convolution (residual add, activation) and, optionally, the quantization of the result for
+the next layer (INT8 codes out).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.fused import EPILOGUE_ATTRIBUTES
 from engine.network.layers.math_contraction import IMatrixMultiplyLayer, MatrixOperation
+from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import _ConvolutionBase
 from engine.network.layers.spatial_window import PaddingMode, conv_window
 from engine.types import DataType, Dims, Weights, nptype, pack_int4, unpack_int4, volume
@@ -123,6 +129,71 @@ class IQuantizedConvolutionLayer(_ConvolutionBase, _QuantizedInput):
         self._check_quantized_input(x, self.kernel.dtype)
         (out,) = super().infer([TensorInfo(x.shape, DataType.FLOAT)])
         return [TensorInfo(out.shape, DataType(self.output_type))]
+
+
+class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
+    """A quantized convolution of INT8 codes with its epilogue and, when ``output_scale`` is
+    positive, the next layer's per-tensor INT8 quantization::
+
+        conv[k] = sum(x_codes * w_codes) * input_scale * kernel_scale[k]
+        y = activation(conv + bias + residual)              # in float32
+        output = y as output_type                           # output_scale == 0
+        output = clip(round_half_to_even(y / output_scale), -128, 127) as INT8   # > 0
+
+    The residual (input 1, optional) has the output's shape and ``output_type``;
+    ``activation`` is None or an ``ActivationType`` with its ``alpha`` and ``beta``.
+    """
+
+    type = LayerType.FUSED_QUANTIZED_CONVOLUTION
+    _attributes: ClassVar[tuple[str, ...]] = IQuantizedConvolutionLayer._attributes \
+        + EPILOGUE_ATTRIBUTES + ("output_scale",)
+    _max_inputs = 2
+
+    @classmethod
+    def from_quantized_convolution(cls, conv: IQuantizedConvolutionLayer,
+                                   residual: ITensor | None, activation: ActivationType | None,
+                                   alpha: float = 0.0, beta: float = 0.0,
+                                   output_scale: float = 0.0
+                                   ) -> IFusedQuantizedConvolutionLayer:
+        """A fused layer with ``conv``'s attributes and input (not yet added to a network)."""
+        x = conv._inputs[0]
+        assert x is not None
+        layer = cls(conv._network, x, conv.num_output_maps, conv.kernel_size_nd, conv.kernel,
+                    conv.bias)
+        for name in IQuantizedConvolutionLayer._attributes:
+            setattr(layer, name, getattr(conv, name))
+        layer._inputs = [x] if residual is None else [x, residual]
+        layer._precision = conv._precision  # a precision constraint carries over
+        layer.activation = None if activation is None else ActivationType(activation)
+        layer.alpha = float(alpha)
+        layer.beta = float(beta)
+        layer.output_scale = float(output_scale)
+        return layer
+
+    def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
+                 num_output_maps: int, kernel_shape: Sequence[int], kernel: Weights,
+                 bias: Any) -> None:
+        super().__init__(network, input, num_output_maps, kernel_shape, kernel, bias)
+        self.activation: ActivationType | None = None
+        self.alpha = 0.0
+        self.beta = 0.0
+        self.output_scale = 0.0
+
+    def infer(self, inputs: list[TensorInfo | None]) -> list[TensorInfo]:
+        (out,) = super().infer(inputs[:1])
+        if self.activation is not None:
+            ActivationType(self.activation)
+        residual = inputs[1] if len(inputs) > 1 else None
+        if residual is not None and (residual.dtype != out.dtype or residual.rank != out.rank
+                                     or any(r >= 0 and o >= 0 and r != o
+                                            for r, o in zip(residual.shape, out.shape))):
+            self.fail(f"residual {residual.shape} {residual.dtype.name} does not match the "
+                      f"convolution output {out.shape} {out.dtype.name}")
+        scale = float(self.output_scale)
+        if not (scale == 0.0 or 0.0 < scale < float("inf")):
+            self.fail(f"output_scale {self.output_scale} must be 0 (real output) or a "
+                      f"positive finite scale (INT8 output)")
+        return [TensorInfo(out.shape, DataType.INT8)] if scale > 0 else [out]
 
 
 class IQuantizedMatrixMultiplyLayer(ILayer, _QuantizedInput):
