@@ -253,9 +253,6 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     profile_tactics = [tactics] + [
         [chooser.choose(layer, [None if t is None else infos[1][t] for t in layer._inputs]).name
          for layer in order] for infos in per_profile[1:]]
-    release = getattr(chooser.module, "release_timing_memory", None)
-    if release is not None:
-        release()
 
     record, arrays = encode_network(clone, order, lazy_weights=True)
     ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}

@@ -49,18 +49,6 @@ def synchronize() -> None:
     cupy.cuda.get_current_stream().synchronize()
 
 
-def release_timing_memory() -> None:
-    """Give back the device memory that timing tactics grew and the engine may not need: the
-    CUDA context's local-memory reservation, which the driver sizes for the most local memory
-    per thread any kernel launched so far needed, times every thread the device can hold
-    (a candidate with 39 KB per thread takes 10 GB of an H100), and never shrinks by itself.
-    Setting the stack-size limit again resizes it; a kernel that needs more gets it back
-    when it is launched."""
-    runtime = cupy.cuda.runtime
-    limit = getattr(runtime, "cudaLimitStackSize", 0)
-    runtime.deviceSetLimit(limit, runtime.deviceGetLimit(limit))
-
-
 def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
                         ) -> float | None:
     """Device time of one call of ``run`` as an engine replays it: ``iterations`` calls (at
