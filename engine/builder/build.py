@@ -169,6 +169,24 @@ class _TacticChooser:
             self.cache._store(key, TimingRecord(best.name, best_ms))
         return best
 
+    def fastest_ms(self, layer: ILayer, inputs: list[TensorInfo | None],
+                   candidates: list[Tactic]) -> float | None:
+        """Milliseconds of the fastest of ``candidates`` (precision selection's question):
+        from the timing cache where it holds this layer and inputs, else timed and stored,
+        so a rebuild from a warm cache times nothing here either, and tactic selection then
+        finds the layers already timed at the precision chosen."""
+        key = layer_signature(layer, inputs, self.backend, self.device) \
+            if self.cache is not None else None
+        if key is not None:
+            record = self.cache._lookup(key)
+            if record is not None and any(t.name == record.tactic for t in candidates):
+                self.cache_hits += 1
+                return record.milliseconds
+        best, ms = self.time(layer, inputs, candidates)
+        if key is not None and ms is not None:
+            self.cache._store(key, TimingRecord(best.name, ms))
+        return ms
+
     def time(self, layer: ILayer, inputs: list[TensorInfo | None],
              candidates: list[Tactic]) -> tuple[Tactic, float | None]:
         host = sample_inputs(inputs)
@@ -220,7 +238,8 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     log(logger, Severity.VERBOSE, f"passes that changed the network: {changed}")
     progress.step("Graph optimization", 0)
     progress.finish("Graph optimization")
-    _select_precisions(clone, config, backend, logger, profiles, progress)
+    chooser = _TacticChooser(config, backend, logger)  # one timing cache for both phases
+    _select_precisions(clone, config, backend, logger, profiles, progress, chooser)
     order = topological_order(clone._layers)
     static = all(d >= 0 for t in clone._inputs for d in t.shape) and not shape_values[0]
     try:
@@ -233,7 +252,6 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     if declared is None:  # static inputs: the declared shapes are the profile's
         declared = at_opt
 
-    chooser = _TacticChooser(config, backend, logger)
     plugins = configure_plugin_layers(order, declared, per_profile, chooser.module,
                                       config.avg_timing_iterations)
     tactics = []
@@ -295,7 +313,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
 
 def _select_precisions(network: INetworkDefinition, config: IBuilderConfig, backend: str,
                         logger: ILogger | None, profiles: list[dict[str, list[list[int]]]],
-                        progress: BuildProgress) -> None:
+                        progress: BuildProgress, chooser: _TacticChooser) -> None:
     """Weakly typed networks: choose each layer's precision and insert the casts."""
     constrained = any(config.get_flag(f) for f in (
         BuilderFlag.FP16, BuilderFlag.BF16, BuilderFlag.OBEY_PRECISION_CONSTRAINTS,
@@ -310,14 +328,13 @@ def _select_precisions(network: INetworkDefinition, config: IBuilderConfig, back
                                    for t in network._inputs})
     except NetworkError as exc:
         raise BuildError(str(exc)) from exc
-    chooser = _TacticChooser(config, backend, logger)
 
     def fastest(layer: ILayer, inputs: list[TensorInfo | None]) -> float | None:
         candidates = [t for t in tactics_for(backend, layer.layer_type)
                       if chooser.allowed(t) and _accepts(t, layer, inputs)]
         if not candidates:
             return None
-        _, ms = chooser.time(layer, inputs, candidates)
+        ms = chooser.fastest_ms(layer, inputs, candidates)
         return 0.0 if ms is None else ms
 
     chosen = choose_precisions(network, config, at_opt, fastest, logger)

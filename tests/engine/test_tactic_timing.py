@@ -112,3 +112,54 @@ def test_combine_and_reset():
 def test_malformed_cache_is_refused():
     with pytest.raises(trt.BuildError, match="invalid serialized timing cache"):
         trt.ITimingCache(b"\x80\x04pickle?")
+
+
+def _weakly_typed_fp16_build(config_hook):
+    """A weakly typed network built with FP16 allowed: precision selection times each
+    layer at FLOAT and HALF (and the casts between them) before tactic selection."""
+    logger = CollectingLogger()
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    rng = np.random.default_rng(0)
+    x = network.add_input("x", trt.float32, (1, 8, 12, 12))
+    conv = network.add_convolution_nd(x, 8, (3, 3), rng.standard_normal((8, 8, 3, 3)).astype(
+        np.float32), rng.standard_normal(8).astype(np.float32))
+    conv.padding_nd = (1, 1)
+    relu = network.add_activation(conv.get_output(0), trt.ActivationType.RELU)
+    pool = network.add_pooling_nd(relu.get_output(0), trt.PoolingType.MAX, (2, 2))
+    network.mark_output(pool.get_output(0))
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    config.set_flag(trt.BuilderFlag.FP16)
+    config_hook(config)
+    plan = builder.build_serialized_network(network, config)
+    assert plan is not None, logger.errors()
+    return [m for _, m in logger.messages if m.startswith("tactic timing")][0]
+
+
+def test_precision_selection_times_through_the_cache(monkeypatch):
+    """A cold build times each layer and precision once (tactic selection finds what
+    precision selection timed); a rebuild from its cache times nothing at all."""
+    from engine.builder import build as build_module
+
+    cache = {}
+
+    def cold(config):
+        cache["cache"] = config.create_timing_cache(b"")
+        assert config.set_timing_cache(cache["cache"], ignore_mismatch=False)
+
+    timing = _weakly_typed_fp16_build(cold)
+    timed = int(timing.split()[2])
+    assert timed > 0 and "0 taken from the timing cache" not in timing, timing
+    data = cache["cache"].serialize()
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("a build from a warm timing cache timed a layer")
+
+    monkeypatch.setattr(build_module._TacticChooser, "time", no_timing)
+
+    def warm(config):
+        assert config.set_timing_cache(config.create_timing_cache(data), ignore_mismatch=False)
+
+    timing = _weakly_typed_fp16_build(warm)
+    assert timing.startswith("tactic timing: 0 layers timed"), timing
