@@ -3,7 +3,10 @@ bottlenecks, widths 64..2048; no batch norm: folded into the convolutions in a d
 model), built twice with the layer API from the same random weights — an FP16 network, and
 the same network with quantize/dequantize pairs on every convolution's input (per tensor) and
 weights (per output channel), the explicit-quantization pattern — both strongly typed in
-HALF, run with CUDA graphs on the caller's buffers in the same process.
+HALF, run with CUDA graphs on the caller's buffers in the same process. The input scales are
+calibrated as TensorRT's IInt8MinMaxCalibrator does: each quantized tensor's largest magnitude
+over a calibration batch (other random images than the timed ones) run through the FP16
+network on the CPU target, divided by 127.
 
     python benchmarks/quantization_bench.py                  # batch 64, 224x224 (needs a GPU)
     python benchmarks/quantization_bench.py --batch 8 --size 64 --target cpu   # a smoke test
@@ -24,16 +27,19 @@ import numpy as np
 import engine as trt
 
 STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # (width, blocks, stride)
-ACTIVATION_SCALE = 4.0 / 127  # per-tensor input scale: activations stay near unit variance
+CALIBRATION_BATCH = 2
 
 
 class ResNetBuilder:
     """Adds ResNet-50's layers to ``network``; ``quantized`` wraps every convolution's
-    input and weights in Q/DQ pairs."""
+    input (per-tensor ``scales``, in the order the convolutions are added) and weights in
+    Q/DQ pairs. ``taps`` collects each convolution's input, the tensors to calibrate."""
 
-    def __init__(self, network: trt.INetworkDefinition, quantized: bool, seed: int = 0):
-        self.net, self.quantized = network, quantized
+    def __init__(self, network: trt.INetworkDefinition, quantized: bool,
+                 scales: list[float] | None = None, seed: int = 0):
+        self.net, self.quantized, self.scales = network, quantized, scales
         self.rng = np.random.default_rng(seed)
+        self.taps: list[trt.ITensor] = []
 
     def constant(self, array: np.ndarray) -> trt.ITensor:
         return self.net.add_constant(array.shape, trt.Weights(array)).get_output(0)
@@ -52,8 +58,10 @@ class ResNetBuilder:
         w = (self.rng.standard_normal((maps, channels, kernel, kernel)) *
              np.sqrt((0.2 if residual is not None else 2.0) / fan_in)).astype(np.float16)
         b = (self.rng.standard_normal(maps) * 0.01).astype(np.float16)
+        self.taps.append(x)
         if self.quantized:
-            x = self.qdq(x, np.array(ACTIVATION_SCALE), -1)
+            assert self.scales is not None, "a quantized network needs calibrated scales"
+            x = self.qdq(x, np.array(self.scales[len(self.taps) - 1]), -1)
             scale = np.abs(w.astype(np.float32)).reshape(maps, -1).max(axis=1) / 127
             weights = self.qdq(self.constant(w), scale, 0)
             layer = self.net.add_convolution_nd(x, maps, (kernel, kernel), trt.Weights(),
@@ -98,13 +106,39 @@ class ResNetBuilder:
         self.net.mark_output(y)
 
 
-def build(quantized: bool, batch: int, size: int, target: str, level: int
-          ) -> tuple[trt.ICudaEngine, float]:
+def calibrate(size: int) -> list[float]:
+    """Per-tensor scales of the convolutions' inputs: the largest magnitude of each over a
+    calibration batch through the FP16 network (CPU target), divided by 127."""
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    resnet = ResNetBuilder(network, quantized=False)
+    resnet.define(CALIBRATION_BATCH, size)
+    for i, tap in enumerate(resnet.taps):  # a block's input feeds two convolutions
+        if tap.name != "x" and not tap.is_network_output:
+            tap.name = f"tap{i}"
+            network.mark_output(tap)
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    config.builder_optimization_level = 0
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError("calibration build failed")
+    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
+    images = np.random.default_rng(2).standard_normal((CALIBRATION_BATCH, 3, size, size))
+    outputs = engine.create_execution_context().infer({"x": images.astype(np.float16)})
+    outputs["x"] = images
+    amax = [float(np.abs(np.asarray(outputs[t.name], np.float32)).max()) for t in resnet.taps]
+    return [max(a, 1e-3) / 127 for a in amax]
+
+
+def build(quantized: bool, batch: int, size: int, target: str, level: int,
+          scales: list[float] | None = None) -> tuple[trt.ICudaEngine, float]:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     started = time.perf_counter()
-    ResNetBuilder(network, quantized).define(batch, size)
+    ResNetBuilder(network, quantized, scales).define(batch, size)
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.GPU if target == "gpu" else trt.DeviceType.CPU
     config.builder_optimization_level = level
@@ -170,9 +204,15 @@ def main() -> None:
     x = np.random.default_rng(1).standard_normal((args.batch, 3, args.size, args.size)) \
         .astype(np.float16)
     run = run_gpu if args.target == "gpu" else run_cpu
+    started = time.perf_counter()
+    scales = calibrate(args.size)
+    print(f"calibrated {len(scales)} input scales on {CALIBRATION_BATCH} images "
+          f"({time.perf_counter() - started:.1f} s): {min(scales) * 127:.2f} to "
+          f"{max(scales) * 127:.2f} largest magnitude", flush=True)
     results = {}
     for name, quantized in (("fp16", False), ("int8", True)):
-        engine, build_s = build(quantized, args.batch, args.size, args.target, args.level)
+        engine, build_s = build(quantized, args.batch, args.size, args.target, args.level,
+                                scales)
         ms, y = run(engine, x, args.runs)
         results[name] = (ms, y)
         print(f"{name}  b{args.batch} {args.size}px  {ms:8.3f} ms  "

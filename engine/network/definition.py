@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from engine.errors import NetworkError
 from engine.network.inference import infer_layer
-from engine.network.layer import ILayer, TensorInfo
+from engine.network.layer import ILayer, TensorInfo, _SettableError
 from engine.network.layers import fused, fused_attention, fused_pointwise  # noqa: F401 - builder-internal layers, registered for plan decoding
 from engine.network.layers import quantized as _quantized  # noqa: F401 - registers layers
 from engine.network.layers.basic import BasicLayers
@@ -200,8 +200,8 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
                 self._info(layer._outputs[0])
             else:  # a layer without outputs (an assertion): validate it directly
                 infer_layer(layer, [None if t is None else self._info(t) for t in layer._inputs])
-        except NetworkError:
-            if not layer._validated_on_add:
+        except NetworkError as exc:
+            if not layer._validated_on_add or isinstance(exc, _SettableError):
                 return layer
             self._unlink(layer)
             self._layers.remove(layer)

@@ -269,9 +269,12 @@ class ILayer:
         """Output infos from input infos; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__}.infer")
 
-    def fail(self, reason: str) -> NoReturn:
-        """Raise a ``NetworkError`` naming this layer."""
-        raise NetworkError(f"layer '{self.name}' ({self.layer_type.name}): {reason}")
+    def fail(self, reason: str, *, settable: bool = False) -> NoReturn:
+        """Raise a ``NetworkError`` naming this layer. ``settable``: attributes set after
+        ``add_*`` (padding, stride) may still make it valid, so adding the layer does not
+        fail on it; querying its output or building does, if it still holds then."""
+        error = _SettableError if settable else NetworkError
+        raise error(f"layer '{self.name}' ({self.layer_type.name}): {reason}")
 
     def require_inputs(self, inputs: list[TensorInfo | None], count: int) -> list[TensorInfo]:
         """The first ``count`` input infos, failing clearly when one is missing."""
@@ -289,3 +292,7 @@ class ILayer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} '{self.name}'>"
+
+
+class _SettableError(NetworkError):
+    """A ``NetworkError`` that attributes set after the layer was added may still clear."""

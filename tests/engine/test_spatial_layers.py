@@ -184,11 +184,33 @@ def test_convolution_refusals_name_the_problem():
     with pytest.raises(trt.NetworkError, match="2 or 3 dimensions"):
         net.add_convolution_nd(x, 1, (3,), np.ones((1, 3, 3), np.float32))
     with pytest.raises(trt.NetworkError, match="output would be empty"):
-        net.add_convolution_nd(x, 1, (9, 9), np.ones((1, 3, 9, 9), np.float32))
+        # added (padding set afterwards could still fix it); its output's shape fails
+        conv = net.add_convolution_nd(x, 1, (9, 9), np.ones((1, 3, 9, 9), np.float32))
+        conv.get_output(0).shape  # noqa: B018
     with pytest.raises(trt.NetworkError, match=r"Convolution.*stride_nd"):
         conv = net.add_convolution_nd(x, 1, (3, 3), np.ones((1, 3, 3, 3), np.float32))
         conv.stride_nd = (0, 1)
         conv.get_output(0).shape  # noqa: B018
+
+
+def test_a_kernel_larger_than_the_input_is_valid_once_padding_is_set():
+    """TensorRT's order: add the convolution, then set its padding. A 3x3 kernel on a 2x2
+    input is empty until padding (1, 1) makes it 2x2 again; one left empty fails the build with
+    the reason."""
+    x = randn(1, 4, 2, 2)
+    w = randn(3, 4, 3, 3)
+
+    def define(net, t):
+        conv = net.add_convolution_nd(t["x"], 3, (3, 3), w)
+        conv.padding_nd = (1, 1)
+        return [conv.get_output(0)]
+
+    (y,) = run_network(define, {"x": x})
+    np.testing.assert_allclose(y, onnx_op("Conv", [x, w], pads=(1, 1, 1, 1)), rtol=1e-4,
+                               atol=1e-4)
+    errors = _build_errors(lambda net, x: net.add_convolution_nd(x, 3, (7, 7),
+                                                                 randn(3, 4, 7, 7)))
+    assert any("output would be empty" in e for e in errors), errors
 
 
 def _build_errors(define) -> list[str]:

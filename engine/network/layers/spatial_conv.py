@@ -137,10 +137,10 @@ class _ConvolutionBase(_WindowedLayer):
         self._check_kernel(inputs, channels)
         self._check_bias(inputs)
         windows = self.geometry(x.shape[-spatial:])
-        if any(0 <= out < 1 for _, _, out in windows):
+        if any(0 <= out < 1 for _, _, out in windows):  # padding set after add_* may fix it
             self.fail(f"output would be empty: input spatial shape {x.shape[-spatial:]}, "
                       f"kernel {kernel_dims}, output spatial shape "
-                      f"{tuple(out for _, _, out in windows)}")
+                      f"{tuple(out for _, _, out in windows)}", settable=True)
         shape = x.shape[:-spatial - 1] + (maps,) + tuple(out for _, _, out in windows)
         return [TensorInfo(shape, x.dtype)]
 
