@@ -130,7 +130,7 @@ def test_resnet_blocks_fuse_and_requantize_only_where_the_result_stays_int8(monk
             builder = trt.Builder(logger)
             network = builder.create_network(
                 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-            ResNetBuilder(network, quantized=True).define(1, 96)
+            ResNetBuilder(network, quantized=True, scales=[16 / 127] * 53).define(1, 96)
             config = builder.create_builder_config()
             config.default_device_type = trt.DeviceType.CPU
             plan = builder.build_serialized_network(network, config)
