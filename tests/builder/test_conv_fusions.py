@@ -221,3 +221,60 @@ def test_folded_kernel_is_computed_into_the_plan_on_a_warm_rebuild(monkeypatch):
     (conv,) = [layer for layer in warm._network._layers if layer.name == "conv1"]
     want = w * s1.reshape(4, 1, 1, 1) * np.float32(1 / 3.0)
     np.testing.assert_array_equal(conv.kernel.numpy(), want)
+
+
+@pytest.mark.parametrize("rows,transposed,bias,residual,activation", [
+    ((2, 64), False, True, True, trt.ActivationType.GELU_ERF),
+    ((1, 300), True, True, False, trt.ActivationType.RELU),
+    ((3, 5, 7), False, False, True, None),
+    ((257,), True, False, False, trt.ActivationType.TANH),
+])
+def test_fused_matmul_row_parts_equal_the_whole_product(rows, transposed, bias, residual,
+                                                        activation):
+    """``cpu.fused_matrix_multiply_rows`` (parts of rows on the CPU pool, each with its own
+    epilogue) against NumPy: the product of all rows, then bias, residual, activation."""
+    import math
+
+    from engine.kernels.registry import tactics_for
+    from engine.network.layer import LayerType, TensorInfo
+    from engine.network.layers.fused import IFusedMatrixMultiplyLayer
+
+    inner, columns = 48, 40
+    x = rng.standard_normal(rows + (inner,)).astype(np.float32)
+    w = rng.standard_normal((columns, inner) if transposed else (inner, columns)).astype(
+        np.float32)
+    b = rng.standard_normal((1, columns)).astype(np.float32)
+    r = rng.standard_normal(rows + (columns,)).astype(np.float32)
+    network = trt.Builder(trt.Logger()).create_network(0)
+    tensors = [network.add_input(n, trt.float32, a.shape) for n, a in
+               (("x", x), ("w", w), ("b", b), ("r", r))]
+    op1 = trt.MatrixOperation.TRANSPOSE if transposed else trt.MatrixOperation.NONE
+    layer = IFusedMatrixMultiplyLayer(network, tensors[0], trt.MatrixOperation.NONE,
+                                      tensors[1], op1, tensors[2] if bias else None)
+    if residual:
+        if not bias:
+            layer._inputs.append(None)
+        layer._inputs.append(tensors[3])
+    layer.activation = activation
+    inputs = [x, w] + ([b] if bias else [None] if residual else []) + ([r] if residual else [])
+    want = x.astype(np.float64) @ (w.T if transposed else w).astype(np.float64)
+    if bias:
+        want = want + b
+    if residual:
+        want = want + r
+    if activation == trt.ActivationType.GELU_ERF:
+        want = 0.5 * want * (1 + np.vectorize(math.erf)(want / math.sqrt(2)))
+    elif activation == trt.ActivationType.RELU:
+        want = np.maximum(want, 0)
+    elif activation == trt.ActivationType.TANH:
+        want = np.tanh(want)
+    (tactic,) = [t for t in tactics_for("cpu", LayerType.FUSED_MATRIX_MULTIPLY)
+                 if t.name == "cpu.fused_matrix_multiply_rows"]
+    infos = [None if a is None else TensorInfo(a.shape, trt.float32) for a in inputs]
+    assert tactic.accepts(layer, infos)
+    (got,) = tactic.run(layer, inputs)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    if residual:  # a residual broadcast along the rows is left to the other tactic
+        infos[3] = TensorInfo((1,) * (len(rows) - 1) + (1, columns), trt.float32)
+        assert not tactic.accepts(layer, infos)

@@ -43,6 +43,7 @@ from engine.kernels.cpu.spatial_conv import (
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.fused import IFusedConvolutionLayer, IFusedMatrixMultiplyLayer
+from engine.network.layers.math_contraction import MatrixOperation
 from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import IConvolutionLayer
 from engine.network.layers.spatial_window import dilated_extent
@@ -440,3 +441,69 @@ def fused_matrix_multiply(layer: ILayer, inputs: list[np.ndarray]) -> list[np.nd
         out += residual.astype(np.float32, copy=False)
     Epilogue(activation=layer.activation, alpha=layer.alpha, beta=layer.beta).activate(out)
     return [narrow(out, dtype_of(inputs[0]))]
+
+
+def _row_operands(layer: IFusedMatrixMultiplyLayer, shapes: list[tuple[int, ...] | None]
+                  ) -> tuple[int, int, int] | None:
+    """(rows, inner, columns) where the fused product is rows of the first operand (leading
+    axes flattened, not transposed) times one matrix, plain or transposed, with a bias row
+    and a residual of the output's shape; None otherwise."""
+    a, b = shapes[0], shapes[1]
+    if a is None or b is None or len(a) < 2 or len(b) < 2 or \
+            MatrixOperation(layer.op0) != MatrixOperation.NONE or \
+            MatrixOperation(layer.op1) not in (MatrixOperation.NONE, MatrixOperation.TRANSPOSE) \
+            or int(np.prod(b[:-2], dtype=np.int64)) != 1 or min(a + b) < 0:
+        return None
+    transposed = MatrixOperation(layer.op1) == MatrixOperation.TRANSPOSE
+    inner, columns = (b[-1], b[-2]) if transposed else (b[-2], b[-1])
+    if a[-1] != inner:
+        return None
+    rows = int(np.prod(a[:-1], dtype=np.int64))
+    bias = shapes[2] if len(shapes) > 2 else None
+    if bias is not None and (bias[-1:] != (columns,) or int(np.prod(bias)) != columns):
+        return None
+    residual = shapes[3] if len(shapes) > 3 else None
+    if residual is not None and tuple(residual) != tuple(a[:-1]) + (columns,):
+        return None
+    return rows, int(inner), int(columns)
+
+
+def _row_parts_fit(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IFusedMatrixMultiplyLayer)
+    floats = all(i is None or i.dtype.name in ("FLOAT", "HALF", "BF16") for i in inputs)
+    return floats and _row_operands(
+        layer, [None if i is None else tuple(i.shape) for i in inputs]) is not None
+
+
+@kernel(LayerType.FUSED_MATRIX_MULTIPLY, backend="cpu", name="cpu.fused_matrix_multiply_rows",
+        supports=_row_parts_fit)
+def fused_matrix_multiply_rows(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The fused product cut into parts of rows (``blas_threads``): each part's product, bias,
+    residual and activation run on its own thread, as the convolutions' parts do."""
+    assert isinstance(layer, IFusedMatrixMultiplyLayer)
+    operands = _row_operands(layer, [None if i is None else i.shape for i in inputs])
+    assert operands is not None
+    rows, inner, columns = operands
+    a = inputs[0].astype(np.float32, copy=False).reshape(rows, inner)
+    b = inputs[1].astype(np.float32, copy=False).reshape(inputs[1].shape[-2:])
+    if MatrixOperation(layer.op1) == MatrixOperation.TRANSPOSE:
+        b = b.T
+    bias = inputs[2] if len(inputs) > 2 else None
+    bias_row = None if bias is None else bias.astype(np.float32, copy=False).reshape(columns)
+    residual = inputs[3] if len(inputs) > 3 else None
+    residual_rows = None if residual is None else \
+        residual.astype(np.float32, copy=False).reshape(rows, columns)
+    epilogue = Epilogue(activation=layer.activation, alpha=layer.alpha, beta=layer.beta)
+    out = np.empty((rows, columns), np.float32)
+
+    def part(start: int, stop: int) -> None:
+        block = out[start:stop]
+        np.matmul(a[start:stop], b, out=block)
+        if bias_row is not None:
+            block += bias_row
+        if residual_rows is not None:
+            block += residual_rows[start:stop]
+        epilogue.activate(block)
+
+    run_parts(part, split(rows, 2.0 * rows * inner * columns))
+    return [narrow(out.reshape(tuple(inputs[0].shape[:-1]) + (columns,)), dtype_of(inputs[0]))]
