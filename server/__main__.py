@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from server.core.build import BUILD_ISOLATION
 from server.core.dataplane import CONTROL_MODES, DataPlane, ServerSettings
 from server.grpc.server import GrpcServer
 from server.rest.app import create_app, create_metrics_app
@@ -41,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-queue-size", type=int, default=64,
                    help="requests a model may queue beyond its running ones before it "
                         "answers 503 busy")
+    p.add_argument("--build-isolation", choices=BUILD_ISOLATION, default="gpu",
+                   help="build ONNX models in a child process: 'gpu' builds (default; what "
+                        "a GPU build leaves on the device goes with the child), 'always' or "
+                        "'never'")
     p.add_argument("--device-list", default=None,
                    help="comma-separated devices the instance groups may use, e.g. "
                         "'gpu:0,gpu:1'; 'cpu:N' entries are host stand-ins for GPU N "
@@ -53,7 +58,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         model_repository=args.model_repository, model_control_mode=args.model_control_mode,
         device=args.device, api_token=args.api_token, max_request_bytes=args.max_request_bytes,
         max_upload_bytes=args.max_upload_bytes, max_queue_size=args.max_queue_size,
-        repository_poll_secs=args.repository_poll_secs,
+        repository_poll_secs=args.repository_poll_secs, build_isolation=args.build_isolation,
         visible_devices=None if args.device_list is None
         else tuple(d.strip() for d in args.device_list.split(",") if d.strip()))
 

@@ -4,16 +4,25 @@ model file's hash, the settings, the target and the library version. Each device
 instances are placed on gets its own engine copy.
 
 Everything here blocks; the repository calls it from a worker thread, off the request path.
+
+A build for a GPU runs in a child process of its own (``isolate``: "gpu" by default, or
+"always" / "never"; the child is spawned, never forked, since the server holds a CUDA
+context): what timing tactics leaves on the device (a
+ResNet-50 FP16 build left 10 GB in the building process, see docs/gpu-target.md), and any
+crash of a native library while building, go with the child; the server keeps only the plan,
+which comes back as bytes through a pipe (nothing is unpickled from the child).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import engine as trt
 from server.core.config import PLATFORMS, ModelConfig
@@ -22,6 +31,9 @@ from server.core.errors import InvalidArgument, Unavailable
 
 MODEL_FILES = {filename: platform for platform, filename in PLATFORMS.items()}
 DEFAULT_MAX_BATCH_SIZE = 4  # Triton's default when it completes a configuration
+# Where ONNX models are built: "gpu" (GPU builds in a child process, CPU builds here),
+# "always" (every build in a child) or "never" (every build in the server's process).
+BUILD_ISOLATION = ("gpu", "always", "never")
 
 
 def device_type_for(kind: str, device: str) -> trt.DeviceType:
@@ -51,7 +63,7 @@ def model_file(version_dir: Path, config: ModelConfig) -> Path:
 
 
 def engines_for(path: Path, config: ModelConfig, devices: Sequence[Device],
-                cache_dir: Path | None, autocomplete: bool
+                cache_dir: Path | None, autocomplete: bool, isolate: str = "gpu"
                 ) -> tuple[dict[Device, trt.ICudaEngine], str]:
     """One engine copy of the model file at ``path`` per device, each deserialized with its
     device current, and the model's platform. An ONNX model is built once per target (CPU,
@@ -67,7 +79,7 @@ def engines_for(path: Path, config: ModelConfig, devices: Sequence[Device],
             engine = _engine_from_plan(plans[device.target], "built plan", device)
         else:
             plans[device.target], engine = _engine_from_onnx(data, config, device, cache_dir,
-                                                             autocomplete)
+                                                             autocomplete, isolate)
         backend = engine.target.get("backend")
         if backend != device.kind:
             raise InvalidArgument(f"{path.name} targets the {backend}; it cannot run on "
@@ -111,7 +123,7 @@ def _settings_key(config: ModelConfig, target: trt.DeviceType, autocomplete: boo
 
 
 def _engine_from_onnx(data: bytes, config: ModelConfig, device: Device,
-                      cache_dir: Path | None, autocomplete: bool
+                      cache_dir: Path | None, autocomplete: bool, isolate: str
                       ) -> tuple[bytes, trt.ICudaEngine]:
     """The plan built for ``device``'s target (from the cache when it is there and sound)
     and its engine on ``device``."""
@@ -126,8 +138,12 @@ def _engine_from_onnx(data: bytes, config: ModelConfig, device: Device,
                 return plan, trt.engine_from_plan(plan)
         except trt.PlanError:
             cached.unlink(missing_ok=True)  # stale or damaged: rebuild below
-    with device.placed():  # tactics are timed on the device the engine will run on
-        plan = _plan_from_onnx(data, config, target, autocomplete)
+    if isolate == "always" or (isolate == "gpu" and device.kind == "gpu"):
+        plan = run_isolated(_plan_on_device, data, config, target.name, autocomplete,
+                            device.kind, device.index)
+    else:
+        plan = _plan_on_device(data, config, target.name, autocomplete, device.kind,
+                               device.index)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
@@ -145,6 +161,57 @@ class _ErrorLogger(trt.ILogger):
     def log(self, severity: trt.Logger.Severity, msg: str) -> None:
         if severity <= trt.Logger.ERROR:
             self.errors.append(msg)
+
+
+_ERRORS: dict[bytes, type[Exception]] = {b"I": InvalidArgument, b"U": Unavailable}
+
+
+def run_isolated(function: Callable[..., bytes], *args: Any) -> bytes:
+    """``function(*args)`` in a spawned child process: the bytes it returns, or the
+    ``InvalidArgument`` / ``Unavailable`` it raised, raised here with its message. A child
+    that fails otherwise or dies (a crash in a native library) is an ``InvalidArgument``
+    naming how; the server goes on. ``function`` and ``args`` go to the child by pickle (the
+    server's own objects); only bytes come back."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_isolated_child, args=(send, function, args), daemon=True,
+                            name="engine-build")
+    child.start()
+    send.close()  # the child holds the other end; EOF here when it exits
+    try:
+        message = receive.recv_bytes()
+    except EOFError:
+        message = None
+    finally:
+        receive.close()
+        child.join()
+    if message is None:
+        raise InvalidArgument(f"the build process ended without a result (exit code "
+                              f"{child.exitcode}): a crash while building")
+    kind, body = message[:1], message[1:]
+    if kind == b"P":
+        return body
+    error = _ERRORS.get(kind, InvalidArgument)
+    raise error(body.decode("utf-8", "replace"))
+
+
+def _isolated_child(send: Any, function: Callable[..., bytes], args: tuple[Any, ...]) -> None:
+    try:
+        result = b"P" + function(*args)
+    except (InvalidArgument, Unavailable) as exc:
+        result = (b"I" if isinstance(exc, InvalidArgument) else b"U") + str(exc).encode()
+    except Exception as exc:  # noqa: BLE001 - reported to the server, which goes on
+        result = b"E" + f"the build failed: {type(exc).__name__}: {exc}".encode()
+    send.send_bytes(result)
+    send.close()
+
+
+def _plan_on_device(data: bytes, config: ModelConfig, target: str, autocomplete: bool,
+                    kind: str, index: int) -> bytes:
+    """The plan of an ONNX model, built with device ``kind:index`` current (tactics are
+    timed on the device the engine will run on)."""
+    with Device(kind, index).placed():
+        return _plan_from_onnx(data, config, trt.DeviceType[target], autocomplete)
 
 
 def _plan_from_onnx(data: bytes, config: ModelConfig, target: trt.DeviceType,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import engine as trt
+from server.core.build import BUILD_ISOLATION
 from server.core.codec import (
     InferInput,
     InferRequest,
@@ -48,6 +49,9 @@ class ServerSettings:
     # What KIND_GPU instance groups' gpus index: "gpu:N" (CUDA device N) or "cpu:N" (a host
     # stand-in running CPU engine copies, for tests and dry runs); None: every CUDA device.
     visible_devices: tuple[str, ...] | None = None
+    # Where ONNX models are built (server.core.build.BUILD_ISOLATION): "gpu" builds GPU plans
+    # in a child process, whose exit returns what the build held on the device.
+    build_isolation: str = "gpu"
 
 
 class DataPlane:
@@ -55,11 +59,15 @@ class DataPlane:
         if settings.model_control_mode not in CONTROL_MODES:
             raise ValueError(f"model control mode {settings.model_control_mode!r}; expected "
                              f"one of {CONTROL_MODES}")
+        if settings.build_isolation not in BUILD_ISOLATION:
+            raise ValueError(f"build isolation {settings.build_isolation!r}; expected one of "
+                             f"{BUILD_ISOLATION}")
         self.settings = settings
         cache = settings.plan_cache or settings.model_repository / ".plan_cache"
         devices = visible_devices(settings.visible_devices)
         self.repository = ModelRepository(settings.model_repository, settings.device, cache,
-                                          settings.max_queue_size, devices)
+                                          settings.max_queue_size, devices,
+                                          settings.build_isolation)
         self.metrics = Metrics(self.repository.all_statistics, devices)
         self.shared_memory = SharedMemoryRegistry()
         self._ready = False

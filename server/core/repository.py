@@ -74,8 +74,10 @@ class ModelEntry:
 
 class ModelRepository:
     def __init__(self, root: Path, device: str, cache_dir: Path | None,
-                 default_queue_size: int, devices: list[Device]) -> None:
+                 default_queue_size: int, devices: list[Device],
+                 build_isolation: str = "gpu") -> None:
         self.root = root
+        self.build_isolation = build_isolation  # see server.core.build.BUILD_ISOLATION
         self.device = device
         self.devices = devices  # what KIND_GPU instance groups' gpus index
         self.cache_dir = cache_dir
@@ -309,7 +311,8 @@ class ModelRepository:
             placements = place_instance_groups(groups, default_kind, self.devices)
             path = model_file(version_dir, config)
             engines, platform = engines_for(path, config, [p.device for p in placements],
-                                            self.cache_dir, autocomplete)
+                                            self.cache_dir, autocomplete,
+                                            self.build_isolation)
             first = engines[placements[0].device]
             complete = complete_config(config, first, batch_capacity(first), platform)
             return ModelVersion(complete, version, [(p, engines[p.device]) for p in placements],
