@@ -175,16 +175,16 @@ class _TacticChooser:
         from the timing cache where it holds this layer and inputs, else timed and stored,
         so a rebuild from a warm cache times nothing here either, and tactic selection then
         finds the layers already timed at the precision chosen."""
-        key = layer_signature(layer, inputs, self.backend, self.device) \
-            if self.cache is not None else None
-        if key is not None:
-            record = self.cache._lookup(key)
+        cache = self.cache
+        key = layer_signature(layer, inputs, self.backend, self.device)
+        if cache is not None:
+            record = cache._lookup(key)
             if record is not None and any(t.name == record.tactic for t in candidates):
                 self.cache_hits += 1
                 return record.milliseconds
         best, ms = self.time(layer, inputs, candidates)
-        if key is not None and ms is not None:
-            self.cache._store(key, TimingRecord(best.name, ms))
+        if cache is not None and ms is not None:
+            cache._store(key, TimingRecord(best.name, ms))
         return ms
 
     def time(self, layer: ILayer, inputs: list[TensorInfo | None],

@@ -117,8 +117,9 @@ def _strides(a: cupy.ndarray) -> tuple[int, ...]:
 
 def _graph(layout: list[_Layout], bias: tuple[int, ...] | None, scale: float
            ) -> _AttentionGraph | None:
-    key = ("sdpa", tuple(layout), bias, float(scale))
-    return cudnn_conv.cached_graph(key, lambda: _AttentionGraph(*layout, bias, scale))
+    q, k, v, out = layout
+    key = ("sdpa", q, k, v, out, bias, float(scale))
+    return cudnn_conv.cached_graph(key, lambda: _AttentionGraph(q, k, v, out, bias, scale))
 
 
 def _readable(a: cupy.ndarray) -> cupy.ndarray:
@@ -145,7 +146,8 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     if any(d < 0 for s in shapes for d in s) or (mask is not None and min(mask.shape) < 0):
         # a dynamic shape: shapes cuDNN refuses run the GEMM tactic at run time
         return _heads_first(layer, shapes) is not None
-    geometry = _geometry(layer, *shapes, None if mask is None else tuple(mask.shape))
+    geometry = _geometry(layer, shapes[0], shapes[1], shapes[2],
+                         None if mask is None else tuple(mask.shape))
     if geometry is None:
         return False
     perms, out_shape, bias = geometry
@@ -173,6 +175,7 @@ def attention(layer: ILayer, inputs: list[Any]) -> list[cupy.ndarray]:
         return fused_attention(layer, inputs)
     pack = {graph.q: q, graph.k: k, graph.v: v, graph.o: out}
     if graph.bias is not None:
+        assert mask is not None and bias is not None
         full = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
         if full.dtype != q.dtype:  # a FLOAT mask: -1e9 and the like saturate, not overflow
             full = cupy.clip(full, -65504, 65504).astype(q.dtype)
