@@ -47,7 +47,8 @@ def test_the_nine_light_models_are_found():
 def _param(name: str):  # noqa: ANN202
     marks = [pytest.mark.slow] if name in SLOW else []
     if name in KNOWN:
-        marks.append(pytest.mark.xfail(reason=KNOWN[name], strict=True))
+        # not strict: there the tactic timing picks decides whether the sums happen to agree
+        marks.append(pytest.mark.xfail(reason=KNOWN[name], strict=False))
     return pytest.param(name, marks=marks)
 
 
