@@ -54,7 +54,47 @@ def test_import_needs_no_gpu_stack():
     import sys
 
     code = ("import sys, engine; "
-            "assert 'cupy' not in sys.modules and 'torch' not in sys.modules; print('ok')")
+            "assert not {'cupy', 'torch', 'nvmath'} & set(sys.modules); print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+# Without nvmath-python (``import nvmath`` fails) the GPU kernels still import, the cuBLASLt
+# tactic is registered under its tactic source, and it accepts nothing.
+_WITHOUT_NVMATH = """
+import sys
+sys.modules["nvmath"] = None
+import engine as trt
+from engine.kernels.gpu import cublaslt
+from engine.kernels.registry import get_tactic
+from engine.network.layer import LayerType, TensorInfo
+from engine.network.layers.fused import IFusedMatrixMultiplyLayer
+
+fused = get_tactic("gpu", LayerType.FUSED_MATRIX_MULTIPLY, "gpu.fused_matmul_cublaslt")
+plain = get_tactic("gpu", LayerType.MATRIX_MULTIPLY, "gpu.matmul_cublaslt")
+assert fused.source == plain.source == "CUBLAS_LT"
+network = trt.Builder(trt.Logger()).create_network(0)
+x = network.add_input("x", trt.float32, (8, 16))
+w = network.add_input("w", trt.float32, (16, 4))
+layer = IFusedMatrixMultiplyLayer(network, x, trt.MatrixOperation.NONE, w,
+                                  trt.MatrixOperation.NONE)
+infos = [TensorInfo((8, 16), trt.float32), TensorInfo((16, 4), trt.float32)]
+assert not cublaslt.available()
+assert not fused.accepts(layer, infos)
+print("ok")
+"""
+
+
+def test_gpu_kernels_import_without_nvmath():
+    import importlib.util
+    import subprocess
+    import sys
+
+    import pytest
+
+    if importlib.util.find_spec("cupy") is None:
+        pytest.skip("the GPU kernels need CuPy to import")
+    result = subprocess.run([sys.executable, "-c", _WITHOUT_NVMATH], capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -348,6 +348,20 @@ if hasattr(trt, "PoolingType"):
     case(LayerType.FUSED_MATRIX_MULTIPLY, "fused-matmul-bias-f16",
          {"a": rand(4, 32, dtype=np.float16), "b": rand(32, 16, dtype=np.float16)},
          _fused_matmul(M.NONE, None, (1, 16)), float16=3e-2)
+    # GELU_TANH is cuBLASLt's GELU epilogue, whose tanh may be the fast approximate one.
+    case(LayerType.FUSED_MATRIX_MULTIPLY, "fused-matmul-transposed-bias-gelu-tanh",
+         {"a": rand(2, 5, 8), "b": rand(1, 6, 8)},
+         _fused_matmul(M.TRANSPOSE, A.GELU_TANH, (1, 1, 6)), float32=2e-3)
+
+    def _fused_matmul_residual_relu(net, t):
+        layer = IFusedMatrixMultiplyLayer(net, t["a"], M.NONE, t["b"], M.NONE)
+        layer._inputs = [t["a"], t["b"], None, t["r"]]
+        layer.activation = A.RELU
+        return layer
+
+    case(LayerType.FUSED_MATRIX_MULTIPLY, "fused-matmul-residual-relu",
+         {"a": rand(7, 16), "b": rand(16, 12), "r": rand(7, 12)}, _fused_matmul_residual_relu,
+         float32=1e-4)
 
     def _program(*steps):
         def define(net, t):

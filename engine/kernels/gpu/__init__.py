@@ -64,7 +64,8 @@ def device_milliseconds(run: Callable[[], object], iterations: int, rounds: int
     try:
         return _graph_milliseconds(run, calls, rounds, stream)
     finally:
-        gemm.release_stream(stream)  # its cuBLAS workspace (a ResNet-50 build kept 8.6 GB)
+        # its cuBLAS / cuBLASLt workspace (a ResNet-50 build kept 8.6 GB)
+        gemm.release_stream(stream)
 
 
 def _graph_milliseconds(run: Callable[[], object], calls: int, rounds: int,
@@ -96,6 +97,12 @@ def _graph_milliseconds(run: Callable[[], object], calls: int, rounds: int,
     return best / calls
 
 
-# cuDNN's tactics register after cuBLAS's: optimization level 0 takes the first valid tactic
-# untimed, and a cuDNN graph can still turn a geometry down when it is built.
-from engine.kernels.gpu import cudnn_attention, cudnn_conv, cudnn_matmul  # noqa: E402, F401
+# cuDNN's and cuBLASLt's tactics register after cuBLAS's: optimization level 0 takes the first
+# valid tactic untimed, and a cuDNN graph can still turn a geometry down when it is built.
+# cublaslt imports cudnn_matmul, so cuDNN's fused matrix multiply registers before it.
+from engine.kernels.gpu import (  # noqa: E402, F401
+    cublaslt,
+    cudnn_attention,
+    cudnn_conv,
+    cudnn_matmul,
+)

@@ -24,7 +24,7 @@ from engine.kernels.gpu.fused_conv import fused_matrix_multiply
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.fused import IFusedMatrixMultiplyLayer
-from engine.network.layers.math_contraction import MatrixOperation
+from engine.network.layers.math_contraction import IMatrixMultiplyLayer, MatrixOperation
 from engine.network.layers.math_pointwise import ActivationType
 
 
@@ -54,10 +54,11 @@ class _MatmulGraph:
         self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, dtype)
 
 
-def _operands(layer: IFusedMatrixMultiplyLayer, a_shape: tuple[int, ...],
-              b_shape: tuple[int, ...]) -> tuple[int, int, int, bool] | None:
-    """(M, K, N, second operand transposed), or None where the layer is not such a
-    product."""
+def matmul_operands(layer: IMatrixMultiplyLayer, a_shape: tuple[int, ...],
+                    b_shape: tuple[int, ...]) -> tuple[int, int, int, bool] | None:
+    """(M, K, N, second operand transposed) of ``[M, K] @ [K, N]`` over the rows of the first
+    operand (leading axes flattened) and one matrix, or None where the layer is not such a
+    product (the cuBLASLt tactic takes the same)."""
     if MatrixOperation(layer.op0) != MatrixOperation.NONE or len(a_shape) < 2 or \
             MatrixOperation(layer.op1) not in (MatrixOperation.NONE, MatrixOperation.TRANSPOSE):
         return None
@@ -80,7 +81,7 @@ def _graph(layer: IFusedMatrixMultiplyLayer, m: int, k: int, n: int, transposed:
         np.dtype(dtype)))
 
 
-def _bias_is_a_row(bias: TensorInfo | cupy.ndarray | None, n: int) -> bool:
+def bias_is_a_row(bias: TensorInfo | cupy.ndarray | None, n: int) -> bool:
     return bias is None or (bias.shape[-1:] == (n,) and
                             int(np.prod(bias.shape, dtype=np.int64)) == n)
 
@@ -96,9 +97,9 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
         return False
     if any(d < 0 for d in b.shape) or any(d < 0 for d in a.shape[-1:]):
         return False
-    operands = _operands(layer, tuple(max(d, 1) for d in a.shape), tuple(b.shape))
+    operands = matmul_operands(layer, tuple(max(d, 1) for d in a.shape), tuple(b.shape))
     bias = inputs[2] if len(inputs) > 2 else None
-    if operands is None or not _bias_is_a_row(bias, operands[2]) or \
+    if operands is None or not bias_is_a_row(bias, operands[2]) or \
             not cudnn_conv.available():
         return False
     if any(d < 0 for d in a.shape):
@@ -115,7 +116,7 @@ def fused_matmul(layer: ILayer, inputs: list[Any]) -> list[cupy.ndarray]:
     a, b = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
     residual = inputs[3] if len(inputs) > 3 else None
-    operands = _operands(layer, a.shape, b.shape)
+    operands = matmul_operands(layer, a.shape, b.shape)
     graph = None if operands is None else \
         _graph(layer, *operands, bias is not None, residual is not None, a.dtype)
     if graph is None:

@@ -22,7 +22,7 @@ _CUDA_TYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 2}  # CUDA_R_32F, 
 _COMPUTE_32F = 68  # CUBLAS_COMPUTE_32F
 _GEMM_DEFAULT = -1
 _OP_N, _OP_T = 0, 1
-_WORKSPACE_BYTES = 32 << 20  # cuBLAS's recommendation for Hopper
+WORKSPACE_BYTES = 32 << 20  # cuBLAS's recommendation for Hopper
 _CUDA_R_8I, _CUDA_R_32I, _COMPUTE_32I = 3, 10, 72
 # alpha and beta are read from host memory when the call is enqueued (captured by value).
 _ONE = np.ones((), np.float32)
@@ -52,7 +52,7 @@ def _load_cublas() -> ctypes.CDLL:
 
 class _Handles(threading.local):
     """One cuBLAS handle per thread and device; one workspace per stream, so that work on
-    different streams never shares one."""
+    different streams never shares one (cuBLASLt's tactic uses the same, ``stream_workspace``)."""
 
     def __init__(self) -> None:
         self.handles: dict[int, ctypes.c_void_p] = {}
@@ -79,20 +79,29 @@ def _handle_for(stream: cupy.cuda.Stream) -> ctypes.c_void_p:
         handle = ctypes.c_void_p()
         _check(_LIB.cublasCreate_v2(ctypes.byref(handle)), "cublasCreate")
         _HANDLES.handles[device] = handle
-    workspace = _HANDLES.workspaces.get((device, int(stream.ptr)))
-    if workspace is None:
-        # Plain device memory, not from a pool: a graph captured with it keeps using it.
-        workspace = _HANDLES.workspaces[(device, int(stream.ptr))] = \
-            cupy.cuda.Memory(_WORKSPACE_BYTES)
+    workspace = stream_workspace(stream)
     _check(_LIB.cublasSetStream_v2(handle, stream.ptr), "cublasSetStream")
-    _check(_LIB.cublasSetWorkspace_v2(handle, workspace.ptr, _WORKSPACE_BYTES),
+    _check(_LIB.cublasSetWorkspace_v2(handle, workspace.ptr, WORKSPACE_BYTES),
            "cublasSetWorkspace")
     return handle
 
 
+def stream_workspace(stream: cupy.cuda.Stream) -> cupy.cuda.Memory:
+    """This thread's ``WORKSPACE_BYTES`` workspace for ``stream`` on the current device, made
+    on first use. cuBLAS and cuBLASLt (``cublaslt.py``) share it: work enqueued on one stream
+    runs in order, so their kernels never use it at the same time."""
+    key = (cupy.cuda.Device().id, int(stream.ptr))
+    workspace = _HANDLES.workspaces.get(key)
+    if workspace is None:
+        # Plain device memory, not from a pool: a graph captured with it keeps using it.
+        workspace = _HANDLES.workspaces[key] = cupy.cuda.Memory(WORKSPACE_BYTES)
+    return workspace
+
+
 def release_stream(stream: cupy.cuda.Stream) -> None:
-    """Drop this thread's cuBLAS workspace for ``stream`` (a stream that is going away: the
-    builder's timing streams); the next GEMM on a stream of that address makes a new one."""
+    """Drop this thread's cuBLAS / cuBLASLt workspace for ``stream`` (a stream that is going
+    away: the builder's timing streams); the next GEMM on a stream of that address makes a new
+    one."""
     _HANDLES.workspaces.pop((cupy.cuda.Device().id, int(stream.ptr)), None)
 
 
