@@ -96,6 +96,12 @@ def _graph_milliseconds(run: Callable[[], object], calls: int, rounds: int,
     return best / calls
 
 
-# cuDNN's tactics register after cuBLAS's: optimization level 0 takes the first valid tactic
-# untimed, and a cuDNN graph can still turn a geometry down when it is built.
-from engine.kernels.gpu import cudnn_attention, cudnn_conv, cudnn_matmul  # noqa: E402, F401
+# cuDNN's tactics register after cuBLAS's, and the implicit-GEMM convolutions
+# (TacticSource.JIT_CONVOLUTIONS) after cuDNN's: optimization level 0 takes the first valid
+# tactic untimed, and a cuDNN graph can still turn a geometry down when it is built.
+from engine.kernels.gpu import (  # noqa: E402, F401
+    cudnn_attention,
+    cudnn_conv,
+    cudnn_matmul,
+    jit_conv,
+)
