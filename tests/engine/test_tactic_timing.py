@@ -163,3 +163,16 @@ def test_precision_selection_times_through_the_cache(monkeypatch):
 
     timing = _weakly_typed_fp16_build(warm)
     assert timing.startswith("tactic timing: 0 layers timed"), timing
+
+
+def test_unverified_tactic_sources_are_off_until_asked():
+    """cuBLASLt and the implicit-GEMM convolutions have not passed their GPU tests yet: a
+    default configuration leaves them out, and set_tactic_sources turns them on."""
+    config = trt.Builder(trt.Logger()).create_builder_config()
+    sources = config.get_tactic_sources()
+    assert not sources >> int(trt.TacticSource.CUBLAS_LT) & 1
+    assert not sources >> int(trt.TacticSource.JIT_CONVOLUTIONS) & 1
+    assert sources >> int(trt.TacticSource.CUBLAS) & 1 and \
+        sources >> int(trt.TacticSource.CUDNN) & 1
+    assert config.set_tactic_sources(sources | 1 << int(trt.TacticSource.JIT_CONVOLUTIONS))
+    assert config.get_tactic_sources() >> int(trt.TacticSource.JIT_CONVOLUTIONS) & 1

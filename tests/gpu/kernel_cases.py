@@ -314,6 +314,10 @@ if hasattr(trt, "PoolingType"):
     case(LayerType.FUSED_CONVOLUTION, "fused-conv-grouped-leaky",
          {"x": rand(2, 4, 7, 7)},
          _fused_conv(8, (3, 3), A.LEAKY_RELU, padding=(1, 1), groups=2), float32=1e-4)
+    case(LayerType.FUSED_CONVOLUTION, "fused-conv-7x7-s2-residual-sigmoid",
+         {"x": rand(2, 3, 13, 11), "r": rand(2, 17, 7, 6)},
+         _fused_conv(17, (7, 7), A.SIGMOID, residual=True, padding=(3, 3), stride=(2, 2),
+                     channels=3), float32=1e-4)
     case(LayerType.FUSED_CONVOLUTION, "fused-conv-3x3-relu-f16",
          {"x": rand(2, 4, 9, 10, dtype=np.float16)},
          _fused_conv(8, (3, 3), A.RELU, padding=(1, 1)), float16=3e-2)

@@ -38,7 +38,8 @@ def _single(network: INetworkDefinition, tensor: ITensor | None) -> ILayer | Non
     return tensor._producer
 
 
-def _match(network: INetworkDefinition, second: IMatrixMultiplyLayer) -> IFusedAttentionLayer | None:
+def _match(network: INetworkDefinition, second: IMatrixMultiplyLayer
+           ) -> IFusedAttentionLayer | None:
     if second.op0 != MatrixOperation.NONE or second.op1 != MatrixOperation.NONE:
         return None
     softmax = _single(network, second._inputs[0])

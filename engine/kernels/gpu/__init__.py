@@ -97,12 +97,14 @@ def _graph_milliseconds(run: Callable[[], object], calls: int, rounds: int,
     return best / calls
 
 
-# cuDNN's and cuBLASLt's tactics register after cuBLAS's: optimization level 0 takes the first
-# valid tactic untimed, and a cuDNN graph can still turn a geometry down when it is built.
+# cuDNN's and cuBLASLt's tactics register after cuBLAS's, and the implicit-GEMM convolutions
+# (TacticSource.JIT_CONVOLUTIONS) after cuDNN's: optimization level 0 takes the first valid
+# tactic untimed, and a cuDNN graph can still turn a geometry down when it is built.
 # cublaslt imports cudnn_matmul, so cuDNN's fused matrix multiply registers before it.
 from engine.kernels.gpu import (  # noqa: E402, F401
     cublaslt,
     cudnn_attention,
     cudnn_conv,
     cudnn_matmul,
+    jit_conv,
 )
