@@ -110,4 +110,9 @@ def _graph_milliseconds(run: Callable[[], object], calls: int, rounds: int,
 
 # cuDNN's tactics register after cuBLAS's: optimization level 0 takes the first valid tactic
 # untimed, and a cuDNN graph can still turn a geometry down when it is built.
-from engine.kernels.gpu import cudnn_attention, cudnn_conv, cudnn_matmul  # noqa: E402, F401
+from engine.kernels.gpu import (  # noqa: E402, F401
+    cudnn_attention,
+    cudnn_conv,
+    cudnn_matmul,
+    cudnn_quantized,
+)
