@@ -1,0 +1,245 @@
+"""The quantized convolution on cuDNN's INT8 tensor-core kernels, through its frontend's graph
+API (TacticSource.CUDNN): int8 input codes and int8 weight codes, INT32 accumulation, and
+the dequantizing epilogue in the same kernel::
+
+    conv_fprop(x codes, w codes) -> * (input_scale * kernel_scale[k]) -> + bias[k]
+        [-> + residual -> activation -> / output_scale, stored as int8 codes]
+
+(the bracketed part for the fused layer, ``IFusedQuantizedConvolutionLayer``, where its
+attributes ask for it). Channels-last, as the FP16 cuDNN tactics: the input codes are read
+NHWC (reformatted once where they come NCHW), the kernel codes are kept KRSC on the device,
+and the output keeps the layer's logical shape with NHWC strides.
+
+Geometries cuDNN has no INT8 engine for (its INT8 kernels want channel counts in multiples
+of 4; the RGB stem has 3) fail the graph build, and the builder keeps the cuBLAS tactic; a
+dynamic shape cuDNN refuses at run time runs the cuBLAS tactic instead.
+
+Measured on the H100 (cuDNN 9.19, frontend 1.32; batch 512, one convolution with the
+dequantizing epilogue, against the same FP16 convolution): 1x1 256->64 at 56x56 1.87x,
+3x3 128 at 28x28 1.85x, 3x3 256 at 14x14 1.94x, 1x1 512->2048 at 7x7 1.3x, but 3x3 64 at
+56x56 0.9x; the builder times both and keeps the faster per layer.
+
+Not yet run on a GPU: ``engine.kernels.gpu`` does not import this module (so its tactics are
+not registered) until ``tests/gpu/test_cudnn_quantized.py``, which imports it, has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import cupy
+import numpy as np
+
+from engine.kernels.cpu.quantized import channel_scale
+from engine.kernels.gpu import cudnn_conv
+from engine.kernels.gpu.capabilities import channels_last, empty_channels_last
+from engine.kernels.gpu.capabilities import channels_last_strides as _nhwc
+from engine.kernels.gpu.quantized import fused_quantized_convolution, quantized_convolution
+from engine.kernels.gpu.weights import derived_constant
+from engine.kernels.registry import kernel
+from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.math_pointwise import ActivationType
+from engine.network.layers.quantized import (
+    IFusedQuantizedConvolutionLayer,
+    IQuantizedConvolutionLayer,
+)
+from engine.network.layers.spatial_window import PaddingMode
+from engine.types import DataType, nptype
+
+
+def conv_per_channel(layer: IQuantizedConvolutionLayer) -> np.ndarray | None:
+    """The weight scale per output channel (None for per-block scales)."""
+    scale = np.asarray(layer.kernel_scale.numpy(), np.float32)
+    return channel_scale(scale, layer.kernel_axis, 0, 2 + len(layer.kernel_size_nd))
+
+
+def _output_type(layer: IQuantizedConvolutionLayer) -> DataType:
+    """INT8 where the layer requantizes its result, else its float output type."""
+    if float(getattr(layer, "output_scale", 0.0) or 0.0) > 0:
+        return DataType.INT8
+    return DataType(layer.output_type)
+
+
+def _epilogue(layer: IQuantizedConvolutionLayer) -> tuple[ActivationType | None, float, float]:
+    """(activation, its alpha, output scale; 0: no requantization)."""
+    activation = getattr(layer, "activation", None)
+    return (None if activation is None else ActivationType(activation),
+            float(getattr(layer, "alpha", 0.0) or 0.0),
+            float(getattr(layer, "output_scale", 0.0) or 0.0))
+
+
+_CUDNN_TYPES = {"int8": "INT8", "float16": "HALF", "float32": "FLOAT"}
+
+
+class _Int8ConvGraph:
+    def __init__(self, x: tuple[int, ...], w: tuple[int, ...], out: tuple[int, ...],
+                 pre: list[int], post: list[int], stride: list[int], dilation: list[int],
+                 residual: np.dtype | None, activation: ActivationType | None, alpha: float,
+                 requantize: bool, out_dtype: np.dtype) -> None:
+        cudnn = cudnn_conv._cudnn()
+        types = cudnn.data_type
+        graph = cudnn.pygraph(io_data_type=types.INT8, intermediate_data_type=types.FLOAT,
+                              compute_data_type=types.FLOAT, handle=cudnn_conv._handle())
+        self.x = graph.tensor(name="x", dim=list(x), stride=_nhwc(x), data_type=types.INT8)
+        self.w = graph.tensor(name="w", dim=list(w), stride=_nhwc(w), data_type=types.INT8)
+        y = graph.conv_fprop(image=self.x, weight=self.w, pre_padding=pre, post_padding=post,
+                             stride=stride, dilation=dilation,
+                             compute_data_type=types.INT32)
+        channel = (1, w[0]) + (1,) * (len(w) - 2)
+
+        def per_channel(name: str) -> Any:
+            return graph.tensor(name=name, dim=list(channel), stride=_nhwc(channel),
+                                data_type=types.FLOAT)
+
+        self.scale, self.bias = per_channel("scale"), per_channel("bias")
+        y = graph.add(a=graph.mul(a=y, b=self.scale), b=self.bias)
+        self.r = None
+        if residual is not None:
+            self.r = graph.tensor(name="r", dim=list(out), stride=_nhwc(out),
+                                  data_type=getattr(types, _CUDNN_TYPES[residual.name]))
+            y = graph.add(a=y, b=self.r)
+        y = cudnn_conv.activate(cudnn, graph, y, activation, alpha)
+        self.inverse = None
+        if requantize:  # y / output_scale, divided as the quantize layer divides
+            self.inverse = per_channel("output_scale")
+            y = graph.div(a=y, b=self.inverse)
+        y.set_output(True).set_data_type(getattr(types, _CUDNN_TYPES[out_dtype.name])) \
+            .set_dim(list(out)).set_stride(_nhwc(out))
+        self.y = y
+        self.graph = graph
+        graph.validate()
+        graph.build_operation_graph()
+        graph.create_execution_plans([cudnn.heur_mode.A, cudnn.heur_mode.FALLBACK])
+        graph.check_support()
+        graph.build_plans()
+        self.workspace_bytes = max(int(graph.get_workspace_size()), 1)
+
+
+def _geometry(layer: IQuantizedConvolutionLayer, x_shape: tuple[int, ...]
+              ) -> tuple[tuple[int, ...], tuple[int, ...], list[int], list[int]] | None:
+    """(kernel shape, output shape, pre pads, post pads), or None where cuDNN's output size
+    would not be the layer's."""
+    geometry = layer.geometry(x_shape[2:])
+    extents = [(k - 1) * d + 1 for k, d in zip(layer.kernel_size_nd, layer.dilation_nd)]
+    if any((size + pre + post - extent) // stride + 1 != out
+           for size, (pre, post, out), extent, stride in
+           zip(x_shape[2:], geometry, extents, layer.stride_nd)):
+        return None
+    kernel_shape = (layer.num_output_maps, x_shape[1]) + tuple(layer.kernel_size_nd)
+    out_shape = (x_shape[0], layer.num_output_maps) + tuple(o for _, _, o in geometry)
+    return kernel_shape, out_shape, [b for b, _, _ in geometry], [a for _, a, _ in geometry]
+
+
+def _graph(layer: IQuantizedConvolutionLayer, x_shape: tuple[int, ...],
+           residual: np.dtype | None) -> _Int8ConvGraph | None:
+    shapes = _geometry(layer, x_shape)
+    if shapes is None:
+        return None
+    kernel_shape, out_shape, pre, post = shapes
+    activation, alpha, output_scale = _epilogue(layer)
+    out_dtype = np.dtype(nptype(_output_type(layer)))
+    key = ("int8 conv", tuple(x_shape), kernel_shape, tuple(pre), tuple(post),
+           tuple(layer.stride_nd), tuple(layer.dilation_nd),
+           None if residual is None else residual.name, activation, alpha, output_scale > 0,
+           out_dtype.name)
+    return cudnn_conv.cached_graph(key, lambda: _Int8ConvGraph(
+        tuple(x_shape), kernel_shape, out_shape, pre, post, list(layer.stride_nd),
+        list(layer.dilation_nd), residual, activation, alpha, output_scale > 0, out_dtype))
+
+
+def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IQuantizedConvolutionLayer)
+    x = inputs[0]
+    if x is None or x.dtype != DataType.INT8 or layer.kernel.dtype != DataType.INT8 or \
+            len(layer.kernel_size_nd) != 2 or layer.num_groups != 1 or \
+            conv_per_channel(layer) is None or len(x.shape) != 4:
+        return False
+    if _output_type(layer) not in (DataType.INT8, DataType.HALF, DataType.FLOAT):
+        return False
+    activation, _, _ = _epilogue(layer)
+    if activation is not None and activation not in cudnn_conv.ACTIVATIONS:
+        return False
+    residual = inputs[1] if len(inputs) > 1 else None
+    if residual is not None and residual.dtype not in (DataType.HALF, DataType.FLOAT):
+        return False
+    if not cudnn_conv.available():
+        return False
+    if any(d < 0 for d in x.shape):
+        return PaddingMode(layer.padding_mode) != PaddingMode.EXPLICIT_ROUND_UP
+    residual_dtype = None if residual is None else np.dtype(nptype(residual.dtype))
+    return _graph(layer, tuple(x.shape), residual_dtype) is not None
+
+
+def _krsc_codes(layer: IQuantizedConvolutionLayer) -> cupy.ndarray:
+    """The kernel codes on the device in KRSC order (``[K, R, S, C]`` memory)."""
+    return derived_constant(layer, "krsc codes",
+                            lambda: layer.kernel_codes().transpose(0, 2, 3, 1))
+
+
+def _per_channel_constants(layer: IQuantizedConvolutionLayer) -> tuple[cupy.ndarray, ...]:
+    """(input_scale * kernel_scale[k], bias[k], output_scale), float32 per channel."""
+    maps = layer.num_output_maps
+
+    def make() -> np.ndarray:
+        per_channel = conv_per_channel(layer)
+        assert per_channel is not None
+        scale = np.broadcast_to(float(layer.input_scale) * per_channel, (maps,))
+        bias = np.zeros(maps, np.float32)
+        if layer.bias.size:
+            bias[:] = np.asarray(layer.bias.numpy(), np.float32).reshape(-1)
+        output_scale = _epilogue(layer)[2]
+        divisor = np.full(maps, output_scale if output_scale > 0 else 1.0)
+        return np.stack([scale, bias, divisor]).astype(np.float32)
+
+    table = derived_constant(layer, "cudnn int8 epilogue", make)
+    return table[0], table[1], table[2]
+
+
+def _run(layer: IQuantizedConvolutionLayer, inputs: list[cupy.ndarray | None],
+         fallback: Callable[[], list[cupy.ndarray]]) -> list[cupy.ndarray]:
+    x = inputs[0]
+    assert x is not None
+    residual = inputs[1] if len(inputs) > 1 else None
+    graph = _graph(layer, tuple(x.shape), None if residual is None else residual.dtype)
+    if graph is None:
+        return fallback()
+    shapes = _geometry(layer, tuple(x.shape))
+    assert shapes is not None
+    out = empty_channels_last(shapes[1], nptype(_output_type(layer)))
+    scale, bias, inverse = _per_channel_constants(layer)
+    pack = {graph.x: channels_last(x), graph.w: _krsc_codes(layer), graph.scale: scale,
+            graph.bias: bias, graph.y: out}
+    if graph.r is not None:
+        pack[graph.r] = channels_last(residual)
+    if graph.inverse is not None:
+        pack[graph.inverse] = inverse
+    cudnn_conv.execute(graph.graph, pack, graph.workspace_bytes)
+    return [out]
+
+
+def _channels_last_inputs(inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray | None]:
+    """The inputs as a network of these tactics hands them over: channels-last (timing)."""
+    return [a if a is None or a.ndim != 4 else channels_last(a) for a in inputs]
+
+
+@kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_int8_cudnn",
+        supports=_fits, source="CUDNN")
+def quantized_convolution_cudnn(layer: ILayer, inputs: list[cupy.ndarray | None]
+                                ) -> list[cupy.ndarray]:
+    assert isinstance(layer, IQuantizedConvolutionLayer)
+    return _run(layer, inputs, lambda: quantized_convolution(layer, inputs))
+
+
+quantized_convolution_cudnn.timing_inputs = _channels_last_inputs  # type: ignore[attr-defined]
+
+
+@kernel(LayerType.FUSED_QUANTIZED_CONVOLUTION, backend="gpu",
+        name="gpu.fused_quantized_conv_int8_cudnn", supports=_fits, source="CUDNN")
+def fused_quantized_convolution_cudnn(layer: ILayer, inputs: list[cupy.ndarray | None]
+                                      ) -> list[cupy.ndarray]:
+    assert isinstance(layer, IFusedQuantizedConvolutionLayer)
+    return _run(layer, inputs, lambda: fused_quantized_convolution(layer, inputs))
+
+
+fused_quantized_convolution_cudnn.timing_inputs = _channels_last_inputs  # type: ignore[attr-defined]
