@@ -198,9 +198,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--target", choices=("gpu", "cpu"), default="gpu")
+    parser.add_argument("--cudnn-int8", action="store_true",
+                        help="register the cuDNN INT8 convolution tactics (not yet imported "
+                             "by default: engine/kernels/gpu/cudnn_quantized.py)")
     parser.add_argument("--level", type=int, default=0,
                         help="builder optimization level (0: first valid tactic, no timing)")
     args = parser.parse_args()
+    if args.cudnn_int8:
+        import engine.kernels.gpu.cudnn_quantized  # noqa: F401 - registers its tactics
     x = np.random.default_rng(1).standard_normal((args.batch, 3, args.size, args.size)) \
         .astype(np.float16)
     run = run_gpu if args.target == "gpu" else run_cpu

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# What to run on the GPU machine, in one call (from the repository root, with `.whl` carried;
+# scripts/device_wheels.sh fetches it): install the carried wheels, then the GPU tests of the
+# tactics not yet run on a GPU, the whole GPU suite, the build-memory diagnosis and the model
+# benchmarks. Logs go to $OUT (the device tool brings them back). Each step has its own time
+# limit, so one that hangs leaves the others their turn.
+#   bash scripts/device_check.sh [unverified|suite|memory|models|int8|all]   (default: all)
+set -u
+cd "$(dirname "$0")/.."
+out=${OUT:-/tmp/device_check}
+mkdir -p "$out"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/cudnn/*.whl .whl/nvmath/*.whl .whl/ml_dtypes*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
+step() { [ "${1}" = "${want}" ] || [ "${want}" = all ]; }
+want=${1:-all}
+if step unverified; then  # cuBLASLt, implicit-GEMM convolution, cuDNN INT8
+    timeout 240 python3 -m pytest -q -p no:cacheprovider tests/gpu/test_jit_conv.py \
+        tests/gpu/test_cublaslt.py tests/gpu/test_cudnn_quantized.py \
+        tests/gpu/test_server_build.py 2>&1 | tee "$out/unverified.log" | tail -25
+fi
+if step suite; then
+    timeout 300 python3 -m pytest -q -p no:cacheprovider tests/gpu \
+        --ignore tests/gpu/test_multi_gpu_server.py 2>&1 | tee "$out/suite.log" | tail -25
+fi
+if step memory; then
+    timeout 150 python3 benchmarks/gpu_build_memory.py 2>&1 | grep -v Warn \
+        | tee "$out/memory.log"
+fi
+if step models; then
+    timeout 420 python3 benchmarks/gpu_models.py --precisions fp16,fp32 --warm-cache \
+        --compile reduce-overhead 2>&1 | grep -v "Warn\|torch.onnx.export" \
+        | tee "$out/models.log"
+fi
+if step int8; then
+    timeout 150 python3 benchmarks/quantization_bench.py 2>&1 | tee "$out/int8.log"
+    timeout 400 python3 benchmarks/quantization_bench.py --cudnn-int8 --level 3 2>&1 \
+        | tee "$out/int8_cudnn.log"
+fi
