@@ -32,6 +32,7 @@ from engine.runtime.output_allocator import (
     set_shape_input_values,
     shape_input_value,
 )
+from engine.runtime.profiler import IProfiler, report
 from engine.types import Dims, TensorIOMode, nbytes_of, nptype
 
 
@@ -76,6 +77,11 @@ class IExecutionContext:
         self._resolved: dict[tuple[tuple[int, ...], ...], dict[ITensor, TensorInfo]] = {}
         self._logger: Any = engine._logger
         self._execution = execution_for(engine)
+        self._profiler: IProfiler | None = None
+        self._last_layer_times: list[tuple[str, float]] | None = None
+        # True: each run reports its layer times to the profiler; False: the times wait
+        # for report_to_profiler().
+        self.enqueue_emits_profile = True
 
     @property
     def engine(self) -> ICudaEngine:
@@ -175,6 +181,40 @@ class IExecutionContext:
     def get_tensor_address(self, name: str) -> int:
         return self._addresses.get(name, 0)
 
+    # -- profiling --------------------------------------------------------------------------
+    @property
+    def profiler(self) -> IProfiler | None:
+        """The ``IProfiler`` that receives each layer's time after a run; None: no timing."""
+        return self._profiler
+
+    @profiler.setter
+    def profiler(self, profiler: IProfiler | None) -> None:
+        if profiler is not None and not callable(getattr(profiler, "report_layer_time", None)):
+            raise TypeError(f"profiler: expected an IProfiler (with report_layer_time), got "
+                            f"{type(profiler).__name__}")
+        self._profiler = profiler
+        self._execution.profiling = profiler is not None
+        self._last_layer_times = None
+
+    def report_to_profiler(self) -> bool:
+        """Report the last profiled run's layer times to the profiler (for
+        ``enqueue_emits_profile`` False); False (error logged) when there is none."""
+        if self._profiler is None:
+            return self._error("report_to_profiler: no profiler is set")
+        if self._last_layer_times is None:
+            return self._error("report_to_profiler: no run since the profiler was set")
+        report(self._profiler, self._last_layer_times)
+        return True
+
+    def _after_run(self) -> None:
+        """Collect the run's layer times and, unless asked to wait, report them."""
+        timer = getattr(self._execution, "timer", None)
+        if self._profiler is None or timer is None:
+            return
+        self._last_layer_times = timer.times()
+        if self.enqueue_emits_profile:
+            report(self._profiler, self._last_layer_times)
+
     # -- execution --------------------------------------------------------------------------
     def execute_async_v3(self, stream_handle: int) -> bool:
         """Run with the addresses set by ``set_tensor_address``; False (error logged) when the
@@ -191,6 +231,7 @@ class IExecutionContext:
                 self._execute_at_addresses(int(stream_handle))
         except EngineError as exc:
             return self._error(str(exc))
+        self._after_run()
         return True
 
     def execute_v2(self, bindings: Sequence[int]) -> bool:
@@ -255,6 +296,7 @@ class IExecutionContext:
             arrays[t] = arr
         with running_context(self):
             results = self._execution.infer(arrays, self._resolve())
+        self._after_run()
         return {t.name: results[t] for t in engine._output_tensors()}
 
     # -- output allocators ------------------------------------------------------------------

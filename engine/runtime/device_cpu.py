@@ -17,6 +17,7 @@ from engine.errors import EngineError, ExecutionError, UnsupportedError
 from engine.kernels.cpu.blas_threads import one_blas_thread
 from engine.network.layer import TensorInfo
 from engine.network.tensor import ITensor
+from engine.runtime.profiler import LayerTimer
 from engine.types import DataType, nbytes_of, nptype, pack_int4, unpack_int4
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class CpuExecution:
         self._engine = engine
         self._release_after: list[list[ITensor]] | None = None
         self._output_dtypes: list[list[np.dtype | None]] | None = None
+        self.profiling = False  # a profiler is set on the context: time every layer
+        self.timer: LayerTimer | None = None  # the last run's layer times, when profiling
 
     @property
     def use_cuda_graphs(self) -> bool:
@@ -80,15 +83,21 @@ class CpuExecution:
         return self.run(feeds)
 
     def run(self, feeds: dict[ITensor, np.ndarray]) -> dict[ITensor, np.ndarray]:
-        """Run every layer in order; returns the network outputs."""
+        """Run every layer in order; returns the network outputs. With ``profiling`` on, each
+        layer's wall-clock time goes into ``timer``."""
         network = self._engine._network
         env: dict[ITensor, np.ndarray] = dict(feeds)
+        self.timer = LayerTimer() if self.profiling else None
         with one_blas_thread():
             for (layer, run), release, casts in zip(self._engine._steps, self._releases(),
                                                     self._casts()):
                 args = [None if t is None else env[t] for t in layer._inputs]
                 try:
-                    results = run(layer, args)
+                    if self.timer is None:
+                        results = run(layer, args)
+                    else:
+                        with self.timer.wall_clock(layer.name):
+                            results = run(layer, args)
                 except EngineError:
                     raise
                 except Exception as exc:  # a kernel failing on these inputs: report, do not crash

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from engine.kernels.registry import KernelFn
 from engine.network.layer import ILayer, TensorInfo
 from engine.network.tensor import ITensor
 from engine.runtime.device_cpu import host_array
+from engine.runtime.profiler import LayerTimer
 from engine.types import TensorLocation, nbytes_of, nptype
 
 if TYPE_CHECKING:
@@ -40,6 +41,14 @@ def upload_engine_weights(engine: ICudaEngine) -> int:
     graph holds the addresses of the weights it was captured with."""
     engine._weights_generation = getattr(engine, "_weights_generation", 0) + 1
     return upload_weights(layer for layer, _ in engine._steps)
+
+
+def _elapsed(start: cupy.cuda.Event, end: cupy.cuda.Event) -> Callable[[], float]:
+    """Milliseconds between two recorded events, read once the later one has completed."""
+    def read() -> float:
+        end.synchronize()
+        return float(cupy.cuda.get_elapsed_time(start, end))
+    return read
 
 
 def device_array(address: int, shape: tuple[int, ...], dtype: Any, owner: Any = None
@@ -134,6 +143,8 @@ class GpuExecution:
         # The end of this context's last run: a run on another stream waits for it, since
         # graph buffers and pinned staging buffers are reused from run to run.
         self._last_run: cupy.cuda.Event | None = None
+        self.profiling = False  # a profiler is set on the context: time every layer
+        self.timer: LayerTimer | None = None  # the last run's layer times, when profiling
 
     @property
     def use_cuda_graphs(self) -> bool:
@@ -175,7 +186,7 @@ class GpuExecution:
         with stream:
             self._after_last_run(stream)
             signature = self._signature(infos)
-            if self._replay_direct(signature, addresses, stream):
+            if not self.profiling and self._replay_direct(signature, addresses, stream):
                 self._last_run = stream.record()
                 return
             feeds = {}
@@ -322,6 +333,10 @@ class GpuExecution:
         """Enqueue one run on the current stream; returns the outputs and whether they are a
         graph's buffers (valid until the next run of this context)."""
         stream = cupy.cuda.get_current_stream()
+        if self.profiling:  # layer by layer between events: no graph
+            self.timer = LayerTimer()
+            return self._enqueue(signature, feeds, self.timer), False
+        self.timer = None
         if not self.use_cuda_graphs or signature.graph_failed is not None:
             return self._enqueue(signature, feeds), False
         if signature.graph is None:
@@ -359,9 +374,10 @@ class GpuExecution:
             graph = stream.end_capture()
         signature.graph = _Graph(graph, pool, inputs, outputs)
 
-    def _enqueue(self, signature: _Signature, feeds: dict[ITensor, cupy.ndarray]
-                 ) -> dict[ITensor, cupy.ndarray]:
-        """Enqueue every layer on the current stream; returns the network outputs."""
+    def _enqueue(self, signature: _Signature, feeds: dict[ITensor, cupy.ndarray],
+                 timer: LayerTimer | None = None) -> dict[ITensor, cupy.ndarray]:
+        """Enqueue every layer on the current stream; returns the network outputs. A
+        ``timer`` gets each layer's time between two events on the stream."""
         env: dict[ITensor, Any] = dict(signature.constants)
         env.update(feeds)
         outputs = set(self._engine._output_tensors())
@@ -374,6 +390,7 @@ class GpuExecution:
                     args.append(signature.known[t])
                 else:
                     args.append(env[t])
+            start = None if timer is None else cupy.cuda.get_current_stream().record()
             try:
                 results = run(layer, args)
             except EngineError:
@@ -381,6 +398,8 @@ class GpuExecution:
             except Exception as exc:  # a kernel failing on these inputs: report, do not crash
                 raise ExecutionError(f"layer '{layer.name}' ({layer.layer_type.name}) failed "
                                      f"on the GPU: {type(exc).__name__}: {exc}") from exc
+            if timer is not None:
+                timer.add(layer.name, _elapsed(start, cupy.cuda.get_current_stream().record()))
             for t, value in zip(layer._outputs, results):
                 want = np.dtype(nptype(t.dtype))
                 value = value if isinstance(value, cupy.ndarray) else cupy.asarray(value)

@@ -332,3 +332,44 @@ def performance_summary(result: BenchmarkResult, backend: str) -> list[str]:
         f"Total Host Walltime: {result.walltime_s:.5g} s",
         f"Total {device} Compute Time: {compute_total:.5g} s",
     ]
+
+
+class _ProfileAccumulator(trt.IProfiler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: dict[str, list[float]] = {}
+
+    def report_layer_time(self, layer_name: str, ms: float) -> None:
+        self.times.setdefault(layer_name, []).append(ms)
+
+
+def profile_layers(engine: trt.ICudaEngine, options: RunOptions, logger: ToolLogger
+                   ) -> list[dict[str, Any]]:
+    """Per-layer times over ``options.iterations`` profiled inferences in a run of their own
+    (trtexec's ``--separateProfileRun``: profiling runs layer by layer, without CUDA graphs,
+    so it does not disturb the timed run): per layer, in execution order, its name, count,
+    total, average and median milliseconds and share of the total."""
+    shapes = input_shapes(engine, options.shapes, logger)
+    values = make_inputs(engine, shapes, options.load_inputs, options.seed)
+    context = engine.create_execution_context()
+    context.infer(dict(values))  # warm-up: kernels compiled, weights in place
+    accumulator = _ProfileAccumulator()
+    context.profiler = accumulator
+    for _ in range(max(1, options.iterations)):
+        context.infer(dict(values))
+    total = sum(sum(ms) for ms in accumulator.times.values()) or 1.0
+    return [{"name": name, "timeMs": sum(ms), "averageMs": sum(ms) / len(ms),
+             "medianMs": float(np.median(ms)), "percentage": 100.0 * sum(ms) / total,
+             "count": len(ms)} for name, ms in accumulator.times.items()]
+
+
+def profile_table(rows: list[dict[str, Any]]) -> list[str]:
+    """trtexec's ``--dumpProfile`` table, the largest share first."""
+    lines = [f"{'Time(ms)':>10} {'Avg.(ms)':>10} {'Median(ms)':>11} {'Time(%)':>8}   Layer"]
+    for row in sorted(rows, key=lambda r: -r["timeMs"]):
+        lines.append(f"{row['timeMs']:10.3f} {row['averageMs']:10.4f} {row['medianMs']:11.4f} "
+                     f"{row['percentage']:8.1f}   {row['name']}")
+    total = sum(r["timeMs"] for r in rows)
+    count = max((r["count"] for r in rows), default=0)
+    lines.append(f"{total:10.3f} {total / max(count, 1):10.4f} {'':>11} {100.0:8.1f}   Total")
+    return lines

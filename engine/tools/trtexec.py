@@ -21,7 +21,13 @@ from typing import NoReturn
 
 import engine as trt
 from engine.errors import EngineError
-from engine.tools.benchmark import RunOptions, performance_summary, run_benchmark
+from engine.tools.benchmark import (
+    RunOptions,
+    performance_summary,
+    profile_layers,
+    profile_table,
+    run_benchmark,
+)
 from engine.tools.errors import EXIT_FAILURE, EXIT_USAGE, ToolError, UsageError
 from engine.tools.onnx_build import BuildOptions, build_from_onnx
 from engine.tools.options import (
@@ -95,6 +101,11 @@ def make_parser() -> argparse.ArgumentParser:
                         help="print each layer with its tactic and precision")
     report.add_argument("--exportLayerInfo", type=Path, help="write the layer information (JSON)")
     report.add_argument("--exportTimes", type=Path, help="write each inference's times (JSON)")
+    report.add_argument("--dumpProfile", action="store_true",
+                        help="print per-layer times, from a profiling run of --iterations "
+                             "inferences after the timed run")
+    report.add_argument("--exportProfile", type=Path,
+                        help="write the per-layer times of the profiling run (JSON)")
     report.add_argument("--exportOutput", type=Path,
                         help="write the outputs of the last inference (.npz)")
     report.add_argument("--verbose", action="store_true", help="print the builder's log")
@@ -203,6 +214,14 @@ def run(args: argparse.Namespace, logger: ToolLogger) -> None:
     if args.exportTimes is not None:
         args.exportTimes.write_text(json.dumps([t.to_json() for t in result.times], indent=1))
         logger.info(f"Times written to {args.exportTimes}")
+    if args.dumpProfile or args.exportProfile is not None:
+        rows = profile_layers(engine, options_run, logger)
+        if args.dumpProfile:
+            logger.info(f"=== Profile ({args.iterations} iterations) ===")
+            print("\n".join(profile_table(rows)))
+        if args.exportProfile is not None:
+            args.exportProfile.write_text(json.dumps(rows, indent=1))
+            logger.info(f"Profile written to {args.exportProfile}")
     if args.exportOutput is not None:
         import numpy as np
 

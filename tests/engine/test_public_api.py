@@ -19,7 +19,7 @@ PUBLIC = {
     'IOutputAllocator', 'IPaddingLayer', 'IParametricReLULayer', 'IPluginCapability',
     'IPluginCreatorInterface', 'IPluginCreatorV3One', 'IPluginRegistry',
     'IPluginResourceContext', 'IPluginV3', 'IPluginV3Layer', 'IPluginV3OneBuild',
-    'IPluginV3OneCore', 'IPluginV3OneRuntime', 'IPoolingLayer', 'IProgressMonitor',
+    'IPluginV3OneCore', 'IPluginV3OneRuntime', 'IPoolingLayer', 'IProfiler', 'IProgressMonitor',
     'IQuantizeLayer', 'IReduceLayer', 'IResizeLayer', 'IScaleLayer', 'IScatterLayer',
     'ISelectLayer', 'IShapeLayer', 'IShuffleLayer', 'ISliceLayer', 'ISoftMaxLayer',
     'ISqueezeLayer', 'ITensor', 'ITimingCache', 'ITopKLayer', 'IUnaryLayer',

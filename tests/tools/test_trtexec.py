@@ -201,3 +201,26 @@ def test_console_module_runs_as_a_program(static_onnx: Path, tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "=== Performance summary ===" in result.stdout
     assert "&&&& PASSED" in result.stdout
+
+
+def test_dump_and_export_profile(static_onnx: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """--dumpProfile: per-layer times from a profiling run after the timed one, one row per
+    engine layer plus the total; --exportProfile writes the same rows as JSON."""
+    import engine as trt
+
+    plan_path, profile = tmp_path / "static.plan", tmp_path / "profile.json"
+    code, out, err = run([f"--onnx={static_onnx}", f"--saveEngine={plan_path}",
+                          "--dumpProfile", f"--exportProfile={profile}", *QUICK], capsys)
+    assert code == 0, err
+    layers = [name for name, _, _ in trt.engine_from_plan(plan_path.read_bytes()).layer_tactics]
+    assert "=== Profile (5 iterations) ===" in out
+    table = out[out.index("Time(ms)"):].splitlines()
+    assert table[0].split() == ["Time(ms)", "Avg.(ms)", "Median(ms)", "Time(%)", "Layer"]
+    rows = table[1:1 + len(layers)]
+    assert sorted(line.split(None, 4)[4] for line in rows) == sorted(layers)
+    assert table[1 + len(layers)].split()[-1] == "Total"
+    exported = json.loads(profile.read_text())
+    assert [r["name"] for r in exported] == layers  # execution order
+    assert all(r["count"] == 5 and r["timeMs"] >= 0 for r in exported)
+    assert abs(sum(r["percentage"] for r in exported) - 100.0) < 1e-6

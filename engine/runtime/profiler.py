@@ -1,0 +1,62 @@
+"""Per-layer timing of execution contexts, as TensorRT's ``IProfiler``.
+
+A context with a profiler (``context.profiler = MyProfiler()``) times every layer of each
+run and, after the run (``enqueue_emits_profile`` True, the default), calls
+``profiler.report_layer_time(layer_name, ms)`` once per layer in execution order; with
+``enqueue_emits_profile`` False the times are kept and ``context.report_to_profiler()``
+reports the last run's. Layer names are the engine's (fused layers are named after the
+layers they replaced, "conv1 + relu1").
+
+On the CPU target a layer's time is the wall clock around its kernel. On the GPU target
+profiling runs the layers one by one, without CUDA graphs, between CUDA events on the run's
+stream, and the report waits for the stream: a profiled ``execute_async_v3`` returns only
+when the run is complete, as in TensorRT, where profiling serializes the work.
+
+>>> import engine as trt
+>>> class Printer(trt.IProfiler):
+...     def report_layer_time(self, layer_name, ms):
+...         print(layer_name, ms >= 0)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class IProfiler:
+    """Receives the time of each layer of a run; subclass it and implement
+    ``report_layer_time``."""
+
+    def report_layer_time(self, layer_name: str, ms: float) -> None:
+        raise NotImplementedError(f"{type(self).__name__}.report_layer_time")
+
+
+class LayerTimer:
+    """One run's layer times, in execution order: wall-clock times (CPU), or pairs of CUDA
+    events read when the times are asked for (GPU)."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[str, Any]] = []
+
+    @contextmanager
+    def wall_clock(self, layer_name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._entries.append((layer_name, (time.perf_counter() - start) * 1000.0))
+
+    def add(self, layer_name: str, milliseconds: float | Callable[[], float]) -> None:
+        """A layer's time, or a function that gives it once the run is complete."""
+        self._entries.append((layer_name, milliseconds))
+
+    def times(self) -> list[tuple[str, float]]:
+        return [(name, float(ms() if callable(ms) else ms)) for name, ms in self._entries]
+
+
+def report(profiler: IProfiler, times: list[tuple[str, float]]) -> None:
+    for name, ms in times:
+        profiler.report_layer_time(name, ms)
