@@ -139,6 +139,16 @@ class IExecutionContext:
             return Dims(infos[self._engine._tensors[name]].shape)
         return self._engine.get_tensor_shape(name)
 
+    def get_tensor_strides(self, name: str) -> Dims:
+        """Element strides of I/O tensor ``name`` at its current shape: row major (every I/O
+        format is linear); -1 where a dimension is not known yet."""
+        shape = tuple(self.get_tensor_shape(name))
+        strides, step = [], 1
+        for d in reversed(shape):
+            strides.append(step if step >= 0 else -1)
+            step = step * d if d >= 0 and step >= 0 else -1
+        return Dims(tuple(reversed(strides)))
+
     @property
     def all_binding_shapes_specified(self) -> bool:
         return all(t.name in self._shapes for t in self._engine._input_tensors())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engine.errors import BuildError, NetworkError, PlanError
 from engine.kernels.backends import gpu_available, load_backend
 from engine.kernels.registry import KernelFn, get_tactic
@@ -16,7 +18,12 @@ from engine.network.serialize import decode_network
 from engine.network.tensor import ITensor
 from engine.plan.compatibility import check_hardware_compatibility, check_library_version
 from engine.plan.format import PlanContents
-from engine.types import DataType, Dims, TensorFormat, TensorIOMode, TensorLocation
+from engine.types import DataType, Dims, TensorFormat, TensorIOMode, TensorLocation, nptype
+
+# TensorRT's words for the element types in format descriptions.
+_FORMAT_TYPES = {"FLOAT": "FP32", "HALF": "FP16", "BF16": "BF16", "INT8": "Int8",
+                 "INT32": "Int32", "INT64": "Int64", "BOOL": "Bool", "UINT8": "UInt8",
+                 "FP8": "FP8", "INT4": "Int4"}
 
 
 def check_target(target: Any) -> str:
@@ -137,6 +144,30 @@ class ICudaEngine:
     def get_tensor_format(self, name: str) -> TensorFormat:
         return TensorFormat.LINEAR
 
+    def get_tensor_format_desc(self, name: str) -> str:
+        """The I/O tensor's layout in words, as TensorRT words it ("" for another name)."""
+        entry = self._entry(name)
+        if entry is None:
+            return ""
+        return f"Row major linear {_FORMAT_TYPES.get(entry['dtype'], entry['dtype'])} format " \
+               f"(kLINEAR)"
+
+    def get_tensor_bytes_per_component(self, name: str) -> int:
+        """Bytes of one element of the I/O tensor (its formats are not vectorized); -1 for
+        another name. INT4, two elements a byte, counts 1."""
+        entry = self._entry(name)
+        if entry is None:
+            return -1
+        return max(1, int(np.dtype(nptype(DataType[entry["dtype"]])).itemsize))
+
+    def get_tensor_components_per_element(self, name: str) -> int:
+        """1 (linear formats); -1 for a name that is no I/O tensor."""
+        return -1 if self._entry(name) is None else 1
+
+    def get_tensor_vectorized_dim(self, name: str) -> int:
+        """-1: no I/O tensor format of this engine is vectorized."""
+        return -1
+
     def is_shape_inference_io(self, name: str) -> bool:
         tensor = self._tensors.get(name)
         return tensor is not None and tensor.is_shape_tensor
@@ -194,6 +225,17 @@ class ICudaEngine:
     @property
     def device_memory_size(self) -> int:
         return self._arena_bytes
+
+    def get_device_memory_size_for_profile(self, profile_index: int) -> int:
+        """Activation bytes a context needs with profile ``profile_index`` (the memory plan
+        is sized for every profile's largest shapes, so each profile needs the same)."""
+        if not 0 <= profile_index < self.num_optimization_profiles:
+            raise IndexError(f"profile index {profile_index} out of range "
+                             f"(engine has {self.num_optimization_profiles})")
+        return self._arena_bytes
+
+    def get_device_memory_size_for_profile_v2(self, profile_index: int) -> int:
+        return self.get_device_memory_size_for_profile(profile_index)
 
     @property
     def target(self) -> dict[str, Any]:
