@@ -69,7 +69,7 @@ from engine.runtime.context import IExecutionContext
 from engine.runtime.engine import ICudaEngine
 from engine.runtime.inspector import IEngineInspector, LayerInformationFormat
 from engine.runtime.output_allocator import IOutputAllocator
-from engine.runtime.profiler import IProfiler
+from engine.runtime.profiler import IDebugListener, IProfiler
 from engine.runtime.refit import Refitter, WeightsRole
 from engine.runtime.runtime import Runtime, engine_from_plan
 from engine.types import (
@@ -114,8 +114,8 @@ __all__ = [
     "IInt8EntropyCalibrator", "IInt8EntropyCalibrator2", "IInt8LegacyCalibrator",
     "IInt8MinMaxCalibrator", "ILayer", "ILogger", "INetworkDefinition", "inspect_plan", "int32",
     "int4", "int64", "int8", "IOptimizationProfile", "IOutputAllocator", "IPluginV3Layer",
-    "IProfiler", "IProgressMonitor", "ITensor", "ITimingCache", "LayerInformationFormat",
-    "LayerType",
+    "IDebugListener", "IProfiler", "IProgressMonitor", "ITensor", "ITimingCache",
+    "LayerInformationFormat", "LayerType",
     "Logger", "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "nptype",
     "OnnxParser", "OnnxParserFlag", "OnnxParserRefitter", "pack_int4", "ParserError",
     "PlanError", "PlanInfo", "ProfilingVerbosity", "Refitter", "Runtime", "TacticSource",

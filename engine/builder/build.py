@@ -123,6 +123,17 @@ def _check_io(network: INetworkDefinition) -> None:
         raise BuildError(f"network I/O tensor names must be unique; repeated: {dupes}")
 
 
+def _debug_names(network: INetworkDefinition) -> list[str]:
+    """Names of the network's debug tensors (``mark_debug``), which must be unique."""
+    names = [t.name for t in network._debug]
+    produced = [t.name for layer in network._layers for t in layer._outputs]
+    repeated = sorted({n for n in names if produced.count(n) > 1})
+    if repeated:
+        raise BuildError(f"debug tensor names must be unique in the network; repeated: "
+                         f"{repeated}")
+    return names
+
+
 class _TacticChooser:
     """Chooses a tactic per layer: the only valid one, the first (optimization level 0), the
     one the timing cache remembers, or the fastest when timed."""
@@ -226,12 +237,18 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     shape_values = profile_shape_values(network, config._profiles)
     compatibility = compatibility_header(config, target)
 
+    debug_names = _debug_names(network)
     try:
         order = topological_order(network._layers)
         record, arrays = encode_network(network, order)
         clone, _ = decode_network(record, arrays)
     except NetworkError as exc:
         raise BuildError(str(exc)) from exc
+    # Debug tensors are outputs while the network is optimized (no fusion removes them) and
+    # leave the outputs before the I/O is listed.
+    outputs = len(clone._outputs)
+    produced = {t.name: t for layer in clone._layers for t in layer._outputs}
+    clone._outputs.extend(produced[n] for n in debug_names if produced[n] not in clone._outputs)
     progress = BuildProgress(getattr(config, "progress_monitor", None), logger)
     progress.start("Graph optimization", 1)
     changed = run_passes(clone, passes_for(config), context=PassContext(backend, config, logger))
@@ -240,6 +257,10 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     progress.finish("Graph optimization")
     chooser = _TacticChooser(config, backend, logger)  # one timing cache for both phases
     _select_precisions(clone, config, backend, logger, profiles, progress, chooser)
+    real = {t.name for t in clone._outputs[:outputs]}
+    debug_tensors = [t.name for t in clone._outputs[outputs:]] + \
+        [n for n in debug_names if n in real]
+    del clone._outputs[outputs:]
     order = topological_order(clone._layers)
     static = all(d >= 0 for t in clone._inputs for d in t.shape) and not shape_values[0]
     try:
@@ -306,6 +327,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         "plugins": plugins,
         "compatibility": compatibility,
         "profile_tactics": profile_tactics,
+        "debug_tensors": debug_tensors,
         "profile_shape_values": shape_values if config._profiles else [],
     }
     return write_plan(header, arrays, plan_type)

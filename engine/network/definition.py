@@ -59,6 +59,7 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
         self._layers: list[ILayer] = []
         self._inputs: list[ITensor] = []
         self._outputs: list[ITensor] = []
+        self._debug: list[ITensor] = []  # mark_debug: reported to IDebugListener at run time
         self._consumers: dict[ITensor, list[tuple[ILayer, int]]] = {}
         self._cache: dict[ITensor, TensorInfo] = {}
         self._layer_count = 0
@@ -108,6 +109,26 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
     def unmark_output(self, tensor: ITensor) -> None:
         if tensor in self._outputs:
             self._outputs.remove(tensor)
+
+    def mark_debug(self, tensor: ITensor) -> bool:
+        """Keep ``tensor`` through the optimizer (no fusion removes it) and let execution
+        contexts hand its value to their ``IDebugListener`` (``set_tensor_debug_state``)."""
+        self._check_own(tensor, "mark_debug")
+        if tensor.is_network_input:
+            raise NetworkError(f"tensor '{tensor.name}' is a network input; mark a layer's "
+                               f"output as a debug tensor")
+        if tensor not in self._debug:
+            self._debug.append(tensor)
+        return True
+
+    def unmark_debug(self, tensor: ITensor) -> bool:
+        if tensor not in self._debug:
+            return False
+        self._debug.remove(tensor)
+        return True
+
+    def is_debug_tensor(self, tensor: ITensor) -> bool:
+        return tensor in self._debug
 
     def _is_output(self, tensor: ITensor) -> bool:
         return tensor in self._outputs

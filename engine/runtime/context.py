@@ -32,7 +32,7 @@ from engine.runtime.output_allocator import (
     set_shape_input_values,
     shape_input_value,
 )
-from engine.runtime.profiler import IProfiler, report
+from engine.runtime.profiler import IDebugListener, IProfiler, report
 from engine.types import Dims, TensorIOMode, nbytes_of, nptype
 
 
@@ -82,6 +82,8 @@ class IExecutionContext:
         # True: each run reports its layer times to the profiler; False: the times wait
         # for report_to_profiler().
         self.enqueue_emits_profile = True
+        self._debug_listener: IDebugListener | None = None
+        self._debug_active: set[str] = set()  # debug tensors whose values the listener gets
 
     @property
     def engine(self) -> ICudaEngine:
@@ -215,6 +217,50 @@ class IExecutionContext:
             return self._error("report_to_profiler: no run since the profiler was set")
         report(self._profiler, self._last_layer_times)
         return True
+
+    # -- debug tensors ----------------------------------------------------------------------
+    def set_debug_listener(self, listener: IDebugListener | None) -> bool:
+        """The ``IDebugListener`` that receives the active debug tensors' values during runs
+        (None: none)."""
+        if listener is not None and not callable(getattr(listener, "process_debug_tensor",
+                                                         None)):
+            return self._error(f"set_debug_listener: expected an IDebugListener (with "
+                               f"process_debug_tensor), got {type(listener).__name__}")
+        self._debug_listener = listener
+        self._sync_debug()
+        return True
+
+    def get_debug_listener(self) -> IDebugListener | None:
+        return self._debug_listener
+
+    def set_tensor_debug_state(self, name: str, flag: bool) -> bool:
+        """Turn the reporting of debug tensor ``name`` (``network.mark_debug``) on or off;
+        False (error logged) for a tensor the engine does not keep as a debug tensor."""
+        if name not in self._engine._debug_tensors:
+            return self._error(f"set_tensor_debug_state: '{name}' is not a debug tensor of "
+                               f"this engine (network.mark_debug before the build); its debug "
+                               f"tensors: {sorted(self._engine._debug_tensors)}")
+        if flag:
+            self._debug_active.add(name)
+        else:
+            self._debug_active.discard(name)
+        self._sync_debug()
+        return True
+
+    def get_debug_state(self, name: str) -> bool:
+        return name in self._debug_active
+
+    def set_all_tensors_debug_state(self, flag: bool) -> bool:
+        self._debug_active = set(self._engine._debug_tensors) if flag else set()
+        self._sync_debug()
+        return True
+
+    def _sync_debug(self) -> None:
+        """What the execution reports: the active debug tensors, while a listener is set."""
+        tensors = self._engine._debug_tensors
+        self._execution.debug = {} if self._debug_listener is None else {
+            tensors[name]: name for name in self._debug_active}
+        self._execution.debug_listener = self._debug_listener
 
     def _after_run(self) -> None:
         """Collect the run's layer times and, unless asked to wait, report them."""

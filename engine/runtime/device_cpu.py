@@ -18,7 +18,16 @@ from engine.kernels.cpu.blas_threads import one_blas_thread
 from engine.network.layer import TensorInfo
 from engine.network.tensor import ITensor
 from engine.runtime.profiler import LayerTimer
-from engine.types import DataType, nbytes_of, nptype, pack_int4, unpack_int4
+from engine.types import (
+    DataType,
+    Dims,
+    TensorLocation,
+    from_numpy_dtype,
+    nbytes_of,
+    nptype,
+    pack_int4,
+    unpack_int4,
+)
 
 if TYPE_CHECKING:
     from engine.runtime.engine import ICudaEngine
@@ -44,6 +53,8 @@ class CpuExecution:
         self._output_dtypes: list[list[np.dtype | None]] | None = None
         self.profiling = False  # a profiler is set on the context: time every layer
         self.timer: LayerTimer | None = None  # the last run's layer times, when profiling
+        self.debug: dict[ITensor, str] = {}  # debug tensors reported to debug_listener
+        self.debug_listener: Any = None
 
     @property
     def use_cuda_graphs(self) -> bool:
@@ -105,9 +116,17 @@ class CpuExecution:
                                          f"failed: {type(exc).__name__}: {exc}") from exc
                 for t, value, dtype in zip(layer._outputs, results, casts):
                     env[t] = np.asarray(value) if dtype is None else np.asarray(value, dtype)
+                    if t in self.debug:
+                        self._report_debug(self.debug[t], env[t])
                 for t in release:
                     del env[t]
         return {t: env[t] for t in network._outputs}
+
+    def _report_debug(self, name: str, value: np.ndarray) -> None:
+        array = np.ascontiguousarray(value)  # alive until the listener returns
+        self.debug_listener.process_debug_tensor(
+            array.ctypes.data, TensorLocation.HOST, from_numpy_dtype(array.dtype),
+            Dims(array.shape), name, 0)
 
     def _releases(self) -> list[list[ITensor]]:
         """Per step, the tensors that no later step reads (network outputs excepted): freed

@@ -29,7 +29,7 @@ from engine.network.layer import ILayer, TensorInfo
 from engine.network.tensor import ITensor
 from engine.runtime.device_cpu import host_array
 from engine.runtime.profiler import LayerTimer
-from engine.types import TensorLocation, nbytes_of, nptype
+from engine.types import Dims, TensorLocation, from_numpy_dtype, nbytes_of, nptype
 
 if TYPE_CHECKING:
     from engine.runtime.engine import ICudaEngine
@@ -145,6 +145,8 @@ class GpuExecution:
         self._last_run: cupy.cuda.Event | None = None
         self.profiling = False  # a profiler is set on the context: time every layer
         self.timer: LayerTimer | None = None  # the last run's layer times, when profiling
+        self.debug: dict[ITensor, str] = {}  # debug tensors reported to debug_listener
+        self.debug_listener: Any = None
 
     @property
     def use_cuda_graphs(self) -> bool:
@@ -186,7 +188,8 @@ class GpuExecution:
         with stream:
             self._after_last_run(stream)
             signature = self._signature(infos)
-            if not self.profiling and self._replay_direct(signature, addresses, stream):
+            if not (self.profiling or self.debug) and \
+                    self._replay_direct(signature, addresses, stream):
                 self._last_run = stream.record()
                 return
             feeds = {}
@@ -337,6 +340,8 @@ class GpuExecution:
             self.timer = LayerTimer()
             return self._enqueue(signature, feeds, self.timer), False
         self.timer = None
+        if self.debug:  # the listener is called between layers: no graph
+            return self._enqueue(signature, feeds), False
         if not self.use_cuda_graphs or signature.graph_failed is not None:
             return self._enqueue(signature, feeds), False
         if signature.graph is None:
@@ -404,6 +409,11 @@ class GpuExecution:
                 want = np.dtype(nptype(t.dtype))
                 value = value if isinstance(value, cupy.ndarray) else cupy.asarray(value)
                 env[t] = value if value.dtype == want else value.astype(want)
+                if t in self.debug:
+                    shown = contiguous(env[t])  # alive until the listener returns
+                    self.debug_listener.process_debug_tensor(
+                        shown.data.ptr, TensorLocation.DEVICE, from_numpy_dtype(shown.dtype),
+                        Dims(shown.shape), self.debug[t], cupy.cuda.get_current_stream().ptr)
             for t in layer._inputs:
                 if t is not None and signature.last_use.get(t) == index and t not in outputs:
                     env.pop(t, None)

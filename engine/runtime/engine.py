@@ -20,6 +20,18 @@ from engine.plan.compatibility import check_hardware_compatibility, check_librar
 from engine.plan.format import PlanContents
 from engine.types import DataType, Dims, TensorFormat, TensorIOMode, TensorLocation, nptype
 
+
+def _check_io_entry(entry: dict[str, Any]) -> None:
+    """Every field of an I/O table entry that the engine's queries read (a KeyError, or a
+    PlanError, for one that is missing or wrong: the header is malformed)."""
+    TensorIOMode[entry["mode"]]
+    DataType[entry["dtype"]]
+    TensorLocation[entry["location"]]
+    shape = entry["shape"]
+    if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+        raise PlanError(f"malformed plan: I/O tensor '{entry['name']}' has shape {shape!r}")
+
+
 # TensorRT's words for the element types in format descriptions.
 _FORMAT_TYPES = {"FLOAT": "FP32", "HALF": "FP16", "BF16": "BF16", "INT8": "Int8",
                  "INT32": "Int32", "INT64": "Int64", "BOOL": "Bool", "UINT8": "UInt8",
@@ -77,6 +89,8 @@ class ICudaEngine:
             names = [t.name for t in network._inputs + network._outputs]
             if sorted(self._io_by_name) != sorted(names) or len(names) != len(self._io):
                 raise PlanError("malformed plan: the I/O table does not match the network")
+            for entry in self._io:
+                _check_io_entry(entry)
             self._profiles: list[dict[str, list[list[int]]]] = list(header["profiles"])
             self._profile_shape_values: list[dict[str, list[list[int]]]] = list(
                 header.get("profile_shape_values") or [])
@@ -88,6 +102,7 @@ class ICudaEngine:
             self._target = dict(header["target"])
             self._layer_records = list(header.get("layers", []))
             self._profiling_verbosity = str(header["builder"]["profiling_verbosity"])
+            debug_names = [str(n) for n in header.get("debug_tensors", [])]
         except PlanError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -98,6 +113,12 @@ class ICudaEngine:
         self._profile_steps = [self._steps] + [list(zip(network._layers, k))
                                                for k in self._profile_kernels]
         self._tensors = {t.name: t for t in network._inputs + network._outputs}
+        produced = {t.name: t for layer in network._layers for t in layer._outputs}
+        missing = [n for n in debug_names if n not in produced]
+        if missing:
+            raise PlanError(f"malformed plan: debug tensors {missing} are not in the network")
+        # mark_debug's tensors, by name: contexts hand them to their IDebugListener
+        self._debug_tensors = {n: produced[n] for n in debug_names}
         try:
             self._declared = infer_all(network._layers, {
                 t: TensorInfo(tuple(t.shape), t.dtype) for t in network._inputs})

@@ -1,4 +1,5 @@
-"""Per-layer timing of execution contexts, as TensorRT's ``IProfiler``.
+"""Per-layer timing of execution contexts, as TensorRT's ``IProfiler``, and the debug
+tensor listener, ``IDebugListener``.
 
 A context with a profiler (``context.profiler = MyProfiler()``) times every layer of each
 run and, after the run (``enqueue_emits_profile`` True, the default), calls
@@ -60,3 +61,17 @@ class LayerTimer:
 def report(profiler: IProfiler, times: list[tuple[str, float]]) -> None:
     for name, ms in times:
         profiler.report_layer_time(name, ms)
+
+
+class IDebugListener:
+    """Receives the value of each active debug tensor (``network.mark_debug``,
+    ``context.set_tensor_debug_state``) during a run, as TensorRT's ``IDebugListener``:
+    ``process_debug_tensor(addr, location, type, shape, name, stream)`` with the address of
+    the value (a host pointer on the CPU target, a device pointer on the GPU, valid during
+    the call; on the GPU the value is complete once ``stream`` reaches the call's point),
+    its ``TensorLocation``, ``DataType``, ``Dims`` and name. Subclass it and implement
+    ``process_debug_tensor``; its result is ignored."""
+
+    def process_debug_tensor(self, addr: int, location: Any, type: Any,  # noqa: A002
+                             shape: Any, name: str, stream: int) -> bool:
+        raise NotImplementedError(f"{self.__class__.__name__}.process_debug_tensor")

@@ -8,7 +8,7 @@ PUBLIC = {
     'Dims3', 'Dims4', 'DimsExprs', 'DimsHW', 'DynamicPluginTensorDesc',
     'ElementWiseOperation', 'EngineError', 'ErrorCode', 'ExecutionError', 'FillOperation',
     'GatherMode', 'HardwareCompatibilityLevel', 'IActivationLayer', 'IAssertionLayer',
-    'IBuilderConfig', 'ICastLayer', 'IConcatenationLayer', 'IConstantLayer',
+    'IBuilderConfig', 'ICastLayer', 'IConcatenationLayer', 'IConstantLayer', 'IDebugListener',
     'IConvolutionLayer', 'ICudaEngine', 'ICumulativeLayer', 'IDeconvolutionLayer',
     'IDequantizeLayer', 'IDimensionExpr', 'IEinsumLayer', 'IElementWiseLayer',
     'IEngineInspector', 'IExecutionContext', 'IExprBuilder', 'IFillLayer', 'IGatherLayer',
