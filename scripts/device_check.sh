@@ -15,10 +15,11 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 step() { [ "${1}" = "${want}" ] || [ "${want}" = all ]; }
 want=${1:-all}
-if step unverified; then  # cuBLASLt, implicit-GEMM convolution, cuDNN INT8
+if step unverified; then  # written without a GPU: cuBLASLt, JIT conv, cuDNN INT8, ...
     timeout 240 python3 -m pytest -q -p no:cacheprovider tests/gpu/test_jit_conv.py \
         tests/gpu/test_cublaslt.py tests/gpu/test_cudnn_quantized.py \
-        tests/gpu/test_server_build.py 2>&1 | tee "$out/unverified.log" | tail -25
+        tests/gpu/test_server_build.py tests/gpu/test_profiler_gpu.py \
+        tests/gpu/test_debug_tensors_gpu.py 2>&1 | tee "$out/unverified.log" | tail -25
 fi
 if step suite; then
     timeout 300 python3 -m pytest -q -p no:cacheprovider tests/gpu \
