@@ -32,6 +32,17 @@ def both(*predicates: Callable[[ILayer, list[TensorInfo | None]], bool]
     return lambda layer, inputs: all(p(layer, inputs) for p in predicates)
 
 
+def probe(make: Callable[[], object]) -> bool:
+    """Whether ``make()`` succeeds: an optional library's module imports and makes a handle
+    on this device (no module, no library, no device: False, and that library's tactics are
+    not offered)."""
+    try:
+        make()
+    except Exception:  # noqa: BLE001 - whatever fails, the library is not usable here
+        return False
+    return True
+
+
 def host_synchronizing(fn: F) -> F:
     """Mark a kernel that reads device values on the host: engines using it run without
     CUDA graphs."""

@@ -33,6 +33,7 @@ check.
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -40,13 +41,13 @@ import cupy
 import numpy as np
 
 from engine.kernels.gpu import gemm
-from engine.kernels.gpu.capabilities import contiguous
+from engine.kernels.gpu.capabilities import contiguous, probe
 from engine.kernels.gpu.cudnn_matmul import bias_is_a_row, matmul_operands
 from engine.kernels.gpu.fused_conv import fused_matrix_multiply
 from engine.kernels.gpu.math import matrix_multiply
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.network.layers.fused import IFusedMatrixMultiplyLayer
+from engine.network.layers.fused import IFusedMatrixMultiplyLayer, epilogue_of
 from engine.network.layers.math_contraction import IMatrixMultiplyLayer
 from engine.network.layers.math_pointwise import ActivationType
 
@@ -62,7 +63,6 @@ _ONE = np.ones((), np.float32)
 _ZERO = np.zeros((), np.float32)
 _DEFAULT_ALIGNMENT = 256  # what cuBLASLt's heuristics assume of every pointer unless told
 
-_AVAILABLE: bool | None = None
 
 
 def _bindings() -> tuple[Any, Any, Any]:
@@ -76,17 +76,11 @@ def _bindings() -> tuple[Any, Any, Any]:
     return cublasLt, cublas, nvmath.CudaDataType
 
 
+@functools.cache
 def available() -> bool:
     """Whether nvmath-python's cuBLASLt binding imports and makes a handle on the current
-    device."""
-    global _AVAILABLE
-    if _AVAILABLE is None:
-        try:
-            _handle()
-            _AVAILABLE = True
-        except Exception:  # noqa: BLE001 - no nvmath, no libcublasLt, no device: no tactic
-            _AVAILABLE = False
-    return _AVAILABLE
+    device (asked once)."""
+    return probe(_handle)
 
 
 class _PerThread(threading.local):
@@ -197,11 +191,6 @@ def _plan(m: int, k: int, n: int, transposed: bool, epilogue: str, dtype: np.dty
     return _LOCAL.plans[key]
 
 
-def _activation(layer: ILayer) -> ActivationType | None:
-    activation = getattr(layer, "activation", None)  # a plain product has none
-    return None if activation is None else ActivationType(activation)
-
-
 def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IMatrixMultiplyLayer)
     a, b = inputs[0], inputs[1]
@@ -209,7 +198,7 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
             b.dtype != a.dtype or any(t != a.dtype for t in layer._output_types.values()):
         return False
     bias = inputs[2] if len(inputs) > 2 else None
-    if (bias is not None, _activation(layer)) not in _EPILOGUES:
+    if (bias is not None, epilogue_of(layer)[0]) not in _EPILOGUES:
         return False
     if any(d < 0 for d in b.shape) or any(d < 0 for d in a.shape[-1:]):
         return False
@@ -222,7 +211,7 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     if 0 in (m, k, n):
         return False
     dtype = np.dtype(np.float16 if a.dtype.name == "HALF" else np.float32)
-    epilogue = _EPILOGUES[(bias is not None, _activation(layer))]
+    epilogue = _EPILOGUES[(bias is not None, epilogue_of(layer)[0])]
     alignments = (_DEFAULT_ALIGNMENT,) * 4
     return _plan(m, k, n, transposed, epilogue, dtype, alignments) is not None
 
@@ -254,7 +243,7 @@ def _matmul(layer: ILayer, inputs: list[Any]) -> cupy.ndarray | None:
     c_pointer = 0 if residual is None else residual.data.ptr
     alignments = (_alignment(b.data.ptr), _alignment(a.data.ptr),
                   _alignment(c_pointer), _alignment(out.data.ptr))
-    epilogue = _EPILOGUES[(bias is not None, _activation(layer))]
+    epilogue = _EPILOGUES[(bias is not None, epilogue_of(layer)[0])]
     plan = _plan(m, k, n, transposed, epilogue, a.dtype, alignments)
     if plan is None:
         return None

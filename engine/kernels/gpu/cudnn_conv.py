@@ -22,6 +22,7 @@ while timing, and the builder drops the tactic for that layer.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -32,18 +33,22 @@ import numpy as np
 from engine.kernels.gpu.capabilities import (
     channels_last,
     empty_channels_last,
+    probe,
 )
 from engine.kernels.gpu.capabilities import channels_last_strides as _nhwc
-from engine.kernels.gpu.fused_conv import convolution_columns, fused_convolution_columns
+from engine.kernels.gpu.fused_conv import (
+    convolution_columns,
+    fused_convolution_columns,
+    uniform_float_2d_convolution,
+)
 from engine.kernels.gpu.weights import derived_constant, device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.network.layers.fused import IFusedConvolutionLayer
+from engine.network.layers.fused import IFusedConvolutionLayer, epilogue_of
 from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import IConvolutionLayer
 from engine.network.layers.spatial_window import PaddingMode, dilated_extent
 
-_AVAILABLE: bool | None = None
 ACTIVATIONS = (ActivationType.RELU, ActivationType.SIGMOID, ActivationType.TANH,
                ActivationType.LEAKY_RELU, ActivationType.GELU_ERF, ActivationType.GELU_TANH)
 
@@ -54,16 +59,10 @@ def _cudnn() -> Any:
     return cudnn
 
 
+@functools.cache
 def available() -> bool:
-    """Whether cuDNN's frontend imports and makes a handle on the current device."""
-    global _AVAILABLE
-    if _AVAILABLE is None:
-        try:
-            _handle()
-            _AVAILABLE = True
-        except Exception:  # noqa: BLE001 - no frontend, no libcudnn, no device: no tactic
-            _AVAILABLE = False
-    return _AVAILABLE
+    """Whether cuDNN's frontend imports and makes a handle on the current device (asked once)."""
+    return probe(_handle)
 
 
 class _PerThread(threading.local):
@@ -194,39 +193,26 @@ def _graph(layer: IConvolutionLayer, x_shape: tuple[int, ...], dtype: np.dtype,
         np.dtype(dtype), has_bias, residual, activation, alpha))
 
 
-def _epilogue_of(layer: ILayer) -> tuple[ActivationType | None, float]:
-    activation = getattr(layer, "activation", None)
-    return (None if activation is None else ActivationType(activation),
-            float(getattr(layer, "alpha", 0.0)))
-
-
 def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IConvolutionLayer)
     x = inputs[0]
-    if x is None or x.dtype.name not in ("FLOAT", "HALF") or \
-            any(t.name != x.dtype.name for t in layer._output_types.values()):
-        return False
-    if len(layer.kernel_size_nd) != 2 or layer.num_groups != 1 or \
-            any(i is not None for i in inputs[1:3]) or not layer.check_weights(inputs):
-        return False
-    activation = getattr(layer, "activation", None)
-    if activation is not None and ActivationType(activation) not in ACTIVATIONS:
+    if x is None or not uniform_float_2d_convolution(layer, inputs, ACTIVATIONS):
         return False
     spatial = x.shape[-2:]
     if any(d < 0 for d in spatial):
         # cuDNN sizes outputs by rounding down; the SAME modes pad so that it agrees
         return PaddingMode(layer.padding_mode) != PaddingMode.EXPLICIT_ROUND_UP and available()
-    if not _sizes_agree(layer, spatial) or not available():
+    if not sizes_agree(layer, spatial) or not available():
         return False
     if any(d < 0 for d in x.shape):
         return True  # a dynamic batch: geometries cuDNN refuses run the cuBLAS fallback
     flat = (int(np.prod(x.shape[:-3])),) + tuple(x.shape[-3:])
     residual = len(inputs) > 3 and inputs[3] is not None
     return _graph(layer, flat, np.float16 if x.dtype.name == "HALF" else np.float32,
-                  residual, *_epilogue_of(layer)) is not None
+                  residual, *epilogue_of(layer)[:2]) is not None
 
 
-def _sizes_agree(layer: IConvolutionLayer, spatial: tuple[int, ...]) -> bool:
+def sizes_agree(layer: IConvolutionLayer, spatial: tuple[int, ...]) -> bool:
     """Whether cuDNN's output size, ``(in + pads - dilated kernel) // stride + 1``, is the
     layer's (a round-up padding mode can make it one larger)."""
     extents = dilated_extent(layer.kernel_size_nd, layer.dilation_nd)
@@ -275,11 +261,11 @@ def _run(layer: IConvolutionLayer, inputs: list[cupy.ndarray | None],
     x = inputs[0]
     assert x is not None
     residual = inputs[3] if len(inputs) > 3 else None
-    activation, alpha = _epilogue_of(layer)
+    activation, alpha, _ = epilogue_of(layer)
     lead = x.shape[:-3]
     flat = x if len(lead) == 1 else x.reshape((int(np.prod(lead)),) + x.shape[-3:])
     graph = _graph(layer, flat.shape, x.dtype, residual is not None, activation, alpha) \
-        if _sizes_agree(layer, flat.shape[2:]) else None
+        if sizes_agree(layer, flat.shape[2:]) else None
     if graph is None:
         return fallback()
     out_shape = (flat.shape[0], layer.num_output_maps) + tuple(

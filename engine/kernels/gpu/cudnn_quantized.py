@@ -31,7 +31,7 @@ from typing import Any
 import cupy
 import numpy as np
 
-from engine.kernels.cpu.quantized import channel_scale
+from engine.kernels.cpu.quantized import conv_channel_scale
 from engine.kernels.gpu import cudnn_conv
 from engine.kernels.gpu.capabilities import channels_last, empty_channels_last
 from engine.kernels.gpu.capabilities import channels_last_strides as _nhwc
@@ -39,6 +39,7 @@ from engine.kernels.gpu.quantized import fused_quantized_convolution, quantized_
 from engine.kernels.gpu.weights import derived_constant
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.fused import epilogue_of
 from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.quantized import (
     IFusedQuantizedConvolutionLayer,
@@ -48,25 +49,16 @@ from engine.network.layers.spatial_window import PaddingMode
 from engine.types import DataType, nptype
 
 
-def conv_per_channel(layer: IQuantizedConvolutionLayer) -> np.ndarray | None:
-    """The weight scale per output channel (None for per-block scales)."""
-    scale = np.asarray(layer.kernel_scale.numpy(), np.float32)
-    return channel_scale(scale, layer.kernel_axis, 0, 2 + len(layer.kernel_size_nd))
-
-
 def _output_type(layer: IQuantizedConvolutionLayer) -> DataType:
     """INT8 where the layer requantizes its result, else its float output type."""
-    if float(getattr(layer, "output_scale", 0.0) or 0.0) > 0:
+    if _output_scale(layer) > 0:
         return DataType.INT8
     return DataType(layer.output_type)
 
 
-def _epilogue(layer: IQuantizedConvolutionLayer) -> tuple[ActivationType | None, float, float]:
-    """(activation, its alpha, output scale; 0: no requantization)."""
-    activation = getattr(layer, "activation", None)
-    return (None if activation is None else ActivationType(activation),
-            float(getattr(layer, "alpha", 0.0) or 0.0),
-            float(getattr(layer, "output_scale", 0.0) or 0.0))
+def _output_scale(layer: IQuantizedConvolutionLayer) -> float:
+    """The fused layer's requantization scale; 0: none (and for the plain layer)."""
+    return float(getattr(layer, "output_scale", 0.0) or 0.0)
 
 
 _CUDNN_TYPES = {"int8": "INT8", "float16": "HALF", "float32": "FLOAT"}
@@ -120,12 +112,9 @@ def _geometry(layer: IQuantizedConvolutionLayer, x_shape: tuple[int, ...]
               ) -> tuple[tuple[int, ...], tuple[int, ...], list[int], list[int]] | None:
     """(kernel shape, output shape, pre pads, post pads), or None where cuDNN's output size
     would not be the layer's."""
-    geometry = layer.geometry(x_shape[2:])
-    extents = [(k - 1) * d + 1 for k, d in zip(layer.kernel_size_nd, layer.dilation_nd)]
-    if any((size + pre + post - extent) // stride + 1 != out
-           for size, (pre, post, out), extent, stride in
-           zip(x_shape[2:], geometry, extents, layer.stride_nd)):
+    if not cudnn_conv.sizes_agree(layer, x_shape[2:]):  # type: ignore[arg-type]
         return None
+    geometry = layer.geometry(x_shape[2:])
     kernel_shape = (layer.num_output_maps, x_shape[1]) + tuple(layer.kernel_size_nd)
     out_shape = (x_shape[0], layer.num_output_maps) + tuple(o for _, _, o in geometry)
     return kernel_shape, out_shape, [b for b, _, _ in geometry], [a for _, a, _ in geometry]
@@ -137,7 +126,8 @@ def _graph(layer: IQuantizedConvolutionLayer, x_shape: tuple[int, ...],
     if shapes is None:
         return None
     kernel_shape, out_shape, pre, post = shapes
-    activation, alpha, output_scale = _epilogue(layer)
+    activation, alpha, _ = epilogue_of(layer)
+    output_scale = _output_scale(layer)
     out_dtype = np.dtype(nptype(_output_type(layer)))
     key = ("int8 conv", tuple(x_shape), kernel_shape, tuple(pre), tuple(post),
            tuple(layer.stride_nd), tuple(layer.dilation_nd),
@@ -153,11 +143,11 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     x = inputs[0]
     if x is None or x.dtype != DataType.INT8 or layer.kernel.dtype != DataType.INT8 or \
             len(layer.kernel_size_nd) != 2 or layer.num_groups != 1 or \
-            conv_per_channel(layer) is None or len(x.shape) != 4:
+            conv_channel_scale(layer) is None or len(x.shape) != 4:
         return False
     if _output_type(layer) not in (DataType.INT8, DataType.HALF, DataType.FLOAT):
         return False
-    activation, _, _ = _epilogue(layer)
+    activation = epilogue_of(layer)[0]
     if activation is not None and activation not in cudnn_conv.ACTIVATIONS:
         return False
     residual = inputs[1] if len(inputs) > 1 else None
@@ -182,13 +172,13 @@ def _per_channel_constants(layer: IQuantizedConvolutionLayer) -> tuple[cupy.ndar
     maps = layer.num_output_maps
 
     def make() -> np.ndarray:
-        per_channel = conv_per_channel(layer)
+        per_channel = conv_channel_scale(layer)
         assert per_channel is not None
         scale = np.broadcast_to(float(layer.input_scale) * per_channel, (maps,))
         bias = np.zeros(maps, np.float32)
         if layer.bias.size:
             bias[:] = np.asarray(layer.bias.numpy(), np.float32).reshape(-1)
-        output_scale = _epilogue(layer)[2]
+        output_scale = _output_scale(layer)
         divisor = np.full(maps, output_scale if output_scale > 0 else 1.0)
         return np.stack([scale, bias, divisor]).astype(np.float32)
 

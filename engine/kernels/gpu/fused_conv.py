@@ -24,7 +24,11 @@ from engine.kernels.gpu.spatial import conv_im2col, pad_for_windows, strided_win
 from engine.kernels.gpu.weights import device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.network.layers.fused import IFusedConvolutionLayer, IFusedMatrixMultiplyLayer
+from engine.network.layers.fused import (
+    IFusedConvolutionLayer,
+    IFusedMatrixMultiplyLayer,
+    epilogue_of,
+)
 from engine.network.layers.math_contraction import MatrixOperation
 from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import IConvolutionLayer
@@ -171,6 +175,21 @@ def _weights_fit(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
 def _ungrouped(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IConvolutionLayer)
     return layer.num_groups == 1 and all(i is None for i in inputs[1:3])
+
+
+def uniform_float_2d_convolution(layer: ILayer, inputs: list[TensorInfo | None],
+                                 activations: tuple[ActivationType, ...]) -> bool:
+    """A 2-D ungrouped convolution (plain or fused) with its kernel and bias as weights, one
+    float type (FLOAT or HALF) in and out, and no activation or one of ``activations``: what
+    the cuDNN and generated implicit-GEMM convolution tactics take."""
+    assert isinstance(layer, IConvolutionLayer)
+    x = inputs[0]
+    if x is None or x.dtype.name not in ("FLOAT", "HALF") or \
+            any(t.name != x.dtype.name for t in layer._output_types.values()):
+        return False
+    activation = epilogue_of(layer)[0]
+    return len(layer.kernel_size_nd) == 2 and _ungrouped(layer, inputs) and \
+        _weights_fit(layer, inputs) and (activation is None or activation in activations)
 
 
 def conv_columns_gemm(layer: IConvolutionLayer, x: cupy.ndarray) -> cupy.ndarray:

@@ -35,12 +35,13 @@ import numpy as np
 
 from engine.errors import ExecutionError
 from engine.kernels.gpu.capabilities import contiguous
+from engine.kernels.gpu.fused_conv import uniform_float_2d_convolution
 from engine.kernels.gpu.fused_pointwise import activation_expression
 from engine.kernels.gpu.rows import HALF_PRELUDE
 from engine.kernels.gpu.weights import derived_constant, device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.network.layers.fused import IFusedConvolutionLayer
+from engine.network.layers.fused import IFusedConvolutionLayer, epilogue_of
 from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import IConvolutionLayer
 
@@ -372,23 +373,10 @@ def _taps(layer: IConvolutionLayer, depth_pad: int) -> cupy.ndarray:
     return derived_constant(layer, ("implicit_gemm_taps", depth_pad), make)
 
 
-def _epilogue_of(layer: ILayer) -> tuple[ActivationType | None, float, float]:
-    activation = getattr(layer, "activation", None)
-    return (None if activation is None else ActivationType(activation),
-            float(getattr(layer, "alpha", 0.0)), float(getattr(layer, "beta", 0.0)))
-
-
 def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IConvolutionLayer)
     x = inputs[0]
-    if x is None or x.dtype.name not in ("FLOAT", "HALF") or \
-            any(t.name != x.dtype.name for t in layer._output_types.values()):
-        return False
-    if len(layer.kernel_size_nd) != 2 or layer.num_groups != 1 or \
-            any(i is not None for i in inputs[1:3]) or not layer.check_weights(inputs):
-        return False
-    activation = _epilogue_of(layer)[0]
-    if activation is not None and activation not in ACTIVATIONS:
+    if x is None or not uniform_float_2d_convolution(layer, inputs, ACTIVATIONS):
         return False
     if x.dtype.name == "HALF" and int(cupy.cuda.Device().compute_capability) < 80:
         return False  # mma.sync.m16n8k16 on f16 needs sm_80
@@ -427,7 +415,7 @@ def _run(layer: IConvolutionLayer, inputs: list[cupy.ndarray | None]) -> list[cu
         bias = device_weights(layer.bias, x.dtype) if layer.bias.size else None
         if residual is not None:
             residual = contiguous(residual).reshape(out.shape)
-        compiled = _compiled(x.dtype, *_epilogue_of(layer), bias is not None,
+        compiled = _compiled(x.dtype, *epilogue_of(layer), bias is not None,
                              residual is not None)
         (sh, sw) = tuple(layer.stride_nd)
         columns = batch * oh * ow

@@ -25,7 +25,11 @@ import cupy
 import numpy as np
 from numpy.typing import DTypeLike
 
-from engine.kernels.cpu.quantized import channel_scale, output_channel_axis
+from engine.kernels.cpu.quantized import (
+    channel_scale,
+    conv_channel_scale,
+    output_channel_axis,
+)
 from engine.kernels.gpu.capabilities import contiguous
 from engine.kernels.gpu.gemm import int8_matmul_nt
 from engine.kernels.gpu.rows import HALF_PRELUDE
@@ -153,15 +157,10 @@ def _int8_codes(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
 
 
 # -- convolution -------------------------------------------------------------------------------
-def _conv_per_channel(layer: IQuantizedConvolutionLayer) -> np.ndarray | None:
-    scale = np.asarray(layer.kernel_scale.numpy(), np.float32)
-    return channel_scale(scale, layer.kernel_axis, 0, 2 + len(layer.kernel_size_nd))
-
-
 def _conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IQuantizedConvolutionLayer)
     return _int8_codes(layer, inputs) and len(layer.kernel_size_nd) == 2 and \
-        layer.num_groups == 1 and _conv_per_channel(layer) is not None
+        layer.num_groups == 1 and conv_channel_scale(layer) is not None
 
 
 def conv_int8_accumulators(layer: IQuantizedConvolutionLayer, x: cupy.ndarray
@@ -202,7 +201,7 @@ def _conv_rescaled(layer: IQuantizedConvolutionLayer, x: cupy.ndarray,
     flat = x.reshape((-1,) + x.shape[-3:])
     acc, (oh, ow) = conv_int8_accumulators(layer, flat)
     maps = layer.num_output_maps
-    per_channel = _conv_per_channel(layer)
+    per_channel = conv_channel_scale(layer)
     assert per_channel is not None
     bias = weights_array(layer.bias)
     device_bias = derived_constant(layer, "bias", lambda: bias.astype(np.float32)) \

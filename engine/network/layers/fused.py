@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 EPILOGUE_ATTRIBUTES = ("activation", "alpha", "beta")
 
 
+def epilogue_of(layer: ILayer) -> tuple[ActivationType | None, float, float]:
+    """(activation, alpha, beta) of a layer with the epilogue attributes; (None, 0, 0) for a
+    layer without them (a plain convolution or product)."""
+    activation = getattr(layer, "activation", None)
+    return (None if activation is None else ActivationType(activation),
+            float(getattr(layer, "alpha", 0.0) or 0.0), float(getattr(layer, "beta", 0.0) or 0.0))
+
+
 def _check_epilogue(layer: ILayer) -> None:
     if layer.activation is not None:  # type: ignore[attr-defined]
         ActivationType(layer.activation)  # type: ignore[attr-defined]
