@@ -31,9 +31,29 @@ def epilogue_of(layer: ILayer) -> tuple[ActivationType | None, float, float]:
             float(getattr(layer, "alpha", 0.0) or 0.0), float(getattr(layer, "beta", 0.0) or 0.0))
 
 
-def _check_epilogue(layer: ILayer) -> None:
+def check_epilogue(layer: ILayer) -> None:
     if layer.activation is not None:  # type: ignore[attr-defined]
         ActivationType(layer.activation)  # type: ignore[attr-defined]
+
+
+def set_epilogue(layer: ILayer, activation: ActivationType | None, alpha: float,
+                 beta: float) -> None:
+    """Give a fused layer its epilogue attributes (``EPILOGUE_ATTRIBUTES``)."""
+    values = (None if activation is None else ActivationType(activation), float(alpha),
+              float(beta))
+    for name, value in zip(EPILOGUE_ATTRIBUTES, values):
+        setattr(layer, name, value)
+
+
+def check_residual(layer: ILayer, residual: TensorInfo | None, out: TensorInfo,
+                   what: str) -> None:
+    """Fail unless a fused layer's residual (if any) has its output's type and shape
+    (``what``: the output's name in the message)."""
+    if residual is not None and (residual.dtype != out.dtype or residual.rank != out.rank
+                                 or any(r >= 0 and o >= 0 and r != o
+                                        for r, o in zip(residual.shape, out.shape))):
+        layer.fail(f"residual {residual.shape} {residual.dtype.name} does not match the "
+                   f"{what} {out.shape} {out.dtype.name}")
 
 
 class IFusedConvolutionLayer(IConvolutionLayer):
@@ -56,10 +76,8 @@ class IFusedConvolutionLayer(IConvolutionLayer):
             setattr(layer, name, getattr(conv, name))
         layer._inputs = [conv._inputs[0], None, None, residual] if residual is not None \
             else [conv._inputs[0]]
-        layer.activation = None if activation is None else ActivationType(activation)
         layer._precision = conv._precision  # a precision constraint carries over
-        layer.alpha = float(alpha)
-        layer.beta = float(beta)
+        set_epilogue(layer, activation, alpha, beta)
         return layer
 
     def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
@@ -71,13 +89,8 @@ class IFusedConvolutionLayer(IConvolutionLayer):
 
     def infer(self, inputs: list[TensorInfo | None]) -> list[TensorInfo]:
         (out,) = super().infer(inputs[:3])
-        _check_epilogue(self)
-        residual = inputs[3] if len(inputs) > 3 else None
-        if residual is not None and (residual.dtype != out.dtype or residual.rank != out.rank
-                                     or any(r >= 0 and o >= 0 and r != o
-                                            for r, o in zip(residual.shape, out.shape))):
-            self.fail(f"residual {residual.shape} {residual.dtype.name} does not match the "
-                      f"convolution output {out.shape} {out.dtype.name}")
+        check_epilogue(self)
+        check_residual(self, inputs[3] if len(inputs) > 3 else None, out, "convolution output")
         return [out]
 
 
@@ -102,7 +115,7 @@ class IFusedMatrixMultiplyLayer(IMatrixMultiplyLayer):
 
     def infer(self, inputs: list[TensorInfo | None]) -> list[TensorInfo]:
         (out,) = super().infer(inputs[:2])
-        _check_epilogue(self)
+        check_epilogue(self)
         bias = inputs[2] if len(inputs) > 2 else None
         if bias is not None:
             if bias.dtype != out.dtype:
@@ -115,10 +128,5 @@ class IFusedMatrixMultiplyLayer(IMatrixMultiplyLayer):
             if len(shape) != len(out.shape) or any(
                     s >= 0 and o >= 0 and s != o for s, o in zip(shape, out.shape)):
                 self.fail(f"bias {bias.shape} would enlarge the product {out.shape}")
-        residual = inputs[3] if len(inputs) > 3 else None
-        if residual is not None and (residual.dtype != out.dtype or residual.rank != out.rank
-                                     or any(r >= 0 and o >= 0 and r != o
-                                            for r, o in zip(residual.shape, out.shape))):
-            self.fail(f"residual {residual.shape} {residual.dtype.name} does not match the "
-                      f"product {out.shape} {out.dtype.name}")
+        check_residual(self, inputs[3] if len(inputs) > 3 else None, out, "product")
         return [out]

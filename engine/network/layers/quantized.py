@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.network.layers.fused import EPILOGUE_ATTRIBUTES
+from engine.network.layers.fused import (
+    EPILOGUE_ATTRIBUTES,
+    check_epilogue,
+    check_residual,
+    set_epilogue,
+)
 from engine.network.layers.math_contraction import IMatrixMultiplyLayer, MatrixOperation
 from engine.network.layers.math_pointwise import ActivationType
 from engine.network.layers.spatial_conv import _ConvolutionBase
@@ -164,9 +169,7 @@ class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
             setattr(layer, name, getattr(conv, name))
         layer._inputs = [x] if residual is None else [x, residual]
         layer._precision = conv._precision  # a precision constraint carries over
-        layer.activation = None if activation is None else ActivationType(activation)
-        layer.alpha = float(alpha)
-        layer.beta = float(beta)
+        set_epilogue(layer, activation, alpha, beta)
         layer.output_scale = float(output_scale)
         return layer
 
@@ -181,14 +184,8 @@ class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
 
     def infer(self, inputs: list[TensorInfo | None]) -> list[TensorInfo]:
         (out,) = super().infer(inputs[:1])
-        if self.activation is not None:
-            ActivationType(self.activation)
-        residual = inputs[1] if len(inputs) > 1 else None
-        if residual is not None and (residual.dtype != out.dtype or residual.rank != out.rank
-                                     or any(r >= 0 and o >= 0 and r != o
-                                            for r, o in zip(residual.shape, out.shape))):
-            self.fail(f"residual {residual.shape} {residual.dtype.name} does not match the "
-                      f"convolution output {out.shape} {out.dtype.name}")
+        check_epilogue(self)
+        check_residual(self, inputs[1] if len(inputs) > 1 else None, out, "convolution output")
         scale = float(self.output_scale)
         if not (scale == 0.0 or 0.0 < scale < float("inf")):
             self.fail(f"output_scale {self.output_scale} must be 0 (real output) or a "
