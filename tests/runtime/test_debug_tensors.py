@@ -18,22 +18,28 @@ B = RNG.standard_normal(4).astype(np.float32)
 X = RNG.standard_normal((1, 3, 8, 8)).astype(np.float32)
 
 
+def read_host(addr: int, dtype: np.dtype, shape: tuple[int, ...], stream: int) -> np.ndarray:
+    buffer = (ctypes.c_byte * (int(np.prod(shape)) * dtype.itemsize)).from_address(addr)
+    return np.frombuffer(buffer, dtype).reshape(shape).copy()
+
+
 class Collector(trt.IDebugListener):
-    def __init__(self) -> None:
+    """Keeps each reported value (copied out with ``read``: host memory by default)."""
+
+    def __init__(self, read=read_host) -> None:  # noqa: ANN001
         super().__init__()
+        self.read = read
         self.seen: dict[str, np.ndarray] = {}
         self.calls: list[tuple] = []
 
     def process_debug_tensor(self, addr, location, type, shape, name, stream):  # noqa: A002, ANN001, ANN201
         self.calls.append((location, type, tuple(shape), name, stream))
-        dtype = np.dtype(trt.nptype(type))
-        count = int(np.prod(tuple(shape)))
-        buffer = (ctypes.c_byte * (count * dtype.itemsize)).from_address(addr)
-        self.seen[name] = np.frombuffer(buffer, dtype).reshape(tuple(shape)).copy()
+        self.seen[name] = self.read(addr, np.dtype(trt.nptype(type)), tuple(shape), stream)
         return True
 
 
-def _build(mark: bool, logger: CollectingLogger | None = None) -> trt.ICudaEngine:
+def _build(mark: bool, logger: CollectingLogger | None = None,
+           device: trt.DeviceType = trt.DeviceType.CPU) -> trt.ICudaEngine:
     logger = logger or CollectingLogger()
     builder = trt.Builder(logger)
     network = builder.create_network(0)
@@ -48,7 +54,7 @@ def _build(mark: bool, logger: CollectingLogger | None = None) -> trt.ICudaEngin
         assert network.mark_debug(conv.get_output(0))
         assert network.is_debug_tensor(conv.get_output(0))
     config = builder.create_builder_config()
-    config.default_device_type = trt.DeviceType.CPU
+    config.default_device_type = device
     plan = builder.build_serialized_network(network, config)
     assert plan is not None, logger.errors()
     return trt.Runtime(logger).deserialize_cuda_engine(plan)
