@@ -164,6 +164,14 @@ class _TacticChooser:
                              f"{[None if i is None else (i.shape, i.dtype.name) for i in inputs]}")
         if len(candidates) == 1 or self.config.builder_optimization_level == 0:
             return candidates[0]
+        return self.fastest(layer, inputs, candidates)[0]
+
+    def fastest(self, layer: ILayer, inputs: list[TensorInfo | None],
+                candidates: list[Tactic]) -> tuple[Tactic, float | None]:
+        """The fastest of ``candidates`` and its milliseconds: from the timing cache where it
+        holds this layer and inputs, else timed and stored. Precision selection asks it too,
+        so a rebuild from a warm cache times nothing, and tactic selection finds the layers
+        already timed at the precision chosen."""
         key = layer_signature(layer, inputs, self.backend, self.device)
         if self.cache is not None:
             record = self.cache._lookup(key)
@@ -171,32 +179,14 @@ class _TacticChooser:
                 for tactic in candidates:
                     if tactic.name == record.tactic:
                         self.cache_hits += 1
-                        return tactic
+                        return tactic, record.milliseconds
             if self.config.get_flag(BuilderFlag.ERROR_ON_TIMING_CACHE_MISS):
                 raise BuildError(f"layer '{layer.name}' ({layer.layer_type.name}): timing cache "
                                  f"miss and BuilderFlag.ERROR_ON_TIMING_CACHE_MISS is set")
         best, best_ms = self.time(layer, inputs, candidates)
         if self.cache is not None and best_ms is not None:
             self.cache._store(key, TimingRecord(best.name, best_ms))
-        return best
-
-    def fastest_ms(self, layer: ILayer, inputs: list[TensorInfo | None],
-                   candidates: list[Tactic]) -> float | None:
-        """Milliseconds of the fastest of ``candidates`` (precision selection's question):
-        from the timing cache where it holds this layer and inputs, else timed and stored,
-        so a rebuild from a warm cache times nothing here either, and tactic selection then
-        finds the layers already timed at the precision chosen."""
-        cache = self.cache
-        key = layer_signature(layer, inputs, self.backend, self.device)
-        if cache is not None:
-            record = cache._lookup(key)
-            if record is not None and any(t.name == record.tactic for t in candidates):
-                self.cache_hits += 1
-                return record.milliseconds
-        best, ms = self.time(layer, inputs, candidates)
-        if cache is not None and ms is not None:
-            cache._store(key, TimingRecord(best.name, ms))
-        return ms
+        return best, best_ms
 
     def time(self, layer: ILayer, inputs: list[TensorInfo | None],
              candidates: list[Tactic]) -> tuple[Tactic, float | None]:
@@ -356,7 +346,7 @@ def _select_precisions(network: INetworkDefinition, config: IBuilderConfig, back
                       if chooser.allowed(t) and _accepts(t, layer, inputs)]
         if not candidates:
             return None
-        ms = chooser.fastest_ms(layer, inputs, candidates)
+        ms = chooser.fastest(layer, inputs, candidates)[1]
         return 0.0 if ms is None else ms
 
     chosen = choose_precisions(network, config, at_opt, fastest, logger)
