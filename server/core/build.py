@@ -9,8 +9,9 @@ A build for a GPU runs in a child process of its own (``isolate``: "gpu" by defa
 "always" / "never"; the child is spawned, never forked, since the server holds a CUDA
 context): what timing tactics leaves on the device (a
 ResNet-50 FP16 build left 10 GB in the building process, see docs/gpu-target.md), and any
-crash of a native library while building, go with the child; the server keeps only the plan,
-which comes back as bytes through a pipe (nothing is unpickled from the child).
+crash of a native library while building, go with the child; only bytes cross, through
+pipes: the build request (the configuration in Triton's JSON form and the model) and the plan
+(nothing of the model or its configuration is pickled).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import engine as trt
-from server.core.config import PLATFORMS, ModelConfig
+from server.core.config import PLATFORMS, ModelConfig, config_from_json
 from server.core.devices import Device
 from server.core.errors import InvalidArgument, Unavailable
 
@@ -138,12 +139,11 @@ def _engine_from_onnx(data: bytes, config: ModelConfig, device: Device,
                 return plan, trt.engine_from_plan(plan)
         except trt.PlanError:
             cached.unlink(missing_ok=True)  # stale or damaged: rebuild below
+    request = _build_request(data, config, target, autocomplete, device)
     if isolate == "always" or (isolate == "gpu" and device.kind == "gpu"):
-        plan = run_isolated(_plan_on_device, data, config, target.name, autocomplete,
-                            device.kind, device.index)
+        plan = run_isolated(_plan_for_request, request)
     else:
-        plan = _plan_on_device(data, config, target.name, autocomplete, device.kind,
-                               device.index)
+        plan = _plan_for_request(request)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
@@ -166,21 +166,26 @@ class _ErrorLogger(trt.ILogger):
 _ERRORS: dict[bytes, type[Exception]] = {b"I": InvalidArgument, b"U": Unavailable}
 
 
-def run_isolated(function: Callable[..., bytes], *args: Any) -> bytes:
-    """``function(*args)`` in a spawned child process: the bytes it returns, or the
+def run_isolated(function: Callable[[bytes], bytes], request: bytes) -> bytes:
+    """``function(request)`` in a spawned child process: the bytes it returns, or the
     ``InvalidArgument`` / ``Unavailable`` it raised, raised here with its message. A child
     that fails otherwise or dies (a crash in a native library) is an ``InvalidArgument``
-    naming how; the server goes on. ``function`` and ``args`` go to the child by pickle (the
-    server's own objects); only bytes come back."""
+    naming how; the server goes on. Only bytes cross in either direction, through pipes
+    (``function`` is named by its module and name, the server's own code): nothing of the
+    model or its configuration is pickled."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_isolated_child, args=(send, function, args), daemon=True,
-                            name="engine-build")
+    requests, to_child = context.Pipe(duplex=False)
+    child = context.Process(target=_isolated_child, args=(requests, send, function),
+                            daemon=True, name="engine-build")
     child.start()
-    send.close()  # the child holds the other end; EOF here when it exits
+    send.close()  # the child holds the other ends; EOF here when it exits
+    requests.close()
     try:
+        to_child.send_bytes(request)
+        to_child.close()
         message = receive.recv_bytes()
-    except EOFError:
+    except (EOFError, BrokenPipeError):
         message = None
     finally:
         receive.close()
@@ -195,9 +200,11 @@ def run_isolated(function: Callable[..., bytes], *args: Any) -> bytes:
     raise error(body.decode("utf-8", "replace"))
 
 
-def _isolated_child(send: Any, function: Callable[..., bytes], args: tuple[Any, ...]) -> None:
+def _isolated_child(requests: Any, send: Any, function: Callable[[bytes], bytes]) -> None:
     try:
-        result = b"P" + function(*args)
+        request = requests.recv_bytes()
+        requests.close()
+        result = b"P" + function(request)
     except (InvalidArgument, Unavailable) as exc:
         result = (b"I" if isinstance(exc, InvalidArgument) else b"U") + str(exc).encode()
     except Exception as exc:  # noqa: BLE001 - reported to the server, which goes on
@@ -206,12 +213,30 @@ def _isolated_child(send: Any, function: Callable[..., bytes], args: tuple[Any, 
     send.close()
 
 
-def _plan_on_device(data: bytes, config: ModelConfig, target: str, autocomplete: bool,
-                    kind: str, index: int) -> bytes:
-    """The plan of an ONNX model, built with device ``kind:index`` current (tactics are
-    timed on the device the engine will run on)."""
-    with Device(kind, index).placed():
-        return _plan_from_onnx(data, config, trt.DeviceType[target], autocomplete)
+def _build_request(data: bytes, config: ModelConfig, target: trt.DeviceType,
+                   autocomplete: bool, device: Device) -> bytes:
+    """What a build needs, as bytes: a JSON header (the configuration in Triton's JSON form,
+    the target, the device) and the model."""
+    header = json.dumps({"config": config.to_json(), "target": target.name,
+                         "autocomplete": autocomplete, "device": [device.kind, device.index]})
+    return len(header.encode()).to_bytes(8, "little") + header.encode() + data
+
+
+def _read_request(request: bytes) -> tuple[bytes, ModelConfig, trt.DeviceType, bool, Device]:
+    size = int.from_bytes(request[:8], "little")
+    header = json.loads(request[8:8 + size])
+    config = config_from_json(header["config"], header["config"]["name"])
+    kind, index = header["device"]
+    return (request[8 + size:], config, trt.DeviceType[header["target"]],
+            bool(header["autocomplete"]), Device(kind, index))
+
+
+def _plan_for_request(request: bytes) -> bytes:
+    """The plan of the ONNX model in a build request, built with the request's device
+    current (tactics are timed on the device the engine will run on)."""
+    data, config, target, autocomplete, device = _read_request(request)
+    with device.placed():
+        return _plan_from_onnx(data, config, target, autocomplete)
 
 
 def _plan_from_onnx(data: bytes, config: ModelConfig, target: trt.DeviceType,
