@@ -38,3 +38,13 @@ def run_on_both(define: Define, inputs: Mapping[str, np.ndarray], **kwargs: Any
     by_cpu = cpu.infer(dict(inputs))
     count = len(by_cpu)
     return ([by_gpu[f"out{i}"] for i in range(count)], [by_cpu[f"out{i}"] for i in range(count)])
+
+
+def only_source(source: trt.TacticSource, fp16: bool) -> Any:
+    """A config hook: ``source`` as the only tactic source (so a layer it serves must take
+    its tactic; tactics of no source stay allowed), FP16 allowed or not."""
+    def hook(config: trt.IBuilderConfig) -> None:
+        config.set_tactic_sources(1 << int(source))
+        if fp16:
+            config.set_flag(trt.BuilderFlag.FP16)
+    return hook

@@ -13,7 +13,7 @@ import pytest
 import engine as trt
 from engine.kernels.registry import get_tactic
 from engine.network.layer import LayerType
-from tests.gpu.gpu_support import build_gpu_engine, run_on_both
+from tests.gpu.gpu_support import build_gpu_engine, only_source, run_on_both
 
 cupy = pytest.importorskip("cupy")
 pytest.importorskip("nvmath")
@@ -65,13 +65,9 @@ def dense(rows: tuple[int, ...], dtype: type, *, bias: bool = True,
     return define, inputs
 
 
-def cublaslt_only(fp16: bool):
-    def hook(config: trt.IBuilderConfig) -> None:
-        # No cuBLAS, no cuDNN: a product has no tactic but cuBLASLt's.
-        config.set_tactic_sources(1 << int(trt.TacticSource.CUBLAS_LT))
-        if fp16:
-            config.set_flag(trt.BuilderFlag.FP16)
-    return hook
+def cublaslt_only(fp16: bool):  # noqa: ANN201
+    # No cuBLAS, no cuDNN: a product has no tactic but cuBLASLt's.
+    return only_source(trt.TacticSource.CUBLAS_LT, fp16)
 
 
 CASES = {

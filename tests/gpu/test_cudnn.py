@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import engine as trt
-from tests.gpu.gpu_support import build_gpu_engine, run_on_both
+from tests.gpu.gpu_support import build_gpu_engine, only_source, run_on_both
 
 cupy = pytest.importorskip("cupy")
 cudnn_conv = pytest.importorskip("engine.kernels.gpu.cudnn_conv")
@@ -46,12 +46,8 @@ def residual_block(net: trt.INetworkDefinition, t: dict[str, trt.ITensor]):
     return [mean, c]
 
 
-def cudnn_only(fp16: bool):
-    def hook(config: trt.IBuilderConfig) -> None:
-        config.set_tactic_sources(1 << int(trt.TacticSource.CUDNN))  # no cuBLAS convolutions
-        if fp16:
-            config.set_flag(trt.BuilderFlag.FP16)
-    return hook
+def cudnn_only(fp16: bool):  # noqa: ANN201
+    return only_source(trt.TacticSource.CUDNN, fp16)  # no cuBLAS convolutions
 
 
 @pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])

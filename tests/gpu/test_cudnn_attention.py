@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import engine as trt
-from tests.gpu.gpu_support import build_gpu_engine, run_on_both
+from tests.gpu.gpu_support import build_gpu_engine, only_source, run_on_both
 
 cupy = pytest.importorskip("cupy")
 cudnn_conv = pytest.importorskip("engine.kernels.gpu.cudnn_conv")
@@ -59,10 +59,8 @@ def attention_block(k_transposed_by_shuffle: bool, mask: str | None):
     return define
 
 
-def fp16_cudnn_only(config: trt.IBuilderConfig) -> None:
-    # No cuBLAS: the attention chain has no tactic unless it becomes the fused layer.
-    config.set_tactic_sources(1 << int(trt.TacticSource.CUDNN))
-    config.set_flag(trt.BuilderFlag.FP16)
+# No cuBLAS: the attention chain has no tactic unless it becomes the fused layer.
+fp16_cudnn_only = only_source(trt.TacticSource.CUDNN, fp16=True)
 
 
 def _inputs(mask: str | None) -> dict[str, np.ndarray]:

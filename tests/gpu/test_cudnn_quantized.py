@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import engine as trt
-from tests.gpu.gpu_support import build_gpu_engine, run_on_both
+from tests.gpu.gpu_support import build_gpu_engine, only_source, run_on_both
 
 cupy = pytest.importorskip("cupy")
 cudnn_conv = pytest.importorskip("engine.kernels.gpu.cudnn_conv")
@@ -61,12 +61,8 @@ def block(dtype: np.dtype):
     return define
 
 
-def cudnn_convolutions(fp16: bool):
-    def hook(config: trt.IBuilderConfig) -> None:
-        config.set_tactic_sources(1 << int(trt.TacticSource.CUDNN))
-        if fp16:
-            config.set_flag(trt.BuilderFlag.FP16)
-    return hook
+def cudnn_convolutions(fp16: bool):  # noqa: ANN201
+    return only_source(trt.TacticSource.CUDNN, fp16)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32], ids=["half", "float"])

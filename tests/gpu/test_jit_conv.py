@@ -13,7 +13,7 @@ import engine as trt
 from engine.kernels.registry import get_tactic
 from engine.network.layer import LayerType
 from engine.network.layers.fused import IFusedConvolutionLayer
-from tests.gpu.gpu_support import build_gpu_engine, run_on_both
+from tests.gpu.gpu_support import build_gpu_engine, only_source, run_on_both
 from tests.gpu.kernel_cases import KernelCase
 
 cupy = pytest.importorskip("cupy")
@@ -57,12 +57,8 @@ def residual_network(net: trt.INetworkDefinition, t: dict[str, trt.ITensor]):
     return [mean, c]
 
 
-def jit_only(fp16: bool):
-    def hook(config: trt.IBuilderConfig) -> None:
-        config.set_tactic_sources(1 << int(trt.TacticSource.JIT_CONVOLUTIONS))
-        if fp16:
-            config.set_flag(trt.BuilderFlag.FP16)
-    return hook
+def jit_only(fp16: bool):  # noqa: ANN201
+    return only_source(trt.TacticSource.JIT_CONVOLUTIONS, fp16)
 
 
 @pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
