@@ -180,6 +180,43 @@ def run_gpu(engine: trt.ICudaEngine, x: np.ndarray, runs: int) -> tuple[float, n
     return statistics.median(samples), cupy.asnumpy(dy)
 
 
+class _Totals(trt.IProfiler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ms: dict[str, float] = {}
+
+    def report_layer_time(self, layer_name: str, ms: float) -> None:
+        self.ms[layer_name] = self.ms.get(layer_name, 0.0) + ms
+
+
+def profile_gpu(engine: trt.ICudaEngine, x: np.ndarray, top: int) -> str:
+    """The ``top`` slowest layers (median of 5 profiled runs: layers one by one between CUDA
+    events, no graphs), with their tactics and the share of the profiled total."""
+    import cupy
+
+    tactics = {name: tactic for name, _, tactic in engine.layer_tactics}
+    context = engine.create_execution_context()
+    dx = cupy.asarray(x)
+    dy = cupy.empty(tuple(engine.get_tensor_shape("y")), cupy.float16)
+    context.set_tensor_address("x", dx.data.ptr)
+    context.set_tensor_address("y", dy.data.ptr)
+    runs = []
+    for _ in range(6):
+        context.profiler = totals = _Totals()
+        assert context.execute_async_v3(0)
+        runs.append(totals.ms)
+    ms = {name: statistics.median(run[name] for run in runs[1:]) for name in runs[-1]}
+    total = sum(ms.values())
+    by_tactic: dict[str, float] = {}
+    for name, t in ms.items():
+        by_tactic[tactics.get(name, "?")] = by_tactic.get(tactics.get(name, "?"), 0.0) + t
+    lines = [f"      profiled total {total:.3f} ms; by tactic: " + ", ".join(
+        f"{t} {v:.3f}" for t, v in sorted(by_tactic.items(), key=lambda kv: -kv[1]))]
+    for name, t in sorted(ms.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"      {t:7.3f} ms  {tactics.get(name, '?'):40s} {name[:70]}")
+    return "\n".join(lines)
+
+
 def run_cpu(engine: trt.ICudaEngine, x: np.ndarray, runs: int) -> tuple[float, np.ndarray]:
     context = engine.create_execution_context()
     y = np.empty(tuple(engine.get_tensor_shape("y")), np.float16)
@@ -198,14 +235,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--target", choices=("gpu", "cpu"), default="gpu")
-    parser.add_argument("--cudnn-int8", action="store_true",
-                        help="register the cuDNN INT8 convolution tactics (not yet imported "
-                             "by default: engine/kernels/gpu/cudnn_quantized.py)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also print each build's N slowest layers (GPU profiler)")
     parser.add_argument("--level", type=int, default=0,
                         help="builder optimization level (0: first valid tactic, no timing)")
     args = parser.parse_args()
-    if args.cudnn_int8:
-        import engine.kernels.gpu.cudnn_quantized  # noqa: F401 - registers its tactics
     x = np.random.default_rng(1).standard_normal((args.batch, 3, args.size, args.size)) \
         .astype(np.float16)
     run = run_gpu if args.target == "gpu" else run_cpu
@@ -223,6 +257,8 @@ def main() -> None:
         print(f"{name}  b{args.batch} {args.size}px  {ms:8.3f} ms  "
               f"{args.batch * 1000 / ms:8.0f} img/s  build {build_s:5.1f} s\n"
               f"      tactics: {tactic_summary(engine)}", flush=True)
+        if args.profile and args.target == "gpu":
+            print(profile_gpu(engine, x, args.profile), flush=True)
     (fp16_ms, fp16_y), (int8_ms, int8_y) = results["fp16"], results["int8"]
     a, b = fp16_y.astype(np.float64), int8_y.astype(np.float64)
     error = float(np.linalg.norm(a - b) / max(np.linalg.norm(a), 1e-30))

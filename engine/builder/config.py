@@ -105,13 +105,6 @@ class TacticSource(enum.IntEnum):
     JIT_CONVOLUTIONS = 4
 
 
-# Off until their tactics have passed their GPU tests and been measured (tests/gpu/
-# test_cublaslt.py, test_jit_conv.py): a build uses them only where asked
-# (``set_tactic_sources``, pytrtexec --tacticSources=+CUBLAS_LT,+JIT_CONVOLUTIONS). TensorRT
-# 10 has its own defaults (cuBLAS, cuBLASLt and cuDNN off); ours keep the measured ones on.
-UNVERIFIED_TACTIC_SOURCES = (TacticSource.CUBLAS_LT, TacticSource.JIT_CONVOLUTIONS)
-
-
 def default_device_type() -> DeviceType:
     """The GPU when a GPU backend is usable here, else the CPU."""
     from engine.kernels.backends import gpu_available
@@ -131,8 +124,9 @@ class IBuilderConfig:
         self.default_device_type = default_device_type()
         self.DLA_core = -1
         self._profiles: list[IOptimizationProfile] = []
-        self._tactic_sources = sum(1 << s for s in TacticSource
-                                   if s not in UNVERIFIED_TACTIC_SOURCES)
+        # Every source on: each tactic has passed its GPU test and the builder times them
+        # against each other (TensorRT 10 turns cuBLAS, cuBLASLt and cuDNN off by default).
+        self._tactic_sources = sum(1 << s for s in TacticSource)
         self._timing_cache: ITimingCache | None = None
         self._timing_cache_ignore_mismatch = False
         # The IInt8Calibrator that implicit INT8 (BuilderFlag.INT8) calibrates with, or None.

@@ -51,6 +51,43 @@ def _elapsed(start: cupy.cuda.Event, end: cupy.cuda.Event) -> Callable[[], float
     return read
 
 
+# Profiling enqueues the layers one by one from Python, which is slower than the GPU runs
+# small layers: events around each layer would time the host's launch latency. The gate
+# holds the stream (a kernel spinning on a pinned host flag) while the host enqueues the
+# whole run, then opens, so the layers run back to back and their events time the device.
+# It opens by itself after _GATE_LIMIT_NS, so a layer that waits on the stream mid-enqueue
+# (a dynamic shape read back) delays the run instead of deadlocking it.
+_GATE_SOURCE = r"""
+extern "C" __global__ void engine_profile_gate(const volatile int* flag,
+                                               unsigned long long limit_ns) {
+    unsigned long long start, now;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+    do {
+        __nanosleep(2000);
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    } while (*flag == 0 && now - start < limit_ns);
+}
+"""
+_GATE_LIMIT_NS = 2_000_000_000
+
+
+class StreamGate:
+    """A closed gate on the current stream until ``open()`` (see _GATE_SOURCE)."""
+
+    _kernel: cupy.RawKernel | None = None
+
+    def __init__(self) -> None:
+        if StreamGate._kernel is None:
+            StreamGate._kernel = cupy.RawKernel(_GATE_SOURCE, "engine_profile_gate")
+        self._memory = cupy.cuda.alloc_pinned_memory(4)
+        self._flag = np.frombuffer(self._memory, np.int32, 1)
+        self._flag[0] = 0
+        StreamGate._kernel((1,), (1,), (self._memory.ptr, np.uint64(_GATE_LIMIT_NS)))
+
+    def open(self) -> None:
+        self._flag[0] = 1
+
+
 def device_array(address: int, shape: tuple[int, ...], dtype: Any, owner: Any = None
                  ) -> cupy.ndarray:
     """A CuPy array over device memory at ``address`` that it does not own."""
@@ -145,6 +182,7 @@ class GpuExecution:
         self._last_run: cupy.cuda.Event | None = None
         self.profiling = False  # a profiler is set on the context: time every layer
         self.timer: LayerTimer | None = None  # the last run's layer times, when profiling
+        self._gate: StreamGate | None = None
         self.debug: dict[ITensor, str] = {}  # debug tensors reported to debug_listener
         self.debug_listener: Any = None
 
@@ -336,9 +374,13 @@ class GpuExecution:
         """Enqueue one run on the current stream; returns the outputs and whether they are a
         graph's buffers (valid until the next run of this context)."""
         stream = cupy.cuda.get_current_stream()
-        if self.profiling:  # layer by layer between events: no graph
+        if self.profiling:  # layer by layer between events, behind a gate: no graph
             self.timer = LayerTimer()
-            return self._enqueue(signature, feeds, self.timer), False
+            self._gate = StreamGate()  # kept until the next profiled run: the report waits for it
+            try:
+                return self._enqueue(signature, feeds, self.timer), False
+            finally:
+                self._gate.open()
         self.timer = None
         if self.debug:  # the listener is called between layers: no graph
             return self._enqueue(signature, feeds), False

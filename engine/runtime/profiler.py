@@ -10,8 +10,10 @@ layers they replaced, "conv1 + relu1").
 
 On the CPU target a layer's time is the wall clock around its kernel. On the GPU target
 profiling runs the layers one by one, without CUDA graphs, between CUDA events on the run's
-stream, and the report waits for the stream: a profiled ``execute_async_v3`` returns only
-when the run is complete, as in TensorRT, where profiling serializes the work.
+stream, enqueued behind a gate (a kernel holding the stream until the host has enqueued the
+whole run) so that the events time the device, not Python's launch latency; the report
+waits for the stream: a profiled ``execute_async_v3`` returns only when the run is complete,
+as in TensorRT, where profiling serializes the work.
 
 >>> import engine as trt
 >>> class Printer(trt.IProfiler):

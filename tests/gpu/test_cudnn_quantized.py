@@ -13,7 +13,6 @@ from tests.gpu.gpu_support import build_gpu_engine, only_source, run_on_both
 
 cupy = pytest.importorskip("cupy")
 cudnn_conv = pytest.importorskip("engine.kernels.gpu.cudnn_conv")
-# Registers the INT8 tactics (engine.kernels.gpu does not import them until this passes).
 cudnn_quantized = pytest.importorskip("engine.kernels.gpu.cudnn_quantized")
 
 RNG = np.random.default_rng(5)
@@ -34,12 +33,12 @@ def _qdq(net: trt.INetworkDefinition, x: trt.ITensor, scale: np.ndarray, axis: i
     return dq.get_output(0)
 
 
-def _conv(net: trt.INetworkDefinition, x: trt.ITensor, maps: int, kernel: int,
-          dtype: np.dtype, residual: trt.ITensor | None = None) -> trt.ITensor:
+def _conv(net: trt.INetworkDefinition, rng: np.random.Generator, x: trt.ITensor, maps: int,
+          kernel: int, dtype: np.dtype, residual: trt.ITensor | None = None) -> trt.ITensor:
     channels = x.shape[1]
-    w = (RNG.standard_normal((maps, channels, kernel, kernel)) *
+    w = (rng.standard_normal((maps, channels, kernel, kernel)) *
          np.sqrt(2.0 / (channels * kernel * kernel))).astype(dtype)
-    b = (RNG.standard_normal(maps) * 0.1).astype(dtype)
+    b = (rng.standard_normal(maps) * 0.1).astype(dtype)
     x = _qdq(net, x, np.array(SCALE), -1, dtype)
     scale = np.abs(w.astype(np.float32)).reshape(maps, -1).max(axis=1) / 127
     layer = net.add_convolution_nd(x, maps, (kernel, kernel), trt.Weights(), trt.Weights(b))
@@ -53,10 +52,11 @@ def _conv(net: trt.INetworkDefinition, x: trt.ITensor, maps: int, kernel: int,
 
 def block(dtype: np.dtype):
     def define(net: trt.INetworkDefinition, t: dict[str, trt.ITensor]):
+        rng = np.random.default_rng(11)  # the same weights in every network defined
         x = t["x"]
-        a = _conv(net, x, 32, 1, dtype)
-        b = _conv(net, a, 32, 3, dtype)
-        return [_conv(net, b, 64, 1, dtype, residual=x)]
+        a = _conv(net, rng, x, 32, 1, dtype)
+        b = _conv(net, rng, a, 32, 3, dtype)
+        return [_conv(net, rng, b, 64, 1, dtype, residual=x)]
 
     return define
 

@@ -10,12 +10,13 @@ import engine as trt
 from tests.runtime.test_debug_tensors import Collector, X, _build, _reference
 
 cupy = pytest.importorskip("cupy")
+stream_from_handle = pytest.importorskip("engine.runtime.device_gpu").stream_from_handle
 
 
 def read_device(addr: int, dtype: np.dtype, shape: tuple[int, ...], stream: int) -> np.ndarray:
     memory = cupy.cuda.UnownedMemory(addr, int(np.prod(shape)) * dtype.itemsize, None)
     view = cupy.ndarray(shape, dtype, cupy.cuda.MemoryPointer(memory, 0))
-    cupy.cuda.ExternalStream(stream).synchronize()  # the value is complete at this point
+    stream_from_handle(stream).synchronize()  # the value is complete at this point
     return cupy.asnumpy(view)
 
 

@@ -112,3 +112,36 @@ def test_fused_requantization_rounds_ties_to_even():
     (got,) = get_tactic("gpu", layer.layer_type, "gpu.fused_quantized_conv_int8_cublas").run(
         layer, [cupy.asarray(codes)])
     np.testing.assert_array_equal(cupy.asnumpy(got), np.rint(codes / 2.0).astype(np.int8))
+
+
+@pytest.mark.parametrize("name", ["quantize-per-channel", "quantize-per-tensor"])
+def test_quantize_keeps_a_channels_last_input_channels_last(name):
+    """A channels-last input (what cuDNN's convolutions write) is quantized in memory order
+    into a channels-last output with the values of the C-order kernel."""
+    from engine.kernels.gpu.capabilities import channels_last, is_channels_last
+    from engine.kernels.gpu.shape_quantize import dequantize, quantize
+
+    [case] = [c for c in CASES[LayerType.QUANTIZE] if c.name == name]
+    layer, (x, scale) = make_layer(case)
+    x = np.random.default_rng(3).standard_normal((2, 3, 5, 4)).astype(np.float32) / 10
+    want = cupy.asnumpy(quantize(layer, [cupy.asarray(x), cupy.asarray(scale)])[0])
+    [got] = quantize(layer, [channels_last(cupy.asarray(x)), cupy.asarray(scale)])
+    assert is_channels_last(got)
+    np.testing.assert_array_equal(cupy.asnumpy(got), want)
+    s = scale.reshape(1, -1, 1, 1) if scale.ndim else scale
+    np.testing.assert_array_equal(want, np.clip(np.rint(x / s), -128, 127).astype(np.int8))
+    [back] = dequantize(_dequantize_like(layer), [got, cupy.asarray(scale)])
+    assert is_channels_last(back)
+    np.testing.assert_array_equal(cupy.asnumpy(back), (want * s).astype(np.float32))
+
+
+def _dequantize_like(quantize_layer):
+    import engine as trt
+
+    network = trt.Builder(trt.Logger()).create_network(0)
+    q = network.add_input("q", trt.DataType.INT8, (2, 3, 5, 4))
+    scale = quantize_layer._inputs[1]._producer.array()
+    s = network.add_constant(scale.shape, np.asarray(scale)).get_output(0)
+    layer = network.add_dequantize(q, s, trt.DataType.FLOAT)
+    layer.axis = quantize_layer.axis
+    return layer

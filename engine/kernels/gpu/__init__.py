@@ -106,9 +106,6 @@ from engine.kernels.gpu import (  # noqa: E402, F401
     cudnn_attention,
     cudnn_conv,
     cudnn_matmul,
+    cudnn_quantized,
     jit_conv,
 )
-
-# engine.kernels.gpu.cudnn_quantized (cuDNN INT8 convolutions) registers its tactics when
-# imported, which nothing here does until tests/gpu/test_cudnn_quantized.py has passed on a
-# GPU (it imports the module itself).

@@ -91,6 +91,17 @@ def _widened(x: cupy.ndarray) -> cupy.ndarray | None:
     return None
 
 
+def memory_order(x: cupy.ndarray) -> tuple[int, ...] | None:
+    """The axis order under which ``x`` is C-contiguous (a transposed view of a dense buffer,
+    e.g. channels-last), or None where ``x`` is C-contiguous already or not dense. A pointwise
+    kernel run on ``x.transpose(order)`` walks memory in order and writes its result in the
+    same layout as ``x``."""
+    if x.flags.c_contiguous or x.ndim < 2:
+        return None
+    order = tuple(sorted(range(x.ndim), key=lambda axis: (-x.strides[axis], axis)))
+    return order if x.transpose(order).flags.c_contiguous else None
+
+
 # -- the channels-last format -------------------------------------------------------------------
 # A tensor ``[N, C, *spatial]`` may live on the device channels-last: the same shape, with
 # ``[N, *spatial, C]`` memory (a transposed view, as PyTorch's ``channels_last``). cuDNN's

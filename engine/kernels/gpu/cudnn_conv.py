@@ -159,11 +159,16 @@ def activate(cudnn: Any, graph: Any, y: Any, activation: ActivationType | None,
     return y
 
 
+# The heuristics whose plans a graph ranks, in order; the first plan that builds runs
+# (benchmarks/cudnn_plans.py widens the list to time every plan against that choice).
+PLAN_HEURISTICS = ("A", "FALLBACK")
+
+
 def finish_graph(cudnn: Any, graph: Any, dtype: np.dtype) -> int:
     """Validate, lower, pick plans by heuristics and build them; returns workspace bytes."""
     graph.validate()
     graph.build_operation_graph()
-    graph.create_execution_plans([cudnn.heur_mode.A, cudnn.heur_mode.FALLBACK])
+    graph.create_execution_plans([getattr(cudnn.heur_mode, h) for h in PLAN_HEURISTICS])
     if dtype == np.float32:  # FP32 stays FP32, as the cuBLAS tactics keep it (no TF32)
         graph.deselect_numeric_notes([cudnn.numerical_note.TENSOR_CORE])
     graph.check_support()

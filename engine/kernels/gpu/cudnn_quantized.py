@@ -18,9 +18,6 @@ Measured on the H100 (cuDNN 9.19, frontend 1.32; batch 512, one convolution with
 dequantizing epilogue, against the same FP16 convolution): 1x1 256->64 at 56x56 1.87x,
 3x3 128 at 28x28 1.85x, 3x3 256 at 14x14 1.94x, 1x1 512->2048 at 7x7 1.3x, but 3x3 64 at
 56x56 0.9x; the builder times both and keeps the faster per layer.
-
-Not yet run on a GPU: ``engine.kernels.gpu`` does not import this module (so its tactics are
-not registered) until ``tests/gpu/test_cudnn_quantized.py``, which imports it, has passed.
 """
 
 from __future__ import annotations
@@ -100,12 +97,7 @@ class _Int8ConvGraph:
             .set_dim(list(out)).set_stride(_nhwc(out))
         self.y = y
         self.graph = graph
-        graph.validate()
-        graph.build_operation_graph()
-        graph.create_execution_plans([cudnn.heur_mode.A, cudnn.heur_mode.FALLBACK])
-        graph.check_support()
-        graph.build_plans()
-        self.workspace_bytes = max(int(graph.get_workspace_size()), 1)
+        self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, np.dtype(np.int8))
 
 
 def _geometry(layer: IQuantizedConvolutionLayer, x_shape: tuple[int, ...]

@@ -3,10 +3,12 @@ per channel or per block scales, as the CPU kernels); CuPy has no FP8 or INT4 ar
 
 from __future__ import annotations
 
+from typing import Any
+
 import cupy
 import numpy as np
 
-from engine.kernels.gpu.capabilities import device_types_only
+from engine.kernels.gpu.capabilities import device_types_only, memory_order
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.shape_quantize import IDequantizeLayer, IQuantizeLayer, scale_blocks
@@ -51,23 +53,29 @@ def _zero(inputs: list[cupy.ndarray | None], shape: tuple[int, ...], axis: int
     return broadcast_scale(zero_point, shape, axis)
 
 
+def _pointwise(kernel: cupy.ElementwiseKernel, layer: IQuantizeLayer | IDequantizeLayer,
+               inputs: list[cupy.ndarray | None], dtype: Any) -> cupy.ndarray:
+    """``kernel(x, scale, zero)`` into a new ``dtype`` array laid out as ``x`` (a channels-last
+    input gives a channels-last output, walked in memory order)."""
+    x, scale = inputs[0], inputs[1]
+    assert x is not None and scale is not None
+    operands = [x, broadcast_scale(scale, x.shape, layer.axis), _zero(inputs, x.shape, layer.axis)]
+    order = memory_order(x)
+    if order is not None:
+        operands = [a.transpose(order) if getattr(a, "ndim", 0) == x.ndim else a
+                    for a in operands]
+    out = cupy.empty(operands[0].shape, dtype)
+    kernel(*operands, out)
+    return out if order is None else out.transpose(tuple(np.argsort(order)))
+
+
 @kernel(LayerType.QUANTIZE, backend="gpu", name="gpu.quantize_int8", supports=_int8_codes)
 def quantize(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
     assert isinstance(layer, IQuantizeLayer)
-    x, scale = inputs[0], inputs[1]
-    assert x is not None and scale is not None
-    out = cupy.empty(x.shape, cupy.int8)
-    _quantize(x, broadcast_scale(scale, x.shape, layer.axis), _zero(inputs, x.shape, layer.axis),
-              out)
-    return [out]
+    return [_pointwise(_quantize, layer, inputs, cupy.int8)]
 
 
 @kernel(LayerType.DEQUANTIZE, backend="gpu", name="gpu.dequantize_int8", supports=_int8_codes)
 def dequantize(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
     assert isinstance(layer, IDequantizeLayer)
-    q, scale = inputs[0], inputs[1]
-    assert q is not None and scale is not None
-    out = cupy.empty(q.shape, nptype(layer.to_type))
-    _dequantize(q, broadcast_scale(scale, q.shape, layer.axis), _zero(inputs, q.shape, layer.axis),
-                out)
-    return [out]
+    return [_pointwise(_dequantize, layer, inputs, nptype(layer.to_type))]
