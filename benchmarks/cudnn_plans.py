@@ -2,7 +2,8 @@
 ResNet-50's convolution shapes, the FP16 fused convolution (``cudnn_conv``) and the INT8 one
 (``cudnn_quantized``: int8 codes, INT32 sums, per-channel dequantizing epilogue, then
 residual / ReLU / requantization as the fused layer asks), the plan cuDNN's heuristics pick
-(what the tactics run) against every plan of heuristics A, B and the fallback list.
+(what the tactics run without a timed choice) against every plan of heuristics A, B and the
+fallback list.
 
     python benchmarks/cudnn_plans.py                 # needs a GPU and nvidia-cudnn-frontend
     python benchmarks/cudnn_plans.py --batch 256 --top 3
@@ -91,7 +92,6 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=2)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    cudnn_conv.PLAN_HEURISTICS = ("A", "B", "FALLBACK")  # every plan; A's first still runs
     relu = ActivationType.RELU
     for name, channels, maps, kernel, stride, size in SHAPES:
         pad = kernel // 2

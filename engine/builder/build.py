@@ -36,6 +36,7 @@ from engine.builder.progress import BuildProgress
 from engine.builder.timing import sample_inputs, time_tactics
 from engine.builder.timing_cache import ITimingCache, TimingRecord, layer_signature
 from engine.errors import BuildError, NetworkError
+from engine.kernels import choices
 from engine.kernels.backends import gpu_available, load_backend
 from engine.kernels.cpu.blas_threads import one_blas_thread
 from engine.kernels.registry import Tactic, tactics_for
@@ -218,7 +219,15 @@ class _TacticChooser:
 def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILogger | None,
                plan_type: Callable[[int], Any] = bytearray) -> Any:
     """Build ``network`` with ``config`` into a plan, written into ``plan_type(size)`` (see
-    ``write_plan``); raises ``BuildError``."""
+    ``write_plan``); raises ``BuildError``. The choices tactics make while they are timed
+    (``engine.kernels.choices``: cuDNN's execution plans) go into the plan; tactics time
+    such candidates only above optimization level 0."""
+    with choices.recording(tune=config.builder_optimization_level > 0) as made:
+        return _build_plan(network, config, logger, plan_type, made)
+
+
+def _build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILogger | None,
+                plan_type: Callable[[int], Any], kernel_choices: dict[str, str]) -> Any:
     _check_io(network)
     target = target_description(config.default_device_type)
     backend = target["backend"]
@@ -319,6 +328,7 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
         "profile_tactics": profile_tactics,
         "debug_tensors": debug_tensors,
         "profile_shape_values": shape_values if config._profiles else [],
+        "kernel_choices": dict(sorted(kernel_choices.items())),
     }
     return write_plan(header, arrays, plan_type)
 

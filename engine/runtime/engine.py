@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import BuildError, NetworkError, PlanError
+from engine.kernels import choices
 from engine.kernels.backends import gpu_available, load_backend
 from engine.kernels.registry import KernelFn, get_tactic
 from engine.network.inference import infer_all
@@ -103,6 +104,7 @@ class ICudaEngine:
             self._layer_records = list(header.get("layers", []))
             self._profiling_verbosity = str(header["builder"]["profiling_verbosity"])
             debug_names = [str(n) for n in header.get("debug_tensors", [])]
+            choices.restore(header.get("kernel_choices") or {})
         except PlanError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -9,6 +9,7 @@ import pytest
 
 import engine as trt
 from tests.gpu.gpu_support import build_gpu_engine, only_source, run_on_both
+from tests.support import build_engine
 
 cupy = pytest.importorskip("cupy")
 cudnn_conv = pytest.importorskip("engine.kernels.gpu.cudnn_conv")
@@ -72,3 +73,32 @@ def test_channels_last_views_keep_logical_values() -> None:
     assert view.shape == x.shape and view.strides == (240, 4, 60, 12)
     assert cudnn_conv.channels_last(view) is view
     cupy.testing.assert_array_equal(view, x)
+
+
+def test_a_timed_build_records_its_plan_choices_and_a_loaded_engine_runs_them(monkeypatch):
+    """A build above optimization level 0 times cuDNN's plans per graph and the plan carries
+    the fastest's names; a process that loads the plan (graphs and choices forgotten here)
+    builds those plans without timing anything, and computes what the CPU target does."""
+    from engine.kernels import choices
+    from engine.plan.format import read_plan
+
+    if not cudnn_conv.available():
+        pytest.skip("cuDNN's frontend (nvidia-cudnn-frontend) is not installed")
+    inputs = {"x": RNG.standard_normal((4, 16, 20, 20)).astype(np.float32)}
+    cudnn_conv._LOCAL.graphs.clear()  # graphs of earlier tests would be reused untimed
+    engine = build_gpu_engine(residual_block, inputs, config_hook=cudnn_only(True))
+    plan = bytes(engine.serialize())
+    made = read_plan(plan).header["kernel_choices"]
+    assert made and all(key.startswith("cudnn ") and name for key, name in made.items())
+
+    cudnn_conv._LOCAL.graphs.clear()
+    monkeypatch.setattr(choices, "_CHOICES", {})
+
+    timed: list[object] = []
+    monkeypatch.setattr(cudnn_conv, "_fastest_plan", lambda *args: timed.append(args))
+    loaded = trt.Runtime(trt.Logger()).deserialize_cuda_engine(plan)
+    assert {key: choices.lookup(key) for key in made} == made
+    got = cupy.asnumpy(loaded.create_execution_context().infer(dict(inputs))["out0"])
+    assert not timed
+    want = build_engine(residual_block, inputs).create_execution_context().infer(dict(inputs))
+    np.testing.assert_allclose(got, want["out0"], rtol=2e-2, atol=2e-2)

@@ -51,7 +51,8 @@ class _AttentionGraph:
         o.set_output(True).set_data_type(io).set_dim(list(out[0])).set_stride(list(out[1]))
         self.o = o
         self.graph = graph
-        self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, np.dtype(np.float16))
+        self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, np.dtype(np.float16), [
+            t for t in (self.q, self.k, self.v, self.bias, o) if t is not None])
 
 
 def _c_strides(dims: tuple[int, ...]) -> tuple[int, ...]:

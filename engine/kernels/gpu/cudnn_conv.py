@@ -30,6 +30,7 @@ from typing import Any
 import cupy
 import numpy as np
 
+from engine.kernels import choices
 from engine.kernels.gpu.capabilities import (
     channels_last,
     empty_channels_last,
@@ -69,6 +70,7 @@ class _PerThread(threading.local):
     def __init__(self) -> None:
         self.handles: dict[int, Any] = {}
         self.graphs: dict[tuple, _Graph] = {}
+        self.choice_key: str | None = None  # the plan choice of the graph being built
 
 
 _LOCAL = _PerThread()
@@ -108,7 +110,8 @@ class _Graph:
         y.set_output(True).set_data_type(io).set_dim(list(out)).set_stride(_nhwc(out))
         self.y = y
         self.graph = graph
-        self.workspace_bytes = finish_graph(cudnn, graph, dtype)
+        self.workspace_bytes = finish_graph(
+            cudnn, graph, dtype, [t for t in (self.x, self.w, self.b, self.r, y) if t is not None])
 
     def run(self, x: cupy.ndarray, w: cupy.ndarray, b: cupy.ndarray | None,
             r: cupy.ndarray | None, out: cupy.ndarray) -> None:
@@ -122,14 +125,26 @@ class _Graph:
 
 def cached_graph(key: tuple, build: Callable[[], Any]) -> Any:
     """This thread's built graph for ``key`` (the device is part of it), or None where cuDNN
-    has no engine for it (remembered, so it is asked once)."""
-    key = (cupy.cuda.Device().id,) + key
-    if key not in _LOCAL.graphs:
+    has no engine for it (remembered, so it is asked once). ``build`` ends in
+    ``finish_graph``, which picks the graph's execution plan under ``key``."""
+    device_key = (cupy.cuda.Device().id,) + key
+    if device_key not in _LOCAL.graphs:
+        _LOCAL.choice_key = _choice_key(key)
         try:
-            _LOCAL.graphs[key] = build()
+            _LOCAL.graphs[device_key] = build()
         except Exception:  # noqa: BLE001 - cuDNN has no engine for it: not this tactic's
-            _LOCAL.graphs[key] = None
-    return _LOCAL.graphs[key]
+            _LOCAL.graphs[device_key] = None
+        finally:
+            _LOCAL.choice_key = None
+    elif _LOCAL.graphs[device_key] is not None:
+        choices.lookup(_choice_key(key))  # a build in progress records the plan it uses
+    return _LOCAL.graphs[device_key]
+
+
+def _choice_key(key: tuple) -> str:
+    """The name of a graph's plan choice: its geometry, and the cuDNN version that ranks
+    the plans (a plan name is only meaningful to the library that listed it)."""
+    return f"cudnn {_cudnn().backend_version()} {key!r}"
 
 
 def new_graph(dtype: np.dtype) -> tuple[Any, Any, Any]:
@@ -159,21 +174,102 @@ def activate(cudnn: Any, graph: Any, y: Any, activation: ActivationType | None,
     return y
 
 
-# The heuristics whose plans a graph ranks, in order; the first plan that builds runs
-# (benchmarks/cudnn_plans.py widens the list to time every plan against that choice).
-PLAN_HEURISTICS = ("A", "FALLBACK")
+# The heuristics whose plans a graph ranks, in order. Without a recorded choice the first
+# plan that builds runs (the heuristics' pick); a build above optimization level 0 times
+# the first AUTOTUNE_PLANS plans that build and records the fastest (engine.kernels.choices;
+# the plan carries it). benchmarks/cudnn_plans.py times every plan against the pick.
+PLAN_HEURISTICS = ("A", "B", "FALLBACK")
+AUTOTUNE_PLANS = 8
 
 
-def finish_graph(cudnn: Any, graph: Any, dtype: np.dtype) -> int:
-    """Validate, lower, pick plans by heuristics and build them; returns workspace bytes."""
+def finish_graph(cudnn: Any, graph: Any, dtype: np.dtype, tensors: list[Any]) -> int:
+    """Validate, lower, rank the plans and build the chosen one (see PLAN_HEURISTICS);
+    ``tensors``: the graph's inputs and outputs (scratch buffers for timing are made from
+    them). Returns the chosen plan's workspace bytes."""
     graph.validate()
     graph.build_operation_graph()
     graph.create_execution_plans([getattr(cudnn.heur_mode, h) for h in PLAN_HEURISTICS])
     if dtype == np.float32:  # FP32 stays FP32, as the cuBLAS tactics keep it (no TF32)
         graph.deselect_numeric_notes([cudnn.numerical_note.TENSOR_CORE])
     graph.check_support()
+    key = getattr(_LOCAL, "choice_key", None)
+    wanted = None if key is None else choices.lookup(key)
+    if wanted is not None and _build_named_plan(graph, wanted):
+        return max(int(graph.get_workspace_size()), 1)
+    if key is not None and choices.tuning() and \
+            not cupy.cuda.get_current_stream().is_capturing():
+        name = _fastest_plan(graph, tensors)
+        if name is not None:
+            choices.record(key, name)
+            return max(int(graph.get_workspace_size()), 1)
     graph.build_plans()
     return max(int(graph.get_workspace_size()), 1)
+
+
+def _build_named_plan(graph: Any, name: str) -> bool:
+    """Build and select the plan called ``name``; False where the graph has none (a choice
+    recorded by another cuDNN build) or it does not build."""
+    for index in range(graph.get_execution_plan_count()):
+        if graph.get_plan_name_at_index(index) == name:
+            try:
+                graph.build_plan_at_index(index)
+            except Exception:  # noqa: BLE001 - fall back to the heuristics' pick
+                return False
+            return True
+    return False
+
+
+_DTYPES = {"HALF": np.float16, "FLOAT": np.float32, "INT8": np.int8, "INT32": np.int32,
+           "BFLOAT16": np.uint16, "UINT8": np.uint8, "INT64": np.int64}
+
+
+def _scratch(tensor: Any) -> cupy.ndarray:
+    """Zeros with the dims, strides and type of graph tensor ``tensor``."""
+    dims, strides = list(tensor.get_dim()), list(tensor.get_stride())
+    dtype = np.dtype(_DTYPES[str(tensor.get_data_type()).rsplit(".", 1)[-1]])
+    extent = 1 + sum((d - 1) * s for d, s in zip(dims, strides) if d > 0)
+    base = cupy.zeros(extent, dtype)
+    return cupy.ndarray(tuple(dims), dtype, base.data,
+                        strides=tuple(s * dtype.itemsize for s in strides))
+
+
+def _fastest_plan(graph: Any, tensors: list[Any]) -> str | None:
+    """Time the first AUTOTUNE_PLANS plans that build (device time, behind a stream gate, on
+    scratch buffers) and build and select the fastest; its name, or None if none built."""
+    from engine.runtime.device_gpu import StreamGate
+
+    pack = {t: _scratch(t) for t in tensors}
+    handle = _handle()
+    _cudnn().set_stream(handle=handle, stream=cupy.cuda.get_current_stream().ptr)
+    timed: list[tuple[float, int]] = []
+    for index in range(graph.get_execution_plan_count()):
+        if len(timed) == AUTOTUNE_PLANS:
+            break
+        try:
+            graph.build_plan_at_index(index)
+            workspace = cupy.empty(max(int(graph.get_workspace_size_plan_at_index(index)), 1),
+                                   cupy.uint8)
+
+            def run(i: int = index, w: cupy.ndarray = workspace) -> None:
+                graph.execute_plan_at_index(pack, w, i, handle=handle)
+
+            run()
+            start, end = cupy.cuda.Event(), cupy.cuda.Event()
+            gate = StreamGate()
+            start.record()
+            for _ in range(5):
+                run()
+            end.record()
+            gate.open()
+            end.synchronize()
+            timed.append((cupy.cuda.get_elapsed_time(start, end), index))
+        except Exception:  # noqa: BLE001, S112 - a plan that cannot run here is no candidate
+            continue
+    if not timed:
+        return None
+    best = min(timed)[1]
+    graph.build_plan_at_index(best)
+    return str(graph.get_plan_name_at_index(best))
 
 
 def execute(graph: Any, pack: dict[Any, cupy.ndarray], workspace_bytes: int) -> None:

@@ -51,7 +51,8 @@ class _MatmulGraph:
         y.set_output(True).set_data_type(io).set_dim([1, m, n]).set_stride([m * n, n, 1])
         self.y = y
         self.graph = graph
-        self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, dtype)
+        self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, dtype, [
+            t for t in (self.a, self.b, self.bias, self.residual, y) if t is not None])
 
 
 def matmul_operands(layer: IMatrixMultiplyLayer, a_shape: tuple[int, ...],

@@ -97,7 +97,9 @@ class _Int8ConvGraph:
             .set_dim(list(out)).set_stride(_nhwc(out))
         self.y = y
         self.graph = graph
-        self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, np.dtype(np.int8))
+        self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, np.dtype(np.int8), [
+            t for t in (self.x, self.w, self.scale, self.bias, self.r, self.inverse, y)
+            if t is not None])
 
 
 def _geometry(layer: IQuantizedConvolutionLayer, x_shape: tuple[int, ...]
