@@ -145,3 +145,30 @@ def _dequantize_like(quantize_layer):
     layer = network.add_dequantize(q, s, trt.DataType.FLOAT)
     layer.axis = quantize_layer.axis
     return layer
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32], ids=["half", "float"])
+@pytest.mark.parametrize("shape", [(2, 8, 5, 3), (1, 3, 7, 7), (4099,)])
+def test_per_tensor_quantize_in_vectors_equals_the_elementwise_kernel(dtype, shape):
+    """The 16-byte vector kernel (with its scalar tail) gives the generic kernel's codes:
+    ties to even, saturation at both ends, a zero point, channels-last in and out."""
+    from engine.kernels.gpu.capabilities import channels_last, is_channels_last
+    from engine.kernels.gpu.shape_quantize import _quantize, _quantize_vectors
+
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    x.reshape(-1)[:6] = [0.25, -0.25, 0.75, 1e4, -1e4, 0.0]  # ties, saturation
+    scale = cupy.asarray(np.float32(0.5))
+    for zero in (np.float32(0.0), cupy.asarray(np.float32(3.0))):
+        d = cupy.asarray(x)
+        if d.ndim == 4:
+            d = channels_last(d)
+        got = _quantize_vectors(d, scale, zero)
+        assert got is not None and (d.ndim != 4 or is_channels_last(got))
+        want = cupy.empty(d.shape, cupy.int8)
+        _quantize(d, scale, zero, want)
+        np.testing.assert_array_equal(cupy.asnumpy(got), cupy.asnumpy(want))
+        z = float(zero) if not isinstance(zero, cupy.ndarray) else float(zero.get())
+        codes = np.clip(np.clip(np.rint(x.astype(np.float32) / np.float32(0.5)), -128, 127) + z,
+                        -128, 127).astype(np.int8)
+        np.testing.assert_array_equal(cupy.asnumpy(got), codes)

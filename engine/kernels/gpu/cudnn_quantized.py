@@ -10,9 +10,10 @@ attributes ask for it). Channels-last, as the FP16 cuDNN tactics: the input code
 NHWC (reformatted once where they come NCHW), the kernel codes are kept KRSC on the device,
 and the output keeps the layer's logical shape with NHWC strides.
 
-Geometries cuDNN has no INT8 engine for (its INT8 kernels want channel counts in multiples
-of 4; the RGB stem has 3) fail the graph build, and the builder keeps the cuBLAS tactic; a
-dynamic shape cuDNN refuses at run time runs the cuBLAS tactic instead.
+cuDNN's INT8 kernels want channel counts in multiples of 4: an input with fewer (the RGB
+stem has 3) is copied channels-last with zero channels added, against zero kernel codes.
+Geometries cuDNN has no INT8 engine for fail the graph build, and the builder keeps the
+cuBLAS tactic; a dynamic shape cuDNN refuses at run time runs the cuBLAS tactic instead.
 
 Measured on the H100 (cuDNN 9.19, frontend 1.32; batch 512, one convolution with the
 dequantizing epilogue, against the same FP16 convolution): 1x1 256->64 at 56x56 1.87x,
@@ -114,8 +115,27 @@ def _geometry(layer: IQuantizedConvolutionLayer, x_shape: tuple[int, ...]
     return kernel_shape, out_shape, [b for b, _, _ in geometry], [a for _, a, _ in geometry]
 
 
+def _padded(x_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The input shape cuDNN's INT8 kernels compute on: channels rounded up to a multiple of
+    4 (they read 4 int8 channels at a time; an RGB stem has 3). The padding channels are
+    zeros in the input and the kernel, so the sums are the layer's."""
+    return (x_shape[0], -(-x_shape[1] // 4) * 4) + tuple(x_shape[2:])
+
+
+def _padded_input(x: cupy.ndarray) -> cupy.ndarray:
+    """``x`` channels-last, with zero channels up to ``_padded``'s count."""
+    channels = _padded(tuple(x.shape))[1]
+    if channels == x.shape[1]:
+        return channels_last(x)
+    padded = empty_channels_last((x.shape[0], channels) + tuple(x.shape[2:]), x.dtype)
+    padded[:, x.shape[1]:] = 0
+    padded[:, :x.shape[1]] = x
+    return padded
+
+
 def _graph(layer: IQuantizedConvolutionLayer, x_shape: tuple[int, ...],
            residual: np.dtype | None) -> _Int8ConvGraph | None:
+    x_shape = _padded(x_shape)
     shapes = _geometry(layer, x_shape)
     if shapes is None:
         return None
@@ -155,10 +175,15 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     return _graph(layer, tuple(x.shape), residual_dtype) is not None
 
 
-def _krsc_codes(layer: IQuantizedConvolutionLayer) -> cupy.ndarray:
-    """The kernel codes on the device in KRSC order (``[K, R, S, C]`` memory)."""
-    return derived_constant(layer, "krsc codes",
-                            lambda: layer.kernel_codes().transpose(0, 2, 3, 1))
+def _krsc_codes(layer: IQuantizedConvolutionLayer, channels: int) -> cupy.ndarray:
+    """The kernel codes on the device in KRSC order (``[K, R, S, C]`` memory), with zero
+    codes for the padding channels up to ``channels``."""
+    def make() -> np.ndarray:
+        codes = layer.kernel_codes()
+        pad = [(0, 0), (0, channels - codes.shape[1])] + [(0, 0)] * (codes.ndim - 2)
+        return np.pad(codes, pad).transpose(0, 2, 3, 1)
+
+    return derived_constant(layer, ("krsc codes", channels), make)
 
 
 def _per_channel_constants(layer: IQuantizedConvolutionLayer) -> tuple[cupy.ndarray, ...]:
@@ -188,11 +213,12 @@ def _run(layer: IQuantizedConvolutionLayer, inputs: list[cupy.ndarray | None],
     graph = _graph(layer, tuple(x.shape), None if residual is None else residual.dtype)
     if graph is None:
         return fallback()
-    shapes = _geometry(layer, tuple(x.shape))
+    shapes = _geometry(layer, _padded(tuple(x.shape)))
     assert shapes is not None
     out = empty_channels_last(shapes[1], nptype(_output_type(layer)))
     scale, bias, inverse = _per_channel_constants(layer)
-    pack = {graph.x: channels_last(x), graph.w: _krsc_codes(layer), graph.scale: scale,
+    padded = _padded_input(x)
+    pack = {graph.x: padded, graph.w: _krsc_codes(layer, padded.shape[1]), graph.scale: scale,
             graph.bias: bias, graph.y: out}
     if graph.r is not None:
         pack[graph.r] = channels_last(residual)
