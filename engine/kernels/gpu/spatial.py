@@ -248,6 +248,87 @@ extern "C" __global__ void engine_pool2d(
 """
 _POOL_KERNELS: dict[tuple, cupy.RawKernel] = {}
 
+# Channels-last pooling where a 16-byte vector of channels lies at every position (8 halves
+# or 4 floats; C a multiple of that): a thread per output position and channel vector, 32-bit
+# index arithmetic, vector loads and stores. The arithmetic per channel is _POOL_2D's.
+_POOL_2D_VECTORS = r"""
+extern "C" __global__ void engine_pool2d_vectors(
+        const uint4* x, uint4* y, unsigned int total, unsigned int vectors, int H, int W,
+        int OH, int OW, int kH, int kW, int strideH, int strideW, int preH, int preW,
+        int postH, int postW) {
+    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += gridDim.x * blockDim.x) {
+        unsigned int r = i;
+        const unsigned int v = r % vectors; r /= vectors;
+        const int ow = (int)(r % OW); r /= OW;
+        const int oh = (int)(r % OH);
+        const unsigned int n = r / OH;
+        int h0 = oh * strideH - preH, w0 = ow * strideW - preW;
+        int h1 = min(h0 + kH, H), w1 = min(w0 + kW, W);
+        int hs = max(h0, 0), ws = max(w0, 0);
+        float acc[LANES];
+        #pragma unroll
+        for (int k = 0; k < LANES; ++k) acc[k] = IS_MAX ? NEG_INF : 0.f;
+        for (int h = hs; h < h1; ++h)
+            for (int w = ws; w < w1; ++w) {
+                uint4 raw = x[((n * H + h) * W + w) * vectors + v];
+                const T* lane = reinterpret_cast<const T*>(&raw);
+                #pragma unroll
+                for (int k = 0; k < LANES; ++k) {
+                    float value = ld(lane[k]);
+                    acc[k] = IS_MAX ? ((value > acc[k] || value != value) ? value : acc[k])
+                                    : acc[k] + value;
+                }
+            }
+        float divisor = 1.f;
+        if (!IS_MAX) {
+            int count;
+            if (EXCLUDE_PADDING) {
+                count = max(h1 - hs, 0) * max(w1 - ws, 0);
+            } else {
+                count = (min(h0 + kH, H + postH) - max(h0, -preH)) *
+                        (min(w0 + kW, W + postW) - max(w0, -preW));
+            }
+            divisor = (float)max(count, 1);
+        }
+        uint4 out;
+        T* lanes = reinterpret_cast<T*>(&out);
+        #pragma unroll
+        for (int k = 0; k < LANES; ++k) st(lanes + k, IS_MAX ? acc[k] : acc[k] / divisor);
+        y[i] = out;
+    }
+}
+"""
+
+
+def _pool_vectors(layer: IPoolingLayer, x: cupy.ndarray, out: cupy.ndarray,
+                  kind: PoolingType) -> bool:
+    """Pool channels-last ``x`` into channels-last ``out`` with _POOL_2D_VECTORS; False where
+    it does not apply (channels not whole vectors, unaligned, over 2**31 outputs)."""
+    lanes = 16 // x.itemsize
+    n, c, h, w = x.shape
+    total = out.size // lanes
+    if c % lanes or x.data.ptr % 16 or out.data.ptr % 16 or not total or \
+            out.size >= 2 ** 31 or x.size >= 2 ** 31:
+        return False
+    key = ("vectors", x.dtype.name, kind, bool(layer.average_count_excludes_padding))
+    compiled = _POOL_KERNELS.get(key)
+    if compiled is None:
+        ctype = "float" if x.dtype == np.float32 else "unsigned short"
+        compiled = _POOL_KERNELS[key] = cupy.RawKernel(
+            f"#define T {ctype}\n#define LANES {lanes}\n"
+            f"#define IS_MAX {int(kind == PoolingType.MAX)}\n"
+            f"#define EXCLUDE_PADDING {int(bool(layer.average_count_excludes_padding))}\n" +
+            HALF_PRELUDE + _POOL_2D_VECTORS, "engine_pool2d_vectors")
+    (pre_h, post_h, out_h), (pre_w, post_w, out_w) = layer.geometry(x.shape[-2:])
+    (k_h, k_w), (s_h, s_w) = tuple(layer.window_size_nd), tuple(layer.stride_nd)
+    blocks = int(min(-(-total // 256), 132 * 32))
+    compiled((blocks,), (256,), (
+        x, out, np.uint32(total), np.uint32(c // lanes), np.int32(h), np.int32(w),
+        np.int32(out_h), np.int32(out_w), np.int32(k_h), np.int32(k_w), np.int32(s_h),
+        np.int32(s_w), np.int32(pre_h), np.int32(pre_w), np.int32(post_h), np.int32(post_w)))
+    return True
+
 
 def _direct_pooling_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IPoolingLayer)
@@ -282,6 +363,8 @@ def pooling_direct(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarr
     shape = (n, c, out_h, out_w)
     out = empty_channels_last(shape, x.dtype) if last else cupy.empty(shape, x.dtype)
     total = int(np.prod(shape))
+    if total and last and _pool_vectors(layer, x, out, kind):
+        return [out]
     if total:
         strides = [s // x.itemsize for s in x.strides]
         (k_h, k_w), (s_h, s_w) = tuple(layer.window_size_nd), tuple(layer.stride_nd)
