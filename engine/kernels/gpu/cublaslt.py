@@ -27,8 +27,7 @@ cuBLAS's per-stream one (``gemm.stream_workspace``), released with it. A call bi
 and enqueues on CuPy's current stream, so it is captured into the engine's CUDA graphs.
 
 The tactic exists only where nvmath-python imports and makes a handle; elsewhere its
-``supports`` says no. It has not yet run on a GPU: ``tests/gpu/test_cublaslt.py`` is its
-check.
+``supports`` says no. ``tests/gpu/test_cublaslt.py`` checks it against the CPU target.
 """
 
 from __future__ import annotations
