@@ -31,7 +31,7 @@ W1 = (RNG.standard_normal((8, 8, 3, 3)) * 0.2).astype(np.float32)
 B1 = (RNG.standard_normal(8) * 0.1).astype(np.float32)
 W2 = (RNG.standard_normal((4, 8, 3, 3)) * 0.2).astype(np.float32)
 B2 = (RNG.standard_normal(4) * 0.1).astype(np.float32)
-SX, SA = np.float32(0.03), np.float32(0.05)
+SX, SA, SR = np.float32(0.03), np.float32(0.05), np.float32(0.02)
 
 
 def quantized_conv(net, x_dq, w, b):
@@ -47,11 +47,12 @@ def residual_block(*, residual="input", a_scale=SA, a_axis=-1, a_is_output=False
     """x -> Q/DQ -> conv1 -> + residual -> ReLU (a) -> Q/DQ (a_dq) -> conv2 (y).
 
     Outputs ``y`` and ``a_dq`` (the codes the next convolution reads, times their scale),
-    and ``a`` itself when ``a_is_output``. ``residual``: "input" (same shape) or "broadcast"
-    (a per-channel constant)."""
+    and ``a`` itself when ``a_is_output``. ``residual``: "input" (same shape), "quantized"
+    (the input through Q/DQ) or "broadcast" (a per-channel constant)."""
     def define(net, t):
         h = quantized_conv(net, qdq(net, t["x"], SX, trt.int8), W1, B1)
-        other = t["r"] if residual == "input" else constant(net, R[:1, :, :1, :1])
+        other = {"input": lambda: t["r"], "quantized": lambda: qdq(net, t["r"], SR, trt.int8),
+                 "broadcast": lambda: constant(net, R[:1, :, :1, :1])}[residual]()
         s = net.add_elementwise(h, other, trt.ElementWiseOperation.SUM).get_output(0)
         a = net.add_activation(s, trt.ActivationType.RELU).get_output(0)
         a_dq = qdq(net, a, a_scale, trt.int8, axis=a_axis)
@@ -114,6 +115,26 @@ def test_residual_relu_and_next_quantization_fuse_into_the_convolution(monkeypat
     # equal codes but where its float sums round across a half step.
     assert_within_one_step(got["out1"], plain["out1"], SA)
     np.testing.assert_allclose(got["out0"], plain["out0"], rtol=1e-3, atol=1e-3)
+
+
+def test_a_quantized_residual_is_read_as_int8_codes(monkeypatch):
+    """A residual branch through Q/DQ: the fused layer reads the codes and their scale (no
+    dequantize layer left for it), and adds what the dequantize layer would have given."""
+    inputs = {"x": X, "r": R}
+    define = residual_block(residual="quantized")
+    engine = build(define, inputs, monkeypatch)
+    assert kinds(engine) == Counter({"QUANTIZE": 2, "FUSED_QUANTIZED_CONVOLUTION": 1,
+                                     "QUANTIZED_CONVOLUTION": 1, "DEQUANTIZE": 1})
+    (fused,) = fused_layers(engine)
+    assert fused.residual_scale == float(SR) and fused.output_scale == float(SA)
+    assert fused._inputs[1].dtype == trt.int8 and len(fused.name.split(" + ")) == 4
+
+    got = run(engine, inputs)
+    before = run(build(define, inputs, monkeypatch, passes="before"), inputs)
+    np.testing.assert_array_equal(got["out0"], before["out0"])
+    assert_within_one_step(got["out1"], before["out1"], SA, most_differing=0.0)
+    again = trt.Runtime(trt.Logger()).deserialize_cuda_engine(engine.serialize())
+    assert fused_layers(again)[0].residual_scale == float(SR)
 
 
 def test_resnet_blocks_fuse_and_requantize_only_where_the_result_stays_int8(monkeypatch):
@@ -215,7 +236,8 @@ def test_plan_round_trip_keeps_the_fused_layer(monkeypatch):
 
 # -- the CPU kernel ----------------------------------------------------------------------------
 def fused_layer(x_shape, w_codes, *, input_scale=1.0, kernel_scale=1.0, bias=None,
-                residual_shape=None, activation=None, output_scale=0.0):
+                residual_shape=None, activation=None, output_scale=0.0,
+                residual_type=trt.float32, residual_scale=0.0):
     net = trt.Builder(trt.Logger()).create_network(0)
     x = net.add_input("x", trt.int8, x_shape)
     conv = IQuantizedConvolutionLayer(net, x, w_codes.shape[0], w_codes.shape[2:],
@@ -224,10 +246,10 @@ def fused_layer(x_shape, w_codes, *, input_scale=1.0, kernel_scale=1.0, bias=Non
                                                   else bias))
     conv.input_scale = input_scale
     conv.kernel_scale = trt.Weights(np.asarray(kernel_scale, np.float32))
-    residual = None if residual_shape is None else net.add_input("r", trt.float32,
+    residual = None if residual_shape is None else net.add_input("r", residual_type,
                                                                  residual_shape)
     return IFusedQuantizedConvolutionLayer.from_quantized_convolution(
-        conv, residual, activation, output_scale=output_scale)
+        conv, residual, activation, output_scale=output_scale, residual_scale=residual_scale)
 
 
 def run_cpu(layer, *arrays):
@@ -250,6 +272,31 @@ def test_requantization_rounds_half_to_even_and_saturates_as_the_quantize_layer(
                          trt.int8)
     (same,) = quantize(q, [codes.astype(np.float32), np.float32(0.5)])
     np.testing.assert_array_equal(doubled, same)
+
+
+def test_an_int8_residual_is_dequantized_to_the_output_type_before_the_sum():
+    rng = np.random.default_rng(4)
+    x = rng.integers(-128, 128, (1, 3, 4, 4)).astype(np.int8)
+    w = rng.integers(-128, 128, (2, 3, 1, 1)).astype(np.int8)
+    codes = rng.integers(-128, 128, (1, 2, 4, 4)).astype(np.int8)
+    layer = fused_layer(x.shape, w, input_scale=0.01, kernel_scale=0.02,
+                        residual_shape=codes.shape, residual_type=trt.int8, residual_scale=0.37)
+    got = run_cpu(layer, x, codes)
+    sums = np.einsum("bchw,kc->bkhw", x.astype(np.int64), w[:, :, 0, 0].astype(np.int64))
+    residual = codes.astype(np.float32) * np.float32(0.37)
+    np.testing.assert_array_equal(got, sums.astype(np.float32) * np.float32(0.01 * 0.02)
+                                  + residual)
+    layer.residual_scale = 0.0  # the codes are then refused as a float residual
+    with pytest.raises(trt.NetworkError, match="residual"):
+        layer.infer([layer._network._info(t) for t in layer._inputs])
+
+
+def test_a_float_residual_with_a_residual_scale_is_refused():
+    layer = fused_layer((1, 2, 4, 4), np.ones((2, 2, 1, 1), np.int8),
+                        residual_shape=(1, 2, 4, 4), residual_scale=0.5)
+    layer.name = "conv9"
+    with pytest.raises(trt.NetworkError, match="conv9.*residual.*must be INT8 codes"):
+        layer.infer([layer._network._info(t) for t in layer._inputs])
 
 
 def test_epilogue_is_the_float32_sum_of_its_parts():

@@ -7,7 +7,9 @@ Preconditions, each part optional, absorbed in this order while the previous res
 part as its only reader (and is no network output):
 
 - a SUM whose other input has the convolution output's shape and type (no broadcasting),
-  the residual;
+  the residual; when that input is the per-tensor dequantized output of INT8 codes (the
+  residual branch quantized, as NVIDIA's QAT recipe places Q/DQ), the fused layer reads the
+  codes and their scale (``residual_scale``) instead, so the block's input stays INT8;
 - an activation;
 - quantize layers, all with the same constant per-tensor scale, no zero point (or zeros) and
   INT8 output, reading the float result, which has no other reader (a block output that is
@@ -24,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.builder.passes.context import PassContext
+from engine.builder.passes.quantize_operands import dequantized_operand
 from engine.builder.passes.rewrite import (
     constant_value,
     only_consumer,
@@ -111,36 +114,52 @@ def _epilogue(network: INetworkDefinition, conv: IQuantizedConvolutionLayer
     return chain, residual
 
 
+def _residual_codes(residual: ITensor | None) -> tuple[ITensor, float] | None:
+    """(codes, scale) where ``residual`` is the per-tensor dequantized output of run-time
+    INT8 codes with a constant positive scale and no zero point."""
+    operand = dequantized_operand(residual)
+    if operand is None or not operand.per_tensor or operand.code_type != DataType.INT8 or \
+            operand.constant_codes is not None:
+        return None
+    scale = float(np.float32(operand.scale.reshape(-1)[0]))  # the dequantize multiplies in float32
+    return (operand.codes, scale) if scale > 0 else None
+
+
 def _fused_layer(conv: IQuantizedConvolutionLayer, parts: list[ILayer],
-                 residual: ITensor | None, output_scale: float
+                 residual: ITensor | None, output_scale: float, residual_scale: float
                  ) -> IFusedQuantizedConvolutionLayer:
     act = parts[-1] if isinstance(parts[-1], IActivationLayer) else None
     has_add = any(isinstance(layer, IElementWiseLayer) for layer in parts)
     return IFusedQuantizedConvolutionLayer.from_quantized_convolution(
         conv, residual if has_add else None,
         None if act is None else ActivationType(act.type), getattr(act, "alpha", 0.0),
-        getattr(act, "beta", 0.0), output_scale)
+        getattr(act, "beta", 0.0), output_scale, residual_scale if has_add else 0.0)
 
 
 def _fuse(network: INetworkDefinition, context: PassContext,
           conv: IQuantizedConvolutionLayer) -> bool:
     chain, residual = _epilogue(network, conv)
+    residuals = [(residual, 0.0)]
+    codes = _residual_codes(residual)
+    if codes is not None:  # the INT8 residual first; the dequantized one where it is refused
+        residuals.insert(0, codes)
     requantization = _requantization(network, chain[-1]._outputs[0])
-    if requantization is not None:
-        quantizes, scale = requantization
-        fused = _fused_layer(conv, chain, residual, scale)
-        if context.accepts(fused):
-            first, *others = quantizes
-            for quantize in others:  # their readers read the first one's codes
-                replace_tensor(network, quantize._outputs[0], first._outputs[0])
-                remove_layer(network, quantize)
-            replace_chain(network, fused, [*chain, first])
-            return True
-    for end in range(len(chain), 1, -1):  # the longest epilogue the backend accepts
-        fused = _fused_layer(conv, chain[:end], residual, 0.0)
-        if context.accepts(fused):
-            replace_chain(network, fused, chain[:end])
-            return True
+    for residual_input, residual_scale in residuals:
+        if requantization is not None:
+            quantizes, scale = requantization
+            fused = _fused_layer(conv, chain, residual_input, scale, residual_scale)
+            if context.accepts(fused):
+                first, *others = quantizes
+                for quantize in others:  # their readers read the first one's codes
+                    replace_tensor(network, quantize._outputs[0], first._outputs[0])
+                    remove_layer(network, quantize)
+                replace_chain(network, fused, [*chain, first])
+                return True
+        for end in range(len(chain), 1, -1):  # the longest epilogue the backend accepts
+            fused = _fused_layer(conv, chain[:end], residual_input, 0.0, residual_scale)
+            if context.accepts(fused):
+                replace_chain(network, fused, chain[:end])
+                return True
     return False
 
 

@@ -126,6 +126,17 @@ def requantize_int8(values: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.rint(scaled), low, high).astype(np.int8)
 
 
+def dequantized_residual(layer: IFusedQuantizedConvolutionLayer, residual: np.ndarray
+                         ) -> np.ndarray:
+    """The residual as the layer adds it: as given, or INT8 codes dequantized as the
+    dequantize layer they replace, ``output_type(float32(codes) * float32(residual_scale))``."""
+    scale = float(getattr(layer, "residual_scale", 0.0))
+    if scale <= 0:
+        return residual
+    return (residual.astype(np.float32) * np.float32(scale)).astype(
+        nptype(DataType(layer.output_type)))
+
+
 def _fused_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IFusedQuantizedConvolutionLayer)
     x = inputs[0]
@@ -153,7 +164,8 @@ def fused_quantized_convolution(layer: ILayer, inputs: list[np.ndarray | None]
         out += bias.astype(np.float32).reshape(maps)
     residual = inputs[1] if len(inputs) > 1 else None
     if residual is not None:
-        out += residual.astype(np.float32, copy=False).reshape(out.shape)
+        out += dequantized_residual(layer, residual).astype(np.float32, copy=False) \
+            .reshape(out.shape)
     Epilogue(activation=layer.activation, alpha=layer.alpha, beta=layer.beta).activate(out)
     out = out.reshape(lead + out.shape[1:])
     if float(layer.output_scale) > 0:

@@ -145,20 +145,23 @@ class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
         output = y as output_type                           # output_scale == 0
         output = clip(round_half_to_even(y / output_scale), -128, 127) as INT8   # > 0
 
-    The residual (input 1, optional) has the output's shape and ``output_type``;
+    The residual (input 1, optional) has the output's shape and ``output_type``, or, when
+    ``residual_scale`` is positive, is INT8 codes of that shape, dequantized first as the
+    dequantize layer they replace does: ``residual = output_type(codes * residual_scale)``
+    (a residual branch quantized as NVIDIA's QAT recipe places Q/DQ, read as INT8).
     ``activation`` is None or an ``ActivationType`` with its ``alpha`` and ``beta``.
     """
 
     type = LayerType.FUSED_QUANTIZED_CONVOLUTION
     _attributes: ClassVar[tuple[str, ...]] = IQuantizedConvolutionLayer._attributes \
-        + EPILOGUE_ATTRIBUTES + ("output_scale",)
+        + EPILOGUE_ATTRIBUTES + ("output_scale", "residual_scale")
     _max_inputs = 2
 
     @classmethod
     def from_quantized_convolution(cls, conv: IQuantizedConvolutionLayer,
                                    residual: ITensor | None, activation: ActivationType | None,
                                    alpha: float = 0.0, beta: float = 0.0,
-                                   output_scale: float = 0.0
+                                   output_scale: float = 0.0, residual_scale: float = 0.0
                                    ) -> IFusedQuantizedConvolutionLayer:
         """A fused layer with ``conv``'s attributes and input (not yet added to a network)."""
         x = conv._inputs[0]
@@ -171,6 +174,7 @@ class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
         layer._precision = conv._precision  # a precision constraint carries over
         set_epilogue(layer, activation, alpha, beta)
         layer.output_scale = float(output_scale)
+        layer.residual_scale = float(residual_scale)
         return layer
 
     def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
@@ -181,15 +185,24 @@ class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
         self.alpha = 0.0
         self.beta = 0.0
         self.output_scale = 0.0
+        self.residual_scale = 0.0
 
     def infer(self, inputs: list[TensorInfo | None]) -> list[TensorInfo]:
         (out,) = super().infer(inputs[:1])
         check_epilogue(self)
-        check_residual(self, inputs[1] if len(inputs) > 1 else None, out, "convolution output")
+        residual = inputs[1] if len(inputs) > 1 else None
+        for name in ("output_scale", "residual_scale"):
+            scale = float(getattr(self, name))
+            if not (scale == 0.0 or 0.0 < scale < float("inf")):
+                self.fail(f"{name} {scale} must be 0 (real values) or a positive finite scale "
+                          f"(INT8 codes)")
+        if residual is not None and float(self.residual_scale) > 0:
+            if residual.dtype != DataType.INT8:
+                self.fail(f"residual {residual.shape} {residual.dtype.name} must be INT8 codes "
+                          f"when residual_scale is {float(self.residual_scale)}")
+            residual = TensorInfo(residual.shape, out.dtype)  # dequantized to the output type
+        check_residual(self, residual, out, "convolution output")
         scale = float(self.output_scale)
-        if not (scale == 0.0 or 0.0 < scale < float("inf")):
-            self.fail(f"output_scale {self.output_scale} must be 0 (real output) or a "
-                      f"positive finite scale (INT8 output)")
         return [TensorInfo(out.shape, DataType.INT8)] if scale > 0 else [out]
 
 
