@@ -1,8 +1,9 @@
 """INT8 (explicit Q/DQ) against FP16 on the GPU target: ResNet-50's layout (stem, 3-4-6-3
 bottlenecks, widths 64..2048; no batch norm: folded into the convolutions in a deployed
 model), built twice with the layer API from the same random weights — an FP16 network, and
-the same network with quantize/dequantize pairs on every convolution's input (per tensor) and
-weights (per output channel), the explicit-quantization pattern — both strongly typed in
+the same network with quantize/dequantize pairs on every convolution's input (per tensor),
+its weights (per output channel) and each residual add's identity input (NVIDIA's QAT recipe
+for ResNet; ``--no-residual-qdq`` leaves the residuals FP16) — both strongly typed in
 HALF, run with CUDA graphs on the caller's buffers in the same process. The input scales are
 calibrated as TensorRT's IInt8MinMaxCalibrator does: each quantized tensor's largest magnitude
 over a calibration batch (other random images than the timed ones) run through the FP16
@@ -32,12 +33,17 @@ CALIBRATION_BATCH = 2
 
 class ResNetBuilder:
     """Adds ResNet-50's layers to ``network``; ``quantized`` wraps every convolution's
-    input (per-tensor ``scales``, in the order the convolutions are added) and weights in
-    Q/DQ pairs. ``taps`` collects each convolution's input, the tensors to calibrate."""
+    input (per-tensor ``scales``, in the order they are tapped) and weights in Q/DQ pairs
+    and, with ``quantize_residuals``, each block's residual input too (NVIDIA's QAT recipe
+    for ResNet: the residual add's identity input is quantized, so the whole block can stay
+    INT8). ``taps`` collects the tensors to calibrate: each convolution's input, then its
+    residual where it has one."""
 
     def __init__(self, network: trt.INetworkDefinition, quantized: bool,
-                 scales: list[float] | None = None, seed: int = 0):
+                 scales: list[float] | None = None, seed: int = 0,
+                 quantize_residuals: bool = True):
         self.net, self.quantized, self.scales = network, quantized, scales
+        self.quantize_residuals = quantize_residuals
         self.rng = np.random.default_rng(seed)
         self.taps: list[trt.ITensor] = []
 
@@ -73,6 +79,10 @@ class ResNetBuilder:
         layer.stride_nd = (stride, stride)
         layer.padding_nd = (kernel // 2, kernel // 2)
         y = layer.get_output(0)
+        if residual is not None and self.quantize_residuals:
+            self.taps.append(residual)
+            if self.quantized:
+                residual = self.qdq(residual, np.array(self.scales[len(self.taps) - 1]), -1)
         if residual is not None:
             y = self.net.add_elementwise(y, residual, trt.ElementWiseOperation.SUM).get_output(0)
         if relu:
@@ -106,13 +116,14 @@ class ResNetBuilder:
         self.net.mark_output(y)
 
 
-def calibrate(size: int) -> list[float]:
-    """Per-tensor scales of the convolutions' inputs: the largest magnitude of each over a
-    calibration batch through the FP16 network (CPU target), divided by 127."""
+def calibrate(size: int, quantize_residuals: bool = True) -> list[float]:
+    """Per-tensor scales of the tapped tensors (convolution inputs, residuals): the largest
+    magnitude of each over a calibration batch through the FP16 network (CPU target),
+    divided by 127."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-    resnet = ResNetBuilder(network, quantized=False)
+    resnet = ResNetBuilder(network, quantized=False, quantize_residuals=quantize_residuals)
     resnet.define(CALIBRATION_BATCH, size)
     for i, tap in enumerate(resnet.taps):  # a block's input feeds two convolutions
         if tap.name != "x" and not tap.is_network_output:
@@ -133,12 +144,14 @@ def calibrate(size: int) -> list[float]:
 
 
 def build(quantized: bool, batch: int, size: int, target: str, level: int,
-          scales: list[float] | None = None) -> tuple[trt.ICudaEngine, float]:
+          scales: list[float] | None = None, quantize_residuals: bool = True
+          ) -> tuple[trt.ICudaEngine, float]:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     started = time.perf_counter()
-    ResNetBuilder(network, quantized, scales).define(batch, size)
+    ResNetBuilder(network, quantized, scales, quantize_residuals=quantize_residuals).define(
+        batch, size)
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.GPU if target == "gpu" else trt.DeviceType.CPU
     config.builder_optimization_level = level
@@ -235,6 +248,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--target", choices=("gpu", "cpu"), default="gpu")
+    parser.add_argument("--no-residual-qdq", action="store_true",
+                        help="quantize only the convolutions' inputs (residuals stay FP16)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also print each build's N slowest layers (GPU profiler)")
     parser.add_argument("--level", type=int, default=0,
@@ -244,14 +259,15 @@ def main() -> None:
         .astype(np.float16)
     run = run_gpu if args.target == "gpu" else run_cpu
     started = time.perf_counter()
-    scales = calibrate(args.size)
+    residuals = not args.no_residual_qdq
+    scales = calibrate(args.size, residuals)
     print(f"calibrated {len(scales)} input scales on {CALIBRATION_BATCH} images "
           f"({time.perf_counter() - started:.1f} s): {min(scales) * 127:.2f} to "
           f"{max(scales) * 127:.2f} largest magnitude", flush=True)
     results = {}
     for name, quantized in (("fp16", False), ("int8", True)):
         engine, build_s = build(quantized, args.batch, args.size, args.target, args.level,
-                                scales)
+                                scales, residuals)
         ms, y = run(engine, x, args.runs)
         results[name] = (ms, y)
         print(f"{name}  b{args.batch} {args.size}px  {ms:8.3f} ms  "

@@ -600,14 +600,16 @@ if hasattr(trt, "PoolingType"):
     from engine.network.layers.quantized import IFusedQuantizedConvolutionLayer
 
     def _fused_quantized_conv(maps, kernel, channels, residual=False, relu=True,
-                              output_scale=0.0, **conv):
-        """A quantized convolution + residual (input "r") + ReLU + requantization."""
+                              output_scale=0.0, residual_scale=0.0, **conv):
+        """A quantized convolution + residual (input "r"; INT8 codes with a positive
+        ``residual_scale``) + ReLU + requantization."""
         plain = _quantized_conv(maps, kernel, channels, **conv)
 
         def define(net, t):
             return IFusedQuantizedConvolutionLayer.from_quantized_convolution(
                 plain(net, t), t["r"] if residual else None,
-                trt.ActivationType.RELU if relu else None, output_scale=output_scale)
+                trt.ActivationType.RELU if relu else None, output_scale=output_scale,
+                residual_scale=residual_scale)
         return define
 
     F = trt.DataType
@@ -625,6 +627,14 @@ if hasattr(trt, "PoolingType"):
          {"x": codes(2, 8, 9, 9), "r": rand(2, 12, 9, 9, dtype=np.float16)},
          _fused_quantized_conv(12, (3, 3), 8, residual=True, padding=(1, 1),
                                output=F.HALF), float16=2e-2)
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-1x1-int8-residual-relu-int8-out",
+         {"x": codes(2, 16, 7, 7), "r": codes(2, 8, 7, 7)},
+         _fused_quantized_conv(8, (1, 1), 16, residual=True, output_scale=0.02,
+                               residual_scale=0.004))
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-3x3-int8-residual-half-out",
+         {"x": codes(2, 8, 9, 9), "r": codes(2, 12, 9, 9)},
+         _fused_quantized_conv(12, (3, 3), 8, residual=True, padding=(1, 1),
+                               output=F.HALF, residual_scale=0.01), float16=2e-2)
     case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-deep-residual-float-out",
          {"x": codes(1, 256, 6, 6), "r": rand(1, 12, 6, 6)},
          _fused_quantized_conv(12, (3, 3), 256, residual=True, relu=False, padding=(1, 1)))

@@ -54,6 +54,11 @@ def _output_type(layer: IQuantizedConvolutionLayer) -> DataType:
     return DataType(layer.output_type)
 
 
+def _residual_scale(layer: IQuantizedConvolutionLayer) -> float:
+    """The fused layer's scale of INT8 residual codes; 0: a real residual (or none)."""
+    return float(getattr(layer, "residual_scale", 0.0) or 0.0)
+
+
 def _output_scale(layer: IQuantizedConvolutionLayer) -> float:
     """The fused layer's requantization scale; 0: none (and for the plain layer)."""
     return float(getattr(layer, "output_scale", 0.0) or 0.0)
@@ -84,11 +89,15 @@ class _Int8ConvGraph:
 
         self.scale, self.bias = per_channel("scale"), per_channel("bias")
         y = graph.add(a=graph.mul(a=y, b=self.scale), b=self.bias)
-        self.r = None
+        self.r = self.residual_scale = None
         if residual is not None:
             self.r = graph.tensor(name="r", dim=list(out), stride=_nhwc(out),
                                   data_type=getattr(types, _CUDNN_TYPES[residual.name]))
-            y = graph.add(a=y, b=self.r)
+            r = self.r
+            if residual == np.int8:  # INT8 codes: dequantized (times residual_scale) first
+                self.residual_scale = per_channel("residual_scale")
+                r = graph.mul(a=r, b=self.residual_scale)
+            y = graph.add(a=y, b=r)
         y = cudnn_conv.activate(cudnn, graph, y, activation, alpha)
         self.inverse = None
         if requantize:  # y / output_scale, divided as the quantize layer divides
@@ -99,8 +108,8 @@ class _Int8ConvGraph:
         self.y = y
         self.graph = graph
         self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, np.dtype(np.int8), [
-            t for t in (self.x, self.w, self.scale, self.bias, self.r, self.inverse, y)
-            if t is not None])
+            t for t in (self.x, self.w, self.scale, self.bias, self.r, self.residual_scale,
+                        self.inverse, y) if t is not None])
 
 
 def _geometry(layer: IQuantizedConvolutionLayer, x_shape: tuple[int, ...]
@@ -165,7 +174,8 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     if activation is not None and activation not in cudnn_conv.ACTIVATIONS:
         return False
     residual = inputs[1] if len(inputs) > 1 else None
-    if residual is not None and residual.dtype not in (DataType.HALF, DataType.FLOAT):
+    if residual is not None and residual.dtype != (
+            DataType.INT8 if _residual_scale(layer) > 0 else DataType(layer.output_type)):
         return False
     if not cudnn_conv.available():
         return False
@@ -187,7 +197,8 @@ def _krsc_codes(layer: IQuantizedConvolutionLayer, channels: int) -> cupy.ndarra
 
 
 def _per_channel_constants(layer: IQuantizedConvolutionLayer) -> tuple[cupy.ndarray, ...]:
-    """(input_scale * kernel_scale[k], bias[k], output_scale), float32 per channel."""
+    """(input_scale * kernel_scale[k], bias[k], output_scale, residual_scale), float32 per
+    channel."""
     maps = layer.num_output_maps
 
     def make() -> np.ndarray:
@@ -199,10 +210,11 @@ def _per_channel_constants(layer: IQuantizedConvolutionLayer) -> tuple[cupy.ndar
             bias[:] = np.asarray(layer.bias.numpy(), np.float32).reshape(-1)
         output_scale = _output_scale(layer)
         divisor = np.full(maps, output_scale if output_scale > 0 else 1.0)
-        return np.stack([scale, bias, divisor]).astype(np.float32)
+        residual_scale = np.full(maps, _residual_scale(layer))
+        return np.stack([scale, bias, divisor, residual_scale]).astype(np.float32)
 
     table = derived_constant(layer, "cudnn int8 epilogue", make)
-    return table[0], table[1], table[2]
+    return table[0], table[1], table[2], table[3]
 
 
 def _run(layer: IQuantizedConvolutionLayer, inputs: list[cupy.ndarray | None],
@@ -216,7 +228,7 @@ def _run(layer: IQuantizedConvolutionLayer, inputs: list[cupy.ndarray | None],
     shapes = _geometry(layer, _padded(tuple(x.shape)))
     assert shapes is not None
     out = empty_channels_last(shapes[1], nptype(_output_type(layer)))
-    scale, bias, inverse = _per_channel_constants(layer)
+    scale, bias, inverse, residual_scale = _per_channel_constants(layer)
     padded = _padded_input(x)
     pack = {graph.x: padded, graph.w: _krsc_codes(layer, padded.shape[1]), graph.scale: scale,
             graph.bias: bias, graph.y: out}
@@ -224,6 +236,8 @@ def _run(layer: IQuantizedConvolutionLayer, inputs: list[cupy.ndarray | None],
         pack[graph.r] = channels_last(residual)
     if graph.inverse is not None:
         pack[graph.inverse] = inverse
+    if graph.residual_scale is not None:
+        pack[graph.residual_scale] = residual_scale
     cudnn_conv.execute(graph.graph, pack, graph.workspace_bytes)
     return [out]
 

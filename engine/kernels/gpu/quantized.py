@@ -81,8 +81,9 @@ _im2col = cupy.RawKernel(_IM2COL, "engine_im2col_int8")
 
 _RESCALE = r"""
 extern "C" __global__ void engine_int8_rescale(
-        const int* acc, const float* factor, const float* bias, const T* residual, OUT* out,
-        long long n, int cols, int lda, int rows, int per_row, float output_scale) {
+        const int* acc, const float* factor, const float* bias, const R* residual, OUT* out,
+        long long n, int cols, int lda, int rows, int per_row, float output_scale,
+        float residual_scale) {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (long long)gridDim.x * blockDim.x) {
         int col = (int)(i % cols);
@@ -90,7 +91,14 @@ extern "C" __global__ void engine_int8_rescale(
         int channel = per_row ? (int)(line % rows) : col;
         float v = __fmul_rn((float)acc[line * lda + col], factor[channel]);
         if (HAS_BIAS) v = __fadd_rn(v, bias[channel]);
+#if RESIDUAL_CODES  // dequantized as the dequantize layer: T(float32(code) * scale)
+        if (HAS_RESIDUAL) {
+            float r = __fmul_rn((float)residual[i], residual_scale);
+            v = __fadd_rn(v, HALF_OUT ? h2f(f2h(r)) : r);
+        }
+#else
         if (HAS_RESIDUAL) v = __fadd_rn(v, ld(residual[i]));
+#endif
         if (RELU && v < 0.f) v = 0.f;  // NaN passes, as np.maximum lets it
 #if REQUANTIZE
         int q = __float2int_rn(__fdiv_rn(v, output_scale));  // round half to even
@@ -101,7 +109,7 @@ extern "C" __global__ void engine_int8_rescale(
     }
 }
 """
-_RESCALES: dict[tuple[str, bool, bool, bool, bool], cupy.RawKernel] = {}
+_RESCALES: dict[tuple[str, bool, bool, bool, bool, bool], cupy.RawKernel] = {}
 
 
 def _grid(count: int, threads: int = 256) -> tuple[int, ...]:
@@ -115,20 +123,26 @@ def _ceil4(n: int) -> int:
 def rescale(acc: cupy.ndarray, factor: cupy.ndarray, bias: cupy.ndarray | None,
             out_shape: tuple[int, ...], rows: int, cols: int, per_row: bool,
             dtype: DTypeLike, residual: cupy.ndarray | None = None, relu: bool = False,
-            output_scale: float = 0.0) -> cupy.ndarray:
+            output_scale: float = 0.0, residual_scale: float = 0.0) -> cupy.ndarray:
     """The output from INT32 sums ``acc`` ``[..., rows, ld]`` (``cols`` of each ``ld``
     used): ``acc * factor[channel] + bias[channel] + residual``, channel the row
     (``per_row``) or the column, then ReLU if ``relu``; stored as ``dtype`` (float32 or
     float16, also the C-ordered ``residual``'s type) in ``out_shape``, or with a positive
-    ``output_scale`` as INT8 codes ``clip(rint(y / output_scale), -128, 127)``."""
+    ``output_scale`` as INT8 codes ``clip(rint(y / output_scale), -128, 127)``. With a
+    positive ``residual_scale`` the residual is INT8 codes, added as
+    ``dtype(codes * residual_scale)``."""
     requantize = output_scale > 0
-    key = (np.dtype(dtype).name, bias is not None, residual is not None, relu, requantize)
+    codes = residual is not None and residual_scale > 0
+    key = (np.dtype(dtype).name, bias is not None, residual is not None, relu, requantize,
+           codes)
     compiled = _RESCALES.get(key)
     if compiled is None:
         ctype = "float" if np.dtype(dtype) == np.float32 else "unsigned short"
         defines = {"T": ctype, "OUT": "signed char" if requantize else ctype,
+                   "R": "signed char" if codes else ctype,
                    "HAS_BIAS": int(bias is not None), "HAS_RESIDUAL": int(residual is not None),
-                   "RELU": int(relu), "REQUANTIZE": int(requantize)}
+                   "RELU": int(relu), "REQUANTIZE": int(requantize),
+                   "RESIDUAL_CODES": int(codes), "HALF_OUT": int(ctype != "float")}
         compiled = _RESCALES[key] = cupy.RawKernel(
             "".join(f"#define {k} {v}\n" for k, v in defines.items()) + HALF_PRELUDE +
             _RESCALE, "engine_int8_rescale")
@@ -138,7 +152,7 @@ def rescale(acc: cupy.ndarray, factor: cupy.ndarray, bias: cupy.ndarray | None,
                  (acc, factor, factor if bias is None else bias,
                   factor if residual is None else residual, out, np.int64(out.size),
                   np.int32(cols), np.int32(acc.shape[-1]), np.int32(rows), np.int32(per_row),
-                  np.float32(output_scale)))
+                  np.float32(output_scale), np.float32(residual_scale)))
     return out
 
 
@@ -194,7 +208,7 @@ def conv_int8_accumulators(layer: IQuantizedConvolutionLayer, x: cupy.ndarray
 
 def _conv_rescaled(layer: IQuantizedConvolutionLayer, x: cupy.ndarray,
                    residual: cupy.ndarray | None = None, relu: bool = False,
-                   output_scale: float = 0.0) -> cupy.ndarray:
+                   output_scale: float = 0.0, residual_scale: float = 0.0) -> cupy.ndarray:
     """The layer's output for int8 codes ``x`` ``[..., C, H, W]``: the INT32 sums, rescaled
     with the epilogue (``rescale``) in one kernel."""
     lead = x.shape[:-3]
@@ -209,7 +223,8 @@ def _conv_rescaled(layer: IQuantizedConvolutionLayer, x: cupy.ndarray,
     out = rescale(acc, _factor(layer, per_channel, maps), device_bias,
                   (flat.shape[0], maps, oh, ow), maps, oh * ow, True,
                   nptype(DataType(layer.output_type)),
-                  None if residual is None else contiguous(residual), relu, output_scale)
+                  None if residual is None else contiguous(residual), relu, output_scale,
+                  residual_scale)
     return out.reshape(lead + out.shape[1:])
 
 
@@ -228,7 +243,8 @@ def _fused_conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     residual = inputs[1] if len(inputs) > 1 else None
     return _conv_fits(layer, inputs[:1]) and \
         layer.activation in (None, ActivationType.RELU) and \
-        (residual is None or residual.dtype == DataType(layer.output_type))
+        (residual is None or residual.dtype == (
+            DataType.INT8 if float(layer.residual_scale) > 0 else DataType(layer.output_type)))
 
 
 @kernel(LayerType.FUSED_QUANTIZED_CONVOLUTION, backend="gpu",
@@ -240,7 +256,7 @@ def fused_quantized_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]
     assert x is not None
     residual = inputs[1] if len(inputs) > 1 else None
     return [_conv_rescaled(layer, x, residual, layer.activation == ActivationType.RELU,
-                           float(layer.output_scale))]
+                           float(layer.output_scale), float(layer.residual_scale))]
 
 
 # -- matrix multiply ---------------------------------------------------------------------------
