@@ -26,6 +26,7 @@ from engine.builder.passes.quantize_fuse_convolution import fuse_quantized_convo
 from engine.builder.passes.quantize_fuse_epilogue import fuse_quantized_convolution_epilogue
 from engine.builder.passes.quantize_fuse_matrix_multiply import fuse_quantized_matrix_multiply
 from engine.builder.passes.quantize_implicit import quantize_implicit_int8
+from engine.builder.passes.quantize_merge_duplicates import merge_duplicate_quantize
 from engine.builder.passes.quantize_redundant_pairs import remove_redundant_dequantize_quantize
 from engine.builder.passes.quantize_type_rules import refuse_misused_uint8
 from engine.builder.passes.residual_add import fuse_residual_add
@@ -42,6 +43,7 @@ PASSES: list[Pass] = [
     eliminate_dead_layers,
     # Quantization first: constant folding would fold the dequantized weights into reals.
     quantize_implicit_int8,
+    merge_duplicate_quantize,
     remove_redundant_dequantize_quantize,
     fuse_quantized_convolution,
     fuse_quantized_matrix_multiply,
