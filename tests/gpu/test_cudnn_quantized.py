@@ -50,13 +50,16 @@ def _conv(net: trt.INetworkDefinition, rng: np.random.Generator, x: trt.ITensor,
     return net.add_activation(y, trt.ActivationType.RELU).get_output(0)
 
 
-def block(dtype: np.dtype):
+def block(dtype: np.dtype, quantized_residual: bool = False):
+    """Three quantized convolutions, the last with the block input as its residual, through
+    Q/DQ with ``quantized_residual`` (read as INT8 codes by the fused layer)."""
     def define(net: trt.INetworkDefinition, t: dict[str, trt.ITensor]):
         rng = np.random.default_rng(11)  # the same weights in every network defined
         x = t["x"]
         a = _conv(net, rng, x, 32, 1, dtype)
         b = _conv(net, rng, a, 32, 3, dtype)
-        return [_conv(net, rng, b, 64, 1, dtype, residual=x)]
+        residual = _qdq(net, x, np.array(SCALE), -1, dtype) if quantized_residual else x
+        return [_conv(net, rng, b, 64, 1, dtype, residual=residual)]
 
     return define
 
@@ -65,17 +68,24 @@ def cudnn_convolutions(fp16: bool):  # noqa: ANN201
     return only_source(trt.TacticSource.CUDNN, fp16)
 
 
+@pytest.mark.parametrize("quantized_residual", [False, True], ids=["real-residual",
+                                                                  "int8-residual"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32], ids=["half", "float"])
-def test_quantized_block_on_cudnn_int8_matches_the_cpu(dtype: np.dtype) -> None:
+def test_quantized_block_on_cudnn_int8_matches_the_cpu(dtype: np.dtype,
+                                                       quantized_residual: bool) -> None:
     if not cudnn_conv.available():
         pytest.skip("cuDNN's frontend (nvidia-cudnn-frontend) is not installed")
     inputs = {"x": np.abs(RNG.standard_normal((4, 64, 14, 14))).astype(dtype)}
     hook = cudnn_convolutions(dtype == np.float16)
-    engine = build_gpu_engine(block(dtype), inputs, flags=1 << int(
+    define = block(dtype, quantized_residual)
+    engine = build_gpu_engine(define, inputs, flags=1 << int(
         trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED), config_hook=hook)
     tactics = [tactic for _, _, tactic in engine.layer_tactics]
     assert sum("int8_cudnn" in t for t in tactics) == 3, tactics
-    by_gpu, by_cpu = run_on_both(block(dtype), inputs, flags=1 << int(
+    fused = [layer for layer in engine._network._layers
+             if layer.layer_type == trt.LayerType.FUSED_QUANTIZED_CONVOLUTION]
+    assert (max(float(la.residual_scale) for la in fused) > 0) == quantized_residual
+    by_gpu, by_cpu = run_on_both(define, inputs, flags=1 << int(
         trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED), config_hook=hook)
     got = cupy.asnumpy(by_gpu[0]).astype(np.float32)
     want = by_cpu[0].astype(np.float32)
