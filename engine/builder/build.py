@@ -255,6 +255,8 @@ def _build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILo
     progress.step("Graph optimization", 0)
     progress.finish("Graph optimization")
     chooser = _TacticChooser(config, backend, logger)  # one timing cache for both phases
+    if chooser.cache is not None:  # choices timed by earlier builds are not timed again
+        choices.restore(chooser.cache._kernel_choices())
     _select_precisions(clone, config, backend, logger, profiles, progress, chooser)
     real = {t.name for t in clone._outputs[:outputs]}
     debug_tensors = [t.name for t in clone._outputs[outputs:]] + \
@@ -291,6 +293,8 @@ def _build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILo
     profile_tactics = [tactics] + [
         [chooser.choose(layer, [None if t is None else infos[1][t] for t in layer._inputs]).name
          for layer in order] for infos in per_profile[1:]]
+    if chooser.cache is not None:
+        chooser.cache._store_kernel_choices(kernel_choices)
 
     record, arrays = encode_network(clone, order, lazy_weights=True)
     ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}

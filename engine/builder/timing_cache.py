@@ -1,5 +1,6 @@
 """``ITimingCache``: the tactic chosen for each layer signature on each device, kept across
-builds so that a second build of the same model skips timing.
+builds so that a second build of the same model skips timing; and the choices tactics made
+while timed (``engine.kernels.choices``: cuDNN's execution plans), so that it skips those too.
 
 The serialized form is JSON (never pickle), so a cache from elsewhere is data, not code.
 
@@ -38,6 +39,7 @@ class ITimingCache:
 
     def __init__(self, serialized: bytes | bytearray | memoryview = b"") -> None:
         self._entries: dict[str, TimingRecord] = {}
+        self._choices: dict[str, str] = {}
         self._device: str | None = None
         self._lock = threading.Lock()
         if len(serialized):
@@ -51,6 +53,11 @@ class ITimingCache:
             self._device = doc["device"]
             for key, entry in doc["entries"].items():
                 self._entries[str(key)] = TimingRecord(str(entry["tactic"]), float(entry["ms"]))
+            choices = doc.get("kernel_choices", {})
+            if not isinstance(choices, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in choices.items()):
+                raise ValueError("kernel_choices must map strings to strings")
+            self._choices.update(choices)
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BuildError(f"invalid serialized timing cache: {exc}") from None
 
@@ -59,7 +66,7 @@ class ITimingCache:
             entries = {k: {"tactic": r.tactic, "ms": r.milliseconds}
                        for k, r in sorted(self._entries.items())}
             doc = {"format": _FORMAT, "version": _VERSION, "device": self._device,
-                   "entries": entries}
+                   "entries": entries, "kernel_choices": dict(sorted(self._choices.items()))}
         return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
     def combine(self, input_cache: ITimingCache, ignore_mismatch: bool) -> bool:
@@ -71,6 +78,8 @@ class ITimingCache:
         with self._lock:
             for key, record in input_cache._entries.items():
                 self._entries.setdefault(key, record)
+            for key, choice in input_cache._choices.items():
+                self._choices.setdefault(key, choice)
             if self._device is None:
                 self._device = input_cache._device
         return True
@@ -78,6 +87,7 @@ class ITimingCache:
     def reset(self) -> bool:
         with self._lock:
             self._entries.clear()
+            self._choices.clear()
         return True
 
     def __len__(self) -> int:
@@ -97,6 +107,14 @@ class ITimingCache:
     def _store(self, key: str, record: TimingRecord) -> None:
         with self._lock:
             self._entries[key] = record
+
+    def _kernel_choices(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._choices)
+
+    def _store_kernel_choices(self, made: dict[str, str]) -> None:
+        with self._lock:
+            self._choices.update(made)
 
 
 def layer_signature(layer: Any, inputs: list[Any], backend: str, device: str) -> str:

@@ -47,3 +47,49 @@ def test_malformed_choices_are_refused(bad):
     header["kernel_choices"] = bad
     message = refusal(write_plan(header, [np.array(a) for a in contents.arrays]))
     assert "malformed plan header" in message and "kernel choices" in message
+
+
+def test_the_timing_cache_carries_choices_to_builds_in_other_processes(monkeypatch):
+    """A build stores the choices it made in its timing cache; a build from that cache
+    (serialized, as in another process) starts with them, so its tactics time nothing again."""
+    from engine.builder import build as build_module
+
+    def make_network(builder):
+        network = builder.create_network(0)
+        x = network.add_input("x", trt.float32, (2, 3))
+        network.mark_output(network.add_activation(x, trt.ActivationType.RELU).get_output(0))
+        return network
+
+    original = build_module._TacticChooser.choose
+
+    def choose_and_record(self, layer, inputs):
+        choices.record("test cached choice", "plan e")  # as a cuDNN graph's tuning would
+        return original(self, layer, inputs)
+
+    builder = trt.Builder(trt.Logger())
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    cache = config.create_timing_cache(b"")
+    assert config.set_timing_cache(cache, ignore_mismatch=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(build_module._TacticChooser, "choose", choose_and_record)
+        assert builder.build_serialized_network(make_network(builder), config) is not None
+    data = cache.serialize()
+    assert b"test cached choice" in data
+
+    monkeypatch.setattr(choices, "_CHOICES", {})  # another process
+    second = builder.create_builder_config()
+    second.default_device_type = trt.DeviceType.CPU
+    assert second.set_timing_cache(second.create_timing_cache(data), ignore_mismatch=False)
+    assert builder.build_serialized_network(make_network(builder), second) is not None
+    assert choices.lookup("test cached choice") == "plan e"
+
+
+def test_a_timing_cache_with_malformed_choices_is_refused():
+    import json
+
+    config = trt.Builder(trt.Logger()).create_builder_config()
+    doc = json.loads(config.create_timing_cache(b"").serialize())
+    doc["kernel_choices"] = {"key": 1}
+    with pytest.raises(trt.BuildError, match="kernel_choices"):
+        config.create_timing_cache(json.dumps(doc).encode())
