@@ -3,7 +3,8 @@ random weights) and a BERT-base-like encoder (12 layers, hidden 768, 12 heads, s
 exported to ONNX with ``torch.onnx.export`` (Identity nodes kept), parsed with our
 ``OnnxParser``, built FP16 (and FP32 with ``--precisions fp16,fp32``) for the GPU and run with
 CUDA graphs on the caller's buffers; peers: PyTorch eager and ``torch.compile`` (default and
-reduce-overhead) in the same precision on the same weights and inputs (TF32 off everywhere).
+reduce-overhead) in the same precision on the same weights and inputs (TF32 off everywhere
+unless ``--tf32``).
 
     python benchmarks/gpu_models.py                      # everything (needs a GPU, minutes)
     python benchmarks/gpu_models.py --models bert --batches 1 --compile none
@@ -34,6 +35,7 @@ import engine as trt
 from engine.onnx import OnnxParser
 
 HIDDEN, HEADS, LAYERS, SEQUENCE, VOCABULARY = 768, 12, 12, 128, 30522
+TF32 = False  # --tf32: FP32 products on TF32 tensor cores in the engine and the peers
 
 
 class EncoderLayer(torch.nn.Module):
@@ -132,6 +134,8 @@ def build_plan(onnx_bytes: bytes, fp16: bool, cache: bytes = b""
     config.default_device_type = trt.DeviceType.GPU
     if fp16:
         config.set_flag(trt.BuilderFlag.FP16)
+    if not TF32:  # TensorRT's default allows TF32; the peers run with it off unless --tf32
+        config.clear_flag(trt.BuilderFlag.TF32)
     timing = config.create_timing_cache(cache)
     config.set_timing_cache(timing, False)
     plan = builder.build_serialized_network(network, config)
@@ -259,14 +263,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--precisions", default="fp16", help="fp16,fp32 (peers in the same "
                                                              "precision, TF32 off for both)")
+    parser.add_argument("--tf32", action="store_true",
+                        help="allow TF32 for FP32 products, in the engine and the peers")
     parser.add_argument("--warm-cache", action="store_true",
                         help="also time a rebuild from the first build's timing cache")
     parser.add_argument("--strip-identities", action="store_true",
                         help="remove the export's Identity nodes before parsing (no longer "
                              "needed: the builder inlines constant weights behind them)")
     args = parser.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    global TF32
+    TF32 = args.tf32
+    torch.backends.cuda.matmul.allow_tf32 = TF32
+    torch.backends.cudnn.allow_tf32 = TF32
     modes = [] if args.compile == "none" else args.compile.split(",")
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
           f"cupy {cupy.__version__}", flush=True)

@@ -16,7 +16,7 @@ from pytriton.triton import Triton, TritonConfig
 
 
 @batch
-def add_sub(INPUT0: np.ndarray, INPUT1: np.ndarray) -> dict:
+def add_sub(INPUT0: np.ndarray, INPUT1: np.ndarray) -> dict:  # noqa: N803 - PyTriton binds by name
     return {"OUTPUT0": INPUT0 + INPUT1, "OUTPUT1": INPUT0 - INPUT1}
 
 

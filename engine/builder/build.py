@@ -39,6 +39,7 @@ from engine.errors import BuildError, NetworkError
 from engine.kernels import choices
 from engine.kernels.backends import gpu_available, load_backend
 from engine.kernels.cpu.blas_threads import one_blas_thread
+from engine.kernels.math_mode import allow_tf32
 from engine.kernels.registry import Tactic, tactics_for
 from engine.logger import ILogger, Severity, log
 from engine.network.definition import INetworkDefinition
@@ -222,7 +223,8 @@ def build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILog
     ``write_plan``); raises ``BuildError``. The choices tactics make while they are timed
     (``engine.kernels.choices``: cuDNN's execution plans) go into the plan; tactics time
     such candidates only above optimization level 0."""
-    with choices.recording(tune=config.builder_optimization_level > 0) as made:
+    with choices.recording(tune=config.builder_optimization_level > 0) as made, \
+            allow_tf32(config.get_flag(BuilderFlag.TF32)):  # tactics timed as they will run
         return _build_plan(network, config, logger, plan_type, made)
 
 

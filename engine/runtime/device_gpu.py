@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 import cupy
 import numpy as np
 
+from engine.builder.config import BuilderFlag
 from engine.errors import EngineError, ExecutionError
 from engine.kernels.gpu.capabilities import contiguous, is_capturable
 from engine.kernels.gpu.weights import upload_weights
+from engine.kernels.math_mode import allow_tf32
 from engine.kernels.registry import KernelFn
 from engine.network.layer import ILayer, TensorInfo
 from engine.network.tensor import ITensor
@@ -372,7 +374,13 @@ class GpuExecution:
     def _run(self, signature: _Signature, feeds: dict[ITensor, cupy.ndarray]
              ) -> tuple[dict[ITensor, cupy.ndarray], bool]:
         """Enqueue one run on the current stream; returns the outputs and whether they are a
-        graph's buffers (valid until the next run of this context)."""
+        graph's buffers (valid until the next run of this context). Kernels enqueue in the
+        math mode the plan was built for (TF32 where its BuilderFlag.TF32 allowed it)."""
+        with allow_tf32(bool(self._engine._flags >> BuilderFlag.TF32 & 1)):
+            return self._run_in_mode(signature, feeds)
+
+    def _run_in_mode(self, signature: _Signature, feeds: dict[ITensor, cupy.ndarray]
+                     ) -> tuple[dict[ITensor, cupy.ndarray], bool]:
         stream = cupy.cuda.get_current_stream()
         if self.profiling:  # layer by layer between events, behind a gate: no graph
             self.timer = LayerTimer()

@@ -32,7 +32,8 @@ def build_engine(weights):
         wt = network.add_constant(w.shape, trt.Weights(w)).get_output(0)
         bt = network.add_constant(b.shape, trt.Weights(b)).get_output(0)
         mm = network.add_matrix_multiply(h, trt.MatrixOperation.NONE, wt, trt.MatrixOperation.NONE)
-        h = network.add_elementwise(mm.get_output(0), bt, trt.ElementWiseOperation.SUM).get_output(0)
+        h = network.add_elementwise(mm.get_output(0), bt,
+                                    trt.ElementWiseOperation.SUM).get_output(0)
         if i < len(weights) - 1:
             h = network.add_activation(h, trt.ActivationType.RELU).get_output(0)
     h.name = "logits"

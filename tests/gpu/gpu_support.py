@@ -14,11 +14,15 @@ from tests.support import Define, build_engine
 
 def build_gpu_engine(define: Define, inputs: Mapping[str, np.ndarray], **kwargs: Any
                      ) -> trt.ICudaEngine:
-    """``tests.support.build_engine`` for the GPU target."""
+    """``tests.support.build_engine`` for the GPU target, exact FP32 (TF32 off: the tests
+    compare FP32 against the CPU target closely) unless ``tf32=True``."""
     hook = kwargs.pop("config_hook", None)
+    tf32 = kwargs.pop("tf32", False)
 
     def on_gpu(config: trt.IBuilderConfig) -> None:
         config.default_device_type = trt.DeviceType.GPU
+        if not tf32:
+            config.clear_flag(trt.BuilderFlag.TF32)
         if hook is not None:
             hook(config)
 

@@ -13,8 +13,9 @@ Plain matrix multiplies of the same form take it with the default epilogue.
 
 The product is ``[M, K] @ [K, N]`` over the rows of the first operand (its leading axes
 flattened, not transposed) and one matrix, plain or transposed, as a network's weights are
-(the cuDNN tactic's form, ``cudnn_matmul.matmul_operands``). HALF (FP32 accumulation) and
-FLOAT (FP32, no TF32), both with ``CUBLAS_COMPUTE_32F`` and FP32 alpha and beta. cuBLASLt is
+(the cuDNN tactic's form, ``cudnn_matmul.matmul_operands``). HALF and FLOAT with
+``CUBLAS_COMPUTE_32F`` (FLOAT with ``CUBLAS_COMPUTE_32F_FAST_TF32`` where the math mode
+allows TF32) and FP32 alpha and beta. cuBLASLt is
 column-major, so the tactic computes the transposed problem, as ``gemm.py`` does:
 ``D^T (N x M) = op(b)^T (N x K) @ a^T (K x M)``, the weights as cuBLASLt's A, the rows as its
 B. The bias runs along the rows of cuBLASLt's D, which are our N columns, as it should.
@@ -44,6 +45,7 @@ from engine.kernels.gpu.capabilities import contiguous, probe
 from engine.kernels.gpu.cudnn_matmul import bias_is_a_row, matmul_operands
 from engine.kernels.gpu.fused_conv import fused_matrix_multiply
 from engine.kernels.gpu.math import matrix_multiply
+from engine.kernels.math_mode import tf32_allowed
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.fused import IFusedMatrixMultiplyLayer, epilogue_of
@@ -110,11 +112,12 @@ class _Plan:
     device. ``algorithm`` is None where the heuristic has none."""
 
     def __init__(self, m: int, k: int, n: int, transposed: bool, epilogue: str,
-                 dtype: np.dtype, alignments: tuple[int, int, int, int]) -> None:
+                 dtype: np.dtype, alignments: tuple[int, int, int, int], tf32: bool) -> None:
         lt, cublas, cuda_types = _bindings()
         data_type = cuda_types.CUDA_R_16F if dtype == np.float16 else cuda_types.CUDA_R_32F
-        self.desc = lt.matmul_desc_create(cublas.ComputeType.COMPUTE_32F,
-                                          cuda_types.CUDA_R_32F)
+        compute = cublas.ComputeType.COMPUTE_32F_FAST_TF32 \
+            if dtype == np.float32 and tf32 else cublas.ComputeType.COMPUTE_32F
+        self.desc = lt.matmul_desc_create(compute, cuda_types.CUDA_R_32F)
         attribute = lt.MatmulDescAttribute
 
         def describe(name: str, value: int) -> None:
@@ -180,10 +183,11 @@ def _plan(m: int, k: int, n: int, transposed: bool, epilogue: str, dtype: np.dty
           alignments: tuple[int, int, int, int]) -> _Plan | None:
     """The cached plan of this geometry (C's alignment says whether there is a residual),
     None where cuBLASLt has no algorithm for it."""
+    tf32 = tf32_allowed()
     key = (cupy.cuda.Device().id, m, k, n, transposed, epilogue, np.dtype(dtype).name,
-           alignments)
+           alignments, tf32)
     if key not in _LOCAL.plans:
-        plan = _Plan(m, k, n, transposed, epilogue, np.dtype(dtype), alignments)
+        plan = _Plan(m, k, n, transposed, epilogue, np.dtype(dtype), alignments, tf32)
         if plan.algorithm is None:
             plan.destroy()
         _LOCAL.plans[key] = plan if plan.algorithm is not None else None

@@ -43,6 +43,7 @@ from engine.kernels.gpu.fused_conv import (
     uniform_float_2d_convolution,
 )
 from engine.kernels.gpu.weights import derived_constant, device_weights
+from engine.kernels.math_mode import tf32_allowed
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.fused import IFusedConvolutionLayer, epilogue_of
@@ -127,6 +128,7 @@ def cached_graph(key: tuple, build: Callable[[], Any]) -> Any:
     """This thread's built graph for ``key`` (the device is part of it), or None where cuDNN
     has no engine for it (remembered, so it is asked once). ``build`` ends in
     ``finish_graph``, which picks the graph's execution plan under ``key``."""
+    key = (tf32_allowed(),) + key  # FP32 graphs differ in the engines they may use
     device_key = (cupy.cuda.Device().id,) + key
     if device_key not in _LOCAL.graphs:
         _LOCAL.choice_key = _choice_key(key)
@@ -189,7 +191,7 @@ def finish_graph(cudnn: Any, graph: Any, dtype: np.dtype, tensors: list[Any]) ->
     graph.validate()
     graph.build_operation_graph()
     graph.create_execution_plans([getattr(cudnn.heur_mode, h) for h in PLAN_HEURISTICS])
-    if dtype == np.float32:  # FP32 stays FP32, as the cuBLAS tactics keep it (no TF32)
+    if dtype == np.float32 and not tf32_allowed():  # exact FP32 unless TF32 is allowed
         graph.deselect_numeric_notes([cudnn.numerical_note.TENSOR_CORE])
     graph.check_support()
     key = getattr(_LOCAL, "choice_key", None)

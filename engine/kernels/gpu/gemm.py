@@ -17,9 +17,11 @@ import cupy
 import numpy as np
 
 from engine.kernels.gpu.capabilities import contiguous
+from engine.kernels.math_mode import tf32_allowed
 
 _CUDA_TYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 2}  # CUDA_R_32F, CUDA_R_16F
 _COMPUTE_32F = 68  # CUBLAS_COMPUTE_32F
+_COMPUTE_32F_FAST_TF32 = 77  # CUBLAS_COMPUTE_32F_FAST_TF32: FP32 products on TF32 tensor cores
 _GEMM_DEFAULT = -1
 _OP_N, _OP_T = 0, 1
 WORKSPACE_BYTES = 32 << 20  # cuBLAS's recommendation for Hopper
@@ -111,7 +113,8 @@ GEMM_TYPES = frozenset(_CUDA_TYPES)
 def batched_matmul(a: cupy.ndarray, b: cupy.ndarray, *, transpose_a: bool = False,
                    transpose_b: bool = False) -> cupy.ndarray:
     """``op(a) @ op(b)`` over the last two axes, batch axes broadcast as in NumPy; ``op``
-    swaps the last two axes when ``transpose_*`` is set. FP32 or FP16, both the same."""
+    swaps the last two axes when ``transpose_*`` is set. FP32 or FP16, both the same; FP32
+    on TF32 tensor cores where the math mode allows it (``math_mode.tf32_allowed``)."""
     assert a.dtype == b.dtype and a.dtype in _CUDA_TYPES, (a.dtype, b.dtype)
     a, transpose_a = _matrix_operand(a, transpose_a)
     b, transpose_b = _matrix_operand(b, transpose_b)
@@ -141,7 +144,8 @@ def batched_matmul(a: cupy.ndarray, b: cupy.ndarray, *, transpose_a: bool = Fals
         a.data.ptr, cuda_type, a.shape[-1], stride_a,
         _ZERO.ctypes.data,
         out.data.ptr, cuda_type, cols, rows * cols,
-        count, _COMPUTE_32F, _GEMM_DEFAULT)
+        count, _COMPUTE_32F_FAST_TF32 if a.dtype == np.float32 and tf32_allowed()
+        else _COMPUTE_32F, _GEMM_DEFAULT)
     _check(status, "cublasGemmStridedBatchedEx")
     return out
 
