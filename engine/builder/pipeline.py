@@ -28,6 +28,7 @@ from engine.builder.passes.quantize_fuse_matrix_multiply import fuse_quantized_m
 from engine.builder.passes.quantize_implicit import quantize_implicit_int8
 from engine.builder.passes.quantize_merge_duplicates import merge_duplicate_quantize
 from engine.builder.passes.quantize_redundant_pairs import remove_redundant_dequantize_quantize
+from engine.builder.passes.quantize_through_max_pool import quantize_through_max_pool
 from engine.builder.passes.quantize_type_rules import refuse_misused_uint8
 from engine.builder.passes.residual_add import fuse_residual_add
 from engine.builder.passes.rms_norm import recognize_rms_norm
@@ -44,6 +45,7 @@ PASSES: list[Pass] = [
     # Quantization first: constant folding would fold the dequantized weights into reals.
     quantize_implicit_int8,
     merge_duplicate_quantize,
+    quantize_through_max_pool,
     remove_redundant_dequantize_quantize,
     fuse_quantized_convolution,
     fuse_quantized_matrix_multiply,

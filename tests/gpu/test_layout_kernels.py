@@ -93,3 +93,22 @@ def test_reduction_of_leading_axes_in_c_order():
     layer = network.add_reduce(t, trt.ReduceOperation.SUM, 0b010, False)
     [got] = reduce(layer, [cupy.asarray(x)])
     np.testing.assert_allclose(cupy.asnumpy(got), x.sum(axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_int8_max_pooling_of_channels_last_codes():
+    """The pooling of codes (after quantize_through_max_pool): 16 codes per vector, and the
+    scalar kernel for C order, both equal to NumPy's maximum of the codes."""
+    from engine.kernels.gpu.capabilities import channels_last, is_channels_last
+    from engine.kernels.gpu.spatial import pooling_direct
+
+    codes = RNG.integers(-128, 128, (2, 32, 9, 11)).astype(np.int8)
+    network = trt.Builder(trt.Logger()).create_network(0)
+    t = network.add_input("x", trt.DataType.INT8, codes.shape)
+    layer = network.add_pooling_nd(t, trt.PoolingType.MAX, (3, 3))
+    layer.stride_nd, layer.padding_nd = (2, 2), (1, 1)
+    want = _pool_reference(codes.astype(np.float32), trt.PoolingType.MAX, 3, 2, 1, False)
+    [fast] = pooling_direct(layer, [channels_last(cupy.asarray(codes))])
+    [generic] = pooling_direct(layer, [cupy.asarray(codes)])
+    assert is_channels_last(fast) and fast.dtype == np.int8
+    np.testing.assert_array_equal(cupy.asnumpy(fast), want.astype(np.int8))
+    np.testing.assert_array_equal(cupy.asnumpy(generic), want.astype(np.int8))

@@ -163,14 +163,15 @@ def test_resnet_blocks_fuse_and_requantize_only_where_the_result_stays_int8(monk
     # Per block: conv1 and conv2 with their ReLU and the next convolution's quantization;
     # conv3 with the residual and ReLU, requantized only at the end of stages 1-3 (both
     # readers quantize: the next stage's shortcut and conv1), float where the next block
-    # reads it as its residual too. The stem keeps float (max pooling follows).
+    # reads it as its residual too. The stem writes INT8 too: the pooling output's quantize
+    # layer moves ahead of the max pooling (quantize_through_max_pool).
     assert len(fused) == 49
-    assert sum(la.output_scale > 0 for la in fused) == 2 * 16 + 3
+    assert sum(la.output_scale > 0 for la in fused) == 2 * 16 + 3 + 1
     assert sum(len(la._inputs) == 2 for la in fused) == 16
     kept = kinds(engine)
-    # quantize layers: the input, the pooling output (once for its two readers), and the
-    # 12 block outputs that are also the next block's residual
-    assert kept["QUANTIZED_CONVOLUTION"] == 4 and kept["QUANTIZE"] == 14
+    # quantize layers: the input and the 12 block outputs that are also the next block's
+    # residual
+    assert kept["QUANTIZED_CONVOLUTION"] == 4 and kept["QUANTIZE"] == 13
     assert "ACTIVATION" not in kept and "ELEMENTWISE" not in kept
     assert engine.get_tensor_dtype("y") == before.get_tensor_dtype("y") == trt.float16
 
@@ -357,12 +358,14 @@ def test_resnet_blocks_with_quantized_residuals_stay_int8(monkeypatch):
     assert len(with_residual) == 16
     assert all(la.residual_scale == float(np.float32(np.float16(16 / 127))) and
                la._inputs[1].dtype == trt.int8 for la in with_residual)
-    # every convolution but the stem (max pooling follows it) and the last block's (the
-    # global average pool reads it) writes INT8 codes
-    assert sum(la.output_scale > 0 for la in fused) == 53 - 2
+    # every convolution but the last block's (the global average pool reads it) writes INT8
+    # codes, the stem's read by the max pooling, which runs on them
+    assert sum(la.output_scale > 0 for la in fused) == 53 - 1
     kept = kinds(engine)
     assert "DEQUANTIZE" not in kept and "ELEMENTWISE" not in kept
-    assert kept["QUANTIZE"] == 2  # the network input, the pooling output (for two readers)
+    assert kept["QUANTIZE"] == 1  # the network input
+    (pool,) = [la for la in engine._network._layers if la.layer_type == LayerType.POOLING]
+    assert engine._network._info(pool._inputs[0]).dtype == trt.int8
 
     x = np.random.default_rng(2).standard_normal((1, 3, 64, 64)).astype(np.float16)
     got = run(engine, {"x": x})["y"].astype(np.float64)

@@ -32,6 +32,8 @@ __device__ __forceinline__ float ld(float v) { return v; }
 __device__ __forceinline__ float ld(unsigned short v) { return h2f(v); }
 __device__ __forceinline__ void st(float* p, float v) { *p = v; }
 __device__ __forceinline__ void st(unsigned short* p, float v) { *p = f2h(v); }
+__device__ __forceinline__ float ld(signed char v) { return (float)v; }
+__device__ __forceinline__ void st(signed char* p, float v) { *p = (signed char)v; }
 __device__ __forceinline__ float warp_op(float v, int is_max) {
     for (int o = 16; o > 0; o >>= 1) {
         float w = __shfl_xor_sync(0xffffffffu, v, o);

@@ -247,6 +247,12 @@ extern "C" __global__ void engine_pool2d(
 }
 """
 _POOL_KERNELS: dict[tuple, cupy.RawKernel] = {}
+_POOL_TYPES = {"float32": "float", "float16": "unsigned short", "int8": "signed char"}
+
+
+def _storage(x: cupy.ndarray) -> cupy.ndarray:
+    """``x`` as the kernels' element type sees it (halves as their 16-bit patterns)."""
+    return x.view(np.uint16) if x.dtype == np.float16 else x
 
 # Channels-last pooling where a 16-byte vector of channels lies at every position (8 halves
 # or 4 floats; C a multiple of that): a thread per output position and channel vector, 32-bit
@@ -314,9 +320,8 @@ def _pool_vectors(layer: IPoolingLayer, x: cupy.ndarray, out: cupy.ndarray,
     key = ("vectors", x.dtype.name, kind, bool(layer.average_count_excludes_padding))
     compiled = _POOL_KERNELS.get(key)
     if compiled is None:
-        ctype = "float" if x.dtype == np.float32 else "unsigned short"
         compiled = _POOL_KERNELS[key] = cupy.RawKernel(
-            f"#define T {ctype}\n#define LANES {lanes}\n"
+            f"#define T {_POOL_TYPES[x.dtype.name]}\n#define LANES {lanes}\n"
             f"#define IS_MAX {int(kind == PoolingType.MAX)}\n"
             f"#define EXCLUDE_PADDING {int(bool(layer.average_count_excludes_padding))}\n" +
             HALF_PRELUDE + _POOL_2D_VECTORS, "engine_pool2d_vectors")
@@ -324,7 +329,8 @@ def _pool_vectors(layer: IPoolingLayer, x: cupy.ndarray, out: cupy.ndarray,
     (k_h, k_w), (s_h, s_w) = tuple(layer.window_size_nd), tuple(layer.stride_nd)
     blocks = int(min(-(-total // 256), 132 * 32))
     compiled((blocks,), (256,), (
-        x, out, np.uint32(total), np.uint32(c // lanes), np.int32(h), np.int32(w),
+        _storage(x), _storage(out), np.uint32(total), np.uint32(c // lanes), np.int32(h),
+        np.int32(w),
         np.int32(out_h), np.int32(out_w), np.int32(k_h), np.int32(k_w), np.int32(s_h),
         np.int32(s_w), np.int32(pre_h), np.int32(pre_w), np.int32(post_h), np.int32(post_w)))
     return True
@@ -333,9 +339,11 @@ def _pool_vectors(layer: IPoolingLayer, x: cupy.ndarray, out: cupy.ndarray,
 def _direct_pooling_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IPoolingLayer)
     x = inputs[0]
+    kind = PoolingType(layer.type)
     return x is not None and x.rank == 4 and len(layer.window_size_nd) == 2 and \
-        x.dtype.name in ("FLOAT", "HALF") and \
-        PoolingType(layer.type) in (PoolingType.MAX, PoolingType.AVERAGE) and \
+        (x.dtype.name in ("FLOAT", "HALF") or (x.dtype.name == "INT8" and
+                                               kind == PoolingType.MAX)) and \
+        kind in (PoolingType.MAX, PoolingType.AVERAGE) and \
         all(t == x.dtype for t in layer._output_types.values())
 
 
@@ -352,9 +360,8 @@ def pooling_direct(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarr
     key = (x.dtype.name, last, kind, bool(layer.average_count_excludes_padding))
     compiled = _POOL_KERNELS.get(key)
     if compiled is None:
-        ctype = "float" if x.dtype == np.float32 else "unsigned short"
         compiled = _POOL_KERNELS[key] = cupy.RawKernel(
-            f"#define T {ctype}\n#define CHANNELS_LAST {int(last)}\n"
+            f"#define T {_POOL_TYPES[x.dtype.name]}\n#define CHANNELS_LAST {int(last)}\n"
             f"#define IS_MAX {int(kind == PoolingType.MAX)}\n"
             f"#define EXCLUDE_PADDING {int(bool(layer.average_count_excludes_padding))}\n" +
             HALF_PRELUDE + _POOL_2D, "engine_pool2d")
@@ -368,8 +375,7 @@ def pooling_direct(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarr
     if total:
         strides = [s // x.itemsize for s in x.strides]
         (k_h, k_w), (s_h, s_w) = tuple(layer.window_size_nd), tuple(layer.stride_nd)
-        view = x if x.dtype == np.float32 else x.view(np.uint16)
-        target = out if out.dtype == np.float32 else out.view(np.uint16)
+        view, target = _storage(x), _storage(out)
         blocks = int(min(-(-total // 256), 132 * 32))
         compiled((blocks,), (256,), (
             view, target, np.int64(total), np.int32(c), np.int32(h), np.int32(w),

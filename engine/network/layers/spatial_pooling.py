@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, ClassVar
 from engine.network.layer import LayerType, TensorInfo, attribute_enum
 from engine.network.layers.spatial_conv import FLOAT_TYPES, _WindowedLayer
 from engine.network.layers.spatial_window import PaddingMode, conv_window
-from engine.types import Dims
+from engine.types import DataType, Dims
 
 if TYPE_CHECKING:
     from engine.network.definition import INetworkDefinition
@@ -62,8 +62,12 @@ class IPoolingLayer(_WindowedLayer):
         self._check_window(spatial, window, "window_size_nd")
         if self.type not in list(PoolingType):
             self.fail(f"unknown pooling type {self.type!r}")
-        if x.dtype not in FLOAT_TYPES:
-            self.fail(f"input type {x.dtype.name} is not supported; expected FLOAT, HALF or BF16")
+        if x.dtype == DataType.INT8 and PoolingType(self.type) != PoolingType.MAX:
+            self.fail(f"INT8 input is supported by MAX pooling only (the maximum of codes is "
+                      f"the code of the maximum), not {PoolingType(self.type).name}")
+        if x.dtype not in FLOAT_TYPES and x.dtype != DataType.INT8:
+            self.fail(f"input type {x.dtype.name} is not supported; expected FLOAT, HALF, BF16 "
+                      f"or INT8 (MAX)")
         if x.rank < spatial + 1:
             self.fail(f"input of shape {x.shape} needs at least {spatial + 1} dimensions for a "
                       f"{spatial}D window")
