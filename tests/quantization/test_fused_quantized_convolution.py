@@ -137,28 +137,34 @@ def test_a_quantized_residual_is_read_as_int8_codes(monkeypatch):
     assert fused_layers(again)[0].residual_scale == float(SR)
 
 
+def quantized_resnet(monkeypatch, passes, residuals, size):
+    """benchmarks/quantization_bench.py's quantized ResNet-50 at batch 1 on the CPU target
+    (scales 16/127; residual inputs through Q/DQ too with ``residuals``), built with every
+    pass ("all") or without the epilogue pass ("before")."""
+    from benchmarks.quantization_bench import ResNetBuilder
+
+    with monkeypatch.context() as patch:
+        if passes == "before":
+            patch.setattr(pipeline, "PASSES", [
+                p for p in pipeline.PASSES if p is not fuse_quantized_convolution_epilogue])
+        logger = trt.Logger(trt.Logger.WARNING)
+        builder = trt.Builder(logger)
+        network = builder.create_network(
+            1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+        scales = [16 / 127] * (53 + (16 if residuals else 0))
+        ResNetBuilder(network, quantized=True, scales=scales,
+                      quantize_residuals=residuals).define(1, size)
+        config = builder.create_builder_config()
+        config.default_device_type = trt.DeviceType.CPU
+        plan = builder.build_serialized_network(network, config)
+        return trt.Runtime(logger).deserialize_cuda_engine(plan)
+
+
 def test_resnet_blocks_fuse_and_requantize_only_where_the_result_stays_int8(monkeypatch):
     """benchmarks/quantization_bench.py's ResNet-50 layout, strongly typed in HALF: 53
     convolutions, 4 of them shortcuts read as the residual of the block's last one."""
-    from benchmarks.quantization_bench import ResNetBuilder
-
-    def make(passes):
-        with monkeypatch.context() as patch:
-            if passes == "before":
-                patch.setattr(pipeline, "PASSES", [
-                    p for p in pipeline.PASSES if p is not fuse_quantized_convolution_epilogue])
-            logger = trt.Logger(trt.Logger.WARNING)
-            builder = trt.Builder(logger)
-            network = builder.create_network(
-                1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-            ResNetBuilder(network, quantized=True, scales=[16 / 127] * 53,
-                          quantize_residuals=False).define(1, 96)
-            config = builder.create_builder_config()
-            config.default_device_type = trt.DeviceType.CPU
-            plan = builder.build_serialized_network(network, config)
-            return trt.Runtime(logger).deserialize_cuda_engine(plan)
-
-    engine, before = make("all"), make("before")
+    engine = quantized_resnet(monkeypatch, "all", residuals=False, size=96)
+    before = quantized_resnet(monkeypatch, "before", residuals=False, size=96)
     fused = fused_layers(engine)
     # Per block: conv1 and conv2 with their ReLU and the next convolution's quantization;
     # conv3 with the residual and ReLU, requantized only at the end of stages 1-3 (both
@@ -335,24 +341,8 @@ def test_resnet_blocks_with_quantized_residuals_stay_int8(monkeypatch):
     INT8 codes written by its last convolution, read as the next block's input codes and,
     with their scale, as its residual; only the network input and the pooling output are
     quantized by quantize layers. Outputs against the network without the epilogue pass."""
-    from benchmarks.quantization_bench import ResNetBuilder
-
-    def make(passes):
-        with monkeypatch.context() as patch:
-            if passes == "before":
-                patch.setattr(pipeline, "PASSES", [
-                    p for p in pipeline.PASSES if p is not fuse_quantized_convolution_epilogue])
-            logger = trt.Logger(trt.Logger.WARNING)
-            builder = trt.Builder(logger)
-            network = builder.create_network(
-                1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-            ResNetBuilder(network, quantized=True, scales=[16 / 127] * (53 + 16)).define(1, 64)
-            config = builder.create_builder_config()
-            config.default_device_type = trt.DeviceType.CPU
-            plan = builder.build_serialized_network(network, config)
-            return trt.Runtime(logger).deserialize_cuda_engine(plan)
-
-    engine, before = make("all"), make("before")
+    engine = quantized_resnet(monkeypatch, "all", residuals=True, size=64)
+    before = quantized_resnet(monkeypatch, "before", residuals=True, size=64)
     fused = fused_layers(engine)
     with_residual = [la for la in fused if len(la._inputs) == 2]
     assert len(with_residual) == 16

@@ -254,6 +254,22 @@ def _storage(x: cupy.ndarray) -> cupy.ndarray:
     """``x`` as the kernels' element type sees it (halves as their 16-bit patterns)."""
     return x.view(np.uint16) if x.dtype == np.float16 else x
 
+
+def _pool_kernel(layer: IPoolingLayer, dtype: np.dtype, source: str, name: str,
+                 **defines: int) -> cupy.RawKernel:
+    """``source`` compiled for ``dtype`` and the layer's kind and padding rule (cached)."""
+    kind = PoolingType(layer.type)
+    exclude = bool(layer.average_count_excludes_padding)
+    key = (name, np.dtype(dtype).name, kind, exclude, tuple(sorted(defines.items())))
+    compiled = _POOL_KERNELS.get(key)
+    if compiled is None:
+        values = {"T": _POOL_TYPES[np.dtype(dtype).name], **defines,
+                  "IS_MAX": int(kind == PoolingType.MAX), "EXCLUDE_PADDING": int(exclude)}
+        compiled = _POOL_KERNELS[key] = cupy.RawKernel(
+            "".join(f"#define {k} {v}\n" for k, v in values.items()) + HALF_PRELUDE + source,
+            name)
+    return compiled
+
 # Channels-last pooling where a 16-byte vector of channels lies at every position (8 halves
 # or 4 floats; C a multiple of that): a thread per output position and channel vector, 32-bit
 # index arithmetic, vector loads and stores. The arithmetic per channel is _POOL_2D's.
@@ -307,8 +323,7 @@ extern "C" __global__ void engine_pool2d_vectors(
 """
 
 
-def _pool_vectors(layer: IPoolingLayer, x: cupy.ndarray, out: cupy.ndarray,
-                  kind: PoolingType) -> bool:
+def _pool_vectors(layer: IPoolingLayer, x: cupy.ndarray, out: cupy.ndarray) -> bool:
     """Pool channels-last ``x`` into channels-last ``out`` with _POOL_2D_VECTORS; False where
     it does not apply (channels not whole vectors, unaligned, over 2**31 outputs)."""
     lanes = 16 // x.itemsize
@@ -317,21 +332,14 @@ def _pool_vectors(layer: IPoolingLayer, x: cupy.ndarray, out: cupy.ndarray,
     if c % lanes or x.data.ptr % 16 or out.data.ptr % 16 or not total or \
             out.size >= 2 ** 31 or x.size >= 2 ** 31:
         return False
-    key = ("vectors", x.dtype.name, kind, bool(layer.average_count_excludes_padding))
-    compiled = _POOL_KERNELS.get(key)
-    if compiled is None:
-        compiled = _POOL_KERNELS[key] = cupy.RawKernel(
-            f"#define T {_POOL_TYPES[x.dtype.name]}\n#define LANES {lanes}\n"
-            f"#define IS_MAX {int(kind == PoolingType.MAX)}\n"
-            f"#define EXCLUDE_PADDING {int(bool(layer.average_count_excludes_padding))}\n" +
-            HALF_PRELUDE + _POOL_2D_VECTORS, "engine_pool2d_vectors")
+    compiled = _pool_kernel(layer, x.dtype, _POOL_2D_VECTORS, "engine_pool2d_vectors",
+                            LANES=lanes)
     (pre_h, post_h, out_h), (pre_w, post_w, out_w) = layer.geometry(x.shape[-2:])
     (k_h, k_w), (s_h, s_w) = tuple(layer.window_size_nd), tuple(layer.stride_nd)
     blocks = int(min(-(-total // 256), 132 * 32))
     compiled((blocks,), (256,), (
         _storage(x), _storage(out), np.uint32(total), np.uint32(c // lanes), np.int32(h),
-        np.int32(w),
-        np.int32(out_h), np.int32(out_w), np.int32(k_h), np.int32(k_w), np.int32(s_h),
+        np.int32(w), np.int32(out_h), np.int32(out_w), np.int32(k_h), np.int32(k_w), np.int32(s_h),
         np.int32(s_w), np.int32(pre_h), np.int32(pre_w), np.int32(post_h), np.int32(post_w)))
     return True
 
@@ -356,21 +364,13 @@ def pooling_direct(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarr
     assert isinstance(layer, IPoolingLayer)
     (x,) = inputs
     last = is_channels_last(x)
-    kind = PoolingType(layer.type)
-    key = (x.dtype.name, last, kind, bool(layer.average_count_excludes_padding))
-    compiled = _POOL_KERNELS.get(key)
-    if compiled is None:
-        compiled = _POOL_KERNELS[key] = cupy.RawKernel(
-            f"#define T {_POOL_TYPES[x.dtype.name]}\n#define CHANNELS_LAST {int(last)}\n"
-            f"#define IS_MAX {int(kind == PoolingType.MAX)}\n"
-            f"#define EXCLUDE_PADDING {int(bool(layer.average_count_excludes_padding))}\n" +
-            HALF_PRELUDE + _POOL_2D, "engine_pool2d")
+    compiled = _pool_kernel(layer, x.dtype, _POOL_2D, "engine_pool2d", CHANNELS_LAST=int(last))
     (pre_h, post_h, out_h), (pre_w, post_w, out_w) = layer.geometry(x.shape[-2:])
     n, c, h, w = x.shape
     shape = (n, c, out_h, out_w)
     out = empty_channels_last(shape, x.dtype) if last else cupy.empty(shape, x.dtype)
     total = int(np.prod(shape))
-    if total and last and _pool_vectors(layer, x, out, kind):
+    if total and last and _pool_vectors(layer, x, out):
         return [out]
     if total:
         strides = [s // x.itemsize for s in x.strides]
