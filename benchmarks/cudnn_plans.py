@@ -44,11 +44,13 @@ def _event_ms(run, runs: int = 20) -> float:
     best = float("inf")
     for _ in range(3):
         gate = StreamGate()
-        start.record()
-        for _ in range(runs):
-            run()
-        end.record()
-        gate.open()
+        try:
+            start.record()
+            for _ in range(runs):
+                run()
+            end.record()
+        finally:
+            gate.open()
         end.synchronize()
         best = min(best, cupy.cuda.get_elapsed_time(start, end) / runs)
     return best

@@ -41,6 +41,11 @@ def recording(tune: bool) -> Iterator[dict[str, str]]:
             _RECORDINGS.remove(entry)
 
 
+def recording_in_progress() -> bool:
+    """Whether a build is collecting choices (of any kind)."""
+    return bool(_RECORDINGS)
+
+
 def tuning() -> bool:
     """Whether a build that asks for timed choices is in progress."""
     with _LOCK:

@@ -138,7 +138,7 @@ def cached_graph(key: tuple, build: Callable[[], Any]) -> Any:
             _LOCAL.graphs[device_key] = None
         finally:
             _LOCAL.choice_key = None
-    elif _LOCAL.graphs[device_key] is not None:
+    elif _LOCAL.graphs[device_key] is not None and choices.recording_in_progress():
         choices.lookup(_choice_key(key))  # a build in progress records the plan it uses
     return _LOCAL.graphs[device_key]
 
@@ -258,11 +258,13 @@ def _fastest_plan(graph: Any, tensors: list[Any]) -> str | None:
             run()
             start, end = cupy.cuda.Event(), cupy.cuda.Event()
             gate = StreamGate()
-            start.record()
-            for _ in range(5):
-                run()
-            end.record()
-            gate.open()
+            try:
+                start.record()
+                for _ in range(5):
+                    run()
+                end.record()
+            finally:
+                gate.open()
             end.synchronize()
             timed.append((cupy.cuda.get_elapsed_time(start, end), index))
         except Exception:  # noqa: BLE001, S112 - a plan that cannot run here is no candidate

@@ -9,6 +9,7 @@ import cupy
 import numpy as np
 
 from engine.kernels.gpu.capabilities import device_types_only, memory_order
+from engine.kernels.gpu.rows import HALF_PRELUDE
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.shape_quantize import IDequantizeLayer, IQuantizeLayer, scale_blocks
@@ -26,13 +27,7 @@ _dequantize = cupy.ElementwiseKernel(
 # walks memory in 16-byte vectors: 8 halves or 4 floats in, 8 or 4 codes out per step, with
 # the ElementwiseKernel's arithmetic (so the codes are equal). CuPy's generic kernel indexes
 # every element of a 4-D view and runs at a fraction of the memory bandwidth.
-_VECTOR_SOURCE = r"""
-__device__ __forceinline__ float engine_half_to_float(unsigned short h) {
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-    return f;
-}
-
+_VECTOR_SOURCE = HALF_PRELUDE + r"""
 __device__ __forceinline__ signed char engine_code(float x, float s, float z) {
     return (signed char)fminf(127.f, fmaxf(-128.f, fminf(127.f, fmaxf(-128.f, rintf(x / s)))
                                                     + z));
@@ -59,7 +54,7 @@ extern "C" __global__ void NAME(const T* __restrict__ x, const float* __restrict
         q[i] = engine_code(TO_FLOAT(x[i]), s, z);                                           \
 }
 
-ENGINE_QUANTIZE(engine_quantize_half_vectors, unsigned short, 8, uint2, engine_half_to_float)
+ENGINE_QUANTIZE(engine_quantize_half_vectors, unsigned short, 8, uint2, h2f)
 ENGINE_QUANTIZE(engine_quantize_float_vectors, float, 4, unsigned int, (float))
 """
 _VECTOR_KERNELS: dict[str, cupy.RawKernel] = {}
