@@ -72,6 +72,7 @@ from engine.runtime.output_allocator import IOutputAllocator
 from engine.runtime.profiler import IDebugListener, IProfiler
 from engine.runtime.refit import Refitter, WeightsRole
 from engine.runtime.runtime import Runtime, engine_from_plan
+from engine.runtime.serialization import ISerializationConfig, SerializationFlag
 from engine.types import (
     DataType,
     Dims,
@@ -114,11 +115,13 @@ __all__ = [
     "IInt8EntropyCalibrator", "IInt8EntropyCalibrator2", "IInt8LegacyCalibrator",
     "IInt8MinMaxCalibrator", "ILayer", "ILogger", "INetworkDefinition", "inspect_plan", "int32",
     "int4", "int64", "int8", "IOptimizationProfile", "IOutputAllocator", "IPluginV3Layer",
+    "ISerializationConfig",
     "IDebugListener", "IProfiler", "IProgressMonitor", "ITensor", "ITimingCache",
     "LayerInformationFormat", "LayerType",
     "Logger", "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "nptype",
     "OnnxParser", "OnnxParserFlag", "OnnxParserRefitter", "pack_int4", "ParserError",
-    "PlanError", "PlanInfo", "ProfilingVerbosity", "Refitter", "Runtime", "TacticSource",
+    "PlanError", "PlanInfo", "ProfilingVerbosity", "Refitter", "Runtime", "SerializationFlag",
+    "TacticSource",
     "TensorFormat", "TensorIOMode", "TensorLocation", "uint8", "unpack_int4",
     "UnsupportedError", "volume", "Weights", "WeightsRole", "__version__",
     *_math_all, *_shape_all, *_spatial_all, *_plugins_all,

@@ -298,7 +298,8 @@ def _build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILo
     if chooser.cache is not None:
         chooser.cache._store_kernel_choices(kernel_choices)
 
-    record, arrays = encode_network(clone, order, lazy_weights=True)
+    record, arrays = encode_network(clone, order, lazy_weights=True,
+                                    strip_weights=config.get_flag(BuilderFlag.STRIP_PLAN))
     ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}
     pinned = {ids[t] for t in clone._inputs + clone._outputs}
     sizes = {}

@@ -1,5 +1,6 @@
 """Builder settings that shape what a plan may be loaded by and changed by: refittable
-weights (``BuilderFlag.REFIT``), version compatibility, and the hardware compatibility level.
+weights (``BuilderFlag.REFIT``, ``REFIT_IDENTICAL``; ``STRIP_PLAN`` leaves them out of the
+plan), version compatibility, and the hardware compatibility level.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from engine.builder.passes.dead_layers import eliminate_dead_layers
 from engine.errors import BuildError
 from engine.plan.compatibility import HardwareCompatibilityLevel, compute_capability
 
-REFIT_FLAGS = ("REFIT",)
+# REFIT_IDENTICAL promises refit weights identical to the build's: it permits optimizations
+# REFIT does not; here it builds as REFIT does (every weight kept where the network put it).
+REFIT_FLAGS = ("REFIT", "REFIT_IDENTICAL")
 
 
 def is_refittable(config: Any) -> bool:
@@ -41,6 +44,9 @@ def compatibility_header(config: Any, target: dict[str, Any]) -> dict[str, Any]:
                              f"compute capability 8.0 or later to build on; this one is "
                              f"{target.get('compute_capability')}")
         target["hardware_compatibility_level"] = level.name
+    if config.get_flag(BuilderFlag.STRIP_PLAN) and not is_refittable(config):
+        raise BuildError("BuilderFlag.STRIP_PLAN leaves the weights out of the plan for a "
+                         "refit to give back: set BuilderFlag.REFIT or REFIT_IDENTICAL too")
     if config.get_flag(BuilderFlag.EXCLUDE_LEAN_RUNTIME) and \
             not config.get_flag(BuilderFlag.VERSION_COMPATIBLE):
         raise BuildError("BuilderFlag.EXCLUDE_LEAN_RUNTIME needs BuilderFlag.VERSION_COMPATIBLE")

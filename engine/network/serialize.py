@@ -17,13 +17,29 @@ from engine.network.definition import INetworkDefinition
 from engine.network.layer import ATTRIBUTE_ENUMS, LAYER_CLASSES, ILayer, LayerType
 from engine.network.scaled_weights import ScaledWeights
 from engine.network.tensor import ITensor
-from engine.types import DataType, Dims, TensorLocation, Weights
+from engine.types import DataType, Dims, TensorLocation, Weights, nptype
+
+
+class StrippedWeights(Weights):
+    """Weights left out of a plan (``BuilderFlag.STRIP_PLAN``, ``SerializationFlag
+    .EXCLUDE_WEIGHTS``): their type and shape, values zero (a read-only view of one zero,
+    no memory) until the engine is refitted with the real ones."""
+
+    def __init__(self, shape: tuple[int, ...], array_dtype: np.dtype, dtype: DataType,
+                 name: str | None) -> None:
+        super().__init__(np.broadcast_to(np.zeros((), array_dtype), shape), dtype=dtype,
+                         name=name)
+
+
+# The array types a stripped weights record may name: those of the engine's data types.
+_ARRAY_TYPES = {np.dtype(nptype(d)).name: np.dtype(nptype(d)) for d in DataType}
 
 
 class _Encoder:
-    def __init__(self, lazy_weights: bool) -> None:
+    def __init__(self, lazy_weights: bool, strip_weights: bool = False) -> None:
         self.arrays: list[Any] = []
         self.lazy_weights = lazy_weights
+        self.strip_weights = strip_weights
 
     def array(self, arr: np.ndarray) -> int:
         self.arrays.append(np.ascontiguousarray(arr))
@@ -49,6 +65,14 @@ class _Encoder:
             return float(v)
         if isinstance(v, Dims):
             return {"dims": [int(d) for d in v]}
+        if isinstance(v, Weights) and (self.strip_weights or isinstance(v, StrippedWeights)) \
+                and v.size:
+            array = v.numpy()
+            record = {"stripped": [int(d) for d in array.shape], "array_dtype": array.dtype.name,
+                      "dtype": v.dtype.name}
+            if v.name is not None:
+                record["name"] = v.name
+            return record
         if isinstance(v, Weights):
             record = {"weights": self.weights(v), "dtype": v.dtype.name}
             if v.name is not None:
@@ -62,14 +86,17 @@ class _Encoder:
 
 
 def encode_network(
-    network: INetworkDefinition, layers: list[ILayer] | None = None, lazy_weights: bool = False
+    network: INetworkDefinition, layers: list[ILayer] | None = None, lazy_weights: bool = False,
+    strip_weights: bool = False
 ) -> tuple[dict[str, Any], list[Any]]:
     """The record of ``network`` (or of ``layers`` of it, in that order) and its arrays.
 
     With ``lazy_weights``, scaled weights not computed yet are listed as their
-    ``RowScaledArray`` (``write_plan`` computes them into the plan), not computed here.
+    ``RowScaledArray`` (``write_plan`` computes them into the plan), not computed here. With
+    ``strip_weights``, weights are listed by type and shape only (``StrippedWeights`` when
+    decoded), as are weights already stripped.
     """
-    enc = _Encoder(lazy_weights)
+    enc = _Encoder(lazy_weights, strip_weights)
     layers = list(network._layers) if layers is None else layers
     ids: dict[ITensor, int] = {}
     tensors: list[dict[str, Any]] = []
@@ -120,6 +147,17 @@ class _Decoder:
     def __init__(self, arrays: list[np.ndarray]) -> None:
         self.arrays = arrays
 
+    @staticmethod
+    def stripped(v: dict[str, Any]) -> StrippedWeights:
+        shape, array_dtype, name = v["stripped"], v.get("array_dtype"), v.get("name")
+        if not isinstance(shape, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape) or \
+                array_dtype not in _ARRAY_TYPES or v.get("dtype") not in DataType.__members__ \
+                or (name is not None and not isinstance(name, str)):
+            raise PlanError(f"malformed plan: stripped weights record {v!r}")
+        return StrippedWeights(tuple(shape), _ARRAY_TYPES[array_dtype], DataType[v["dtype"]],
+                               name)
+
     def array(self, index: Any) -> np.ndarray:
         if not isinstance(index, int) or not 0 <= index < len(self.arrays):
             raise PlanError(f"malformed plan: array index {index!r} out of range")
@@ -138,6 +176,8 @@ class _Decoder:
                 return cls[v["name"]]
             if "dims" in v:
                 return Dims(v["dims"])
+            if "stripped" in v:
+                return self.stripped(v)
             if "weights" in v:
                 name = v.get("name")
                 if name is not None and not isinstance(name, str):

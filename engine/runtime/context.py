@@ -301,6 +301,7 @@ class IExecutionContext:
 
     def _execute_at_addresses(self, stream_handle: int) -> None:
         engine = self._engine
+        engine._require_weights()
         for t in engine._input_tensors():
             if t.name not in self._shapes:
                 raise ExecutionError(f"input '{t.name}': shape not set; call "
@@ -331,6 +332,7 @@ class IExecutionContext:
         dtype or a shape the engine does not accept.
         """
         engine = self._engine
+        engine._require_weights()
         inputs = engine._input_tensors()
         unknown = sorted(set(feeds) - {t.name for t in inputs})
         if unknown:

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import BuildError, NetworkError, PlanError
+from engine.errors import BuildError, ExecutionError, NetworkError, PlanError
 from engine.kernels import choices
 from engine.kernels.backends import gpu_available, load_backend
 from engine.kernels.registry import KernelFn, get_tactic
 from engine.network.inference import infer_all
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.network.serialize import decode_network
+from engine.network.serialize import StrippedWeights, decode_network
 from engine.network.tensor import ITensor
 from engine.plan.compatibility import check_hardware_compatibility, check_library_version
 from engine.plan.format import PlanContents
@@ -52,6 +52,16 @@ def check_target(target: Any) -> str:
 
         check_hardware_compatibility(target, describe_device())
     return str(target["backend"])
+
+
+def stripped_weight_names(layers: Any) -> set[str]:
+    """The refit names of the weights a plan left out (``StrippedWeights``)."""
+    from engine.runtime.refit import weights_of_layers
+
+    found, _ = weights_of_layers(layers)
+    return {name for name, targets in found.items()
+            if any(isinstance(getattr(layer, attribute), StrippedWeights)
+                   for layer, attribute in targets)}
 
 
 class ICudaEngine:
@@ -129,7 +139,10 @@ class ICudaEngine:
         self._plan = plan
         self._logger: Any = None
         self._device_weight_bytes = 0
-        if self._backend == "gpu":
+        # Weights left out of the plan (STRIP_PLAN, EXCLUDE_WEIGHTS), by refit name: the
+        # engine runs once a refit has given them all (and uploads them then).
+        self._stripped = stripped_weight_names(layer for layer, _ in self._steps)
+        if self._backend == "gpu" and not self._stripped:
             from engine.runtime.device_gpu import upload_engine_weights
 
             self._device_weight_bytes = upload_engine_weights(self)
@@ -275,6 +288,38 @@ class ICudaEngine:
         from engine.builder.builder import IHostMemory
 
         return IHostMemory(memoryview(self._plan).cast("B"))
+
+    def create_serialization_config(self) -> Any:
+        """An ``ISerializationConfig`` for ``serialize_with_config``: INCLUDE_REFIT set where
+        the engine is refittable, EXCLUDE_WEIGHTS where its weights were stripped."""
+        from engine.runtime.serialization import ISerializationConfig, SerializationFlag
+
+        config = ISerializationConfig()
+        if self.refittable:
+            config.set_flag(SerializationFlag.INCLUDE_REFIT)
+        if self._stripped:
+            config.set_flag(SerializationFlag.EXCLUDE_WEIGHTS)
+        return config
+
+    def serialize_with_config(self, config: Any) -> Any:
+        """The plan as ``config`` asks: without the refittable weights (EXCLUDE_WEIGHTS; the
+        engine must be refittable and stay so, INCLUDE_REFIT), or not refittable any more
+        (INCLUDE_REFIT cleared); None, with the reason logged, where that cannot be."""
+        from engine.runtime.serialization import serialize_with_config
+
+        return serialize_with_config(self, config)
+
+    def _require_weights(self) -> None:
+        """Refuse to run while weights are missing from a weight-stripped plan."""
+        if self._stripped:
+            names = sorted(self._stripped)
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
+                                            else "")
+            raise ExecutionError(
+                f"the engine's plan has no weights (built with BuilderFlag.STRIP_PLAN or "
+                f"serialized with SerializationFlag.EXCLUDE_WEIGHTS): refit them first "
+                f"(Refitter.set_named_weights or OnnxParserRefitter.refit_from_file, then "
+                f"refit_cuda_engine); missing: {shown}")
 
     def create_engine_inspector(self) -> Any:
         """An ``IEngineInspector`` showing what the plan says of each layer."""

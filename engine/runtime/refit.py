@@ -159,13 +159,19 @@ class Refitter:
         return sorted(self._weights)
 
     def get_missing_weights(self) -> list[str]:
-        """Weights that must still be given before ``refit_cuda_engine``: none, as weights
-        of refittable engines are never combined (each is refitted on its own)."""
-        return []
+        """Weights that must still be given before ``refit_cuda_engine``: those a
+        weight-stripped plan left out and not given yet (weights of refittable engines are
+        never combined, so no other weights depend on one that changes)."""
+        return sorted(set(self._engine._stripped) - set(self._pending))
 
     def refit_cuda_engine(self) -> bool:
-        """Apply the new weights to the engine (its serialized plan included)."""
+        """Apply the new weights to the engine (its serialized plan included); False (error
+        logged) while weights a stripped plan left out are still missing."""
         engine = self._engine
+        missing = self.get_missing_weights()
+        if missing:
+            return self._fail(f"{len(missing)} weights left out of the plan are not given yet: "
+                              f"{missing[:10]}{' ...' if len(missing) > 10 else ''}")
         for key, weights in self._pending.items():
             for layer, attribute in self._weights[key]:
                 shape = getattr(layer, attribute).numpy().shape
@@ -180,6 +186,7 @@ class Refitter:
         engine._plan = write_plan(header, [np.asarray(a) for a in arrays])
         engine._declared = infer_all(order, {t: TensorInfo(tuple(t.shape), t.dtype)
                                              for t in engine._network._inputs})
+        engine._stripped = set()
         if engine._backend == "gpu":
             from engine.runtime.device_gpu import upload_engine_weights
 
