@@ -73,6 +73,7 @@ from engine.runtime.profiler import IDebugListener, IProfiler
 from engine.runtime.refit import Refitter, WeightsRole
 from engine.runtime.runtime import Runtime, engine_from_plan
 from engine.runtime.serialization import ISerializationConfig, SerializationFlag
+from engine.runtime.stream_reader import IStreamReader, IStreamReaderV2, SeekPosition
 from engine.types import (
     DataType,
     Dims,
@@ -115,7 +116,7 @@ __all__ = [
     "IInt8EntropyCalibrator", "IInt8EntropyCalibrator2", "IInt8LegacyCalibrator",
     "IInt8MinMaxCalibrator", "ILayer", "ILogger", "INetworkDefinition", "inspect_plan", "int32",
     "int4", "int64", "int8", "IOptimizationProfile", "IOutputAllocator", "IPluginV3Layer",
-    "ISerializationConfig",
+    "ISerializationConfig", "IStreamReader", "IStreamReaderV2", "SeekPosition",
     "IDebugListener", "IProfiler", "IProgressMonitor", "ITensor", "ITimingCache",
     "LayerInformationFormat", "LayerType",
     "Logger", "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "nptype",

@@ -133,6 +133,19 @@ def _dtype_name(arr: np.ndarray | ComputedArray) -> str:
     return from_numpy_dtype(arr.dtype).name
 
 
+def plan_length(prefix: bytes | bytearray | memoryview) -> int:
+    """The whole plan's length in bytes, as its first ``PREFIX_SIZE`` bytes declare it (for
+    reading a plan from a stream); ``PlanError`` unless they begin a plan of this format."""
+    magic, version, _reserved, head_len, blob_offset, blob_len = _PREFIX.unpack_from(prefix, 0)
+    if magic != MAGIC:
+        raise PlanError(f"not a plan of this engine (foreign data): magic bytes {magic!r}, "
+                        f"expected {MAGIC!r}")
+    if version != FORMAT_VERSION:
+        raise PlanError(f"plan format version {version}; this library reads version "
+                        f"{FORMAT_VERSION}: rebuild the plan with this library")
+    return int(blob_offset + blob_len + CHECKSUM_SIZE)
+
+
 def read_plan(buffer: Any) -> PlanContents:
     """Verify and parse a plan from any buffer (bytes, memoryview, mmap).
 
@@ -153,14 +166,8 @@ def read_plan(buffer: Any) -> PlanContents:
             raise PlanError(f"truncated plan: {size} bytes, shorter than the "
                             f"{PREFIX_SIZE}-byte prefix")
         raise PlanError(f"not a plan of this engine: {size} bytes without the magic bytes")
-    magic, version, _reserved, head_len, blob_offset, blob_len = _PREFIX.unpack_from(view, 0)
-    if magic != MAGIC:
-        raise PlanError(f"not a plan of this engine (foreign data): magic bytes {magic!r}, "
-                        f"expected {MAGIC!r}")
-    if version != FORMAT_VERSION:
-        raise PlanError(f"plan format version {version}; this library reads version "
-                        f"{FORMAT_VERSION}: rebuild the plan with this library")
-    expected = blob_offset + blob_len + CHECKSUM_SIZE
+    expected = plan_length(view)
+    _, _, _, head_len, blob_offset, blob_len = _PREFIX.unpack_from(view, 0)
     if not (PREFIX_SIZE + head_len <= blob_offset and blob_offset % ALIGNMENT == 0):
         raise PlanError("corrupted plan: the header and blob offsets are inconsistent")
     if size < expected:

@@ -14,11 +14,15 @@ from engine.errors import PlanError
 from engine.logger import ILogger, Severity, log
 from engine.plan.format import read_plan
 from engine.runtime.engine import ICudaEngine
+from engine.runtime.stream_reader import is_stream_reader, read_stream
 
 
 def engine_from_plan(plan: Any, logger: ILogger | None = None) -> ICudaEngine:
-    """Deserialize ``plan`` (any bytes-like object, an mmap included); raises ``PlanError``
-    saying what is wrong with it. Arrays of a memory-mapped plan stay mapped."""
+    """Deserialize ``plan`` (any bytes-like object, an mmap included, or an
+    ``IStreamReader`` / ``IStreamReaderV2``); raises ``PlanError`` saying what is wrong with
+    it. Arrays of a memory-mapped plan stay mapped."""
+    if is_stream_reader(plan):
+        plan = read_stream(plan)
     engine = ICudaEngine(read_plan(plan), plan)
     engine._logger = logger
     return engine
@@ -33,8 +37,8 @@ class Runtime:
         self.max_threads = 1
 
     def deserialize_cuda_engine(self, serialized_engine: Any) -> ICudaEngine | None:
-        """An engine from plan bytes; None when the plan is refused, with the reason logged
-        as an ERROR (as TensorRT). ``engine_from_plan`` raises instead."""
+        """An engine from plan bytes or a stream reader; None when the plan is refused, with
+        the reason logged as an ERROR (as TensorRT). ``engine_from_plan`` raises instead."""
         try:
             return engine_from_plan(serialized_engine, self.logger)
         except PlanError as exc:
