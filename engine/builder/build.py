@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
-from engine.builder.compatibility import compatibility_header, passes_for
+from engine.builder.compatibility import compatibility_header, passes_for, refittable_names
 from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig, TacticSource
 from engine.builder.memory import plan_memory
 from engine.builder.multi_profile import (
@@ -237,6 +237,9 @@ def _build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILo
     profiles = _profile_shapes(network, config._profiles)
     shape_values = profile_shape_values(network, config._profiles)
     compatibility = compatibility_header(config, target)
+    marked = refittable_names(config, network)
+    if marked is not None:
+        compatibility["refittable_weights"] = marked
 
     debug_names = _debug_names(network)
     try:
@@ -298,8 +301,12 @@ def _build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILo
     if chooser.cache is not None:
         chooser.cache._store_kernel_choices(kernel_choices)
 
-    record, arrays = encode_network(clone, order, lazy_weights=True,
-                                    strip_weights=config.get_flag(BuilderFlag.STRIP_PLAN))
+    strip: Any = False
+    if config.get_flag(BuilderFlag.STRIP_PLAN):
+        from engine.runtime.refit import strip_predicate
+
+        strip = strip_predicate(order, marked)
+    record, arrays = encode_network(clone, order, lazy_weights=True, strip_weights=strip)
     ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}
     pinned = {ids[t] for t in clone._inputs + clone._outputs}
     sizes = {}

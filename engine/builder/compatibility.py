@@ -13,7 +13,9 @@ from engine.plan.compatibility import HardwareCompatibilityLevel, compute_capabi
 
 # REFIT_IDENTICAL promises refit weights identical to the build's: it permits optimizations
 # REFIT does not; here it builds as REFIT does (every weight kept where the network put it).
-REFIT_FLAGS = ("REFIT", "REFIT_IDENTICAL")
+# REFIT_INDIVIDUAL makes only the weights the network marks refittable (the others could be
+# folded; here they are kept in place too, but not offered to the Refitter).
+REFIT_FLAGS = ("REFIT", "REFIT_IDENTICAL", "REFIT_INDIVIDUAL")
 
 
 def is_refittable(config: Any) -> bool:
@@ -27,6 +29,17 @@ def passes_for(config: Any) -> list[Any] | None:
     only those that keep every weight where the network put it (no folding or fusion, so
     each weight can be replaced by name)."""
     return [eliminate_dead_layers] if is_refittable(config) else None
+
+
+def refittable_names(config: Any, network: Any) -> list[str] | None:
+    """The names of the weights a refit may replace: the network's marked ones under
+    REFIT_INDIVIDUAL, else all of them (None)."""
+    from engine.builder.config import BuilderFlag
+
+    if config.get_flag(BuilderFlag.REFIT_INDIVIDUAL) and not (
+            config.get_flag(BuilderFlag.REFIT) or config.get_flag(BuilderFlag.REFIT_IDENTICAL)):
+        return sorted(network._refittable)
+    return None
 
 
 def compatibility_header(config: Any, target: dict[str, Any]) -> dict[str, Any]:

@@ -58,7 +58,6 @@ class BuilderFlag(enum.IntEnum):
 UNIMPLEMENTED_FLAGS: dict[BuilderFlag, str] = {
     BuilderFlag.FP4: "FP4 quantization",
     BuilderFlag.GPU_FALLBACK: "DLA (this engine has no DLA target)",
-    BuilderFlag.REFIT_INDIVIDUAL: "refittable engines",
     BuilderFlag.SPARSE_WEIGHTS: "structured-sparsity tactics",
     BuilderFlag.SAFETY_SCOPE: "the safety runtime",
     BuilderFlag.EDITABLE_TIMING_CACHE: "editable timing caches",

@@ -60,6 +60,7 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
         self._inputs: list[ITensor] = []
         self._outputs: list[ITensor] = []
         self._debug: list[ITensor] = []  # mark_debug: reported to IDebugListener at run time
+        self._refittable: set[str] = set()  # mark_weights_refittable (REFIT_INDIVIDUAL)
         self._consumers: dict[ITensor, list[tuple[ILayer, int]]] = {}
         self._cache: dict[ITensor, TensorInfo] = {}
         self._layer_count = 0
@@ -164,6 +165,29 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
         return iter(list(self._layers))
 
     # -- weight names (for refitting) -------------------------------------------------------
+    def mark_weights_refittable(self, name: str) -> bool:
+        """Make the weights called ``name`` refittable in an engine built with
+        ``BuilderFlag.REFIT_INDIVIDUAL`` (the others are not); False when the network has no
+        weights of that name."""
+        from engine.runtime.refit import weights_of_layers
+
+        found, aliases = weights_of_layers(self._layers)
+        key = name if name in found else aliases.get(name)
+        if key is None:
+            return False
+        self._refittable.add(key)
+        return True
+
+    def unmark_weights_refittable(self, name: str) -> bool:
+        """Undo ``mark_weights_refittable``; False when ``name`` was not marked."""
+        if name not in self._refittable:
+            return False
+        self._refittable.discard(name)
+        return True
+
+    def are_weights_marked_refittable(self, name: str) -> bool:
+        return name in self._refittable
+
     def set_weights_name(self, weights: Weights, name: str | None) -> bool:
         """Name every use of ``weights`` in the network (uses are matched by value pointer, as
         in TensorRT); the name travels with them into the plan and the ``Refitter`` lists and

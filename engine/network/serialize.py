@@ -8,6 +8,7 @@ be members of registered enums, and every malformed part raises ``PlanError``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,10 +37,12 @@ _ARRAY_TYPES = {np.dtype(nptype(d)).name: np.dtype(nptype(d)) for d in DataType}
 
 
 class _Encoder:
-    def __init__(self, lazy_weights: bool, strip_weights: bool = False) -> None:
+    def __init__(self, lazy_weights: bool,
+                 strip_weights: bool | Callable[[Weights], bool] = False) -> None:
         self.arrays: list[Any] = []
         self.lazy_weights = lazy_weights
-        self.strip_weights = strip_weights
+        self.strip = strip_weights if callable(strip_weights) else \
+            (lambda _: bool(strip_weights))
 
     def array(self, arr: np.ndarray) -> int:
         self.arrays.append(np.ascontiguousarray(arr))
@@ -65,7 +68,7 @@ class _Encoder:
             return float(v)
         if isinstance(v, Dims):
             return {"dims": [int(d) for d in v]}
-        if isinstance(v, Weights) and (self.strip_weights or isinstance(v, StrippedWeights)) \
+        if isinstance(v, Weights) and (isinstance(v, StrippedWeights) or self.strip(v)) \
                 and v.size:
             array = v.numpy()
             record = {"stripped": [int(d) for d in array.shape], "array_dtype": array.dtype.name,
@@ -87,14 +90,14 @@ class _Encoder:
 
 def encode_network(
     network: INetworkDefinition, layers: list[ILayer] | None = None, lazy_weights: bool = False,
-    strip_weights: bool = False
+    strip_weights: bool | Callable[[Weights], bool] = False
 ) -> tuple[dict[str, Any], list[Any]]:
     """The record of ``network`` (or of ``layers`` of it, in that order) and its arrays.
 
     With ``lazy_weights``, scaled weights not computed yet are listed as their
     ``RowScaledArray`` (``write_plan`` computes them into the plan), not computed here. With
-    ``strip_weights``, weights are listed by type and shape only (``StrippedWeights`` when
-    decoded), as are weights already stripped.
+    ``strip_weights`` (all, or those it returns True for), weights are listed by type and
+    shape only (``StrippedWeights`` when decoded), as are weights already stripped.
     """
     enc = _Encoder(lazy_weights, strip_weights)
     layers = list(network._layers) if layers is None else layers

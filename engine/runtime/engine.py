@@ -106,6 +106,12 @@ class ICudaEngine:
             self._profile_shape_values: list[dict[str, list[list[int]]]] = list(
                 header.get("profile_shape_values") or [])
             self._compatibility = dict(header.get("compatibility") or {})
+            names = self._compatibility.get("refittable_weights")
+            if names is not None and not (isinstance(names, list) and
+                                          all(isinstance(n, str) for n in names)):
+                raise PlanError(f"malformed plan header: refittable_weights {names!r}")
+            # REFIT_INDIVIDUAL: the weights a refit may replace; None: all of them
+            self._refittable_names: set[str] | None = None if names is None else set(names)
             self._arena_bytes = int(header["memory"]["arena_bytes"])
             self._library_version = str(header["library_version"])
             self._tactic_names = [str(n) for n in tactic_names]

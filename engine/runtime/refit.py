@@ -55,8 +55,25 @@ Targets = list[tuple[ILayer, str]]
 
 
 def refittable_weights(engine: ICudaEngine) -> tuple[dict[str, Targets], dict[str, str]]:
-    """Every weight of ``engine`` by name (see ``weights_of_layers``)."""
-    return weights_of_layers(layer for layer, _ in engine._steps)
+    """The weights of ``engine`` a refit may replace, by name (see ``weights_of_layers``):
+    all, or those the network marked under ``BuilderFlag.REFIT_INDIVIDUAL``."""
+    found, aliases = weights_of_layers(layer for layer, _ in engine._steps)
+    allowed = engine._refittable_names
+    if allowed is None:
+        return found, aliases
+    found = {name: targets for name, targets in found.items() if name in allowed}
+    return found, {alias: name for alias, name in aliases.items() if name in found}
+
+
+def strip_predicate(layers: Iterable[ILayer], names: Iterable[str] | None) -> Any:
+    """What to leave out of a weight-stripped plan: every weight (``names`` None), or the
+    weights of those refit names."""
+    if names is None:
+        return True
+    found, _ = weights_of_layers(layers)
+    chosen = {id(getattr(layer, attribute)) for name in names
+              for layer, attribute in found.get(name, [])}
+    return lambda weights: id(weights) in chosen
 
 
 def weights_of_layers(layers: Iterable[ILayer]) -> tuple[dict[str, Targets], dict[str, str]]:

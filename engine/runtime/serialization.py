@@ -70,8 +70,12 @@ def serialize_with_config(engine: ICudaEngine, config: ISerializationConfig) -> 
     contents = read_plan(engine._plan)
     header = {k: v for k, v in contents.header.items() if k != "arrays"}
     if exclude:
+        from engine.runtime.refit import strip_predicate
+
         order = [layer for layer, _ in engine._steps]
-        header["network"], arrays = encode_network(engine._network, order, strip_weights=True)
+        header["network"], arrays = encode_network(
+            engine._network, order, strip_weights=strip_predicate(order,
+                                                                  engine._refittable_names))
     else:
         arrays = [np.asarray(a) for a in contents.arrays]
     if engine.refittable and not keep_refit:

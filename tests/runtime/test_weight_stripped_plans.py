@@ -135,3 +135,39 @@ def test_malformed_stripped_weights_records_are_refused(record):
 
     with pytest.raises(PlanError, match="stripped weights record"):
         _Decoder([]).value(record)
+
+
+def test_refit_individual_offers_only_the_marked_weights():
+    """REFIT_INDIVIDUAL: the Refitter lists and accepts only the weights the network marked;
+    with STRIP_PLAN only those are left out of the plan."""
+    model_a, model_b = make_model(6), make_model(7)
+    logger = CollectingLogger()
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    assert trt.OnnxParser(network, logger).parse(model_a.SerializeToString())
+    assert network.mark_weights_refittable("fc.weight")
+    assert not network.mark_weights_refittable("no.such.weights")
+    assert network.mark_weights_refittable("conv.bias")
+    assert network.unmark_weights_refittable("conv.bias")
+    assert not network.unmark_weights_refittable("conv.bias")
+    assert network.are_weights_marked_refittable("fc.weight")
+    assert not network.are_weights_marked_refittable("conv.bias")
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    config.set_flag(trt.BuilderFlag.REFIT_INDIVIDUAL)
+    config.set_flag(trt.BuilderFlag.STRIP_PLAN)
+    engine, engine_logger = load(bytes(builder.build_serialized_network(network, config)))
+    refitter = trt.Refitter(engine, engine_logger)
+    assert refitter.get_all_weights() == ["fc.weight"]
+    assert refitter.get_missing_weights() == ["fc.weight"]
+    assert not refitter.set_named_weights("conv.weight", np.zeros((4, 3, 3, 3), np.float32))
+    assert trt.OnnxParserRefitter(refitter, engine_logger).refit_from_bytes(
+        model_b.SerializeToString())
+    assert refitter.refit_cuda_engine()
+
+    mixed = make_model(6)  # model A's convolution and model B's fc weights
+    fc_b = next(t for t in model_b.graph.initializer if t.name == "fc.weight")
+    for index, tensor in enumerate(mixed.graph.initializer):
+        if tensor.name == "fc.weight":
+            mixed.graph.initializer[index].CopyFrom(fc_b)
+    np.testing.assert_array_equal(run(engine), run(load(build_plan(mixed))[0]))
