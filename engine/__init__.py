@@ -23,9 +23,13 @@ from engine.builder.builder import Builder, IHostMemory
 from engine.builder.config import (
     BuilderFlag,
     DeviceType,
+    EngineCapability,
     IBuilderConfig,
     MemoryPoolType,
+    PreviewFeature,
     ProfilingVerbosity,
+    QuantizationFlag,
+    RuntimePlatform,
     TacticSource,
 )
 from engine.builder.profile import IOptimizationProfile
@@ -117,6 +121,7 @@ __all__ = [
     "IInt8MinMaxCalibrator", "ILayer", "ILogger", "INetworkDefinition", "inspect_plan", "int32",
     "int4", "int64", "int8", "IOptimizationProfile", "IOutputAllocator", "IPluginV3Layer",
     "ISerializationConfig", "IStreamReader", "IStreamReaderV2", "SeekPosition",
+    "EngineCapability", "PreviewFeature", "QuantizationFlag", "RuntimePlatform",
     "IDebugListener", "IProfiler", "IProgressMonitor", "ITensor", "ITimingCache",
     "LayerInformationFormat", "LayerType",
     "Logger", "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "nptype",

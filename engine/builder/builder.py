@@ -93,6 +93,24 @@ class Builder:
             log(self.logger, Severity.ERROR, f"build failed: {exc}")
             return None
 
+    def build_engine_with_config(self, network: INetworkDefinition, config: IBuilderConfig
+                                 ) -> Any:
+        """Build and deserialize in one call: the engine, or None when the build fails (the
+        reason logged as an ERROR)."""
+        from engine.runtime.runtime import Runtime
+
+        plan = self.build_serialized_network(network, config)
+        return None if plan is None else Runtime(self.logger).deserialize_cuda_engine(plan)
+
+    def get_plugin_registry(self) -> Any:
+        """The plugin registry builds consult (the process-wide one)."""
+        from engine.plugins.registry import get_plugin_registry
+
+        return get_plugin_registry()
+
+    def reset(self) -> None:
+        """TensorRT's ``reset``: the builder keeps no state between builds here."""
+
     def is_network_supported(self, network: INetworkDefinition, config: IBuilderConfig) -> bool:
         """Whether ``build_serialized_network`` would succeed (it builds, and discards)."""
         try:

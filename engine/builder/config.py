@@ -69,6 +69,45 @@ UNIMPLEMENTED_FLAGS: dict[BuilderFlag, str] = {
 }
 
 
+class EngineCapability(enum.IntEnum):
+    """What runtime a plan targets (TensorRT's members and values); only STANDARD here."""
+
+    STANDARD = 0
+    SAFETY = 1
+    DLA_STANDALONE = 2
+
+
+class PreviewFeature(enum.IntEnum):
+    """TensorRT's preview features (members and values)."""
+
+    PROFILE_SHARING_0806 = 0
+    ALIASED_PLUGIN_IO_10_03 = 1
+    RUNTIME_ACTIVATION_RESIZE_10_10 = 2
+
+
+class QuantizationFlag(enum.IntEnum):
+    """Flags of INT8 calibration (TensorRT's members and values)."""
+
+    CALIBRATE_BEFORE_FUSION = 0
+
+
+class RuntimePlatform(enum.IntEnum):
+    """The platform a plan runs on (TensorRT's members and values)."""
+
+    SAME_AS_BUILD = 0
+    WINDOWS_AMD64 = 1
+
+
+# Preview features: those always on (and not to be turned off), and those not implemented
+# (turning one on is refused rather than ignored).
+_PREVIEW_ALWAYS_ON = {PreviewFeature.PROFILE_SHARING_0806}
+_PREVIEW_UNIMPLEMENTED = {
+    PreviewFeature.ALIASED_PLUGIN_IO_10_03: "aliased plugin I/O (IPluginV3OneBuildV2)",
+    PreviewFeature.RUNTIME_ACTIVATION_RESIZE_10_10:
+        "resizing activation memory for the shapes set (update_device_memory_size_for_shapes)",
+}
+
+
 class MemoryPoolType(enum.IntEnum):
     WORKSPACE = 0
     DLA_MANAGED_SRAM = 1
@@ -129,6 +168,85 @@ class IBuilderConfig:
         # The IInt8Calibrator that implicit INT8 (BuilderFlag.INT8) calibrates with, or None.
         self.int8_calibrator: Any = None
         self.hardware_compatibility_level = HardwareCompatibilityLevel.NONE
+        self.progress_monitor: Any = None  # an IProgressMonitor told of the build's phases
+        self._engine_capability = EngineCapability.STANDARD
+        self._runtime_platform = RuntimePlatform.SAME_AS_BUILD
+        self._max_aux_streams = -1
+        self._quantization_flags = 0
+
+    # -- TensorRT settings with one meaning here ----------------------------------------------
+    @property
+    def engine_capability(self) -> EngineCapability:
+        return self._engine_capability
+
+    @engine_capability.setter
+    def engine_capability(self, value: EngineCapability) -> None:
+        value = EngineCapability(value)
+        if value != EngineCapability.STANDARD:
+            raise UnsupportedError(f"EngineCapability.{value.name} targets a runtime this "
+                                   f"engine does not have (the safety runtime or DLA); only "
+                                   f"STANDARD plans are built")
+        self._engine_capability = value
+
+    @property
+    def runtime_platform(self) -> RuntimePlatform:
+        return self._runtime_platform
+
+    @runtime_platform.setter
+    def runtime_platform(self, value: RuntimePlatform) -> None:
+        value = RuntimePlatform(value)
+        if value != RuntimePlatform.SAME_AS_BUILD:
+            raise UnsupportedError(f"RuntimePlatform.{value.name}: plans run where they are "
+                                   f"built (and on any platform with this library for the CPU "
+                                   f"target)")
+        self._runtime_platform = value
+
+    @property
+    def max_aux_streams(self) -> int:
+        """Auxiliary streams the engine may use beside the caller's (-1: the builder
+        decides). Engines here run every layer on the caller's stream (0 auxiliary), which
+        any limit allows."""
+        return self._max_aux_streams
+
+    @max_aux_streams.setter
+    def max_aux_streams(self, value: int) -> None:
+        if int(value) < -1:
+            raise ValueError(f"max_aux_streams must be -1 (the builder decides) or >= 0, "
+                             f"got {value}")
+        self._max_aux_streams = int(value)
+
+    def set_preview_feature(self, feature: PreviewFeature, enable: bool) -> None:
+        """Turn a preview feature on or off; turning on one not implemented, or off one
+        always on, raises ``UnsupportedError``."""
+        feature = PreviewFeature(feature)
+        if enable and feature in _PREVIEW_UNIMPLEMENTED:
+            raise UnsupportedError(f"PreviewFeature.{feature.name} is not implemented "
+                                   f"({_PREVIEW_UNIMPLEMENTED[feature]})")
+        if not enable and feature in _PREVIEW_ALWAYS_ON:
+            raise UnsupportedError(f"PreviewFeature.{feature.name} is always on (as in "
+                                   f"TensorRT 10): profiles are shared across contexts")
+
+    def get_preview_feature(self, feature: PreviewFeature) -> bool:
+        return PreviewFeature(feature) in _PREVIEW_ALWAYS_ON
+
+    def set_quantization_flag(self, flag: QuantizationFlag) -> None:
+        """CALIBRATE_BEFORE_FUSION: the calibration sees the network before any fusion,
+        which is what implicit INT8 calibration does here whatever the flag."""
+        self._quantization_flags |= 1 << int(QuantizationFlag(flag))
+
+    def clear_quantization_flag(self, flag: QuantizationFlag) -> None:
+        self._quantization_flags &= ~(1 << int(QuantizationFlag(flag)))
+
+    def get_quantization_flag(self, flag: QuantizationFlag) -> bool:
+        return bool(self._quantization_flags >> int(QuantizationFlag(flag)) & 1)
+
+    @property
+    def quantization_flags(self) -> int:
+        return self._quantization_flags
+
+    def can_run_on_DLA(self, layer: Any) -> bool:  # noqa: N802 - TensorRT's name
+        """False: there is no DLA here."""
+        return False
 
     # -- flags ------------------------------------------------------------------------------
     @property
