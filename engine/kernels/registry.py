@@ -62,6 +62,15 @@ def kernel(
     return register
 
 
+def add_tactic(tactic: Tactic) -> None:
+    """Register a tactic made elsewhere than at a kernel's definition (a derived form)."""
+    tactics = _TACTICS.setdefault((tactic.backend, tactic.layer_type), [])
+    if any(t.name == tactic.name for t in tactics):
+        raise AssertionError(f"tactic {tactic.name!r} registered twice for "
+                             f"{tactic.layer_type.name}")
+    tactics.append(tactic)
+
+
 def tactics_for(backend: str, layer_type: LayerType) -> list[Tactic]:
     """Every tactic registered for ``layer_type`` on ``backend``, in registration order."""
     return list(_TACTICS.get((backend, layer_type), []))

@@ -33,7 +33,7 @@ from engine.runtime.output_allocator import (
     shape_input_value,
 )
 from engine.runtime.profiler import IDebugListener, IProfiler, report
-from engine.types import Dims, TensorIOMode, nbytes_of, nptype
+from engine.types import Dims, TensorIOMode, nbytes_of
 
 
 class _ProfileEngine:
@@ -343,7 +343,7 @@ class IExecutionContext:
             if t.name not in feeds:
                 raise ExecutionError(f"input '{t.name}' is missing")
             arr = self._execution.accept_input(t.name, feeds[t.name])
-            want = np.dtype(nptype(t.dtype))
+            want = np.dtype(self._execution.storage_dtype(t.dtype))
             if arr.dtype != want:
                 raise ExecutionError(f"input '{t.name}': dtype {arr.dtype}, the engine expects "
                                      f"{want} ({t.dtype.name})")

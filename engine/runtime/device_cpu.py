@@ -70,6 +70,11 @@ class CpuExecution:
         """``context.infer``'s feed as an array of this device (NumPy)."""
         return np.asarray(value)
 
+    @staticmethod
+    def storage_dtype(dtype: Any) -> np.dtype:
+        """The array type ``infer`` takes and gives for a tensor of ``dtype``."""
+        return np.dtype(nptype(dtype))
+
     def execute(self, infos: Mapping[ITensor, TensorInfo], addresses: Mapping[str, int],
                 stream_handle: int) -> None:
         """The pointer path: read inputs at and write outputs to host ``addresses``."""

@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.builder.config import BuilderFlag
 from engine.errors import EngineError, ExecutionError
+from engine.kernels.gpu.bf16 import forget_twin, host_storage, storage_dtype, to_storage
 from engine.kernels.gpu.capabilities import contiguous, is_capturable
 from engine.kernels.gpu.weights import upload_weights
 from engine.kernels.math_mode import allow_tf32
@@ -42,6 +43,8 @@ def upload_engine_weights(engine: ICudaEngine) -> int:
     returns their bytes. Contexts drop their CUDA graphs when the weights change, since a
     graph holds the addresses of the weights it was captured with."""
     engine._weights_generation = getattr(engine, "_weights_generation", 0) + 1
+    for layer, _ in engine._steps:
+        forget_twin(layer)  # a BF16 layer's FLOAT twin holds a copy of the old weights
     return upload_weights(layer for layer, _ in engine._steps)
 
 
@@ -200,7 +203,13 @@ class GpuExecution:
     def accept_input(self, name: str, value: Any) -> Any:
         """``context.infer``'s feed: CuPy arrays as they are, anything else as NumPy (it is
         copied to the device with the run)."""
-        return value if isinstance(value, cupy.ndarray) else np.asarray(value)
+        return value if isinstance(value, cupy.ndarray) else host_storage(np.asarray(value))
+
+    @staticmethod
+    def storage_dtype(dtype: Any) -> np.dtype:
+        """The array type ``infer`` takes and gives for a tensor of ``dtype`` (BF16: its
+        16-bit patterns as uint16, as the device holds it)."""
+        return storage_dtype(dtype)
 
     def infer(self, feeds: dict[ITensor, Any],
               infos: Mapping[ITensor, TensorInfo]) -> dict[ITensor, cupy.ndarray]:
@@ -234,7 +243,7 @@ class GpuExecution:
                 return
             feeds = {}
             for t in engine._input_tensors():
-                shape, dtype = infos[t].shape, nptype(t.dtype)
+                shape, dtype = infos[t].shape, storage_dtype(t.dtype)
                 address = addresses.get(t.name, 0)
                 if engine.get_tensor_location(t.name) == TensorLocation.HOST:
                     feeds[t] = self._stage_in(t, address, shape, dtype, stream)
@@ -284,7 +293,8 @@ class GpuExecution:
             self._capture_stream = cupy.cuda.Stream(non_blocking=True)
         stream = self._capture_stream
         pool = cupy.cuda.MemoryPool()
-        feeds = {t: device_array(addresses[t.name], signature.infos[t].shape, nptype(t.dtype))
+        feeds = {t: device_array(addresses[t.name], signature.infos[t].shape,
+                                 storage_dtype(t.dtype))
                  for t in engine._input_tensors()}
         with cupy.cuda.using_allocator(pool.malloc), stream:
             stream.begin_capture()
@@ -322,7 +332,7 @@ class GpuExecution:
                   stream: cupy.cuda.Stream) -> cupy.ndarray:
         staging = self._staging_for(t.name, nbytes_of(t.dtype, shape))
         pinned = staging.array(shape, dtype)
-        np.copyto(pinned, host_array(address, shape, t.dtype))
+        np.copyto(pinned, host_storage(host_array(address, shape, t.dtype)))
         device = cupy.empty(shape, dtype)
         device.set(pinned, stream)
         staging.done = stream.record()
@@ -333,7 +343,7 @@ class GpuExecution:
         staging = self._staging_for(t.name, result.nbytes)
         pinned = staging.array(result.shape, result.dtype)
         result.get(stream=stream, out=pinned)
-        target = host_array(address, result.shape, t.dtype)
+        target = host_storage(host_array(address, result.shape, t.dtype))
         # The copy to the caller's host memory runs once the stream reaches it (no waiting).
         stream.launch_host_func(lambda _: np.copyto(target, pinned), None)
         staging.done = stream.record()
@@ -360,7 +370,7 @@ class GpuExecution:
         consumed = {t for layer, _ in steps for i, t in enumerate(layer._inputs)
                     if t is not None and i not in layer._shape_inputs}
         consumed |= set(engine._output_tensors())
-        constants = {t: cupy.asarray(np.asarray(v, nptype(t.dtype)))
+        constants = {t: cupy.asarray(host_storage(np.asarray(v, nptype(t.dtype))))
                      for t, v in known.items() if t in consumed}
         last_use: dict[ITensor, int] = {}
         for index, (layer, _) in enumerate(steps):
@@ -456,9 +466,9 @@ class GpuExecution:
             if timer is not None:
                 timer.add(layer.name, _elapsed(start, cupy.cuda.get_current_stream().record()))
             for t, value in zip(layer._outputs, results):
-                want = np.dtype(nptype(t.dtype))
-                value = value if isinstance(value, cupy.ndarray) else cupy.asarray(value)
-                env[t] = value if value.dtype == want else value.astype(want)
+                value = value if isinstance(value, cupy.ndarray) else \
+                    cupy.asarray(host_storage(np.asarray(value)))
+                env[t] = to_storage(value, t.dtype)
                 if t in self.debug:
                     shown = contiguous(env[t])  # alive until the listener returns
                     self.debug_listener.process_debug_tensor(

@@ -139,7 +139,8 @@ def execute_with_allocators(context: IExecutionContext, infos: dict[ITensor, Ten
         if size:
             target = _view(gpu, engine.get_tensor_location(t.name), address, shape, t.dtype)
             if gpu and engine.get_tensor_location(t.name) == TensorLocation.HOST:
-                np.copyto(target, result.get())
+                host = result.get()  # BF16 comes as its uint16 patterns: copy them as they are
+                np.copyto(target.view(host.dtype) if host.dtype == np.uint16 else target, host)
             elif gpu:
                 target[...] = result
             else:
@@ -152,6 +153,7 @@ def _view(gpu: bool, location: TensorLocation, address: int, shape: tuple[int, .
           dtype: DataType) -> Any:
     if not gpu or location == TensorLocation.HOST:
         return host_array(address, shape, dtype)
+    from engine.kernels.gpu.bf16 import storage_dtype
     from engine.runtime.device_gpu import device_array
 
-    return device_array(address, shape, nptype(dtype))
+    return device_array(address, shape, storage_dtype(dtype))

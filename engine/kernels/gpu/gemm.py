@@ -19,7 +19,8 @@ import numpy as np
 from engine.kernels.gpu.capabilities import contiguous
 from engine.kernels.math_mode import tf32_allowed
 
-_CUDA_TYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 2}  # CUDA_R_32F, CUDA_R_16F
+# CUDA_R_32F, CUDA_R_16F, and CUDA_R_16BF for BF16 (held as uint16 patterns, see bf16.py)
+_CUDA_TYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 2, np.dtype(np.uint16): 14}
 _COMPUTE_32F = 68  # CUBLAS_COMPUTE_32F
 _COMPUTE_32F_FAST_TF32 = 77  # CUBLAS_COMPUTE_32F_FAST_TF32: FP32 products on TF32 tensor cores
 _GEMM_DEFAULT = -1
@@ -113,8 +114,9 @@ GEMM_TYPES = frozenset(_CUDA_TYPES)
 def batched_matmul(a: cupy.ndarray, b: cupy.ndarray, *, transpose_a: bool = False,
                    transpose_b: bool = False) -> cupy.ndarray:
     """``op(a) @ op(b)`` over the last two axes, batch axes broadcast as in NumPy; ``op``
-    swaps the last two axes when ``transpose_*`` is set. FP32 or FP16, both the same; FP32
-    on TF32 tensor cores where the math mode allows it (``math_mode.tf32_allowed``)."""
+    swaps the last two axes when ``transpose_*`` is set. FP32, FP16 or BF16 (uint16
+    patterns), both the same, FP32 accumulation; FP32 on TF32 tensor cores where the math
+    mode allows it (``math_mode.tf32_allowed``)."""
     assert a.dtype == b.dtype and a.dtype in _CUDA_TYPES, (a.dtype, b.dtype)
     a, transpose_a = _matrix_operand(a, transpose_a)
     b, transpose_b = _matrix_operand(b, transpose_b)

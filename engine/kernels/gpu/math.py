@@ -12,7 +12,14 @@ from collections.abc import Callable
 import cupy
 import numpy as np
 
-from engine.kernels.gpu.capabilities import both, contiguous, device_types_only, memory_order
+from engine.kernels.gpu import bf16
+from engine.kernels.gpu.capabilities import (
+    DEVICE_TYPES,
+    both,
+    contiguous,
+    device_types_only,
+    memory_order,
+)
 from engine.kernels.gpu.gemm import batched_matmul
 from engine.kernels.gpu.rows import HALF_PRELUDE
 from engine.kernels.registry import kernel
@@ -33,7 +40,7 @@ from engine.network.layers.math_pointwise import (
 )
 from engine.network.layers.math_reduction import IReduceLayer, ISoftMaxLayer, ReduceOperation
 from engine.network.shapes import axes_from_mask
-from engine.types import nptype
+from engine.types import DataType, nptype
 
 _WIDENED = ("float16", "int8")
 
@@ -189,8 +196,34 @@ def cast(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
     return [x.astype(target)]
 
 
+def _casts_bf16(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, ICastLayer)
+    x = inputs[0]
+    if x is None or DataType.BF16 not in (x.dtype, DataType(layer.to_type)):
+        return False
+    others = [t for t in (x.dtype, DataType(layer.to_type)) if t != DataType.BF16]
+    return all(t in DEVICE_TYPES and t != DataType.BOOL for t in others)
+
+
+@kernel(LayerType.CAST, backend="gpu", name="gpu.cast_bf16", supports=_casts_bf16)
+def cast_bf16(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
+    """Casts to and from BF16 (held as its 16-bit patterns, see ``bf16``): from BF16 widened
+    exactly then cast, to BF16 rounded to nearest even (integers through FLOAT first)."""
+    assert isinstance(layer, ICastLayer)
+    x = inputs[0]
+    if x.dtype == bf16.STORAGE:  # from BF16
+        target = DataType(layer.to_type)
+        return [x if target == DataType.BF16 else bf16.to_storage(bf16.widen(x), target)]
+    if x.dtype not in (cupy.float32, cupy.float16):
+        x = x.astype(cupy.float32)
+    return [bf16.narrow(x)]
+
+
 # -- matrix multiply ------------------------------------------------------------------------------
 def _cublas_types(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    """FLOAT or HALF operands, or both BF16 (BF16 tensor cores, FP32 accumulation)."""
+    if all(i is not None and i.dtype == DataType.BF16 for i in inputs):
+        return all(t == DataType.BF16 for t in layer._output_types.values())
     return all(i is not None and i.dtype.name in ("FLOAT", "HALF") for i in inputs)
 
 
