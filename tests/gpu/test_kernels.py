@@ -19,12 +19,17 @@ from tests.gpu.kernel_cases import CASES, KernelCase
 cupy = pytest.importorskip("cupy")
 
 
-def gpu_tactics() -> list[Tactic]:
+FALLBACK = "@fp32"  # engine.kernels.gpu.bf16.SUFFIX: the FLOAT form serving BF16 layers
+
+
+def gpu_tactics(fallbacks: bool = False) -> list[Tactic]:
+    """The GPU tactics: the kernels (``fallbacks`` False), or their derived ``@fp32`` forms."""
     if not gpu_available():
         return []
     load_backend("gpu")
     load_backend("cpu")
-    return [t for layer_type in LayerType for t in tactics_for("gpu", layer_type)]
+    return [t for layer_type in LayerType for t in tactics_for("gpu", layer_type)
+            if t.name.endswith(FALLBACK) == fallbacks]
 
 
 def make_layer(case: KernelCase) -> tuple[ILayer, list[np.ndarray | None]]:
@@ -85,6 +90,55 @@ def test_gpu_tactic_matches_cpu_kernel(tactic: Tactic):
     ran = [case.name for case in cases if check_tactic_against_cpu(tactic, case)]
     assert ran, (f"GPU tactic {tactic.name} ({tactic.layer_type.name}) accepted none of the "
                  f"test cases {[c.name for c in cases]}: add a case to tests/gpu/kernel_cases.py")
+
+
+def _bf16_case(case: KernelCase) -> KernelCase | None:
+    """``case`` with its FLOAT and HALF inputs in BF16; None without any."""
+    import dataclasses
+
+    import ml_dtypes
+
+    inputs = {name: a.astype(ml_dtypes.bfloat16) if a.dtype.kind == "f" else a
+              for name, a in case.inputs.items()}
+    if all(a is case.inputs[name] for name, a in inputs.items()):
+        return None
+    return dataclasses.replace(case, inputs=inputs)
+
+
+def test_bf16_layers_through_the_fp32_forms_match_the_cpu_kernels():
+    """Each ``@fp32`` tactic on the BF16 forms of its layer type's cases (those the network
+    and the tactic accept): BF16 patterns in, widened to FLOAT, the tactic's FLOAT result
+    against the CPU kernel's BF16 result, within BF16's precision."""
+    import ml_dtypes
+
+    ran: dict[str, int] = {}
+    for tactic in gpu_tactics(fallbacks=True):
+        for case in CASES.get(tactic.layer_type, []):
+            bf16_case = _bf16_case(case)
+            if bf16_case is None:
+                continue
+            try:
+                layer, arrays = make_layer(bf16_case)
+                expected = tactics_for("cpu", layer.layer_type)[0].run(layer, arrays)
+            except (trt.NetworkError, TypeError, ValueError):
+                continue  # the network or the CPU kernel does not take BF16 here
+            infos = [None if a is None else TensorInfo(a.shape, _dtype(a)) for a in arrays]
+            if not tactic.accepts(layer, infos):
+                continue
+            device = [None if a is None else a if i in layer._shape_inputs else
+                      cupy.asarray(a.view(np.uint16) if a.dtype == ml_dtypes.bfloat16 else a)
+                      for i, a in enumerate(arrays)]
+            got = tactic.run(layer, device)
+            for g, e in zip(got, expected):
+                e = np.asarray(e)
+                if e.dtype.kind == "f" or e.dtype == ml_dtypes.bfloat16:
+                    np.testing.assert_allclose(cupy.asnumpy(g).astype(np.float64),
+                                               e.astype(np.float64), rtol=3e-2, atol=3e-2,
+                                               err_msg=f"{tactic.name} on {case.name}")
+            ran[tactic.layer_type.name] = ran.get(tactic.layer_type.name, 0) + 1
+    print(f"BF16 cases run through @fp32 tactics, by layer type: {ran}")
+    for kind in ("ACTIVATION", "ELEMENTWISE", "SOFTMAX", "REDUCE"):
+        assert ran.get(kind), f"no BF16 {kind} case ran: {ran}"
 
 
 def test_every_layer_type_with_a_cpu_kernel_is_listed():
