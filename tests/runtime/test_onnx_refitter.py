@@ -32,7 +32,8 @@ def make_model(seed, channels=4):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def build(model, refit):
+def build_plan(model, *flags):
+    """The CPU plan of ONNX ``model`` built with ``flags``."""
     logger = CollectingLogger()
     builder = trt.Builder(logger)
     network = builder.create_network(0)
@@ -40,10 +41,16 @@ def build(model, refit):
     assert parser.parse(model.SerializeToString()), parser.get_error(0)
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.CPU
-    if refit:
-        config.set_flag(trt.BuilderFlag.REFIT)
+    for flag in flags:
+        config.set_flag(flag)
     plan = builder.build_serialized_network(network, config)
-    return trt.Runtime(logger).deserialize_cuda_engine(plan)
+    assert plan is not None, logger.errors()
+    return bytes(plan)
+
+
+def build(model, refit):
+    plan = build_plan(model, *([trt.BuilderFlag.REFIT] if refit else []))
+    return trt.Runtime(CollectingLogger()).deserialize_cuda_engine(plan)
 
 
 X = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)

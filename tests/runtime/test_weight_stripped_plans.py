@@ -10,25 +10,10 @@ import numpy as np
 import pytest
 
 import engine as trt
-from tests.runtime.test_onnx_refitter import X, make_model
+from tests.runtime.test_onnx_refitter import X, build_plan, make_model
 from tests.support import CollectingLogger
 
 NAMES = ["conv.bias", "conv.weight", "fc.bias", "fc.weight"]
-
-
-def build_plan(model, *flags):
-    logger = CollectingLogger()
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)
-    parser = trt.OnnxParser(network, logger)
-    assert parser.parse(model.SerializeToString()), parser.get_error(0)
-    config = builder.create_builder_config()
-    config.default_device_type = trt.DeviceType.CPU
-    for flag in flags:
-        config.set_flag(flag)
-    plan = builder.build_serialized_network(network, config)
-    assert plan is not None, logger.errors()
-    return bytes(plan)
 
 
 def load(plan):
