@@ -35,6 +35,7 @@ from engine.builder.config import (
 from engine.builder.profile import IOptimizationProfile
 from engine.builder.progress import IProgressMonitor
 from engine.builder.timing_cache import ITimingCache
+from engine.error_recorder import ErrorCodeTRT, IErrorRecorder
 from engine.errors import (
     BuildError,
     EngineError,
@@ -122,6 +123,7 @@ __all__ = [
     "int4", "int64", "int8", "IOptimizationProfile", "IOutputAllocator", "IPluginV3Layer",
     "ISerializationConfig", "IStreamReader", "IStreamReaderV2", "SeekPosition",
     "EngineCapability", "PreviewFeature", "QuantizationFlag", "RuntimePlatform",
+    "ErrorCodeTRT", "IErrorRecorder",
     "IDebugListener", "IProfiler", "IProgressMonitor", "ITensor", "ITimingCache",
     "LayerInformationFormat", "LayerType",
     "Logger", "MemoryPoolType", "NetworkDefinitionCreationFlag", "NetworkError", "nptype",

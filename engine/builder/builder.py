@@ -19,6 +19,7 @@ from typing import Any
 from engine.builder.build import build_plan
 from engine.builder.config import IBuilderConfig
 from engine.builder.profile import IOptimizationProfile
+from engine.error_recorder import ErrorCodeTRT, record_error
 from engine.errors import BuildError, NetworkError, UnsupportedError
 from engine.kernels.backends import gpu_available
 from engine.logger import ILogger, Severity, log
@@ -72,10 +73,13 @@ class Builder:
     def __init__(self, logger: ILogger) -> None:
         self.logger = logger
         self.max_threads = os.cpu_count() or 1
+        self.error_recorder: Any = None  # an IErrorRecorder; its networks inherit it
 
     def create_network(self, flags: int = 0) -> INetworkDefinition:
         """A new, empty network; ``flags`` is a bit mask of NetworkDefinitionCreationFlag."""
-        return INetworkDefinition(flags)
+        network = INetworkDefinition(flags)
+        network.error_recorder = self.error_recorder
+        return network
 
     def create_builder_config(self) -> IBuilderConfig:
         return IBuilderConfig()
@@ -91,6 +95,10 @@ class Builder:
             return build_plan(network, config, self.logger, IHostMemory)  # type: ignore[no-any-return]
         except (BuildError, NetworkError, UnsupportedError) as exc:
             log(self.logger, Severity.ERROR, f"build failed: {exc}")
+            code = ErrorCodeTRT.INVALID_ARGUMENT if isinstance(exc, NetworkError) else \
+                ErrorCodeTRT.UNSUPPORTED_STATE if isinstance(exc, UnsupportedError) else \
+                ErrorCodeTRT.INVALID_CONFIG
+            record_error(self.error_recorder, code, f"build failed: {exc}")
             return None
 
     def build_engine_with_config(self, network: INetworkDefinition, config: IBuilderConfig

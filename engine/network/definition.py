@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from engine.errors import NetworkError
 from engine.network.inference import infer_layer
@@ -61,6 +62,7 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
         self._outputs: list[ITensor] = []
         self._debug: list[ITensor] = []  # mark_debug: reported to IDebugListener at run time
         self._refittable: set[str] = set()  # mark_weights_refittable (REFIT_INDIVIDUAL)
+        self.error_recorder: Any = None  # an IErrorRecorder (the builder's, when it made it)
         self._consumers: dict[ITensor, list[tuple[ILayer, int]]] = {}
         self._cache: dict[ITensor, TensorInfo] = {}
         self._layer_count = 0

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.error_recorder import ErrorCodeTRT, record_error
 from engine.errors import EngineError, ExecutionError, NetworkError
 from engine.logger import Severity, log
 from engine.network.inference import infer_all
@@ -76,6 +77,7 @@ class IExecutionContext:
         self._allocators: dict[str, Any] = {}
         self._resolved: dict[tuple[tuple[int, ...], ...], dict[ITensor, TensorInfo]] = {}
         self._logger: Any = engine._logger
+        self.error_recorder: Any = getattr(engine, "error_recorder", None)  # IErrorRecorder
         self._execution = execution_for(engine)
         self._profiler: IProfiler | None = None
         self._last_layer_times: list[tuple[str, float]] | None = None
@@ -286,7 +288,7 @@ class IExecutionContext:
             with running_context(self):
                 self._execute_at_addresses(int(stream_handle))
         except EngineError as exc:
-            return self._error(str(exc))
+            return self._error(str(exc), ErrorCodeTRT.FAILED_EXECUTION)
         self._after_run()
         return True
 
@@ -384,8 +386,10 @@ class IExecutionContext:
     def use_cuda_graphs(self, value: bool) -> None:
         self._execution.use_cuda_graphs = bool(value)
 
-    def _error(self, message: str) -> bool:
+    def _error(self, message: str,
+                code: ErrorCodeTRT = ErrorCodeTRT.INVALID_ARGUMENT) -> bool:
         log(self._logger, Severity.ERROR, message)
+        record_error(self.error_recorder, code, message)
         return False
 
     def __enter__(self) -> IExecutionContext:

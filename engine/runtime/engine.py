@@ -144,6 +144,7 @@ class ICudaEngine:
             raise PlanError(f"malformed plan: {exc}") from None
         self._plan = plan
         self._logger: Any = None
+        self.error_recorder: Any = None  # an IErrorRecorder; contexts and refitters inherit it
         self._device_weight_bytes = 0
         # Weights left out of the plan (STRIP_PLAN, EXCLUDE_WEIGHTS), by refit name: the
         # engine runs once a refit has given them all (and uploads them then).

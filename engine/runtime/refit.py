@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.error_recorder import ErrorCodeTRT, record_error
 from engine.errors import EngineError
 from engine.logger import ILogger, Severity, log
 from engine.network.inference import infer_all
@@ -114,12 +115,13 @@ class Refitter:
         self.logger = logger
         self._weights, self._aliases = refittable_weights(engine)
         self._pending: dict[str, Weights] = {}
-        self.error_recorder: Any = None
+        self.error_recorder: Any = getattr(engine, "error_recorder", None)
         self.weights_validation = True
         self.max_threads = 1
 
     def _fail(self, message: str) -> bool:
         log(self.logger, Severity.ERROR, f"Refitter: {message}")
+        record_error(self.error_recorder, ErrorCodeTRT.INVALID_ARGUMENT, f"Refitter: {message}")
         return False
 
     def _resolve(self, name: str) -> str | None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.error_recorder import ErrorCodeTRT, record_error
 from engine.logger import Severity, log
 from engine.network.serialize import encode_network
 from engine.plan.format import read_plan, write_plan
@@ -64,8 +65,10 @@ def serialize_with_config(engine: ICudaEngine, config: ISerializationConfig) -> 
     if exclude and not (engine.refittable and keep_refit):
         why = "the engine is not refittable (build it with BuilderFlag.REFIT or " \
               "REFIT_IDENTICAL)" if not engine.refittable else "INCLUDE_REFIT is cleared"
-        log(engine._logger, Severity.ERROR, f"serialize_with_config: EXCLUDE_WEIGHTS leaves "
-            f"weights that only a refit can give back, but {why}")
+        message = f"serialize_with_config: EXCLUDE_WEIGHTS leaves weights that only a refit " \
+                  f"can give back, but {why}"
+        log(engine._logger, Severity.ERROR, message)
+        record_error(engine.error_recorder, ErrorCodeTRT.INVALID_CONFIG, message)
         return None
     contents = read_plan(engine._plan)
     header = {k: v for k, v in contents.header.items() if k != "arrays"}

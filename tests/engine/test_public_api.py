@@ -18,7 +18,7 @@ PUBLIC = {
     'INonZeroLayer', 'INormalizationLayer', 'IOneHotLayer', 'IOptimizationProfile',
     'IOutputAllocator', 'ISerializationConfig', 'IStreamReader', 'IStreamReaderV2',
     'IPaddingLayer', 'IParametricReLULayer', 'SeekPosition', 'EngineCapability',
-    'PreviewFeature', 'QuantizationFlag', 'RuntimePlatform',
+    'PreviewFeature', 'QuantizationFlag', 'RuntimePlatform', 'ErrorCodeTRT', 'IErrorRecorder',
     'IPluginCapability',
     'IPluginCreatorInterface', 'IPluginCreatorV3One', 'IPluginRegistry',
     'IPluginResourceContext', 'IPluginV3', 'IPluginV3Layer', 'IPluginV3OneBuild',
