@@ -5,6 +5,7 @@ signed types), the powers gathered from a constant table, the result cast back (
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 
 from engine.onnx.compose import broadcast, cast, constant_like, elementwise, reduce, unsqueeze
 from engine.onnx.context import ImportContext, Node
@@ -13,6 +14,8 @@ from engine.onnx.registry import importer
 from engine.types import DataType
 
 _WIDTHS = {DataType.INT8: 8, DataType.UINT8: 8, DataType.INT32: 32, DataType.INT64: 64}
+# Unsigned ONNX types carried in a wider signed type (the narrowing of engine.onnx.tensors).
+_NARROWED_UNSIGNED = {TensorProto.UINT16: 16, TensorProto.UINT32: 32}
 
 
 @importer("BitShift", since=11)
@@ -57,8 +60,11 @@ def bitwise_not(ctx: ImportContext, node: Node):
     if x.dtype not in _WIDTHS:
         node.fail(ErrorCode.UNSUPPORTED_NODE_DATATYPE, f"BitwiseNot of {x.dtype.name}")
     x64 = cast(ctx, x, DataType.INT64)
-    # two's complement: ~x == -x - 1, wrapped back into the type (for unsigned: 2**W - 1 - x)
-    result = elementwise(ctx, constant_like(ctx, -1, x64), x64, "SUB")
+    # two's complement: ~x == -x - 1, wrapped back into the type; an unsigned type carried
+    # in a wider signed one (UINT16, UINT32 narrowed) keeps its own width: 2**W - 1 - x
+    width = _NARROWED_UNSIGNED.get(ctx.onnx_types.get(x, TensorProto.UNDEFINED))
+    top = -1 if width is None else (1 << width) - 1
+    result = elementwise(ctx, constant_like(ctx, top, x64), x64, "SUB")
     return [cast(ctx, result, x.dtype)]
 
 

@@ -441,5 +441,8 @@ def space_to_depth(ctx: ImportContext, node: Node):
     n, c, h, w = _static(node, x, "SpaceToDepth")
     b = int(node.attr("blocksize"))
     t = reshape(ctx, x, [n, c, h // b, b, w // b, b])
-    t = transpose(ctx, t, [0, 3, 5, 1, 2, 4])
+    if node.attr("mode", "DCR") == "DCR":  # output channel (row offset, column offset, c)
+        t = transpose(ctx, t, [0, 3, 5, 1, 2, 4])
+    else:  # CRD: output channel (c, row offset, column offset), DepthToSpace CRD's inverse
+        t = transpose(ctx, t, [0, 1, 3, 5, 2, 4])
     return [reshape(ctx, t, [n, c * b * b, h // b, w // b])]
