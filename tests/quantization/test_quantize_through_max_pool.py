@@ -91,3 +91,21 @@ def test_int8_pooling_other_than_max_is_refused_with_a_reason():
         layer.infer([net._info(x)])
     max_layer = net.add_pooling_nd(x, trt.PoolingType.MAX, (2, 2))
     assert max_layer.infer([net._info(x)])[0].dtype == trt.int8
+
+
+def test_int32_max_pooling_is_exact_on_the_cpu():
+    """Integer MAX pooling pools in the integer type (values beyond FLOAT's 2**24 stay exact)."""
+    from tests.support import build_engine as build_plain
+
+    x = (np.arange(2 * 3 * 6 * 6, dtype=np.int64).reshape(2, 3, 6, 6) * 99991 + 2 ** 30) \
+        .astype(np.int32)
+
+    def define(net, t):
+        layer = net.add_pooling_nd(t["x"], trt.PoolingType.MAX, (2, 2))
+        layer.stride_nd = (2, 2)
+        return [layer.get_output(0)]
+
+    got = build_plain(define, {"x": x}).create_execution_context().infer({"x": x})["out0"]
+    want = x.reshape(2, 3, 3, 2, 3, 2).max(axis=(3, 5))
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, want)

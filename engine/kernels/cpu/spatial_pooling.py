@@ -40,7 +40,7 @@ def _window_reduce(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int
     for i, (size, stride, (pre, _, extent)) in enumerate(zip(window, strides, geometry)):
         axis = values.ndim - spatial + i
         target = out if i == spatial - 1 else \
-            np.empty(values.shape[:axis] + (extent,) + values.shape[axis + 1:], np.float32)
+            np.empty(values.shape[:axis] + (extent,) + values.shape[axis + 1:], out.dtype)
         before = (slice(None),) * axis
         # Output o's tap t reads input o * stride + t - pre: the outputs [low, high) read inside.
         reach = [(tap, max(0, -((tap - pre) // stride)),
@@ -85,8 +85,9 @@ def _pool_rows(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int, in
                start: int, stop: int) -> None:
     """Pooling of rows ``[start, stop)`` of ``x`` ``[rows, *spatial]`` into ``out``."""
     rows, part = x[start:stop], out[start:stop]
-    if kind == PoolingType.MAX:
-        _window_reduce(rows, layer, geometry, np.maximum, -np.inf, part)
+    if kind == PoolingType.MAX:  # integer codes pool in their own type: exact
+        lowest = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf
+        _window_reduce(rows, layer, geometry, np.maximum, lowest, part)
         return
     _window_reduce(rows, layer, geometry, np.add, 0.0, part)
     part /= counts
@@ -106,10 +107,11 @@ def pooling(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
     extent = x.shape[-spatial:]
     geometry = layer.geometry(extent)
     outs = tuple(out for _, _, out in geometry)
-    data = x.astype(np.float32, copy=False).reshape((-1,) + extent)
     kind = PoolingType(layer.type)
+    work = x.dtype if x.dtype.kind in "iu" and kind == PoolingType.MAX else np.float32
+    data = x.astype(work, copy=False).reshape((-1,) + extent)
     counts = None if kind == PoolingType.MAX else _counts(layer, extent, geometry)
-    out = np.empty((data.shape[0],) + outs, np.float32)
+    out = np.empty((data.shape[0],) + outs, work)
     taps = math.prod(layer.window_size_nd)
     if kind == PoolingType.AVERAGE and tuple(layer.window_size_nd) == tuple(extent):
         taps = 1  # a global average: one matrix-vector product, cheaper than a hand-over

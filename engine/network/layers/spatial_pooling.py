@@ -62,12 +62,14 @@ class IPoolingLayer(_WindowedLayer):
         self._check_window(spatial, window, "window_size_nd")
         if self.type not in list(PoolingType):
             self.fail(f"unknown pooling type {self.type!r}")
-        if x.dtype == DataType.INT8 and PoolingType(self.type) != PoolingType.MAX:
-            self.fail(f"INT8 input is supported by MAX pooling only (the maximum of codes is "
-                      f"the code of the maximum), not {PoolingType(self.type).name}")
-        if x.dtype not in FLOAT_TYPES and x.dtype != DataType.INT8:
+        if x.dtype in (DataType.INT8, DataType.INT32) and \
+                PoolingType(self.type) != PoolingType.MAX:
+            self.fail(f"{x.dtype.name} input is supported by MAX pooling only (for INT8 codes, "
+                      f"the maximum of codes is the code of the maximum), not "
+                      f"{PoolingType(self.type).name}")
+        if x.dtype not in FLOAT_TYPES and x.dtype not in (DataType.INT8, DataType.INT32):
             self.fail(f"input type {x.dtype.name} is not supported; expected FLOAT, HALF, BF16 "
-                      f"or INT8 (MAX)")
+                      f"or INT8 / INT32 (MAX)")
         if x.rank < spatial + 1:
             self.fail(f"input of shape {x.shape} needs at least {spatial + 1} dimensions for a "
                       f"{spatial}D window")
