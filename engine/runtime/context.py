@@ -101,8 +101,11 @@ class IExecutionContext:
             return self._error(f"profile index {profile_index} out of range (engine has "
                                f"{self._engine.num_optimization_profiles})")
         if profile_index != self._profile:
+            event = self.get_input_consumed_event()
             self._profile = profile_index
             self._execution = execution_for(self._engine, profile_index)
+            if event:  # the event set on the context stays set
+                self._execution.input_consumed_event = event
         return True
 
     # -- shapes -----------------------------------------------------------------------------
@@ -385,6 +388,26 @@ class IExecutionContext:
     @use_cuda_graphs.setter
     def use_cuda_graphs(self, value: bool) -> None:
         self._execution.use_cuda_graphs = bool(value)
+
+    # -- input consumed event -----------------------------------------------------------------
+    def set_input_consumed_event(self, event: int) -> bool:
+        """A CUDA event (its handle as an int, e.g. ``cupy.cuda.Event().ptr``; 0 for none)
+        that ``execute_async_v3`` records on its stream once the run has read its inputs, so
+        the caller may refill the input buffers before the run ends (with a CUDA graph that
+        copies its inputs, right after the copies). The CPU target reads its inputs before
+        ``execute_async_v3`` returns and has no CUDA events: it accepts 0 only."""
+        event = int(event)
+        if not hasattr(self._execution, "input_consumed_event"):
+            if event:
+                return self._error("set_input_consumed_event: the CPU target has no CUDA "
+                                   "events; its runs have read their inputs when "
+                                   "execute_async_v3 returns")
+            return True
+        self._execution.input_consumed_event = event
+        return True
+
+    def get_input_consumed_event(self) -> int:
+        return int(getattr(self._execution, "input_consumed_event", 0))
 
     def _error(self, message: str,
                 code: ErrorCodeTRT = ErrorCodeTRT.INVALID_ARGUMENT) -> bool:

@@ -188,6 +188,10 @@ class GpuExecution:
         self.profiling = False  # a profiler is set on the context: time every layer
         self.timer: LayerTimer | None = None  # the last run's layer times, when profiling
         self._gate: StreamGate | None = None
+        # context.set_input_consumed_event: a CUDA event recorded once a run has read its
+        # inputs (0: none), and whether this run has recorded it yet
+        self.input_consumed_event = 0
+        self._consumed_recorded = False
         self.debug: dict[ITensor, str] = {}  # debug tensors reported to debug_listener
         self.debug_listener: Any = None
 
@@ -236,9 +240,11 @@ class GpuExecution:
             stream = self._streams[stream_handle] = stream_from_handle(stream_handle)
         with stream:
             self._after_last_run(stream)
+            self._consumed_recorded = False
             signature = self._signature(infos)
             if not (self.profiling or self.debug) and \
                     self._replay_direct(signature, addresses, stream):
+                self._inputs_consumed(stream)  # the graph reads them until it ends
                 self._last_run = stream.record()
                 return
             feeds = {}
@@ -250,6 +256,7 @@ class GpuExecution:
                 else:
                     feeds[t] = device_array(address, shape, dtype)
             results, _ = self._run(signature, feeds)
+            self._inputs_consumed(stream)  # enqueued after every reader of the inputs
             for t in engine._output_tensors():
                 result = contiguous(results[t])
                 address = addresses.get(t.name, 0)
@@ -416,8 +423,15 @@ class GpuExecution:
             source = contiguous(array)
             if source.nbytes:
                 graph.inputs[t].data.copy_from_device_async(source.data, source.nbytes, stream)
+        self._inputs_consumed(stream)  # the graph reads its own copies: the caller's are free
         graph.graph.launch(stream)
         return graph.outputs, True
+
+    def _inputs_consumed(self, stream: cupy.cuda.Stream) -> None:
+        """Record the input-consumed event on ``stream`` (once per run) if one is set."""
+        if self.input_consumed_event and not self._consumed_recorded:
+            cupy.cuda.runtime.eventRecord(self.input_consumed_event, stream.ptr)
+            self._consumed_recorded = True
 
     def _capture(self, signature: _Signature, feeds: dict[ITensor, cupy.ndarray]) -> None:
         if self._capture_stream is None:

@@ -311,3 +311,29 @@ def test_a_transposed_view_feeds_a_matrix_product():
         np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(by_cpu[0], inputs["q"] @ inputs["k"].transpose(0, 2, 3, 1),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_input_consumed_event_is_recorded_on_the_run_stream(engine):
+    """The event is recorded in the run's stream order (not ready while a gate holds the
+    stream, ready after), on every path: eager, captured, replayed."""
+    from engine.runtime.device_gpu import StreamGate
+
+    context = engine.create_execution_context()
+    event = cupy.cuda.Event(disable_timing=True)
+    assert context.set_input_consumed_event(event.ptr)
+    assert context.get_input_consumed_event() == event.ptr
+    stream = cupy.cuda.Stream(non_blocking=True)
+    x = make_input()
+    dx, dy = cupy.asarray(x), cupy.empty((16, 32), cupy.float32)
+    context.set_input_shape("x", x.shape)
+    context.set_tensor_address("x", dx.data.ptr)
+    context.set_tensor_address("out0", dy.data.ptr)
+    for _ in range(4):
+        with stream:
+            gate = StreamGate()
+        assert context.execute_async_v3(stream.ptr)
+        assert not event.done  # recorded behind the gate
+        gate.open()
+        stream.synchronize()
+        assert event.done
+        np.testing.assert_allclose(cupy.asnumpy(dy), reference(x), rtol=1e-6)

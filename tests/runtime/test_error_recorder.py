@@ -82,3 +82,15 @@ def test_a_recorder_that_raises_does_not_take_the_call_down():
     runtime = trt.Runtime(trt.Logger(trt.Logger.INTERNAL_ERROR))
     runtime.error_recorder = Broken()
     assert runtime.deserialize_cuda_engine(b"garbage") is None
+
+
+def test_the_cpu_target_takes_no_input_consumed_event():
+    """The CPU target has no CUDA events (its runs read their inputs before returning)."""
+    recorder = Recorder()
+    engine = trt.Runtime(trt.Logger(trt.Logger.INTERNAL_ERROR)).deserialize_cuda_engine(
+        build_plan(make_model(1)))
+    context = engine.create_execution_context()
+    context.error_recorder = recorder
+    assert context.set_input_consumed_event(0) and context.get_input_consumed_event() == 0
+    assert not context.set_input_consumed_event(12345)
+    assert "no CUDA events" in recorder.errors[-1][1]
