@@ -21,8 +21,8 @@ import numpy as np
 
 from engine.kernels.gpu import cudnn_conv, cudnn_quantized
 from engine.kernels.gpu.capabilities import empty_channels_last
+from engine.kernels.gpu.stream_gate import StreamGate
 from engine.network.layers.math_pointwise import ActivationType
-from engine.runtime.device_gpu import StreamGate
 
 # (name, channels, maps, kernel, stride, size)
 SHAPES = (

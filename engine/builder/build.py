@@ -47,6 +47,7 @@ from engine.network.inference import infer_all, topological_order
 from engine.network.layer import ILayer, TensorInfo
 from engine.network.serialize import decode_network, encode_network
 from engine.network.tensor import ITensor
+from engine.network.weight_names import strip_predicate
 from engine.plan.format import write_plan
 from engine.plugins.build_phase import configure_plugin_layers
 from engine.types import nbytes_of
@@ -303,8 +304,6 @@ def _build_plan(network: INetworkDefinition, config: IBuilderConfig, logger: ILo
 
     strip: Any = False
     if config.get_flag(BuilderFlag.STRIP_PLAN):
-        from engine.runtime.refit import strip_predicate
-
         strip = strip_predicate(order, marked)
     record, arrays = encode_network(clone, order, lazy_weights=True, strip_weights=strip)
     ids = {t: i for i, t in enumerate(_tensors_in_record_order(clone, order))}

@@ -171,7 +171,7 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
         """Make the weights called ``name`` refittable in an engine built with
         ``BuilderFlag.REFIT_INDIVIDUAL`` (the others are not); False when the network has no
         weights of that name."""
-        from engine.runtime.refit import weights_of_layers
+        from engine.network.weight_names import weights_of_layers
 
         found, aliases = weights_of_layers(self._layers)
         key = name if name in found else aliases.get(name)

@@ -15,9 +15,10 @@ layer's name, which is the same for models of the same architecture. The weights
 from __future__ import annotations
 
 from engine.logger import ILogger, Severity, log
+from engine.network.weight_names import weights_of_layers
 from engine.onnx.errors import ErrorCode, ParserError
 from engine.onnx.parser import OnnxParser
-from engine.runtime.refit import Refitter, weights_of_layers
+from engine.runtime.refit import Refitter
 
 
 class OnnxParserRefitter:

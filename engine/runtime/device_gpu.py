@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import cupy
 import numpy as np
 
-from engine.builder.config import BuilderFlag
 from engine.errors import EngineError, ExecutionError
 from engine.kernels.gpu.bf16 import forget_twin, host_storage, storage_dtype, to_storage
 from engine.kernels.gpu.capabilities import contiguous, is_capturable
+from engine.kernels.gpu.stream_gate import StreamGate
 from engine.kernels.gpu.weights import upload_weights
 from engine.kernels.math_mode import allow_tf32
 from engine.kernels.registry import KernelFn
@@ -54,43 +54,6 @@ def _elapsed(start: cupy.cuda.Event, end: cupy.cuda.Event) -> Callable[[], float
         end.synchronize()
         return float(cupy.cuda.get_elapsed_time(start, end))
     return read
-
-
-# Profiling enqueues the layers one by one from Python, which is slower than the GPU runs
-# small layers: events around each layer would time the host's launch latency. The gate
-# holds the stream (a kernel spinning on a pinned host flag) while the host enqueues the
-# whole run, then opens, so the layers run back to back and their events time the device.
-# It opens by itself after _GATE_LIMIT_NS, so a layer that waits on the stream mid-enqueue
-# (a dynamic shape read back) delays the run instead of deadlocking it.
-_GATE_SOURCE = r"""
-extern "C" __global__ void engine_profile_gate(const volatile int* flag,
-                                               unsigned long long limit_ns) {
-    unsigned long long start, now;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
-    do {
-        __nanosleep(2000);
-        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
-    } while (*flag == 0 && now - start < limit_ns);
-}
-"""
-_GATE_LIMIT_NS = 2_000_000_000
-
-
-class StreamGate:
-    """A closed gate on the current stream until ``open()`` (see _GATE_SOURCE)."""
-
-    _kernel: cupy.RawKernel | None = None
-
-    def __init__(self) -> None:
-        if StreamGate._kernel is None:
-            StreamGate._kernel = cupy.RawKernel(_GATE_SOURCE, "engine_profile_gate")
-        self._memory = cupy.cuda.alloc_pinned_memory(4)
-        self._flag = np.frombuffer(self._memory, np.int32, 1)
-        self._flag[0] = 0
-        StreamGate._kernel((1,), (1,), (self._memory.ptr, np.uint64(_GATE_LIMIT_NS)))
-
-    def open(self) -> None:
-        self._flag[0] = 1
 
 
 def device_array(address: int, shape: tuple[int, ...], dtype: Any, owner: Any = None
@@ -393,7 +356,7 @@ class GpuExecution:
         """Enqueue one run on the current stream; returns the outputs and whether they are a
         graph's buffers (valid until the next run of this context). Kernels enqueue in the
         math mode the plan was built for (TF32 where its BuilderFlag.TF32 allowed it)."""
-        with allow_tf32(bool(self._engine._flags >> BuilderFlag.TF32 & 1)):
+        with allow_tf32(self._engine._allows_tf32):
             return self._run_in_mode(signature, feeds)
 
     def _run_in_mode(self, signature: _Signature, feeds: dict[ITensor, cupy.ndarray]

@@ -17,6 +17,7 @@ from engine.network.inference import infer_all
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.serialize import StrippedWeights, decode_network
 from engine.network.tensor import ITensor
+from engine.network.weight_names import weights_of_layers
 from engine.plan.compatibility import check_hardware_compatibility, check_library_version
 from engine.plan.format import PlanContents
 from engine.types import DataType, Dims, TensorFormat, TensorIOMode, TensorLocation, nptype
@@ -56,8 +57,6 @@ def check_target(target: Any) -> str:
 
 def stripped_weight_names(layers: Any) -> set[str]:
     """The refit names of the weights a plan left out (``StrippedWeights``)."""
-    from engine.runtime.refit import weights_of_layers
-
     found, _ = weights_of_layers(layers)
     return {name for name, targets in found.items()
             if any(isinstance(getattr(layer, attribute), StrippedWeights)
@@ -315,6 +314,13 @@ class ICudaEngine:
         from engine.runtime.serialization import serialize_with_config
 
         return serialize_with_config(self, config)
+
+    @property
+    def _allows_tf32(self) -> bool:
+        """Whether the plan was built with BuilderFlag.TF32 (its FP32 products may use TF32)."""
+        from engine.builder.config import BuilderFlag
+
+        return bool(self._flags >> BuilderFlag.TF32 & 1)
 
     def _require_weights(self) -> None:
         """Refuse to run while weights are missing from a weight-stripped plan."""

@@ -20,7 +20,6 @@ weight where the network put it (no constant folding or fusion), so each can be 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -29,8 +28,9 @@ from engine.error_recorder import ErrorCodeTRT, record_error
 from engine.errors import EngineError
 from engine.logger import ILogger, Severity, log
 from engine.network.inference import infer_all
-from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layer import LayerType, TensorInfo
 from engine.network.serialize import encode_network
+from engine.network.weight_names import Targets, weights_of_layers
 from engine.plan.format import read_plan, write_plan
 from engine.runtime.engine import ICudaEngine
 from engine.types import TensorLocation, Weights
@@ -52,9 +52,6 @@ _ROLE_ATTRIBUTES = {WeightsRole.KERNEL: "kernel", WeightsRole.BIAS: "bias",
                     WeightsRole.CONSTANT: "weights"}
 
 
-Targets = list[tuple[ILayer, str]]
-
-
 def refittable_weights(engine: ICudaEngine) -> tuple[dict[str, Targets], dict[str, str]]:
     """The weights of ``engine`` a refit may replace, by name (see ``weights_of_layers``):
     all, or those the network marked under ``BuilderFlag.REFIT_INDIVIDUAL``."""
@@ -64,44 +61,6 @@ def refittable_weights(engine: ICudaEngine) -> tuple[dict[str, Targets], dict[st
         return found, aliases
     found = {name: targets for name, targets in found.items() if name in allowed}
     return found, {alias: name for alias, name in aliases.items() if name in found}
-
-
-def strip_predicate(layers: Iterable[ILayer], names: Iterable[str] | None) -> Any:
-    """What to leave out of a weight-stripped plan: every weight (``names`` None), or the
-    weights of those refit names."""
-    if names is None:
-        return True
-    found, _ = weights_of_layers(layers)
-    chosen = {id(getattr(layer, attribute)) for name in names
-              for layer, attribute in found.get(name, [])}
-    return lambda weights: id(weights) in chosen
-
-
-def weights_of_layers(layers: Iterable[ILayer]) -> tuple[dict[str, Targets], dict[str, str]]:
-    """The weights of ``layers`` by their refit name, each name with the (layer, attribute)
-    pairs holding those weights (one initializer may feed several layers), and the other
-    names they answer to (aliases).
-
-    The refit name is the name the weights were given (``set_weights_name``; the ONNX
-    initializer's name for parsed models), else a constant's output tensor name, else
-    ``"<layer name>.<attribute>"``. Those last two, and a constant's layer name, are always
-    aliases."""
-    found: dict[str, Targets] = {}
-    aliases: dict[str, str] = {}
-    for layer in layers:
-        for attribute in type(layer)._attributes:
-            value = getattr(layer, attribute, None)
-            if not isinstance(value, Weights) or value.size == 0:
-                continue
-            if layer.layer_type == LayerType.CONSTANT:
-                others = [layer._outputs[0].name, layer.name]
-            else:
-                others = [f"{layer.name}.{attribute}"]
-            name = value.name if value.name is not None else others[0]
-            found.setdefault(name, []).append((layer, attribute))
-            for alias in others:
-                aliases.setdefault(alias, name)
-    return found, {alias: name for alias, name in aliases.items() if alias not in found}
 
 
 class Refitter:

@@ -24,6 +24,7 @@ import numpy as np
 from engine.error_recorder import ErrorCodeTRT, record_error
 from engine.logger import Severity, log
 from engine.network.serialize import encode_network
+from engine.network.weight_names import strip_predicate
 from engine.plan.format import read_plan, write_plan
 
 if TYPE_CHECKING:
@@ -73,8 +74,6 @@ def serialize_with_config(engine: ICudaEngine, config: ISerializationConfig) -> 
     contents = read_plan(engine._plan)
     header = {k: v for k, v in contents.header.items() if k != "arrays"}
     if exclude:
-        from engine.runtime.refit import strip_predicate
-
         order = [layer for layer, _ in engine._steps]
         header["network"], arrays = encode_network(
             engine._network, order, strip_weights=strip_predicate(order,

@@ -316,7 +316,7 @@ def test_a_transposed_view_feeds_a_matrix_product():
 def test_input_consumed_event_is_recorded_on_the_run_stream(engine):
     """The event is recorded in the run's stream order: not ready while a gate holds the
     stream, ready after (replays; the eager and capturing runs may wait on the stream)."""
-    from engine.runtime.device_gpu import StreamGate
+    from engine.kernels.gpu.stream_gate import StreamGate
 
     context = engine.create_execution_context()
     event = cupy.cuda.Event(disable_timing=True)

@@ -42,6 +42,7 @@ from engine.kernels.gpu.fused_conv import (
     fused_convolution_columns,
     uniform_float_2d_convolution,
 )
+from engine.kernels.gpu.stream_gate import StreamGate
 from engine.kernels.gpu.weights import derived_constant, device_weights
 from engine.kernels.math_mode import tf32_allowed
 from engine.kernels.registry import kernel
@@ -238,8 +239,6 @@ def _scratch(tensor: Any) -> cupy.ndarray:
 def _fastest_plan(graph: Any, tensors: list[Any]) -> str | None:
     """Time the first AUTOTUNE_PLANS plans that build (device time, behind a stream gate, on
     scratch buffers) and build and select the fastest; its name, or None if none built."""
-    from engine.runtime.device_gpu import StreamGate
-
     pack = {t: _scratch(t) for t in tensors}
     handle = _handle()
     _cudnn().set_stream(handle=handle, stream=cupy.cuda.get_current_stream().ptr)
