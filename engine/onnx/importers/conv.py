@@ -30,7 +30,13 @@ def _as_2d(ctx: ImportContext, x):  # noqa: ANN001, ANN202
 
 @importer("Conv", since=1)
 def conv(ctx: ImportContext, node: Node):
-    x, w, b = node.require(0), node.require(1), node.input(2)
+    return [convolution(ctx, node, node.require(0), node.require(1), node.input(2))]
+
+
+def convolution(ctx: ImportContext, node: Node, x, w, b):  # noqa: ANN001, ANN201
+    """The convolution of ``x`` by ``w`` (+ ``b``) with ``node``'s attributes (kernel_shape,
+    strides, dilations, pads or auto_pad, group): Conv's body, shared with the quantized
+    convolutions that compute their operands first."""
     spatial = rank(x) - 2
     one_d = spatial == 1
     kernel = list(node.attr("kernel_shape") or tuple(w.shape)[2:])
@@ -62,7 +68,7 @@ def conv(ctx: ImportContext, node: Node):
         layer.pre_padding = trt.Dims(list(layer.pre_padding) + [0])
         layer.post_padding = trt.Dims(list(layer.post_padding) + [0])
     out = layer.get_output(0)
-    return [squeeze(ctx, out, [rank(out) - 1]) if one_d else out]
+    return squeeze(ctx, out, [rank(out) - 1]) if one_d else out
 
 
 @importer("ConvTranspose", since=1)

@@ -1,6 +1,7 @@
-"""Integer and quantized products: MatMulInteger, QLinearMatMul. Computed in float32 from the
-dequantized (zero-point subtracted) integers, which is exact while the sums stay below 2**24,
-then requantized (round half to even, saturate) as QuantizeLinear does."""
+"""Integer and quantized products (ONNX's QOperator format, as onnxruntime's quantization
+tools write it): MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv. Computed in float32
+from the dequantized (zero-point subtracted) integers, which is exact while the sums stay below
+2**24, then requantized (round half to even, saturate) as QuantizeLinear does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import onnx
 from engine.onnx.compose import cast, constant_like, elementwise, rank, reshape, unary
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
+from engine.onnx.importers.conv import convolution
 from engine.onnx.importers.matmul import matmul
 from engine.onnx.registry import importer
 from engine.types import DataType
@@ -38,23 +40,68 @@ def matmul_integer(ctx: ImportContext, node: Node):
 @importer("QLinearMatMul", since=10)
 def qlinear_matmul(ctx: ImportContext, node: Node):
     a_q, a_scale, a_zp, b_q, b_scale, b_zp, y_scale, y_zp = (node.input(i) for i in range(8))
-    # A UINT8 zero point arrives carried in INT32 (TensorRT's UINT8 is for I/O only).
-    y_type = DataType.UINT8 if y_zp is not None and \
-        ctx.onnx_types.get(y_zp) == onnx.TensorProto.UINT8 else None
-    y_type = y_type or (y_zp.dtype if y_zp is not None else None)
-    if y_type not in _RANGES:
-        node.fail(ErrorCode.UNSUPPORTED_NODE_DATATYPE, "QLinearMatMul needs an INT8 or UINT8 "
-                                                       "output zero point")
     a = elementwise(ctx, _centered(ctx, a_q, a_zp, True),
                     _scale(ctx, a_scale, True), "PROD")
     b = elementwise(ctx, _centered(ctx, b_q, b_zp, False),
                     _scale(ctx, b_scale, False), "PROD")
-    y = elementwise(ctx, matmul(ctx, a, b), cast(ctx, y_scale, DataType.FLOAT), "DIV")
+    return [_requantized(ctx, node, matmul(ctx, a, b), y_scale, y_zp)]
+
+
+def _requantized(ctx: ImportContext, node: Node, y, y_scale, y_zp):  # noqa: ANN001, ANN202
+    """Real ``y`` quantized with ``y_scale`` and ``y_zp`` (INT8, or UINT8 carried in INT32
+    as TensorRT's UINT8 is for I/O only) as QuantizeLinear does."""
+    y_type = DataType.UINT8 if y_zp is not None and \
+        ctx.onnx_types.get(y_zp) == onnx.TensorProto.UINT8 else None
+    y_type = y_type or (y_zp.dtype if y_zp is not None else None)
+    if y_type not in _RANGES:
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DATATYPE, f"{node.op_type} needs an INT8 or UINT8 "
+                                                       f"output zero point")
+    y = elementwise(ctx, y, cast(ctx, y_scale, DataType.FLOAT), "DIV")
     y = elementwise(ctx, unary(ctx, y, "ROUND"), cast(ctx, y_zp, DataType.FLOAT), "SUM")
     lo, hi = _RANGES[y_type]
     y = elementwise(ctx, y, constant_like(ctx, lo, y), "MAX")
     y = elementwise(ctx, y, constant_like(ctx, hi, y), "MIN")
-    return [cast(ctx, y, y_type)]
+    return cast(ctx, y, y_type)
+
+
+def _per_map(ctx: ImportContext, t, r: int):  # noqa: ANN001, ANN202
+    """A per-output-map vector (FLOAT) shaped to broadcast over rank-``r`` weights
+    ``[M, C, *kernel]``; a scalar as it is."""
+    t = cast(ctx, t, DataType.FLOAT)
+    if rank(t) == 1 and t.shape[0] != 1:
+        return reshape(ctx, t, [-1] + [1] * (r - 1))
+    return t
+
+
+def _centered_weights(ctx: ImportContext, w, zero_point):  # noqa: ANN001, ANN202
+    wf = cast(ctx, w, DataType.FLOAT)
+    if zero_point is None:
+        return wf
+    return elementwise(ctx, wf, _per_map(ctx, zero_point, rank(w)), "SUB")
+
+
+@importer("ConvInteger", since=10)
+def conv_integer(ctx: ImportContext, node: Node):
+    x, w, x_zp, w_zp = node.require(0), node.require(1), node.input(2), node.input(3)
+    y = convolution(ctx, node, _centered(ctx, x, x_zp, False), _centered_weights(ctx, w, w_zp),
+                    None)
+    return [cast(ctx, y, DataType.INT32)]
+
+
+@importer("QLinearConv", since=10)
+def qlinear_conv(ctx: ImportContext, node: Node):
+    x_q, x_scale, x_zp, w_q, w_scale, w_zp, y_scale, y_zp, bias = \
+        (node.input(i) for i in range(9))
+    x = elementwise(ctx, _centered(ctx, x_q, x_zp, False), cast(ctx, x_scale, DataType.FLOAT),
+                    "PROD")
+    w = elementwise(ctx, _centered_weights(ctx, w_q, w_zp), _per_map(ctx, w_scale, rank(w_q)),
+                    "PROD")
+    b = None
+    if bias is not None:  # INT32 in units of x_scale * w_scale[m]
+        b = elementwise(ctx, elementwise(ctx, cast(ctx, bias, DataType.FLOAT),
+                                         cast(ctx, x_scale, DataType.FLOAT), "PROD"),
+                        cast(ctx, w_scale, DataType.FLOAT), "PROD")
+    return [_requantized(ctx, node, convolution(ctx, node, x, w, b), y_scale, y_zp)]
 
 
 def _scale(ctx: ImportContext, scale, row_axis: bool):  # noqa: ANN001, ANN202
