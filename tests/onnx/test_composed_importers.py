@@ -205,3 +205,28 @@ def test_training_dropout_imports_only_with_a_zero_ratio(ratio, imports):
     got = run_model(model, {"x": x})
     np.testing.assert_array_equal(got["y"], x)
     assert got["mask"].dtype == np.bool_ and got["mask"].all()
+
+
+@pytest.mark.parametrize("output_shape", [None, (2, 3, 7, 9)])
+def test_max_unpool_scatters_to_the_flat_indices_as_the_reference(output_shape):
+    """MaxUnpool of values at MaxPool-style flat indices (batch and channels included), into
+    the unpooled shape or the leading corner of a larger output_shape."""
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 3, 4)).astype(np.float32)
+    unpooled = 2 * 3 * 6 * 8
+    indices = rng.choice(unpooled, size=x.size, replace=False).reshape(x.shape).astype(np.int64)
+    inputs = ["x", "i"] + (["shape"] if output_shape else [])
+    inits = [numpy_helper.from_array(np.array(output_shape, np.int64), "shape")] \
+        if output_shape else []
+    graph = helper.make_graph(
+        [helper.make_node("MaxUnpool", inputs, ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
+              helper.make_tensor_value_info("i", TensorProto.INT64, x.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    want = ReferenceEvaluator(model).run(None, {"x": x, "i": indices})[0]
+    got = run_model(model, {"x": x, "i": indices})["y"]
+    np.testing.assert_array_equal(got, want)

@@ -199,3 +199,46 @@ def lrn(ctx: ImportContext, node: Node):
     layer = ctx.network.add_lrn(x, int(node.attr("size")), float(node.attr("alpha", 1e-4)),
                                 float(node.attr("beta", 0.75)), float(node.attr("bias", 1.0)))
     return [layer.get_output(0)]
+
+
+@importer("MaxUnpool", since=9)
+def max_unpool(ctx: ImportContext, node: Node):
+    """MaxPool undone: the values scattered to their flat indices (MaxPool's Indices: over the
+    whole output, batch and channels included) of a zero tensor of the unpooled shape
+    ``(in - 1) * stride - pads + kernel``, placed in the leading corner of a zero tensor of
+    ``output_shape`` when that is given (a constant), as onnx's reference does."""
+    from engine.onnx.compose import cast, reshape
+
+    x, indices, output_shape = node.require(0), node.require(1), node.input(2)
+    spatial = rank(x) - 2
+    if any(d < 0 for d in x.shape):
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "MaxUnpool needs a static input shape")
+    kernel = list(node.attr("kernel_shape"))
+    strides = list(node.attr("strides", [1] * spatial))
+    pads = list(node.attr("pads", [0] * 2 * spatial))
+    inferred = list(x.shape[:2]) + [
+        (x.shape[2 + i] - 1) * strides[i] - pads[i] - pads[spatial + i] + kernel[i]
+        for i in range(spatial)]
+    zeros = ctx.constant(np.zeros(int(np.prod(inferred)), trt.nptype(x.dtype)))
+    flat_indices = reshape(ctx, cast(ctx, indices, trt.DataType.INT64), [-1])
+    layer = ctx.network.add_scatter(zeros, flat_indices, reshape(ctx, x, [-1]),
+                                    trt.ScatterMode.ELEMENT)
+    layer.axis = 0
+    y = reshape(ctx, layer.get_output(0), inferred)
+    if output_shape is None:
+        return [y]
+    value = ctx.value(output_shape)
+    if value is None:
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
+                  "MaxUnpool's output_shape must be known at build time")
+    shape = [int(d) for d in np.asarray(value).reshape(-1)]
+    if len(shape) != len(inferred) or any(s < i for s, i in zip(shape, inferred)):
+        node.fail(ErrorCode.INVALID_NODE, f"output_shape {shape} is smaller than the unpooled "
+                                          f"shape {inferred}")
+    if shape == inferred:
+        return [y]
+    # the unpooled values in the leading corner of a zero tensor of output_shape
+    grown = ctx.network.add_slice(y, trt.Dims([0] * len(shape)), trt.Dims(shape),
+                                  trt.Dims([1] * len(shape)))
+    grown.mode = trt.SampleMode.FILL
+    return [grown.get_output(0)]
