@@ -3,7 +3,9 @@ TensorRT's quantized INT8 in float32, then rounded back; INT32, INT64 and BOOL e
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -60,12 +62,32 @@ _ERF_LIMIT = _ERF_WIDTH * _ERF_PIECES  # erf is 1.0 in float64 from 5.93 on
 _ERF_TAYLOR, _ERF_POWERS = _erf_pieces()
 
 
+@functools.cache
+def _scipy_erf() -> Any:
+    """SciPy's vectorized erf where SciPy is installed (optional: about three times faster
+    than the polynomials below, with the same float32 results), else None."""
+    try:
+        from scipy.special import erf as scipy_erf
+    except ImportError:
+        return None
+    return scipy_erf
+
+
 def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, elementwise, in float64 (NumPy has none). Below 0.25 its Taylor
-    series (relative error below 1e-16); up to 6, piecewise polynomials interpolating
-    ``math.erf`` (relative error below 1e-11, so float32 results equal the correctly rounded
-    ones but for rare ties); 1 beyond; NaN stays NaN. About four times faster than calling
-    ``math.erf`` per element, which dominated a BERT encoder's GELUs on the CPU target."""
+    """The error function, elementwise, in float64 (NumPy has none): SciPy's where it is
+    installed, else ``erf_polynomials``."""
+    fast = _scipy_erf()
+    if fast is not None:
+        return np.asarray(fast(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+    return erf_polynomials(x)
+
+
+def erf_polynomials(x: np.ndarray) -> np.ndarray:
+    """The error function in float64 without SciPy. Below 0.25 its Taylor series (relative
+    error below 1e-16); up to 6, piecewise polynomials interpolating ``math.erf`` (relative
+    error below 1e-11, so float32 results equal the correctly rounded ones but for rare
+    ties); 1 beyond; NaN stays NaN. About four times faster than calling ``math.erf`` per
+    element, which dominated a BERT encoder's GELUs on the CPU target."""
     x = np.asarray(x, dtype=np.float64)
     ax = np.abs(x)
     clipped = np.fmin(ax, _ERF_LIMIT)  # NaN -> the limit; put back below
