@@ -25,7 +25,7 @@ from engine.errors import EngineError, ExecutionError
 from engine.kernels.gpu.bf16 import forget_twin, host_storage, storage_dtype, to_storage
 from engine.kernels.gpu.capabilities import contiguous, is_capturable
 from engine.kernels.gpu.stream_gate import StreamGate
-from engine.kernels.gpu.weights import upload_weights
+from engine.kernels.gpu.weights import forget_derived, upload_weights
 from engine.kernels.math_mode import allow_tf32
 from engine.kernels.registry import KernelFn
 from engine.network.layer import ILayer, TensorInfo
@@ -45,6 +45,7 @@ def upload_engine_weights(engine: ICudaEngine) -> int:
     engine._weights_generation = getattr(engine, "_weights_generation", 0) + 1
     for layer, _ in engine._steps:
         forget_twin(layer)  # a BF16 layer's FLOAT twin holds a copy of the old weights
+        forget_derived(layer)  # kernel layouts (KRSC, padded codes) made from the old ones
     return upload_weights(layer for layer, _ in engine._steps)
 
 

@@ -59,6 +59,12 @@ _DERIVED: weakref.WeakKeyDictionary[ILayer, dict[object, cupy.ndarray]] = \
     weakref.WeakKeyDictionary()
 
 
+def forget_derived(layer: ILayer) -> None:
+    """Drop ``layer``'s derived constants (its weights changed: a refit); they are made again
+    from the new weights on the next eager run."""
+    _DERIVED.pop(layer, None)
+
+
 def derived_constant(layer: ILayer, key: object, make: Callable[[], np.ndarray]
                      ) -> cupy.ndarray:
     """The device copy of ``make()`` for ``layer`` and ``key`` (e.g. the input shape), made on
