@@ -230,3 +230,23 @@ def test_max_unpool_scatters_to_the_flat_indices_as_the_reference(output_shape):
     want = ReferenceEvaluator(model).run(None, {"x": x, "i": indices})[0]
     got = run_model(model, {"x": x, "i": indices})["y"]
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("...ij,...jk->...ik", [(2, 3, 4, 5), (2, 3, 5, 6)]),
+    ("...ij,jk", [(3, 4, 5), (5, 2)]),
+    ("b...d,bd->b...", [(2, 3, 4, 5), (2, 5)]),
+])
+def test_einsum_with_an_ellipsis_matches_numpy(equation, shapes):
+    """An ellipsis spelled out in unused letters (the einsum layer takes letters only)."""
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    names = [f"x{i}" for i in range(len(arrays))]
+    graph = helper.make_graph(
+        [helper.make_node("Einsum", names, ["y"], equation=equation)], "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape)
+         for n, a in zip(names, arrays)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+    got = run_model(model, dict(zip(names, arrays)))["y"]
+    np.testing.assert_allclose(got, np.einsum(equation, *arrays), rtol=1e-5, atol=1e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import engine as trt
 from engine.onnx.compose import cast, constant_like, elementwise, prepend_ones, rank
 from engine.onnx.context import ImportContext, Node
+from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 
 
@@ -47,4 +48,47 @@ def gemm(ctx: ImportContext, node: Node):
 def einsum(ctx: ImportContext, node: Node):
     inputs = [t for t in node.inputs if t is not None]
     equation = str(node.attr("equation", "")).replace(" ", "")
+    if "..." in equation:
+        equation = _without_ellipsis(node, equation, [rank(t) for t in inputs],
+                                     [tuple(t.shape) for t in inputs])
     return [ctx.network.add_einsum(inputs, equation).get_output(0)]
+
+
+def _without_ellipsis(node: Node, equation: str, ranks: list[int],
+                      shapes: list[tuple[int, ...]]) -> str:
+    """``equation`` with each ``...`` spelled out in unused letters (the einsum layer, as
+    TensorRT's, takes letters only): an input's ellipsis stands for the dims its letters do
+    not name, right-aligned against the others' (NumPy's broadcasting of ellipsis dims,
+    here without size-1 dims against larger ones)."""
+    inputs, arrow, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(ranks):
+        node.fail(ErrorCode.INVALID_NODE, f"equation {equation!r} has {len(terms)} inputs, "
+                                          f"the node {len(ranks)}")
+    spans = [r - len(t.replace("...", "")) if "..." in t else 0 for t, r in zip(terms, ranks)]
+    if min(spans, default=0) < 0:
+        node.fail(ErrorCode.INVALID_NODE, f"equation {equation!r}: more letters than dims")
+    width = max(spans, default=0)
+    free = [c for c in "abcdefghijklmnopqrstuvwxyz" if c not in equation]
+    if len(free) < width:
+        node.fail(ErrorCode.UNSUPPORTED_NODE, f"equation {equation!r}: too few unused letters "
+                                              f"for its ellipsis")
+    letters = free[:width]
+    sizes: dict[str, int] = {}
+    for term, span, shape in zip(terms, spans, shapes):
+        if "..." not in term:
+            continue
+        start = term.index("...")
+        for letter, size in zip(letters[width - span:], shape[start:start + span]):
+            if sizes.setdefault(letter, size) != size:
+                node.fail(ErrorCode.UNSUPPORTED_NODE, f"equation {equation!r}: ellipsis dims "
+                                                      f"of sizes {sizes[letter]} and {size} "
+                                                      f"(broadcasting is not supported)")
+    spelled = [t.replace("...", "".join(letters[width - s:])) for t, s in zip(terms, spans)]
+    if arrow:
+        output = output.replace("...", "".join(letters))
+    else:  # implicit output: the ellipsis dims, then the letters used once, sorted
+        named = "".join(terms).replace("...", "")
+        output = "".join(letters) + "".join(sorted(c for c in set(named)
+                                                   if named.count(c) == 1))
+    return ",".join(spelled) + "->" + output
