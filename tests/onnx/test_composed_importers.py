@@ -250,3 +250,29 @@ def test_einsum_with_an_ellipsis_matches_numpy(equation, shapes):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
     got = run_model(model, dict(zip(names, arrays)))["y"]
     np.testing.assert_allclose(got, np.einsum(equation, *arrays), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("storage_order", [0, 1])
+def test_max_pool_indices_then_unpool_match_the_reference(storage_order):
+    """MaxPool's Indices (overlapping padded windows, ties to the first maximum) and the
+    MaxUnpool that undoes it, against onnx's reference evaluator."""
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(12)
+    x = rng.integers(-3, 4, (2, 3, 7, 6)).astype(np.float32)  # ties in most windows
+    nodes = [helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[3, 3],
+                              strides=[2, 1], pads=[1, 1, 1, 1], storage_order=storage_order)]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+               helper.make_tensor_value_info("i", TensorProto.INT64, None)]
+    if storage_order == 0:
+        nodes.append(helper.make_node("MaxUnpool", ["y", "i"], ["u"], kernel_shape=[3, 3],
+                                      strides=[2, 1], pads=[1, 1, 1, 1]))
+        outputs.append(helper.make_tensor_value_info("u", TensorProto.FLOAT, None))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, x.shape)], outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+    want = ReferenceEvaluator(model).run(None, {"x": x})
+    got = run_model(model, {"x": x})
+    for name, expected in zip([o.name for o in outputs], want):
+        np.testing.assert_array_equal(got[name], expected, err_msg=name)

@@ -145,11 +145,60 @@ def _ceil_padding(node: Node, x, kernel, strides, pre, post):  # noqa: ANN001, A
 
 @importer("MaxPool", since=1)
 def max_pool(ctx: ImportContext, node: Node):
-    if node.has_output(1):
-        node.fail(ErrorCode.UNSUPPORTED_NODE, "MaxPool's Indices output is not supported")
-    if node.attr("storage_order", 0):
-        node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, "storage_order=1")
-    return [_pool(ctx, node, node.require(0), "MAX")]
+    x = node.require(0)
+    y = _pool(ctx, node, x, "MAX")
+    if not node.has_output(1):
+        return [y]
+    return [y, _max_indices(ctx, node, x, y)]
+
+
+def _max_indices(ctx: ImportContext, node: Node, x, y):  # noqa: ANN001, ANN202
+    """MaxPool's Indices: per window, the flat index (over the whole input, batch and
+    channels included; the spatial part column-major with storage_order 1) of its first
+    maximum. The windows' values are gathered from the
+    flattened input (padding reads -inf), TopK picks each window's first maximum, and a
+    constant table maps it back to its input position."""
+    from engine.onnx.compose import cast, reshape
+
+    spatial = rank(x) - 2
+    if any(d < 0 for d in x.shape) or any(d != 1 for d in node.attr("dilations", [])):
+        node.fail(ErrorCode.UNSUPPORTED_NODE, "MaxPool's Indices output needs a static input "
+                                              "shape and no dilation")
+    pool = y._producer if spatial != 1 else None
+    if pool is None or pool.layer_type != trt.LayerType.POOLING:
+        node.fail(ErrorCode.UNSUPPORTED_NODE, "MaxPool's Indices output of a 1-D pooling")
+    sizes = tuple(int(d) for d in x.shape[2:])
+    geometry = pool.geometry(sizes)  # (pre, post, out) per axis
+    kernel, strides = tuple(pool.window_size_nd), tuple(pool.stride_nd)
+    outs = [out for _, _, out in geometry]
+    grids = np.meshgrid(*[np.arange(o) for o in outs], *[np.arange(k) for k in kernel],
+                        indexing="ij")
+    position = [grids[i] * strides[i] - geometry[i][0] + grids[spatial + i]
+                for i in range(spatial)]
+    inside = np.all([(p >= 0) & (p < n) for p, n in zip(position, sizes)], axis=0)
+    clipped = [np.clip(p, 0, n - 1) for p, n in zip(position, sizes)]
+    volume = int(np.prod(sizes))
+    windows_shape = (int(np.prod(outs)), int(np.prod(kernel)))
+    table = np.where(inside, np.ravel_multi_index(clipped, sizes), volume) \
+        .reshape(windows_shape).astype(np.int64)
+    # the index reported: row-major over the spatial axes, or column-major (storage_order 1)
+    order = "F" if node.attr("storage_order", 0) else "C"
+    reported = np.ravel_multi_index(clipped, sizes, order=order).reshape(windows_shape)
+    planes = int(x.shape[0]) * int(x.shape[1])
+    rows = reshape(ctx, x, [planes, volume])
+    lowest = ctx.constant(np.full((planes, 1), -np.inf, trt.nptype(x.dtype)))
+    joined = ctx.network.add_concatenation([rows, lowest])
+    joined.axis = 1
+    windows = ctx.network.add_gather(joined.get_output(0), ctx.constant(table.reshape(-1)), 1)
+    windows = reshape(ctx, windows.get_output(0), [planes] + list(table.shape))
+    best = ctx.network.add_topk(windows, trt.TopKOperation.MAX, 1, 1 << 2)
+    tiled = ctx.constant(np.broadcast_to(reported, (planes,) + table.shape).astype(np.int64))
+    chosen = ctx.network.add_gather_v2(tiled, cast(ctx, best.get_output(1), trt.DataType.INT64),
+                                       trt.GatherMode.ELEMENT)
+    chosen.axis = 2
+    offsets = ctx.constant((np.arange(planes, dtype=np.int64) * volume).reshape(planes, 1, 1))
+    flat = elementwise(ctx, chosen.get_output(0), offsets, "SUM")
+    return reshape(ctx, flat, [int(x.shape[0]), int(x.shape[1])] + outs)
 
 
 @importer("AveragePool", since=1)
