@@ -276,3 +276,22 @@ def test_max_pool_indices_then_unpool_match_the_reference(storage_order):
     got = run_model(model, {"x": x})
     for name, expected in zip([o.name for o in outputs], want):
         np.testing.assert_array_equal(got[name], expected, err_msg=name)
+
+
+@pytest.mark.parametrize("op", ["BitwiseAnd", "BitwiseOr", "BitwiseXor"])
+def test_bitwise_on_int64_across_the_whole_range(op):
+    """64-bit operands: combined in 32-bit halves (2**63 is beyond INT64), the extremes and
+    negative numbers included, against NumPy."""
+    values = np.array([0, 1, -1, 2 ** 62 + 12345, -(2 ** 63), 2 ** 63 - 1, -987654321987,
+                       2 ** 32, 2 ** 32 - 1, -(2 ** 31)], np.int64)
+    a = np.repeat(values, len(values)).reshape(10, 10)
+    b = np.tile(values, len(values)).reshape(10, 10)
+    graph = helper.make_graph(
+        [helper.make_node(op, ["a", "b"], ["y"])], "g",
+        [helper.make_tensor_value_info("a", TensorProto.INT64, a.shape),
+         helper.make_tensor_value_info("b", TensorProto.INT64, b.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    want = {"BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or,
+            "BitwiseXor": np.bitwise_xor}[op](a, b)
+    np.testing.assert_array_equal(run_model(model, {"a": a, "b": b})["y"], want)

@@ -68,41 +68,66 @@ def bitwise_not(ctx: ImportContext, node: Node):
     return [cast(ctx, result, x.dtype)]
 
 
+def _combined(ctx: ImportContext, a, b, combine: str, width: int):  # noqa: ANN001, ANN202
+    """``a combine b`` (AND, OR, XOR) of the low ``width`` bits of INT64 ``a`` and ``b`` (of
+    one shape), as an unsigned value in INT64: each operand split into its bits along a new
+    last axis by exact INT64 arithmetic, the bits combined, summed back with their powers."""
+    r = len(a.shape)
+    powers = ctx.constant(np.array([1 << k for k in range(width)], np.int64)
+                          .reshape((1,) * r + (width,)))
+    modulus = 1 << width
+
+    def bits(t):  # noqa: ANN001, ANN202 - the W bits of t along a new last axis
+        m = constant_like(ctx, modulus, t)
+        wraps = elementwise(ctx, t, m, "FLOOR_DIV")
+        unsigned = elementwise(ctx, t, elementwise(ctx, wraps, m, "PROD"), "SUB")  # mod 2**W
+        expanded = unsqueeze(ctx, unsigned, [r])
+        shifted = elementwise(ctx, expanded, powers, "FLOOR_DIV")
+        two = constant_like(ctx, 2, shifted)
+        return elementwise(ctx, shifted, elementwise(
+            ctx, elementwise(ctx, shifted, two, "FLOOR_DIV"), two, "PROD"), "SUB")
+
+    x, y = bits(a), bits(b)
+    both = elementwise(ctx, x, y, "PROD")
+    if combine == "AND":
+        out = both
+    elif combine == "OR":
+        out = elementwise(ctx, elementwise(ctx, x, y, "SUM"), both, "SUB")
+    else:
+        out = elementwise(ctx, elementwise(ctx, x, y, "SUM"),
+                          elementwise(ctx, both, constant_like(ctx, 2, both), "PROD"), "SUB")
+    return reduce(ctx, elementwise(ctx, out, powers, "PROD"), "SUM", [r], False)
+
+
+def _halves(ctx: ImportContext, t):  # noqa: ANN001, ANN202
+    """INT64 ``t`` as ``high * 2**32 + low``, ``low`` in [0, 2**32) (exact)."""
+    two32 = constant_like(ctx, 1 << 32, t)
+    high = elementwise(ctx, t, two32, "FLOOR_DIV")
+    return high, elementwise(ctx, t, elementwise(ctx, high, two32, "PROD"), "SUB")
+
+
 def _bitwise(combine: str):  # noqa: ANN202 - returns an importer
     def run(ctx: ImportContext, node: Node):  # noqa: ANN202
         a, b = broadcast(ctx, node.require(0), node.require(1))
         width = _WIDTHS.get(a.dtype)
-        if width is None or width > 32 or a.dtype != b.dtype:
+        if width is None or a.dtype != b.dtype:
             node.fail(ErrorCode.UNSUPPORTED_NODE_DATATYPE,
-                      f"{node.op_type} of {a.dtype.name} and {b.dtype.name} (8- and 32-bit "
-                      f"integers are supported)")
-        r = len(a.shape)
-        powers = ctx.constant(np.array([1 << k for k in range(width)], np.int64)
-                              .reshape((1,) * r + (width,)))
-        modulus = 1 << width
-
-        def bits(t):  # noqa: ANN001, ANN202 - the W bits of t along a new last axis
-            t = cast(ctx, t, DataType.INT64)
-            m = constant_like(ctx, modulus, t)
-            wraps = elementwise(ctx, t, m, "FLOOR_DIV")
-            unsigned = elementwise(ctx, t, elementwise(ctx, wraps, m, "PROD"), "SUB")  # mod 2**W
-            expanded = unsqueeze(ctx, unsigned, [r])
-            shifted = elementwise(ctx, expanded, powers, "FLOOR_DIV")
-            two = constant_like(ctx, 2, shifted)
-            return elementwise(ctx, shifted, elementwise(
-                ctx, elementwise(ctx, shifted, two, "FLOOR_DIV"), two, "PROD"), "SUB")
-
-        x, y = bits(a), bits(b)
-        both = elementwise(ctx, x, y, "PROD")
-        if combine == "AND":
-            out = both
-        elif combine == "OR":
-            out = elementwise(ctx, elementwise(ctx, x, y, "SUM"), both, "SUB")
-        else:
-            out = elementwise(ctx, elementwise(ctx, x, y, "SUM"),
-                              elementwise(ctx, both, constant_like(ctx, 2, both), "PROD"), "SUB")
-        value = reduce(ctx, elementwise(ctx, out, powers, "PROD"), "SUM", [r], False)
-        return [cast(ctx, value, a.dtype)]
+                      f"{node.op_type} of {a.dtype.name} and {b.dtype.name} (8-, 32- and 64-bit "
+                      f"integers of one type are supported)")
+        a64, b64 = cast(ctx, a, DataType.INT64), cast(ctx, b, DataType.INT64)
+        if width <= 32:
+            return [cast(ctx, _combined(ctx, a64, b64, combine, width), a.dtype)]
+        # 64 bits: the 32-bit halves combined apart (2**63 is beyond INT64), the high half's
+        # 32-bit result read as signed, then joined again
+        (a_high, a_low), (b_high, b_low) = _halves(ctx, a64), _halves(ctx, b64)
+        low = _combined(ctx, a_low, b_low, combine, 32)
+        high = _combined(ctx, a_high, b_high, combine, 32)
+        negative = elementwise(ctx, high, constant_like(ctx, 1 << 31, high), "FLOOR_DIV")
+        high = elementwise(ctx, high, elementwise(ctx, negative, constant_like(
+            ctx, 1 << 32, negative), "PROD"), "SUB")
+        joined = elementwise(ctx, elementwise(ctx, high, constant_like(ctx, 1 << 32, high),
+                                              "PROD"), low, "SUM")
+        return [joined]
     return run
 
 
