@@ -68,6 +68,19 @@ def test_grid_sample_on_the_gpu(mode, padding_mode):
             padding_mode=padding_mode, align_corners=mode % 2, atol=1e-4)
 
 
+def test_deform_conv_on_the_gpu():
+    """DeformConv_TRT on CuPy arrays (the same array code as on the CPU): two offset groups,
+    two groups, a mask and a bias."""
+    x = RNG.standard_normal((2, 4, 7, 6)).astype(np.float32)
+    w = RNG.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    offset = (RNG.standard_normal((2, 2 * 9 * 2, 5, 4)) * 1.5).astype(np.float32)
+    bias = RNG.standard_normal(6).astype(np.float32)
+    mask = RNG.uniform(0, 1, (2, 2 * 9, 5, 4)).astype(np.float32)
+    compare("DeformConv_TRT", {"x": x, "w": w, "offset": offset, "b": bias, "mask": mask},
+            graphs=True, strides=[1, 1], pads=[0, 0, 0, 0], dilations=[1, 1], group=2,
+            offset_group=2, has_bias=1, has_mask=1, atol=1e-4)
+
+
 @pytest.mark.parametrize("mode", [0, 1])
 def test_roi_align_on_the_gpu_reads_regions_on_the_host(mode):
     rois = np.array([[0, 0, 9, 9], [2.5, 1.5, 11, 7.2], [-2, -1, 3, 4]], np.float32)

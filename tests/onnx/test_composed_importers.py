@@ -295,3 +295,37 @@ def test_bitwise_on_int64_across_the_whole_range(op):
     want = {"BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or,
             "BitwiseXor": np.bitwise_xor}[op](a, b)
     np.testing.assert_array_equal(run_model(model, {"a": a, "b": b})["y"], want)
+
+
+@pytest.mark.parametrize("group, offset_group, with_mask, stride, dilation", [
+    (1, 1, False, 1, 1), (2, 2, True, 2, 1), (1, 2, True, 1, 2)])
+def test_deform_conv_matches_the_reference(group, offset_group, with_mask, stride, dilation):
+    """DeformConv through DeformConv_TRT (bilinear samples at shifted taps, zero outside),
+    with groups, offset groups, a mask, a bias, strides, dilations and pads, against onnx's
+    reference evaluator."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((2, 4, 8, 7)).astype(np.float32)
+    w = rng.standard_normal((6, 4 // group, 3, 3)).astype(np.float32)
+    pads = [1, 0, 2, 1]
+    oh = (8 + pads[0] + pads[2] - dilation * 2 - 1) // stride + 1
+    ow = (7 + pads[1] + pads[3] - dilation * 2 - 1) // stride + 1
+    offset = (rng.standard_normal((2, offset_group * 9 * 2, oh, ow)) * 2).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    mask = rng.uniform(0, 1, (2, offset_group * 9, oh, ow)).astype(np.float32)
+    names = ["x", "w", "offset", "b"] + (["mask"] if with_mask else [])
+    feeds = {"x": x, "offset": offset} | ({"mask": mask} if with_mask else {})
+    node = helper.make_node("DeformConv", names, ["y"], kernel_shape=[3, 3], group=group,
+                            offset_group=offset_group, pads=pads, strides=[stride, stride],
+                            dilations=[dilation, dilation])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape)
+                      for n, a in feeds.items()],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(bias, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    want = ReferenceEvaluator(model).run(None, feeds)[0]
+    got = run_model(model, feeds)["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -1,9 +1,10 @@
 """Sampling and detection ops through shipped plugins: GridSample (``GridSample_TRT``),
+DeformConv (``DeformConv_TRT``),
 RoiAlign (``ROIAlign_TRT``) and NonMaxSuppression (``NonMaxSuppression_TRT``)."""
 
 from __future__ import annotations
 
-from engine.onnx.compose import cast, gather, library_plugin, reshape
+from engine.onnx.compose import cast, gather, library_plugin, rank, reshape
 from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
@@ -23,6 +24,22 @@ def grid_sample(ctx: ImportContext, node: Node):
     return library_plugin(ctx, "GridSample_TRT", [x, grid], mode=_GRID_MODES[mode],
                           padding_mode=_GRID_PADDING[padding],
                           align_corners=int(node.attr("align_corners", 0)))
+
+
+@importer("DeformConv", since=19)
+def deform_conv(ctx: ImportContext, node: Node):
+    x, w, offset, bias, mask = (node.input(i) for i in range(5))
+    if x is None or w is None or offset is None:
+        node.fail(ErrorCode.INVALID_NODE, "DeformConv needs X, W and offset")
+    if rank(x) != 4:
+        node.fail(ErrorCode.UNSUPPORTED_NODE, f"DeformConv of rank {rank(x)} (2-D only)")
+    inputs = [x, w, offset] + [t for t in (bias, mask) if t is not None]
+    return library_plugin(
+        ctx, "DeformConv_TRT", inputs, strides=list(node.attr("strides", [1, 1])),
+        pads=list(node.attr("pads", [0, 0, 0, 0])),
+        dilations=list(node.attr("dilations", [1, 1])), group=int(node.attr("group", 1)),
+        offset_group=int(node.attr("offset_group", 1)), has_bias=int(bias is not None),
+        has_mask=int(mask is not None))
 
 
 @importer("RoiAlign", since=10)

@@ -1,12 +1,14 @@
 """The plugins shipped with the engine, registered in the plugin registry on import:
 ``EfficientNMS_TRT``, ``ROIAlign_TRT``, ``GroupNormalizationPlugin``, ``MultiHeadAttention``,
-and for ONNX ops TensorRT has no layer for: ``BitCast_TRT``, ``Col2Im_TRT``, ``EmulatedCast_TRT``,
+and for ONNX ops TensorRT has no layer for: ``BitCast_TRT``, ``Col2Im_TRT``,
+``DeformConv_TRT``, ``EmulatedCast_TRT``,
 ``GridSample_TRT`` and ``NonMaxSuppression_TRT`` (all version "1", empty namespace)."""
 
 from engine.plugins.library import (  # noqa: F401
     attention,
     bit_cast,
     col2im,
+    deform_conv,
     emulated_cast,
     grid_sample,
     group_norm,
