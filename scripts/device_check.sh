@@ -20,7 +20,7 @@ if step unverified; then  # written without a GPU (2026-12-06): TF32, INT8 resid
     timeout 240 python3 -m pytest -q -p no:cacheprovider tests/gpu/test_tf32.py \
         tests/gpu/test_layout_kernels.py tests/gpu/test_cudnn_quantized.py \
         tests/gpu/test_quantized.py tests/gpu/test_cudnn.py tests/gpu/test_refit_gpu.py \
-        tests/gpu/test_bf16.py tests/gpu/test_runtime.py 2>&1 \
+        tests/gpu/test_bf16.py tests/gpu/test_runtime.py tests/gpu/test_plugins.py 2>&1 \
         | tee "$out/unverified.log" | tail -25
     timeout 120 python3 -m pytest -q -p no:cacheprovider tests/gpu/test_kernels.py \
         -k "qconv or pool or reduce" 2>&1 | tee -a "$out/unverified.log" | tail -8
