@@ -150,3 +150,11 @@ def test_two_contexts_on_the_gpu_have_their_own_plugin_instances():
     layer = next(lay for lay, _ in engine._steps if lay.layer_type == trt.LayerType.PLUGIN_V3)
     instances = {id(layer._per_context[c].plugin) for c in (first, second)}
     assert len(instances) == 2
+
+
+def test_determinant_on_the_gpu():
+    """Determinant_TRT on CuPy arrays (cupy.linalg.det) against the CPU (numpy.linalg.det)."""
+    x = RNG.standard_normal((3, 2, 4, 4)).astype(np.float32)
+    by_gpu, by_cpu = run_on_both(plugin_network("Determinant_TRT"), {"x": x})
+    np.testing.assert_allclose(cupy.asnumpy(by_gpu[0]), by_cpu[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(by_cpu[0], np.linalg.det(x.astype(np.float64)), rtol=1e-5)

@@ -329,3 +329,16 @@ def test_deform_conv_matches_the_reference(group, offset_group, with_mask, strid
     want = ReferenceEvaluator(model).run(None, feeds)[0]
     got = run_model(model, feeds)["y"]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_det_matches_numpy_on_a_batch_of_matrices():
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Det", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    got = run_model(model, {"x": x})["y"]
+    assert got.shape == (2, 3)
+    np.testing.assert_allclose(got, np.linalg.det(x.astype(np.float64)), rtol=1e-5, atol=1e-6)

@@ -1,5 +1,5 @@
 """Sampling and detection ops through shipped plugins: GridSample (``GridSample_TRT``),
-DeformConv (``DeformConv_TRT``),
+DeformConv (``DeformConv_TRT``), Det (``Determinant_TRT``),
 RoiAlign (``ROIAlign_TRT``) and NonMaxSuppression (``NonMaxSuppression_TRT``)."""
 
 from __future__ import annotations
@@ -40,6 +40,15 @@ def deform_conv(ctx: ImportContext, node: Node):
         dilations=list(node.attr("dilations", [1, 1])), group=int(node.attr("group", 1)),
         offset_group=int(node.attr("offset_group", 1)), has_bias=int(bias is not None),
         has_mask=int(mask is not None))
+
+
+@importer("Det", since=11)
+def det(ctx: ImportContext, node: Node):
+    x = node.require(0)
+    if rank(x) < 2:
+        node.fail(ErrorCode.INVALID_NODE, f"Det of a rank-{rank(x)} tensor (square matrices "
+                                          f"in the last two axes)")
+    return library_plugin(ctx, "Determinant_TRT", [x])
 
 
 @importer("RoiAlign", since=10)

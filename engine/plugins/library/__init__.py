@@ -1,7 +1,7 @@
 """The plugins shipped with the engine, registered in the plugin registry on import:
 ``EfficientNMS_TRT``, ``ROIAlign_TRT``, ``GroupNormalizationPlugin``, ``MultiHeadAttention``,
 and for ONNX ops TensorRT has no layer for: ``BitCast_TRT``, ``Col2Im_TRT``,
-``DeformConv_TRT``, ``EmulatedCast_TRT``,
+``DeformConv_TRT``, ``Determinant_TRT``, ``EmulatedCast_TRT``,
 ``GridSample_TRT`` and ``NonMaxSuppression_TRT`` (all version "1", empty namespace)."""
 
 from engine.plugins.library import (  # noqa: F401
@@ -9,6 +9,7 @@ from engine.plugins.library import (  # noqa: F401
     bit_cast,
     col2im,
     deform_conv,
+    determinant,
     emulated_cast,
     grid_sample,
     group_norm,
