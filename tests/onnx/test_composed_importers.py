@@ -342,3 +342,21 @@ def test_det_matches_numpy_on_a_batch_of_matrices():
     got = run_model(model, {"x": x})["y"]
     assert got.shape == (2, 3)
     np.testing.assert_allclose(got, np.linalg.det(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+def test_mel_weight_matrix_matches_the_reference():
+    """MelWeightMatrix from constant parameters: the reference's triangular filter bank."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    params = {"bins": np.array(8, np.int64), "length": np.array(64, np.int64),
+              "rate": np.array(16000, np.int64), "low": np.array(100.0, np.float32),
+              "high": np.array(6000.0, np.float32)}
+    graph = helper.make_graph(
+        [helper.make_node("MelWeightMatrix", list(params), ["y"])], "g", [],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in params.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    want = ReferenceEvaluator(model).run(None, {})[0]
+    got = run_model(model, {})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)

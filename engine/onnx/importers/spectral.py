@@ -109,3 +109,44 @@ def stft(ctx: ImportContext, node: Node):
     if window is not None:
         frames = elementwise(ctx, frames, reshape(ctx, window, [1, 1, frame, 1]), "PROD")
     return [dft(ctx, node, frames, 2, None, False, bool(node.attr("onesided", 1)))]
+
+
+@importer("MelWeightMatrix", since=17)
+def mel_weight_matrix(ctx: ImportContext, node: Node):
+    """The triangular mel filter bank [dft_length // 2 + 1, num_mel_bins], computed here from
+    its inputs (all known at build time, as a filter bank's parameters are)."""
+    from engine.onnx.tensors import trt_dtype
+    from engine.types import nptype
+
+    values = [ctx.value(node.require(i)) for i in range(5)]
+    for name, value in zip(node.input_names, values):
+        if value is None:
+            node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, f"MelWeightMatrix's input '{name}' "
+                                                          f"must be known at build time",
+                      tensor=name)
+    bins, length, rate = (int(np.asarray(v).reshape(-1)[0]) for v in values[:3])
+    low, high = (float(np.asarray(v).reshape(-1)[0]) for v in values[3:])
+    if bins <= 0 or length <= 0 or rate <= 0 or not 0 <= low < high:
+        node.fail(ErrorCode.INVALID_NODE, f"MelWeightMatrix of {bins} bins, dft_length "
+                                          f"{length}, sample_rate {rate}, edges {low}-{high}")
+
+    def mel(hertz: float) -> float:
+        return 2595 * np.log1p(hertz / 700) / np.log(10)
+
+    step = (mel(high) - mel(low)) / (bins + 2)
+    points = np.arange(bins + 2) * step + mel(low)
+    hertz = 700 * np.expm1(points / 2595 * np.log(10))
+    edges = (((length + 1) * hertz) // rate).astype(np.int64)  # spectrogram bin of each edge
+    weights = np.zeros((length // 2 + 1, bins))
+    for k in range(bins):
+        left, center, right = edges[k], edges[k + 1], edges[k + 2]
+        if center == left:
+            weights[center, k] = 1.0
+        else:
+            rising = np.arange(left, center + 1)
+            weights[rising, k] = (rising - left) / (center - left)
+        if right > center:
+            falling = np.arange(center, right)
+            weights[falling, k] = (right - falling) / (right - center)
+    out_type = trt_dtype(int(node.attr("output_datatype", 1)), "output_datatype", ctx.warn)
+    return [ctx.constant(weights.astype(nptype(out_type)))]
