@@ -360,3 +360,25 @@ def test_mel_weight_matrix_matches_the_reference():
     want = ReferenceEvaluator(model).run(None, {})[0]
     got = run_model(model, {})["y"]
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["linear", "circular"])
+def test_tensor_scatter_writes_the_cache_rows_as_the_reference(mode):
+    """TensorScatter (a key/value cache update) with per-batch write positions, the circular
+    mode wrapping around the cache, against onnx's reference evaluator."""
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(29)
+    cache = rng.standard_normal((3, 2, 6, 4)).astype(np.float32)
+    update = rng.standard_normal((3, 2, 3, 4)).astype(np.float32)
+    write = np.array([0, 2, 5 if mode == "circular" else 3], np.int64)
+    graph = helper.make_graph(
+        [helper.make_node("TensorScatter", ["c", "u", "w"], ["y"], mode=mode, axis=-2)], "g",
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, cache.shape),
+         helper.make_tensor_value_info("u", TensorProto.FLOAT, update.shape),
+         helper.make_tensor_value_info("w", TensorProto.INT64, write.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 24)])
+    feeds = {"c": cache, "u": update, "w": write}
+    want = ReferenceEvaluator(model).run(None, feeds)[0]
+    np.testing.assert_array_equal(run_model(model, feeds)["y"], want)

@@ -189,3 +189,43 @@ def reverse_sequence(ctx: ImportContext, node: Node):
                                       trt.GatherMode.ELEMENT)
     layer.axis = time_axis
     return [layer.get_output(0)]
+
+
+@importer("TensorScatter", since=24)
+def tensor_scatter(ctx: ImportContext, node: Node):
+    """A key/value cache update: ``update``'s positions along ``axis`` written into
+    ``past_cache`` from each batch row's ``write_indices`` on (wrapping around the cache with
+    mode "circular"), as a ScatterElements of computed indices."""
+    from engine.onnx.compose import cast, constant_like, elementwise, reshape
+
+    cache, update, write = node.require(0), node.require(1), node.input(2)
+    mode = node.attr("mode", "linear")
+    if mode not in ("linear", "circular"):
+        node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, f"mode '{mode}' (linear or circular)")
+    r = rank(cache)
+    axis = normalize_axis(node, node.attr("axis", -2), r)
+    if axis == 0:
+        node.fail(ErrorCode.INVALID_NODE, "TensorScatter's axis cannot be the batch axis")
+    length = int(update.shape[axis])
+    if length < 0 or int(cache.shape[axis]) < 0:
+        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "TensorScatter needs static sequence "
+                                                      "lengths (update and cache along axis)")
+    steps = ctx.constant(np.arange(length, dtype=np.int64).reshape(
+        [1] * axis + [length] + [1] * (r - axis - 1)))
+    if write is None:
+        index = steps
+    else:
+        starts = reshape(ctx, cast(ctx, write, trt.DataType.INT64), [-1] + [1] * (r - 1))
+        index = elementwise(ctx, starts, steps, "SUM")
+    if mode == "circular":
+        size = constant_like(ctx, int(cache.shape[axis]), index)
+        index = elementwise(ctx, index, elementwise(
+            ctx, elementwise(ctx, index, size, "FLOOR_DIV"), size, "PROD"), "SUB")
+    # zeros of the update's shape (through BOOL: no float value, NaN included, reaches an
+    # integer cast), so the indices take that shape, as ScatterElements needs
+    flags = cast(ctx, cast(ctx, update, trt.DataType.BOOL), trt.DataType.INT64)
+    zeros = elementwise(ctx, flags, constant_like(ctx, 0, flags), "PROD")
+    index = elementwise(ctx, zeros, index, "SUM")
+    layer = ctx.network.add_scatter(cache, index, update, trt.ScatterMode.ELEMENT)
+    layer.axis = axis
+    return [layer.get_output(0)]
