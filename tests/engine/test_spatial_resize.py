@@ -133,6 +133,8 @@ def test_resize_defaults_are_tensorrts():
     assert layer.selector_for_single_pixel == trt.ResizeSelector.FORMULA
     assert layer.nearest_rounding == trt.ResizeRoundMode.FLOOR
     assert layer.cubic_coeff == -0.75 and layer.exclude_outside is False
+    # The extensions (not in TensorRT) are off.
+    assert layer.antialias is False and layer.roi is None and layer.extrapolation_value == 0.0
     layer.scales = (1, 1, 2, 2)
     assert tuple(layer.get_output(0).shape) == (1, 1, 4, 4)
     layer.shape = (1, 1, 3, 5)
@@ -189,4 +191,60 @@ def test_resize_refusals():
         layer.get_output(0).shape  # noqa: B018
     layer.scales = (1, 1, 0, 2)
     with pytest.raises(trt.NetworkError, match="must be positive"):
+        layer.get_output(0).shape  # noqa: B018
+
+
+def test_crop_and_resize_reads_the_roi_and_extrapolates_outside_it():
+    x = randn(1, 2, 5, 6)
+    roi = (0, 0, 0.25, -0.2, 1, 1, 0.75, 0.9)
+
+    def define(net, t):
+        layer = resize(net, t["x"], mode=trt.InterpolationMode.LINEAR,
+                       transform=trt.ResizeCoordinateTransformation.TF_CROP_AND_RESIZE,
+                       shape=(1, 2, 4, 3))
+        layer.roi = roi
+        layer.extrapolation_value = 3.0
+        return [layer.get_output(0)]
+
+    (y,) = run_network(define, {"x": x})
+    want = onnx_op("Resize", [x, np.array(roi, np.float32), None,
+                              np.array((1, 2, 4, 3), np.int64)], mode="linear",
+                   coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=3.0)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    assert (y[..., 0] == 3.0).all()
+
+
+@pytest.mark.parametrize("mode", [trt.InterpolationMode.LINEAR, trt.InterpolationMode.CUBIC])
+def test_antialias_matches_onnx(mode):
+    x = randn(2, 3, 12, 9)
+    shape = (2, 3, 5, 4)
+
+    def define(net, t):
+        layer = resize(net, t["x"], mode=mode,
+                       transform=trt.ResizeCoordinateTransformation.HALF_PIXEL, shape=shape)
+        layer.antialias = True
+        return [layer.get_output(0)]
+
+    (y,) = run_network(define, {"x": x})
+    want = onnx_op("Resize", [x, None, None, np.array(shape, np.int64)], mode=MODES[mode],
+                   coordinate_transformation_mode="half_pixel", antialias=1)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
+def test_crop_and_resize_refusals():
+    net = trt.Builder(trt.Logger()).create_network(0)
+    x = net.add_input("x", trt.float32, (1, 2, 4, 4))
+    layer = net.add_resize(x)
+    layer.shape = (1, 2, 3, 3)
+    layer.coordinate_transformation = trt.ResizeCoordinateTransformation.TF_CROP_AND_RESIZE
+    with pytest.raises(trt.NetworkError, match="TF_CROP_AND_RESIZE needs roi"):
+        layer.get_output(0).shape  # noqa: B018
+    layer.roi = (0, 0, 1, 1)
+    with pytest.raises(trt.NetworkError, match=r"a start and an end per input dimension \(8"):
+        layer.get_output(0).shape  # noqa: B018
+    # Cropping the channels counts as resizing them.
+    layer.roi = (0, 0.5, 0, 0, 1, 1, 1, 1)
+    layer.resize_mode = trt.InterpolationMode.CUBIC
+    with pytest.raises(trt.NetworkError, match="CUBIC resize interpolates at most the 2 "
+                                               "innermost dimensions; axis 1 changes"):
         layer.get_output(0).shape  # noqa: B018

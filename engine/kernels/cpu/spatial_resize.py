@@ -1,5 +1,6 @@
 """CPU kernel of resize: separable, one axis at a time, each a gather of neighbouring slices
-weighted by the interpolation coefficients (nearest: one tap, linear: two, cubic: four)."""
+weighted by the interpolation coefficients (nearest: one tap, linear: two, cubic: four; with
+``antialias``, as many as the filter stretched by 1 / scale covers)."""
 
 from __future__ import annotations
 
@@ -43,13 +44,67 @@ def _nearest_indices(layer: IResizeLayer, coords: np.ndarray, size: int) -> np.n
     return np.clip(index, 0, size - 1).astype(np.int64)
 
 
-def _cubic_weights(t: np.ndarray, a: float) -> np.ndarray:
-    """Keys' cubic convolution weights of the taps at floor - 1 .. floor + 2, ``[out, 4]``."""
-    distances = np.stack([t + 1, t, 1 - t, 2 - t], axis=1)
-    d = np.abs(distances)
+def crop_coordinates(layer: IResizeLayer, axis: int, size: int, out: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """TF_CROP_AND_RESIZE: the input coordinate of each output position, which spans the
+    axis' roi, and whether it falls outside the input (reading ``extrapolation_value``)."""
+    roi = layer.roi
+    assert roi is not None
+    # Rounded to float32 as onnxruntime does: a coordinate a rounding error away from a half
+    # pixel then picks the same nearest pixel.
+    start, end = roi[axis], roi[len(roi) // 2 + axis]
+    if out > 1:
+        x = start * (size - 1) + np.arange(out) * (end - start) * (size - 1) / (out - 1)
+    else:
+        x = np.full(out, 0.5 * (start + end) * (size - 1))
+    x = x.astype(np.float32).astype(np.float64)
+    return x, (x < 0) | (x > size - 1)
+
+
+def _keys_cubic(d: np.ndarray, a: float) -> np.ndarray:
+    """Keys' cubic convolution kernel at distances ``d``."""
+    d = np.abs(d)
     near = ((a + 2) * d - (a + 3)) * d * d + 1
     far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
     return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def _cubic_weights(t: np.ndarray, a: float) -> np.ndarray:
+    """Keys' cubic convolution weights of the taps at floor - 1 .. floor + 2, ``[out, 4]``."""
+    return _keys_cubic(np.stack([t + 1, t, 1 - t, 2 - t], axis=1), a)
+
+
+def _excluding_outside(index: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """``weights`` with the taps outside the input zeroed and each row renormalized."""
+    weights = np.where((index < 0) | (index >= size), 0.0, weights)
+    total = weights.sum(axis=1, keepdims=True)
+    return weights / np.where(total == 0, 1.0, total)
+
+
+def _antialias_taps(layer: IResizeLayer, coords: np.ndarray, size: int, scale: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Input indices ``[out, taps]`` and weights of the linear or cubic filter stretched by
+    1 / scale when downscaling (ONNX Resize's antialias); as ``_taps`` when upscaling."""
+    cubic = InterpolationMode(layer.resize_mode) == InterpolationMode.CUBIC
+    radius = 2 if cubic else 1
+    stretch = min(scale, 1.0)
+    first = int(np.floor(-radius / stretch)) + 1
+    offsets = np.arange(first, 2 - first)
+    # The taps are counted from the pixel left of the coordinate, the one below it when the
+    # coordinate is a whole pixel (as ONNX's reference), so t lies in (0, 1].
+    base = np.ceil(coords) - 1
+    t = coords - base
+    distances = (offsets[None, :] - t[:, None]) * stretch
+    if cubic:
+        weights = _keys_cubic(distances, float(layer.cubic_coeff))
+    else:
+        weights = np.clip(1 - np.abs(distances), 0, 1)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    index = base[:, None] + offsets[None, :]
+    if layer.exclude_outside:
+        weights = _excluding_outside(index, weights, size)
+    # Taps past the edges read the edge value.
+    return np.clip(index, 0, size - 1).astype(np.int64), weights
 
 
 def _taps(layer: IResizeLayer, coords: np.ndarray, size: int
@@ -68,8 +123,7 @@ def _taps(layer: IResizeLayer, coords: np.ndarray, size: int
     index = base[:, None] + np.arange(-1, 3)[None, :]
     weights = _cubic_weights(t, float(layer.cubic_coeff))
     if layer.exclude_outside:
-        weights = np.where((index < 0) | (index >= size), 0.0, weights)
-        weights = weights / weights.sum(axis=1, keepdims=True)
+        weights = _excluding_outside(index, weights, size)
     # Taps past the edges read the edge value.
     return np.clip(index, 0, size - 1).astype(np.int64), weights
 
@@ -78,16 +132,29 @@ def resize_axis(layer: IResizeLayer, x: np.ndarray, axis: int, out: int, scale: 
                 ) -> np.ndarray:
     """``x`` resized along ``axis`` to ``out`` positions."""
     size = x.shape[axis]
-    coords = source_coordinates(layer, size, out, scale)
-    if InterpolationMode(layer.resize_mode) == InterpolationMode.NEAREST:
-        return np.take(x, _nearest_indices(layer, coords, size), axis=axis)
-    index, weights = _taps(layer, coords, size)
     shape = [1] * x.ndim
     shape[axis] = out
-    result = np.zeros(x.shape[:axis] + (out,) + x.shape[axis + 1:], np.float32)
-    for tap in range(index.shape[1]):
-        w = weights[:, tap].astype(np.float32).reshape(shape)
-        result += np.take(x, index[:, tap], axis=axis) * w
+    outside = None
+    if ResizeCoordinateTransformation(layer.coordinate_transformation) == \
+            ResizeCoordinateTransformation.TF_CROP_AND_RESIZE:
+        coords, outside = crop_coordinates(layer, axis, size, out)
+    else:
+        coords = source_coordinates(layer, size, out, scale)
+    mode = InterpolationMode(layer.resize_mode)
+    if mode == InterpolationMode.NEAREST:
+        result = np.take(x, _nearest_indices(layer, coords, size), axis=axis)
+    else:
+        if layer.antialias:
+            index, weights = _antialias_taps(layer, coords, size, scale)
+        else:
+            index, weights = _taps(layer, coords, size)
+        result = np.zeros(x.shape[:axis] + (out,) + x.shape[axis + 1:], np.float32)
+        for tap in range(index.shape[1]):
+            w = weights[:, tap].astype(np.float32).reshape(shape)
+            result += np.take(x, index[:, tap], axis=axis) * w
+    if outside is not None and outside.any():
+        fill = np.asarray(layer.extrapolation_value).astype(result.dtype)
+        result = np.where(outside.reshape(shape), fill, result)
     return result
 
 
@@ -104,6 +171,6 @@ def resize(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     nearest = InterpolationMode(layer.resize_mode) == InterpolationMode.NEAREST
     y = x if nearest else x.astype(np.float32, copy=False)
     for axis, (size, out, scale) in enumerate(zip(x.shape, outs, scales)):
-        if size != out or scale != 1.0:
+        if size != out or scale != 1.0 or layer.crops(axis):
             y = resize_axis(layer, y, axis, out, scale)
     return [np.array(y, dtype=x.dtype, copy=True) if y is x else y.astype(x.dtype, copy=False)]

@@ -8,11 +8,15 @@ import cupy
 import numpy as np
 
 from engine.kernels.cpu.spatial_resize import _nearest_indices, _taps, source_coordinates
-from engine.kernels.gpu.capabilities import device_types_only, host_value
+from engine.kernels.gpu.capabilities import both, device_types_only, host_value
 from engine.kernels.gpu.weights import derived_constant
 from engine.kernels.registry import kernel
-from engine.network.layer import ILayer, LayerType
-from engine.network.layers.spatial_resize import InterpolationMode, IResizeLayer
+from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.spatial_resize import (
+    InterpolationMode,
+    IResizeLayer,
+    ResizeCoordinateTransformation,
+)
 from engine.types import from_numpy_dtype
 
 
@@ -36,8 +40,19 @@ def _resize_axis(layer: IResizeLayer, x: cupy.ndarray, axis: int, out: int, scal
     return result
 
 
+def _tensorrt_modes(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    """Not the layer's extensions (antialias, TF_CROP_AND_RESIZE): only the CPU kernel has
+    them."""
+    assert isinstance(layer, IResizeLayer)
+    if ResizeCoordinateTransformation(layer.coordinate_transformation) == \
+            ResizeCoordinateTransformation.TF_CROP_AND_RESIZE:
+        return False
+    return not layer.antialias or \
+        InterpolationMode(layer.resize_mode) == InterpolationMode.NEAREST
+
+
 @kernel(LayerType.RESIZE, backend="gpu", name="gpu.resize_separable",
-        supports=device_types_only)
+        supports=both(device_types_only, _tensorrt_modes))
 def resize(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
     assert isinstance(layer, IResizeLayer)
     x = inputs[0]

@@ -1,5 +1,10 @@
 """The resize layer (TensorRT's ``IResizeLayer``): nearest, linear and cubic interpolation to
-an output shape given as dimensions, as scales, or by a tensor (input 1)."""
+an output shape given as dimensions, as scales, or by a tensor (input 1).
+
+Two extensions TensorRT 10 lacks, both from ONNX Resize: ``antialias`` (linear and cubic
+filters stretched by 1 / scale when downscaling) and the ``TF_CROP_AND_RESIZE`` coordinate
+transformation (a crop ``roi`` resized to the output, ``extrapolation_value`` outside the
+input)."""
 
 from __future__ import annotations
 
@@ -34,6 +39,10 @@ class ResizeCoordinateTransformation(enum.IntEnum):
     ALIGN_CORNERS = 0
     ASYMMETRIC = 1
     HALF_PIXEL = 2
+    # An extension (TensorRT has no such member): ONNX's tf_crop_and_resize. The layer's
+    # ``roi`` is resized to the output; coordinates outside the input read
+    # ``extrapolation_value``.
+    TF_CROP_AND_RESIZE = 3
 
 
 @attribute_enum
@@ -65,12 +74,27 @@ class IResizeLayer(ILayer):
     """Resizes its input: ``add_resize``. Set ``shape`` (output dimensions) or ``scales``
     (output = floor(input * scale)); setting one clears the other. ``set_input(1, tensor)``
     gives them at run time instead: an INT32/INT64 shape tensor of output dimensions, or a
-    FLOAT tensor of scales."""
+    FLOAT tensor of scales.
+
+    Extensions (not in TensorRT 10): ``antialias`` stretches LINEAR and CUBIC filters by
+    1 / scale on downscaled axes (ONNX Resize-18's antialias; NEAREST ignores it).
+    ``roi`` (starts then ends, one pair per dimension, normalized to the input) and
+    ``extrapolation_value`` serve ``ResizeCoordinateTransformation.TF_CROP_AND_RESIZE``. As in
+    ONNX's reference and onnxruntime, the output shape is that of the shape or scales alone,
+    not scaled by the roi.
+
+        layer = network.add_resize(x)  # x: (1, 1, 4, 4)
+        layer.shape = (1, 1, 3, 3)
+        layer.resize_mode = InterpolationMode.LINEAR
+        layer.coordinate_transformation = ResizeCoordinateTransformation.TF_CROP_AND_RESIZE
+        layer.roi = (0, 0, 0.4, 0.6, 1, 1, 0.6, 0.8)
+    """
 
     type = LayerType.RESIZE
     _attributes: ClassVar[tuple[str, ...]] = (
         "shape", "scales", "resize_mode", "coordinate_transformation",
         "selector_for_single_pixel", "nearest_rounding", "cubic_coeff", "exclude_outside",
+        "antialias", "roi", "extrapolation_value",
     )
     _max_inputs = 2
     _shape_inputs = (1,)
@@ -85,6 +109,25 @@ class IResizeLayer(ILayer):
         self.nearest_rounding = ResizeRoundMode.FLOOR
         self.cubic_coeff = -0.75
         self.exclude_outside = False
+        self.antialias = False
+        self.roi = None
+        self.extrapolation_value = 0.0
+
+    @property
+    def roi(self) -> tuple[float, ...] | None:
+        return getattr(self, "_roi", None)
+
+    @roi.setter
+    def roi(self, values: Sequence[float] | None) -> None:
+        self._roi = None if values is None else tuple(float(v) for v in values)
+
+    def crops(self, axis: int) -> bool:
+        """Whether ``axis`` is cropped: TF_CROP_AND_RESIZE with a roi other than [0, 1]."""
+        transform = ResizeCoordinateTransformation(self.coordinate_transformation)
+        if transform != ResizeCoordinateTransformation.TF_CROP_AND_RESIZE or self.roi is None:
+            return False
+        rank = len(self.roi) // 2
+        return (self.roi[axis], self.roi[rank + axis]) != (0.0, 1.0)
 
     @property
     def shape(self) -> Dims | None:
@@ -146,6 +189,7 @@ class IResizeLayer(ILayer):
             self.fail(f"{mode.name} resize needs a float input, got {x.dtype.name}")
         if x.rank < 1:
             self.fail("input must have at least one dimension")
+        self._check_crop(x.rank)
         given = inputs[1] if len(inputs) > 1 else None
         if given is not None:
             if given.dtype not in _INDEX_TYPES + (DataType.FLOAT,):
@@ -160,7 +204,7 @@ class IResizeLayer(ILayer):
         else:
             out, scales = self.resolve(x.shape, None, None)
         changed = [axis for axis, (i, o, s) in enumerate(zip(x.shape, out, scales))
-                   if (i >= 0 and i != o) or (s > 0 and s != 1.0)]
+                   if (i >= 0 and i != o) or (s > 0 and s != 1.0) or self.crops(axis)]
         limit = _MAX_INTERPOLATED_AXES.get(mode)
         if limit is not None and changed and changed[0] < x.rank - limit:
             self.fail(f"{mode.name} resize interpolates at most the {limit} innermost "
@@ -168,3 +212,13 @@ class IResizeLayer(ILayer):
         if any(0 <= o < 1 for o in out):
             self.fail(f"output shape {out} would be empty")
         return [TensorInfo(out, x.dtype)]
+
+    def _check_crop(self, rank: int) -> None:
+        transform = ResizeCoordinateTransformation(self.coordinate_transformation)
+        if transform != ResizeCoordinateTransformation.TF_CROP_AND_RESIZE:
+            return
+        if self.roi is None:
+            self.fail("TF_CROP_AND_RESIZE needs roi (a start and an end per dimension)")
+        if len(self.roi) != 2 * rank:
+            self.fail(f"roi {self.roi} must hold a start and an end per input dimension "
+                      f"({2 * rank} values)")

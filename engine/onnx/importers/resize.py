@@ -1,4 +1,8 @@
-"""Resizing: Resize and Upsample through the resize layer."""
+"""Resizing: Resize and Upsample through the resize layer.
+
+``tf_crop_and_resize`` and ``antialias`` map to the layer's extensions
+(``ResizeCoordinateTransformation.TF_CROP_AND_RESIZE`` with ``roi`` and
+``extrapolation_value``; ``antialias``); the roi must be known at build time."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from engine.types import DataType
 
 _MODES = {"nearest": "NEAREST", "linear": "LINEAR", "bilinear": "LINEAR", "cubic": "CUBIC"}
 _TRANSFORMS = {"half_pixel": "HALF_PIXEL", "asymmetric": "ASYMMETRIC",
-               "align_corners": "ALIGN_CORNERS", "pytorch_half_pixel": "HALF_PIXEL"}
+               "align_corners": "ALIGN_CORNERS", "pytorch_half_pixel": "HALF_PIXEL",
+               "tf_crop_and_resize": "TF_CROP_AND_RESIZE"}
 _ROUNDING = {"round_prefer_floor": "HALF_DOWN", "round_prefer_ceil": "HALF_UP",
              "floor": "FLOOR", "ceil": "CEIL"}
 
@@ -38,6 +43,24 @@ def _configure(node: Node, layer, x, mode: str, transform: str) -> None:  # noqa
     layer.nearest_rounding = trt.ResizeRoundMode.__members__[_ROUNDING[rounding]]
     layer.cubic_coeff = float(node.attr("cubic_coeff_a", -0.75))
     layer.exclude_outside = bool(node.attr("exclude_outside", 0))
+    layer.antialias = bool(node.attr("antialias", 0))
+
+
+def _crop_region(ctx: ImportContext, node: Node, r: int, axes: list[int]) -> list[float]:
+    """tf_crop_and_resize's roi input as starts then ends over all ``r`` dimensions (those
+    outside ``axes`` span [0, 1])."""
+    if node.input(1) is None:
+        node.fail(ErrorCode.INVALID_NODE, "tf_crop_and_resize needs the roi input")
+    roi = ctx.require_value(node, 1, "roi of tf_crop_and_resize").astype(np.float64)
+    roi = roi.reshape(-1)
+    if roi.size != 2 * len(axes):
+        node.fail(ErrorCode.INVALID_NODE, f"roi has {roi.size} values; tf_crop_and_resize "
+                                          f"needs a start and an end for each of "
+                                          f"{len(axes)} axes")
+    full = [0.0] * r + [1.0] * r
+    for i, a in enumerate(axes):
+        full[a], full[r + a] = float(roi[i]), float(roi[len(axes) + i])
+    return full
 
 
 @importer("Resize", since=10)
@@ -50,15 +73,15 @@ def resize(ctx: ImportContext, node: Node):
     else:
         scales_t, sizes_t = node.input(2), node.input(3)
         transform = node.attr("coordinate_transformation_mode", "half_pixel")
-    if transform == "tf_crop_and_resize":
-        node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, "tf_crop_and_resize")
-    if node.attr("antialias", 0):
-        node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, "antialias=1")
     axes = node.attr("axes")
     axes = list(range(r)) if axes is None else [a % r for a in axes]
     policy = node.attr("keep_aspect_ratio_policy", "stretch")
+    roi = _crop_region(ctx, node, r, axes) if transform == "tf_crop_and_resize" else None
     layer = ctx.network.add_resize(x)
     _configure(node, layer, x, node.attr("mode", "nearest"), transform)
+    if roi is not None:
+        layer.roi = roi
+        layer.extrapolation_value = float(node.attr("extrapolation_value", 0.0))
     scales = ctx.value(scales_t) if scales_t is not None else None
     if scales is not None and scales.size == 0:
         scales = None
