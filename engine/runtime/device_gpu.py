@@ -22,8 +22,9 @@ import cupy
 import numpy as np
 
 from engine.errors import EngineError, ExecutionError
-from engine.kernels.gpu.bf16 import forget_twin, host_storage, storage_dtype, to_storage
 from engine.kernels.gpu.capabilities import contiguous, is_capturable
+from engine.kernels.gpu.float_fallback import forget_twin
+from engine.kernels.gpu.storage import host_storage, storage_dtype, to_storage
 from engine.kernels.gpu.stream_gate import StreamGate
 from engine.kernels.gpu.weights import forget_derived, upload_weights
 from engine.kernels.math_mode import allow_tf32
@@ -44,7 +45,7 @@ def upload_engine_weights(engine: ICudaEngine) -> int:
     graph holds the addresses of the weights it was captured with."""
     engine._weights_generation = getattr(engine, "_weights_generation", 0) + 1
     for layer, _ in engine._steps:
-        forget_twin(layer)  # a BF16 layer's FLOAT twin holds a copy of the old weights
+        forget_twin(layer)  # a BF16/FP8 layer's FLOAT twin holds a copy of the old weights
         forget_derived(layer)  # kernel layouts (KRSC, padded codes) made from the old ones
     return upload_weights(layer for layer, _ in engine._steps)
 
@@ -175,8 +176,8 @@ class GpuExecution:
 
     @staticmethod
     def storage_dtype(dtype: Any) -> np.dtype:
-        """The array type ``infer`` takes and gives for a tensor of ``dtype`` (BF16: its
-        16-bit patterns as uint16, as the device holds it)."""
+        """The array type ``infer`` takes and gives for a tensor of ``dtype`` (BF16, FP8: their
+        bit patterns as uint16, uint8, as the device holds them)."""
         return storage_dtype(dtype)
 
     def infer(self, feeds: dict[ITensor, Any],

@@ -139,8 +139,9 @@ def execute_with_allocators(context: IExecutionContext, infos: dict[ITensor, Ten
         if size:
             target = _view(gpu, engine.get_tensor_location(t.name), address, shape, t.dtype)
             if gpu and engine.get_tensor_location(t.name) == TensorLocation.HOST:
-                host = result.get()  # BF16 comes as its uint16 patterns: copy them as they are
-                np.copyto(target.view(host.dtype) if host.dtype == np.uint16 else target, host)
+                host = result.get()  # BF16 / FP8 come as their patterns: copied as they are
+                np.copyto(target.view(host.dtype) if host.dtype != target.dtype else target,
+                          host)
             elif gpu:
                 target[...] = result
             else:
@@ -153,7 +154,7 @@ def _view(gpu: bool, location: TensorLocation, address: int, shape: tuple[int, .
           dtype: DataType) -> Any:
     if not gpu or location == TensorLocation.HOST:
         return host_array(address, shape, dtype)
-    from engine.kernels.gpu.bf16 import storage_dtype
+    from engine.kernels.gpu.storage import storage_dtype
     from engine.runtime.device_gpu import device_array
 
     return device_array(address, shape, storage_dtype(dtype))

@@ -566,17 +566,33 @@ if hasattr(trt, "PoolingType"):
     def codes(*shape: int) -> np.ndarray:
         return RNG.integers(-128, 128, shape).astype(np.int8)
 
+    def fp8_codes(*shape: int) -> np.ndarray:
+        """E4M3 codes over most of the range (no NaN), as ml_dtypes float8_e4m3fn."""
+        import ml_dtypes
+
+        values = RNG.standard_normal(shape) * 2.0 ** RNG.integers(-6, 8, shape)
+        return np.clip(values, -448, 448).astype(ml_dtypes.float8_e4m3fn)
+
+    def weight_codes(code_type: trt.DataType, *shape: int) -> np.ndarray:
+        if code_type == trt.DataType.FP8:
+            return fp8_codes(*shape)
+        if code_type == trt.DataType.INT4:
+            return RNG.integers(-8, 8, shape).astype(np.int8)
+        return codes(*shape)
+
     def _quantized_conv(maps, kernel, channels, padding=(0, 0), stride=(1, 1), dilation=(1, 1),
-                        per_channel=True, bias=True, output=trt.DataType.FLOAT):
-        w = codes(maps, channels, *kernel)
+                        per_channel=True, bias=True, output=trt.DataType.FLOAT,
+                        code_type=trt.DataType.INT8, groups=1):
+        w = weight_codes(code_type, maps, channels // groups, *kernel)
         b = rand(maps) if bias else np.zeros(0, np.float32)
         scale = (RNG.uniform(0.5, 2.0, maps) if per_channel else np.array(0.7)) * 1e-3
 
         def define(net, t):
             layer = IQuantizedConvolutionLayer(net, t["x"], maps, kernel,
-                                               codes_as_weights(w, trt.DataType.INT8),
+                                               codes_as_weights(w, code_type),
                                                trt.Weights(b))
             layer.padding_nd, layer.stride_nd, layer.dilation_nd = padding, stride, dilation
+            layer.num_groups = groups
             layer.input_scale = 0.02
             layer.kernel_scale = trt.Weights(scale.astype(np.float32))
             layer.kernel_axis = 0
@@ -639,18 +655,21 @@ if hasattr(trt, "PoolingType"):
          {"x": codes(1, 256, 6, 6), "r": rand(1, 12, 6, 6)},
          _fused_quantized_conv(12, (3, 3), 256, residual=True, relu=False, padding=(1, 1)))
 
-    def _quantized_matmul(shape, op0, op1, per_channel=True, output=trt.DataType.FLOAT):
-        w = codes(*shape)
+    def _quantized_matmul(shape, op0, op1, per_channel=True, output=trt.DataType.FLOAT,
+                          code_type=trt.DataType.INT8, block=0):
+        w = weight_codes(code_type, *shape)
         columns = shape[-1] if op1 == trt.MatrixOperation.NONE else shape[-2]
         scale = (RNG.uniform(0.5, 2.0, columns) if per_channel else np.array(0.7)) * 1e-3
+        if block:  # per block of `block` rows of K (op1 NONE: K is axis 0)
+            scale = RNG.uniform(0.5, 2.0, (shape[0] // block, shape[1])) * 1e-3
 
         def define(net, t):
             layer = IQuantizedMatrixMultiplyLayer(net, t["x"], op0,
-                                                  codes_as_weights(w, trt.DataType.INT8), shape,
+                                                  codes_as_weights(w, code_type), shape,
                                                   op1)
             layer.input_scale = 0.05
             layer.kernel_scale = trt.Weights(scale.astype(np.float32))
-            layer.kernel_axis = -1 if op1 == trt.MatrixOperation.NONE else 0
+            layer.kernel_axis = len(shape) - (1 if op1 == trt.MatrixOperation.NONE else 2)
             layer.output_type = output
             return layer
         return define
@@ -664,6 +683,67 @@ if hasattr(trt, "PoolingType"):
          {"x": codes(2, 33, 6)}, _quantized_matmul((33, 17), M.TRANSPOSE, M.NONE,
                                                    per_channel=False, output=trt.DataType.HALF),
          float16=2e-2)
+
+    # FP8 codes on both sides (FP8 or FP16 tensor cores, float32 sums)
+    F8, I4 = trt.DataType.FP8, trt.DataType.INT4
+    case(LayerType.QUANTIZED_CONVOLUTION, "qconv-fp8-3x3-pad-per-channel",
+         {"x": fp8_codes(2, 5, 9, 10)},
+         _quantized_conv(6, (3, 3), 5, padding=(1, 1), code_type=F8), float32=1e-4)
+    case(LayerType.QUANTIZED_CONVOLUTION, "qconv-fp8-1x1-strided-half-out",
+         {"x": fp8_codes(2, 24, 9, 9)},
+         _quantized_conv(16, (1, 1), 24, stride=(2, 2), output=trt.DataType.HALF,
+                         code_type=F8), float16=2e-2)
+    case(LayerType.QUANTIZED_MATRIX_MULTIPLY, "qmatmul-fp8-per-channel",
+         {"x": fp8_codes(7, 30)}, _quantized_matmul((30, 9), M.NONE, M.NONE, code_type=F8),
+         float32=1e-4)
+    case(LayerType.QUANTIZED_MATRIX_MULTIPLY, "qmatmul-fp8-batched-transposed-weights",
+         {"x": fp8_codes(2, 5, 64)},
+         _quantized_matmul((24, 64), M.NONE, M.TRANSPOSE, code_type=F8), float32=1e-4)
+    # dequantized weights: weight-only (real input), block scales, grouped convolution
+    case(LayerType.QUANTIZED_CONVOLUTION, "qconv-int4-weight-only",
+         {"x": rand(2, 6, 8, 8)}, _quantized_conv(8, (3, 3), 6, padding=(1, 1), code_type=I4),
+         float32=1e-4)
+    case(LayerType.QUANTIZED_CONVOLUTION, "qconv-int8-codes-grouped",
+         {"x": codes(2, 8, 7, 7)}, _quantized_conv(4, (3, 3), 8, groups=2), float32=1e-4)
+    case(LayerType.QUANTIZED_MATRIX_MULTIPLY, "qmatmul-int4-weight-only-blocks",
+         {"x": rand(3, 5, 64)}, _quantized_matmul((64, 12), M.NONE, M.NONE, code_type=I4,
+                                                  block=16), float32=1e-4)
+    case(LayerType.QUANTIZED_MATRIX_MULTIPLY, "qmatmul-fp8-weights-half-input",
+         {"x": rand(4, 32, dtype=np.float16)},
+         _quantized_matmul((32, 8), M.NONE, M.NONE, code_type=F8), float32=2e-2)
+
+    # FP8 quantize, dequantize and casts (the patterns compared exactly)
+    def _quantize_fp8(per_channel):
+        def define(net, t):
+            values = np.array([0.01, 0.2, 0.003], np.float32) if per_channel \
+                else np.array(0.004, np.float32)
+            scale = net.add_constant(values.shape, values).get_output(0)
+            layer = net.add_quantize(t["x"], scale, trt.DataType.FP8)
+            layer.axis = 1 if per_channel else -1
+            return layer
+        return define
+
+    def _dequantize_fp8(to_type):
+        def define(net, t):
+            scale = net.add_constant((), np.array(0.03, np.float32)).get_output(0)
+            return net.add_dequantize(t["q"], scale, to_type)
+        return define
+
+    wide = rand(2, 3, 40) * np.float32(2.0) ** RNG.integers(-12, 2, (2, 3, 40))
+    wide[0, 0, :4] = [np.inf, -np.inf, 1e6, -3.0]  # saturate to +-448 codes
+    case(LayerType.QUANTIZE, "quantize-fp8-per-tensor", {"x": wide.astype(np.float32)},
+         _quantize_fp8(False))
+    case(LayerType.QUANTIZE, "quantize-fp8-per-channel-half",
+         {"x": rand(2, 3, 16, dtype=np.float16)}, _quantize_fp8(True))
+    case(LayerType.DEQUANTIZE, "dequantize-fp8-float", {"q": fp8_codes(3, 17)},
+         _dequantize_fp8(trt.DataType.FLOAT))
+    case(LayerType.DEQUANTIZE, "dequantize-fp8-half", {"q": fp8_codes(3, 17)},
+         _dequantize_fp8(trt.DataType.HALF))
+    case(LayerType.CAST, "cast-fp8-to-float", {"x": fp8_codes(4, 9)},
+         lambda net, t: net.add_cast(t["x"], trt.DataType.FLOAT))
+    case(LayerType.CAST, "cast-half-to-fp8",
+         {"x": (rand(4, 9) * 40).astype(np.float16)},
+         lambda net, t: net.add_cast(t["x"], trt.DataType.FP8))
 
     def _plugin(name, **values):
         """A shipped plugin (``engine.plugins.library``) on every input of the case."""

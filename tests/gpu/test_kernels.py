@@ -19,7 +19,7 @@ from tests.gpu.kernel_cases import CASES, KernelCase
 cupy = pytest.importorskip("cupy")
 
 
-FALLBACK = "@fp32"  # engine.kernels.gpu.bf16.SUFFIX: the FLOAT form serving BF16 layers
+FALLBACK = "@fp32"  # engine.kernels.gpu.float_fallback.SUFFIX: the FLOAT form serving BF16/FP8
 
 
 def gpu_tactics(fallbacks: bool = False) -> list[Tactic]:
@@ -60,9 +60,11 @@ def check_tactic_against_cpu(tactic: Tactic, case: KernelCase) -> bool:
     infos = [None if a is None else TensorInfo(a.shape, _dtype(a)) for a in arrays]
     if not tactic.accepts(layer, infos):
         return False
+    from engine.kernels.gpu.storage import host_storage
+
     expected = tactics_for("cpu", layer.layer_type)[0].run(layer, arrays)
-    device_args = [None if a is None else
-                   (a if i in layer._shape_inputs else cupy.asarray(a))
+    device_args = [None if a is None else  # BF16 and FP8 as the device holds them
+                   (a if i in layer._shape_inputs else cupy.asarray(host_storage(a)))
                    for i, a in enumerate(arrays)]
     poisoned = [None if a is None else a.copy() for a in device_args]
     got = tactic.run(layer, device_args)
@@ -73,7 +75,7 @@ def check_tactic_against_cpu(tactic: Tactic, case: KernelCase) -> bool:
     for index, (g, e) in enumerate(zip(got, expected)):
         assert isinstance(g, cupy.ndarray), f"output {index} is {type(g).__name__}, not CuPy"
         host = cupy.asnumpy(g)
-        e = np.asarray(e)
+        e = host_storage(np.asarray(e))  # BF16 / FP8 results: their patterns, compared exactly
         assert host.shape == e.shape, f"output {index}: shape {host.shape} != {e.shape}"
         if e.dtype.kind == "f":
             tol = case.tolerance.get(str(e.dtype), 1e-5 if e.dtype == np.float32 else 2e-2)
@@ -111,6 +113,8 @@ def test_bf16_layers_through_the_fp32_forms_match_the_cpu_kernels():
     against the CPU kernel's BF16 result, within BF16's precision."""
     import ml_dtypes
 
+    from engine.kernels.gpu.storage import host_storage
+
     ran: dict[str, int] = {}
     for tactic in gpu_tactics(fallbacks=True):
         for case in CASES.get(tactic.layer_type, []):
@@ -126,7 +130,7 @@ def test_bf16_layers_through_the_fp32_forms_match_the_cpu_kernels():
             if not tactic.accepts(layer, infos):
                 continue
             device = [None if a is None else a if i in layer._shape_inputs else
-                      cupy.asarray(a.view(np.uint16) if a.dtype == ml_dtypes.bfloat16 else a)
+                      cupy.asarray(host_storage(a))
                       for i, a in enumerate(arrays)]
             got = tactic.run(layer, device)
             for g, e in zip(got, expected):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 import engine as trt
-from tests.quantization.digits import Cnn
+from tests.quantization.digits import Cnn, digits, trained_cnn
 from tests.support import CollectingLogger
 
 Wrap = Callable[[trt.INetworkDefinition, trt.ITensor], trt.ITensor]
@@ -68,6 +68,58 @@ def qdq(net: trt.INetworkDefinition, x: trt.ITensor, scale: np.ndarray, to_type:
     return dq.get_output(0)
 
 
+def activation_amax() -> list[float]:
+    """The largest magnitude entering each quantized layer, over the training split."""
+    model, data = trained_cnn(), digits()
+    x = data.train_x
+    h1 = np.maximum(forward_conv(x, model.w1, model.b1, 1), 0)
+    h2 = np.maximum(forward_conv(h1, model.w2, model.b2, 2), 0)
+    return [float(np.abs(t).max()) for t in (x, h1, h2)]
+
+
+def forward_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
+    from tests.quantization.digits import _conv
+
+    return _conv(x, w, b, stride)[0]
+
+
+def int4_weights(net: trt.INetworkDefinition, w: np.ndarray, kind: str) -> trt.ITensor:
+    """INT4 weight codes with their dequantize: per output channel for a convolution, in
+    blocks of 32 along K (one per output column) for the matrix multiply."""
+    if kind == "conv":  # per output channel
+        scale = per_channel_scale(w, 0, 7)
+        codes = np.clip(np.rint(w / scale[:, None, None, None]), -8, 7)
+        axis, block = 0, ()
+    else:  # blocks of 32 along K, one per output column
+        scale = (np.abs(w).reshape(8, 32, 10).max(axis=1) / 7).astype(np.float32)
+        codes = np.clip(np.rint(w / np.repeat(scale, 32, axis=0)), -8, 7)
+        axis, block = -1, (32, 1)
+    packed = trt.Weights(trt.pack_int4(codes), dtype=trt.int4)
+    c = net.add_constant(codes.shape, packed).get_output(0)
+    s = net.add_constant(scale.shape, trt.Weights(scale)).get_output(0)
+    dq = net.add_dequantize(c, s, trt.float32)
+    dq.axis = axis
+    if block:
+        dq.set_block_shape(block)
+    return dq.get_output(0)
+
+
+def fp8_cnn(model: Cnn) -> Callable[..., list[trt.ITensor]]:
+    """The CNN with FP8 Q/DQ: each activation per tensor (its training-split maximum onto
+    448), each weight per output channel."""
+    amax = iter(activation_amax())
+
+    def activation(net: trt.INetworkDefinition, x: trt.ITensor) -> trt.ITensor:
+        return qdq(net, x, np.float32(next(amax) / 448), trt.fp8)
+
+    def weights(net: trt.INetworkDefinition, w: np.ndarray, kind: str) -> trt.ITensor:
+        axis = 0 if kind == "conv" else 1
+        c = net.add_constant(w.shape, trt.Weights(w)).get_output(0)
+        return qdq(net, c, per_channel_scale(w, axis, 448), trt.fp8, axis=axis)
+
+    return define_cnn(model, activation, weights)
+
+
 def per_channel_scale(w: np.ndarray, axis: int, qmax: float) -> np.ndarray:
     moved = np.moveaxis(np.abs(w), axis, 0).reshape(w.shape[axis], -1)
     return (moved.max(axis=1) / qmax).astype(np.float32)
@@ -75,9 +127,13 @@ def per_channel_scale(w: np.ndarray, axis: int, qmax: float) -> np.ndarray:
 
 def build(define: Callable[..., list[trt.ITensor]], *, flags: Sequence[Any] = (),
           calibrator: Any = None, batch: int = 100,
-          hook: Callable[[trt.INetworkDefinition], None] | None = None
+          hook: Callable[[trt.INetworkDefinition], None] | None = None,
+          device: trt.DeviceType = trt.DeviceType.CPU,
+          config_hook: Callable[[trt.IBuilderConfig], None] | None = None
           ) -> tuple[trt.ICudaEngine, CollectingLogger]:
-    """The CPU engine of ``define`` with a dynamic batch (profile 1 / ``batch`` / 512)."""
+    """The engine of ``define`` with a dynamic batch (profile 1 / ``batch`` / 512), for the
+    CPU target or ``device`` (the GPU's FP32 exact: TF32 off); ``config_hook`` edits the
+    configuration last."""
     logger = CollectingLogger()
     builder = trt.Builder(logger)
     net = builder.create_network(0)
@@ -88,13 +144,17 @@ def build(define: Callable[..., list[trt.ITensor]], *, flags: Sequence[Any] = ()
     if hook is not None:
         hook(net)
     config = builder.create_builder_config()
-    config.default_device_type = trt.DeviceType.CPU
+    config.default_device_type = device
+    if device == trt.DeviceType.GPU:
+        config.clear_flag(trt.BuilderFlag.TF32)
     profile = builder.create_optimization_profile()
     profile.set_shape("x", (1, 1, 8, 8), (batch, 1, 8, 8), (512, 1, 8, 8))
     config.add_optimization_profile(profile)
     for flag in flags:
         config.set_flag(flag)
     config.int8_calibrator = calibrator
+    if config_hook is not None:
+        config_hook(config)
     plan = builder.build_serialized_network(net, config)
     assert plan is not None, logger.errors()
     engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
@@ -103,7 +163,8 @@ def build(define: Callable[..., list[trt.ITensor]], *, flags: Sequence[Any] = ()
 
 
 def run(engine: trt.ICudaEngine, x: np.ndarray) -> np.ndarray:
-    return engine.create_execution_context().infer({"x": x})["logits"]
+    logits = engine.create_execution_context().infer({"x": x})["logits"]
+    return logits.get() if hasattr(logits, "get") else logits  # a CuPy array from the GPU
 
 
 def layer_types(engine: trt.ICudaEngine) -> list[str]:

@@ -12,9 +12,13 @@ import pytest
 import engine as trt
 from tests.quantization.digits import accuracy, digits, forward, trained_cnn
 from tests.quantization.networks import (
+    activation_amax,
     build,
     calibrator_for,
     define_cnn,
+    forward_conv,
+    fp8_cnn,
+    int4_weights,
     layer_types,
     per_channel_scale,
     qdq,
@@ -35,21 +39,6 @@ def fp32() -> float:
     print(f"\nFP32: {score:.2f}% on {len(data.test_y)} test digits")
     assert score > 95
     return score
-
-
-def activation_amax() -> list[float]:
-    """The largest magnitude entering each quantized layer, over the training split."""
-    model, data = trained_cnn(), digits()
-    x = data.train_x
-    h1 = np.maximum(forward_conv(x, model.w1, model.b1, 1), 0)
-    h2 = np.maximum(forward_conv(h1, model.w2, model.b2, 2), 0)
-    return [float(np.abs(t).max()) for t in (x, h1, h2)]
-
-
-def forward_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
-    from tests.quantization.digits import _conv
-
-    return _conv(x, w, b, stride)[0]
 
 
 @pytest.mark.parametrize("base", CALIBRATORS, ids=lambda c: c.__name__)
@@ -111,26 +100,7 @@ def test_int8_qdq_within_one_point_and_equal_to_numpy_fake_quantization(fp32):
 
 def test_int4_block_weights_within_two_points(fp32):
     model, data = trained_cnn(), digits()
-
-    def weights(net, w, kind):
-        if kind == "conv":  # per output channel
-            scale = per_channel_scale(w, 0, 7)
-            codes = np.clip(np.rint(w / scale[:, None, None, None]), -8, 7)
-            axis, block = 0, ()
-        else:  # blocks of 32 along K, one per output column
-            scale = (np.abs(w).reshape(8, 32, 10).max(axis=1) / 7).astype(np.float32)
-            codes = np.clip(np.rint(w / np.repeat(scale, 32, axis=0)), -8, 7)
-            axis, block = -1, (32, 1)
-        packed = trt.Weights(trt.pack_int4(codes), dtype=trt.int4)
-        c = net.add_constant(codes.shape, packed).get_output(0)
-        s = net.add_constant(scale.shape, trt.Weights(scale)).get_output(0)
-        dq = net.add_dequantize(c, s, trt.float32)
-        dq.axis = axis
-        if block:
-            dq.set_block_shape(block)
-        return dq.get_output(0)
-
-    engine, _ = build(define_cnn(model, None, weights), flags=[trt.BuilderFlag.INT4])
+    engine, _ = build(define_cnn(model, None, int4_weights), flags=[trt.BuilderFlag.INT4])
     types = layer_types(engine)
     assert types.count("QUANTIZED_CONVOLUTION") == 2
     assert types.count("QUANTIZED_MATRIX_MULTIPLY") == 1
@@ -141,17 +111,7 @@ def test_int4_block_weights_within_two_points(fp32):
 
 def test_fp8_qdq_within_two_points(fp32):
     model, data = trained_cnn(), digits()
-    amax = iter(activation_amax())
-
-    def activation(net, x):
-        return qdq(net, x, np.float32(next(amax) / 448), trt.fp8)
-
-    def weights(net, w, kind):
-        axis = 0 if kind == "conv" else 1
-        c = net.add_constant(w.shape, trt.Weights(w)).get_output(0)
-        return qdq(net, c, per_channel_scale(w, axis, 448), trt.fp8, axis=axis)
-
-    engine, _ = build(define_cnn(model, activation, weights), flags=[trt.BuilderFlag.FP8])
+    engine, _ = build(fp8_cnn(model), flags=[trt.BuilderFlag.FP8])
     assert layer_types(engine).count("QUANTIZED_CONVOLUTION") == 2
     logits = run(engine, data.test_x)
     assert not np.allclose(logits, forward(model, data.test_x), atol=1e-4)

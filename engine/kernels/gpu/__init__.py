@@ -40,8 +40,8 @@ BACKEND = "gpu"
 
 
 def to_device(array: np.ndarray) -> cupy.ndarray:
-    """Host array to a device array (for tactic timing); BF16 as its uint16 patterns."""
-    from engine.kernels.gpu.bf16 import host_storage
+    """Host array to a device array (for tactic timing); BF16 and FP8 as their patterns."""
+    from engine.kernels.gpu.storage import host_storage
 
     return cupy.asarray(host_storage(np.asarray(array)))
 
@@ -104,14 +104,16 @@ def _graph_milliseconds(run: Callable[[], object], calls: int, rounds: int,
 # tactic untimed, and a cuDNN graph can still turn a geometry down when it is built.
 # cublaslt imports cudnn_matmul, so cuDNN's fused matrix multiply registers before it.
 from engine.kernels.gpu import (  # noqa: E402, F401
-    bf16,
     cublaslt,
     cudnn_attention,
     cudnn_conv,
     cudnn_matmul,
     cudnn_quantized,
+    float_fallback,
+    fp8,
     jit_conv,
 )
 
-# Last: the "@fp32" form of every GPU tactic, which serves BF16 layers in FLOAT (see bf16.py).
-bf16.register_float_fallbacks()
+# Last: the "@fp32" form of every GPU tactic, which serves BF16 and FP8 layers in FLOAT
+# (float_fallback.py).
+float_fallback.register_float_fallbacks()

@@ -107,6 +107,35 @@ def _set(setter: Any, dtype_of: Any, obj: int, attribute: Any, value: int) -> No
     setter(obj, attribute, buffer.ctypes.data, buffer.itemsize)
 
 
+def _best_algorithm(lt: Any, desc: int, a_layout: int, b_layout: int, out_layout: int,
+                    result: Any, alignments: tuple[int, int, int, int]) -> int | None:
+    """The address of the heuristic's best algorithm for ``desc`` and the layouts (stored in
+    ``result``, a ``MatmulHeuristicResult`` the caller keeps), or None where it has none."""
+    preference = lt.matmul_preference_create()
+    try:
+        prefer = lt.MatmulPreferenceAttribute
+        for name, value in (("MAX_WORKSPACE_BYTES", gemm.WORKSPACE_BYTES),
+                            ("MIN_ALIGNMENT_A_BYTES", alignments[0]),
+                            ("MIN_ALIGNMENT_B_BYTES", alignments[1]),
+                            ("MIN_ALIGNMENT_C_BYTES", alignments[2]),
+                            ("MIN_ALIGNMENT_D_BYTES", alignments[3])):
+            _set(lt.matmul_preference_set_attribute,
+                 lt.get_matmul_preference_attribute_dtype, preference, prefer[name], value)
+        count = np.zeros(1, np.int32)
+        try:
+            lt.matmul_algo_get_heuristic(_handle(), desc, a_layout, b_layout, out_layout,
+                                         out_layout, preference, 1, result.ptr,
+                                         count.ctypes.data)
+        except lt.cuBLASLtError:  # CUBLAS_STATUS_NOT_SUPPORTED: nothing for this geometry
+            return None
+    finally:
+        lt.matmul_preference_destroy(preference)
+    if count[0] < 1 or int(result.state) != 0 or \
+            int(result.workspace_size) > gemm.WORKSPACE_BYTES:
+        return None
+    return int(result.ptr)
+
+
 class _Plan:
     """The descriptors and the heuristic's algorithm for one geometry, on one thread and
     device. ``algorithm`` is None where the heuristic has none."""
@@ -139,33 +168,8 @@ class _Plan:
         self.rows = lt.matrix_layout_create(data_type, k, m, k)
         self.out = lt.matrix_layout_create(data_type, n, m, n)
         self._result = lt.MatmulHeuristicResult(1)
-        self.algorithm = self._heuristic(lt, alignments)
-
-    def _heuristic(self, lt: Any, alignments: tuple[int, int, int, int]) -> int | None:
-        """The address of the best algorithm (the result's first member), or None."""
-        preference = lt.matmul_preference_create()
-        try:
-            prefer = lt.MatmulPreferenceAttribute
-            for name, value in (("MAX_WORKSPACE_BYTES", gemm.WORKSPACE_BYTES),
-                                ("MIN_ALIGNMENT_A_BYTES", alignments[0]),
-                                ("MIN_ALIGNMENT_B_BYTES", alignments[1]),
-                                ("MIN_ALIGNMENT_C_BYTES", alignments[2]),
-                                ("MIN_ALIGNMENT_D_BYTES", alignments[3])):
-                _set(lt.matmul_preference_set_attribute,
-                     lt.get_matmul_preference_attribute_dtype, preference, prefer[name], value)
-            count = np.zeros(1, np.int32)
-            try:
-                lt.matmul_algo_get_heuristic(_handle(), self.desc, self.weights, self.rows,
-                                             self.out, self.out, preference, 1,
-                                             self._result.ptr, count.ctypes.data)
-            except lt.cuBLASLtError:  # CUBLAS_STATUS_NOT_SUPPORTED: nothing for this geometry
-                return None
-        finally:
-            lt.matmul_preference_destroy(preference)
-        if count[0] < 1 or int(self._result.state) != 0 or \
-                int(self._result.workspace_size) > gemm.WORKSPACE_BYTES:
-            return None
-        return int(self._result.ptr)
+        self.algorithm = _best_algorithm(lt, self.desc, self.weights, self.rows, self.out,
+                                         self._result, alignments)
 
     def destroy(self) -> None:
         lt = _bindings()[0]
@@ -278,3 +282,94 @@ def plain_matmul(layer: ILayer, inputs: list[Any]) -> list[cupy.ndarray]:
     assert isinstance(layer, IMatrixMultiplyLayer)
     out = _matmul(layer, inputs)
     return matrix_multiply(layer, inputs) if out is None else [out]
+
+
+# -- FP8 ----------------------------------------------------------------------------------------
+_CUDA_R_8F_E4M3 = 28  # cudaDataType CUDA_R_8F_E4M3 (nvmath.CudaDataType names it too)
+FP8_ALIGNMENT = 16  # FP8 operands: leading dimensions and pointers in multiples of 16 bytes
+
+
+class _Fp8Plan:
+    """Descriptors and algorithm of one FP8 product ``a @ b^T`` (both K-major, E4M3) into
+    float32, over a batch (a stride of 0 shares one matrix), on one thread and device.
+    cuBLASLt takes FP8 only in its "TN" form, which this is: column-major ``D^T (N x M) =
+    op_T(b) op_N(a)``, b as cuBLASLt's A (transposed), a as its B. The operand scales are
+    device pointers to 1.0: the caller scales the sums of code products itself."""
+
+    def __init__(self, m: int, k: int, n: int, batch: int, strides: tuple[int, int]) -> None:
+        lt, cublas, cuda_types = _bindings()
+        self.desc = lt.matmul_desc_create(cublas.ComputeType.COMPUTE_32F, cuda_types.CUDA_R_32F)
+        attribute = lt.MatmulDescAttribute
+        self._unit = cupy.ones(1, cupy.float32)  # the scales' 1.0, alive as long as the plan
+        for name, value in (("TRANSA", cublas.Operation.T), ("TRANSB", cublas.Operation.N),
+                            ("A_SCALE_POINTER", self._unit.data.ptr),
+                            ("B_SCALE_POINTER", self._unit.data.ptr)):
+            _set(lt.matmul_desc_set_attribute, lt.get_matmul_desc_attribute_dtype, self.desc,
+                 attribute[name], value)
+        self.b = lt.matrix_layout_create(_CUDA_R_8F_E4M3, k, n, k)
+        self.a = lt.matrix_layout_create(_CUDA_R_8F_E4M3, k, m, k)
+        self.out = lt.matrix_layout_create(cuda_types.CUDA_R_32F, n, m, n)
+        if batch > 1:
+            for layout, stride in ((self.b, strides[1]), (self.a, strides[0]),
+                                   (self.out, m * n)):
+                for name, value in (("BATCH_COUNT", batch), ("STRIDED_BATCH_OFFSET", stride)):
+                    _set(lt.matrix_layout_set_attribute, lt.get_matrix_layout_attribute_dtype,
+                         layout, lt.MatrixLayoutAttribute[name], value)
+        self._result = lt.MatmulHeuristicResult(1)
+        self.algorithm = _best_algorithm(lt, self.desc, self.b, self.a, self.out, self._result,
+                                         (FP8_ALIGNMENT, FP8_ALIGNMENT, FP8_ALIGNMENT,
+                                          FP8_ALIGNMENT))
+
+    def destroy(self) -> None:
+        lt = _bindings()[0]
+        for layout in (self.b, self.a, self.out):
+            lt.matrix_layout_destroy(layout)
+        lt.matmul_desc_destroy(self.desc)
+
+
+def _fp8_plan(m: int, k: int, n: int, batch: int, strides: tuple[int, int]) -> _Fp8Plan | None:
+    key = ("fp8", cupy.cuda.Device().id, m, k, n, batch, strides)
+    if key not in _LOCAL.plans:
+        plan = _Fp8Plan(m, k, n, batch, strides)
+        if plan.algorithm is None:
+            plan.destroy()
+        _LOCAL.plans[key] = plan if plan.algorithm is not None else None
+    return _LOCAL.plans[key]  # type: ignore[return-value]
+
+
+def fp8_supported() -> bool:
+    """Whether cuBLASLt is here and the device has FP8 tensor cores (compute capability 8.9
+    and up: Ada, Hopper and later)."""
+    return available() and int(cupy.cuda.Device().compute_capability) >= 89
+
+
+def fp8_matmul_nt(a: cupy.ndarray, b: cupy.ndarray) -> cupy.ndarray | None:
+    """``a @ b^T`` over the last two axes on FP8 tensor cores: E4M3 patterns (uint8) ``a``
+    ``[..., M, K]`` and ``b`` ``[..., N, K]`` (K-contiguous, K a multiple of 16, N of 4;
+    callers pad with zero codes), FP32 accumulation, float32 ``[..., M, N]``; one of the two
+    may be a single matrix shared by the batch. None where cuBLASLt has no algorithm for it."""
+    rows, depth = a.shape[-2:]
+    cols = b.shape[-2]
+    assert depth == b.shape[-1] and depth % FP8_ALIGNMENT == 0 and cols % 4 == 0, \
+        (a.shape, b.shape)
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    count = int(np.prod(batch, dtype=np.int64))
+    operands = []
+    for x in (a, b):
+        x, stride = gemm.batched_operand(x, batch)
+        if x.data.ptr % FP8_ALIGNMENT:
+            x = x.copy()  # a fresh allocation: aligned
+        operands.append((x, stride))
+    (a, stride_a), (b, stride_b) = operands
+    plan = _fp8_plan(rows, depth, cols, count, (stride_a, stride_b))
+    if plan is None:
+        return None
+    out = cupy.empty(batch + (rows, cols), cupy.float32)
+    lt = _bindings()[0]
+    stream = cupy.cuda.get_current_stream()
+    workspace = gemm.stream_workspace(stream)
+    lt.matmul(_handle(), plan.desc,
+              _ONE.ctypes.data, b.data.ptr, plan.b, a.data.ptr, plan.a,
+              _ZERO.ctypes.data, 0, plan.out, out.data.ptr, plan.out, plan.algorithm,
+              workspace.ptr, gemm.WORKSPACE_BYTES, stream.ptr)
+    return out

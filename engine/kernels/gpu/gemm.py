@@ -131,8 +131,8 @@ def batched_matmul(a: cupy.ndarray, b: cupy.ndarray, *, transpose_a: bool = Fals
     if depth == 0:
         out.fill(0)
         return out
-    a, stride_a = _batched(a, batch)
-    b, stride_b = _batched(b, batch)
+    a, stride_a = batched_operand(a, batch)
+    b, stride_b = batched_operand(b, batch)
     # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: pass B first.
     cuda_type = _CUDA_TYPES[a.dtype]
     handle = _handle_for(cupy.cuda.get_current_stream())
@@ -163,7 +163,7 @@ def _matrix_operand(x: cupy.ndarray, transpose: bool) -> tuple[cupy.ndarray, boo
     return x, transpose
 
 
-def _batched(x: cupy.ndarray, batch: tuple[int, ...]) -> tuple[cupy.ndarray, int]:
+def batched_operand(x: cupy.ndarray, batch: tuple[int, ...]) -> tuple[cupy.ndarray, int]:
     """``x`` contiguous, and the element stride between its matrices over ``batch`` (0 when
     one matrix serves the whole batch; a broadcast copy otherwise)."""
     matrix = x.shape[-2] * x.shape[-1]
@@ -183,26 +183,49 @@ def int8_matmul_nt(a: cupy.ndarray, b: cupy.ndarray) -> cupy.ndarray:
     aligned and every leading dimension a multiple of 4: callers pad K and N with zeros
     (zeros add nothing to an integer sum)."""
     assert a.dtype == b.dtype == np.int8, (a.dtype, b.dtype)
+    assert a.shape[-1] % 4 == 0 and b.shape[-2] % 4 == 0, (a.shape, b.shape)
+    return _matmul_nt(a, b, _CUDA_R_8I, np.dtype(np.int32), _CUDA_R_32I, _COMPUTE_32I,
+                      _ONE_I32, _ZERO_I32, "INT8")
+
+
+def half_matmul_nt_float(a: cupy.ndarray, b: cupy.ndarray) -> cupy.ndarray:
+    """``a @ b^T`` over the last two axes: float16 ``a`` ``[..., M, K]`` and ``b`` ``[..., N,
+    K]`` (both K-contiguous) to float32 ``[..., M, N]``, FP32 accumulation on the FP16 tensor
+    cores; batch axes broadcast. The FP8 tactics widen their codes to FP16 (exact) and take
+    the sums in float32, whose range FP16 lacks (a sum of products of codes up to 448 passes
+    65504 at once)."""
+    assert a.dtype == b.dtype == np.float16, (a.dtype, b.dtype)
+    return _matmul_nt(a, b, _CUDA_TYPES[np.dtype(np.float16)], np.dtype(np.float32),
+                      _CUDA_TYPES[np.dtype(np.float32)], _COMPUTE_32F, _ONE, _ZERO, "FP16")
+
+
+def _matmul_nt(a: cupy.ndarray, b: cupy.ndarray, in_type: int, out_dtype: np.dtype,
+               out_type: int, compute: int, one: np.ndarray, zero: np.ndarray, label: str
+               ) -> cupy.ndarray:
+    """``a @ b^T`` (both K-major, cuBLAS's "TN" form) into a new ``out_dtype`` array."""
     rows, depth = a.shape[-2:]
     cols, depth_b = b.shape[-2:]
-    assert depth == depth_b and depth % 4 == 0 and cols % 4 == 0, (a.shape, b.shape)
+    assert depth == depth_b, (a.shape, b.shape)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     count = int(np.prod(batch, dtype=np.int64))
-    out = cupy.empty(batch + (rows, cols), np.int32)
+    out = cupy.empty(batch + (rows, cols), out_dtype)
     if out.size == 0:
         return out
-    a, stride_a = _batched(a, batch)
-    b, stride_b = _batched(b, batch)
+    if depth == 0:
+        out.fill(0)
+        return out
+    a, stride_a = batched_operand(a, batch)
+    b, stride_b = batched_operand(b, batch)
     handle = _handle_for(cupy.cuda.get_current_stream())
     assert _LIB is not None
     # Row-major C[M, N] = A B^T is column-major C^T (N x M) = op_T(B) op_N(A).
     status = _LIB.cublasGemmStridedBatchedEx(
         handle, _OP_T, _OP_N, cols, rows, depth,
-        _ONE_I32.ctypes.data,
-        b.data.ptr, _CUDA_R_8I, depth, stride_b,
-        a.data.ptr, _CUDA_R_8I, depth, stride_a,
-        _ZERO_I32.ctypes.data,
-        out.data.ptr, _CUDA_R_32I, cols, rows * cols,
-        count, _COMPUTE_32I, _GEMM_DEFAULT)
-    _check(status, "cublasGemmStridedBatchedEx (INT8)")
+        one.ctypes.data,
+        b.data.ptr, in_type, depth, stride_b,
+        a.data.ptr, in_type, depth, stride_a,
+        zero.ctypes.data,
+        out.data.ptr, out_type, cols, rows * cols,
+        count, compute, _GEMM_DEFAULT)
+    _check(status, f"cublasGemmStridedBatchedEx ({label})")
     return out

@@ -22,6 +22,7 @@ from engine.kernels.gpu.capabilities import (
 )
 from engine.kernels.gpu.gemm import batched_matmul
 from engine.kernels.gpu.rows import HALF_PRELUDE
+from engine.kernels.gpu.storage import to_storage
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.math_contraction import IMatrixMultiplyLayer, MatrixOperation
@@ -213,7 +214,7 @@ def cast_bf16(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
     x = inputs[0]
     if x.dtype == bf16.STORAGE:  # from BF16
         target = DataType(layer.to_type)
-        return [x if target == DataType.BF16 else bf16.to_storage(bf16.widen(x), target)]
+        return [x if target == DataType.BF16 else to_storage(bf16.widen(x), target)]
     if x.dtype not in (cupy.float32, cupy.float16):
         x = x.astype(cupy.float32)
     return [bf16.narrow(x)]

@@ -14,14 +14,33 @@ one kernel: ``+ residual``, ReLU, and for an INT8 output the quantization of the
 (``__fmul_rn``, ``__fadd_rn``, ``__fdiv_rn``: never contracted into an FMA) in the CPU
 kernel's order, so INT8 outputs equal the CPU kernel's bit for bit.
 
-Per-block scales, FP8 or INT4 codes and real (weight-only) inputs stay with the CPU kernel.
 The input codes come from the quantize layer's kernel (``shape_quantize.py``: scale, round
 half to even, saturate, in one kernel).
+
+FP8 codes on both sides (E4M3 patterns, see ``fp8.py``) take the same im2col (it moves bytes)
+and the same rescale, with the sums in float32 instead of INT32: on FP8 tensor cores through
+cuBLASLt (``cublaslt.fp8_matmul_nt``, Ada/Hopper and later), or on FP16 tensor cores with the
+codes widened to FP16 (exact) and FP32 accumulation (``gemm.half_matmul_nt_float``). The
+products of two E4M3 codes are exact in float32; the sums round as float32 sums do, where
+the CPU kernel sums in float64, so the two agree to float32 rounding, not bit for bit.
+
+Everything else — weight-only layers (real input; INT4, INT8 or FP8 weights), per-block
+weight scales, grouped or non-2-D convolutions of codes — runs on dequantized weights, as
+TensorRT runs INT4 weights: the weights are dequantized once (``codes * scale``, a device
+constant of the computing type), input codes dequantized with their scale, and the product
+is the float convolution or matrix multiply (FP32, or FP16 with FP32 accumulation for HALF
+input).
+
+Written without a GPU (2026-12-06), the FP8 and dequantized tactics: ``tests/gpu/test_fp8.py``
+is their first check.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cupy
+import ml_dtypes
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -30,9 +49,12 @@ from engine.kernels.cpu.quantized import (
     conv_channel_scale,
     output_channel_axis,
 )
+from engine.kernels.cpu.shape_quantize import broadcast_scale
+from engine.kernels.gpu import cublaslt, fp8
 from engine.kernels.gpu.capabilities import contiguous
-from engine.kernels.gpu.gemm import int8_matmul_nt
+from engine.kernels.gpu.gemm import batched_matmul, half_matmul_nt_float, int8_matmul_nt
 from engine.kernels.gpu.rows import HALF_PRELUDE
+from engine.kernels.gpu.spatial import im2col_convolution
 from engine.kernels.gpu.weights import derived_constant
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
@@ -81,7 +103,7 @@ _im2col = cupy.RawKernel(_IM2COL, "engine_im2col_int8")
 
 _RESCALE = r"""
 extern "C" __global__ void engine_int8_rescale(
-        const int* acc, const float* factor, const float* bias, const R* residual, OUT* out,
+        const ACC* acc, const float* factor, const float* bias, const R* residual, OUT* out,
         long long n, int cols, int lda, int rows, int per_row, float output_scale,
         float residual_scale) {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
@@ -109,7 +131,7 @@ extern "C" __global__ void engine_int8_rescale(
     }
 }
 """
-_RESCALES: dict[tuple[str, bool, bool, bool, bool, bool], cupy.RawKernel] = {}
+_RESCALES: dict[tuple[str, str, bool, bool, bool, bool, bool], cupy.RawKernel] = {}
 
 
 def _grid(count: int, threads: int = 256) -> tuple[int, ...]:
@@ -124,8 +146,8 @@ def rescale(acc: cupy.ndarray, factor: cupy.ndarray, bias: cupy.ndarray | None,
             out_shape: tuple[int, ...], rows: int, cols: int, per_row: bool,
             dtype: DTypeLike, residual: cupy.ndarray | None = None, relu: bool = False,
             output_scale: float = 0.0, residual_scale: float = 0.0) -> cupy.ndarray:
-    """The output from INT32 sums ``acc`` ``[..., rows, ld]`` (``cols`` of each ``ld``
-    used): ``acc * factor[channel] + bias[channel] + residual``, channel the row
+    """The output from INT32 (or float32: FP8) sums ``acc`` ``[..., rows, ld]`` (``cols`` of
+    each ``ld`` used): ``acc * factor[channel] + bias[channel] + residual``, channel the row
     (``per_row``) or the column, then ReLU if ``relu``; stored as ``dtype`` (float32 or
     float16, also the C-ordered ``residual``'s type) in ``out_shape``, or with a positive
     ``output_scale`` as INT8 codes ``clip(rint(y / output_scale), -128, 127)``. With a
@@ -133,12 +155,13 @@ def rescale(acc: cupy.ndarray, factor: cupy.ndarray, bias: cupy.ndarray | None,
     ``dtype(codes * residual_scale)``."""
     requantize = output_scale > 0
     codes = residual is not None and residual_scale > 0
-    key = (np.dtype(dtype).name, bias is not None, residual is not None, relu, requantize,
-           codes)
+    key = (acc.dtype.name, np.dtype(dtype).name, bias is not None, residual is not None, relu,
+           requantize, codes)
     compiled = _RESCALES.get(key)
     if compiled is None:
         ctype = "float" if np.dtype(dtype) == np.float32 else "unsigned short"
-        defines = {"T": ctype, "OUT": "signed char" if requantize else ctype,
+        defines = {"ACC": "float" if acc.dtype == np.float32 else "int", "T": ctype,
+                   "OUT": "signed char" if requantize else ctype,
                    "R": "signed char" if codes else ctype,
                    "HAS_BIAS": int(bias is not None), "HAS_RESIDUAL": int(residual is not None),
                    "RELU": int(relu), "REQUANTIZE": int(requantize),
@@ -177,24 +200,18 @@ def _conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
         layer.num_groups == 1 and conv_channel_scale(layer) is not None
 
 
-def conv_int8_accumulators(layer: IQuantizedConvolutionLayer, x: cupy.ndarray
-                           ) -> tuple[cupy.ndarray, tuple[int, int]]:
-    """The exact INT32 sums ``[B, K, P_padded]`` of the convolution of int8 codes ``x``
-    ``[B, C, H, W]`` with the layer's codes, and the output's spatial size."""
+def _conv_columns(layer: IQuantizedConvolutionLayer, x: cupy.ndarray, align: int
+                  ) -> tuple[cupy.ndarray, tuple[int, int], int]:
+    """The 1-byte codes ``x`` ``[B, C, H, W]`` (INT8 or FP8 patterns) gathered into K-major
+    columns ``[B, P_padded, K_padded]`` (P to a multiple of 4, K to one of ``align``, a
+    multiple of 4; zero bytes, which are zero codes, pad), the output's spatial size, and K."""
     batch, channels, height, width = x.shape
-    (kh, kw), maps = tuple(layer.kernel_size_nd), layer.num_output_maps
+    (kh, kw) = tuple(layer.kernel_size_nd)
     (ph, _, oh), (pw, _, ow) = layer.geometry((height, width))
     (sh, sw), (dh, dw) = tuple(layer.stride_nd), tuple(layer.dilation_nd)
     positions, depth = oh * ow, channels * kh * kw
-    positions_pad, depth_pad = _ceil4(positions), _ceil4(depth)
-
-    def padded_codes() -> np.ndarray:
-        codes = np.zeros((maps, depth_pad), np.int8)
-        codes[:, :depth] = layer.kernel_codes().reshape(maps, depth)
-        return codes
-
-    w = derived_constant(layer, ("codes", depth_pad), padded_codes)
-    cols = cupy.empty((batch, positions_pad, depth_pad), cupy.int8)
+    positions_pad, depth_pad = _ceil4(positions), -(-depth // align) * align
+    cols = cupy.empty((batch, positions_pad, depth_pad), x.dtype)
     total4 = cols.size // 4
     if total4:
         _im2col(_grid(total4), (256,),
@@ -203,17 +220,72 @@ def conv_int8_accumulators(layer: IQuantizedConvolutionLayer, x: cupy.ndarray
                  np.int32(sw), np.int32(ph), np.int32(pw), np.int32(dh), np.int32(dw),
                  np.int32(positions), np.int32(positions_pad), np.int32(depth),
                  np.int32(depth_pad // 4)))
-    return int8_matmul_nt(w, cols), (oh, ow)
+    return cols, (oh, ow), depth
+
+
+def _padded_codes(codes_2d: np.ndarray, rows: int, depth: int, dtype: DTypeLike) -> np.ndarray:
+    """``codes_2d`` ``[N, K]`` as ``dtype`` in a zero ``[rows, depth]`` array (FP8 codes as
+    their patterns: zero is +0)."""
+    if codes_2d.dtype == ml_dtypes.float8_e4m3fn and np.dtype(dtype) == np.uint8:
+        codes_2d = codes_2d.view(np.uint8)
+    padded = np.zeros((rows, depth), dtype)
+    padded[:codes_2d.shape[0], :codes_2d.shape[1]] = codes_2d.astype(dtype)
+    return padded
+
+
+def conv_int8_accumulators(layer: IQuantizedConvolutionLayer, x: cupy.ndarray
+                           ) -> tuple[cupy.ndarray, tuple[int, int]]:
+    """The exact INT32 sums ``[B, K, P_padded]`` of the convolution of int8 codes ``x``
+    ``[B, C, H, W]`` with the layer's codes, and the output's spatial size."""
+    cols, spatial, depth = _conv_columns(layer, x, 4)
+    maps = layer.num_output_maps
+    w = derived_constant(layer, ("codes", cols.shape[-1]), lambda: _padded_codes(
+        layer.kernel_codes().reshape(maps, depth), maps, cols.shape[-1], np.int8))
+    return int8_matmul_nt(w, cols), spatial
+
+
+def conv_fp8_accumulators(layer: IQuantizedConvolutionLayer, x: cupy.ndarray,
+                          tensor_cores_fp8: bool) -> tuple[cupy.ndarray, tuple[int, int]]:
+    """The float32 sums ``[B, K, P_padded]`` of the convolution of FP8 codes ``x`` (uint8
+    patterns) with the layer's FP8 codes: on FP8 tensor cores where asked and cuBLASLt has
+    an algorithm, else on FP16 tensor cores with the codes widened."""
+    cols, spatial, depth = _conv_columns(layer, x, cublaslt.FP8_ALIGNMENT)
+    return _fp8_sums(layer, layer.kernel_codes().reshape(layer.num_output_maps, depth),
+                     layer.num_output_maps, cols, tensor_cores_fp8, codes_first=True), spatial
+
+
+def _fp8_sums(layer: ILayer, codes_2d: np.ndarray, rows: int, other: cupy.ndarray,
+              tensor_cores_fp8: bool, codes_first: bool) -> cupy.ndarray:
+    """``codes @ other^T`` (``codes_first``) or ``other @ codes^T`` in float32: the layer's
+    FP8 weight codes ``[N, K]`` zero-padded to ``[rows, K_padded]`` and FP8 patterns
+    ``other`` ``[..., M, K_padded]``."""
+    depth = other.shape[-1]
+    if tensor_cores_fp8:
+        w = derived_constant(layer, ("fp8 codes", rows, depth),
+                             lambda: _padded_codes(codes_2d, rows, depth, np.uint8))
+        sums = cublaslt.fp8_matmul_nt(w, other) if codes_first else \
+            cublaslt.fp8_matmul_nt(other, w)
+        if sums is not None:
+            return sums
+    w = derived_constant(layer, ("fp8 as half", rows, depth),
+                         lambda: _padded_codes(codes_2d, rows, depth, np.float16))
+    wide = fp8.widen_half(other)
+    return half_matmul_nt_float(w, wide) if codes_first else half_matmul_nt_float(wide, w)
+
+
+Accumulate = Callable[[IQuantizedConvolutionLayer, cupy.ndarray],
+                      tuple[cupy.ndarray, tuple[int, int]]]
 
 
 def _conv_rescaled(layer: IQuantizedConvolutionLayer, x: cupy.ndarray,
                    residual: cupy.ndarray | None = None, relu: bool = False,
-                   output_scale: float = 0.0, residual_scale: float = 0.0) -> cupy.ndarray:
-    """The layer's output for int8 codes ``x`` ``[..., C, H, W]``: the INT32 sums, rescaled
-    with the epilogue (``rescale``) in one kernel."""
+                   output_scale: float = 0.0, residual_scale: float = 0.0,
+                   accumulate: Accumulate = conv_int8_accumulators) -> cupy.ndarray:
+    """The layer's output for int8 codes ``x`` ``[..., C, H, W]`` (or FP8 codes, with their
+    ``accumulate``): the sums, rescaled with the epilogue (``rescale``) in one kernel."""
     lead = x.shape[:-3]
     flat = x.reshape((-1,) + x.shape[-3:])
-    acc, (oh, ow) = conv_int8_accumulators(layer, flat)
+    acc, (oh, ow) = accumulate(layer, flat)
     maps = layer.num_output_maps
     per_channel = conv_channel_scale(layer)
     assert per_channel is not None
@@ -259,6 +331,47 @@ def fused_quantized_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]
                            float(layer.output_scale), float(layer.residual_scale))]
 
 
+def _fp8_codes(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    x = inputs[0]
+    return x is not None and x.dtype == DataType.FP8 and \
+        layer.kernel.dtype == DataType.FP8 and \
+        DataType(layer.output_type) in (DataType.FLOAT, DataType.HALF)  # type: ignore[attr-defined]
+
+
+def _fp8_conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IQuantizedConvolutionLayer)
+    return _fp8_codes(layer, inputs) and len(layer.kernel_size_nd) == 2 and \
+        layer.num_groups == 1 and conv_channel_scale(layer) is not None
+
+
+def _fp8_conv_lt_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _fp8_conv_fits(layer, inputs) and cublaslt.fp8_supported()
+
+
+@kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_fp8_cublaslt",
+        supports=_fp8_conv_lt_fits, source="CUBLAS_LT")
+def quantized_convolution_fp8(layer: ILayer, inputs: list[cupy.ndarray | None]
+                              ) -> list[cupy.ndarray]:
+    """FP8 codes on FP8 tensor cores (FP16 ones where cuBLASLt has no algorithm)."""
+    assert isinstance(layer, IQuantizedConvolutionLayer)
+    x = inputs[0]
+    assert x is not None
+    return [_conv_rescaled(layer, x, accumulate=lambda lay, flat: conv_fp8_accumulators(
+        lay, flat, tensor_cores_fp8=True))]
+
+
+@kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_fp8_as_half",
+        supports=_fp8_conv_fits, source="CUBLAS")
+def quantized_convolution_fp8_as_half(layer: ILayer, inputs: list[cupy.ndarray | None]
+                                      ) -> list[cupy.ndarray]:
+    """FP8 codes widened to FP16 (exact), on FP16 tensor cores with FP32 accumulation."""
+    assert isinstance(layer, IQuantizedConvolutionLayer)
+    x = inputs[0]
+    assert x is not None
+    return [_conv_rescaled(layer, x, accumulate=lambda lay, flat: conv_fp8_accumulators(
+        lay, flat, tensor_cores_fp8=False))]
+
+
 # -- matrix multiply ---------------------------------------------------------------------------
 _PLAIN = (MatrixOperation.NONE, MatrixOperation.TRANSPOSE)
 
@@ -271,41 +384,70 @@ def _matmul_per_channel(layer: IQuantizedMatrixMultiplyLayer) -> np.ndarray | No
     return channel_scale(scale, layer.kernel_axis, channel or 0, len(layer.weights_shape))
 
 
-def _matmul_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+def _matmul_form_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    """Plain or transposed operands, one weight matrix, a per-tensor or per-column scale."""
     assert isinstance(layer, IQuantizedMatrixMultiplyLayer)
     x = inputs[0]
     shape = tuple(layer.weights_shape)
-    return _int8_codes(layer, inputs) and x is not None and len(x.shape) >= 2 and \
+    return x is not None and len(x.shape) >= 2 and \
         MatrixOperation(layer.op0) in _PLAIN and MatrixOperation(layer.op1) in _PLAIN and \
         2 <= len(shape) <= len(x.shape) and int(np.prod(shape[:-2])) == 1 and \
         _matmul_per_channel(layer) is not None
+
+
+def _matmul_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _int8_codes(layer, inputs) and _matmul_form_fits(layer, inputs)
+
+
+def _matmul_rows(layer: IQuantizedMatrixMultiplyLayer, x: cupy.ndarray, align: int
+                 ) -> tuple[cupy.ndarray, np.ndarray]:
+    """The rows of ``op0(x)`` flattened into one K-major matrix ``[rows, K_padded]`` (K to
+    a multiple of ``align``, zero codes), and the weight codes as ``[N, K]``."""
+    if MatrixOperation(layer.op0) == MatrixOperation.TRANSPOSE:
+        x = cupy.swapaxes(x, -1, -2)
+    depth = x.shape[-1]
+    codes_2d = layer.kernel_codes().reshape(tuple(layer.weights_shape)[-2:])
+    if MatrixOperation(layer.op1) == MatrixOperation.NONE:
+        codes_2d = codes_2d.T  # [N, K]: K-major, as the GEMMs take it
+    depth_pad = -(-depth // align) * align
+    rows = contiguous(x).reshape(-1, depth)
+    if depth_pad != depth:
+        padded = cupy.zeros((rows.shape[0], depth_pad), rows.dtype)
+        padded[:, :depth] = rows
+        rows = padded
+    return rows, codes_2d
 
 
 def matmul_int8_accumulators(layer: IQuantizedMatrixMultiplyLayer, x: cupy.ndarray
                              ) -> tuple[cupy.ndarray, int]:
     """The exact INT32 sums ``[rows, N_padded]`` of ``op0(x) @ op1(codes)`` with every row
     of ``op0(x)`` flattened into one matrix, and N."""
-    if MatrixOperation(layer.op0) == MatrixOperation.TRANSPOSE:
-        x = cupy.swapaxes(x, -1, -2)
-    depth = x.shape[-1]
-    codes_2d = layer.kernel_codes().reshape(tuple(layer.weights_shape)[-2:])
-    if MatrixOperation(layer.op1) == MatrixOperation.NONE:
-        codes_2d = codes_2d.T  # [N, K]: K-major, as the INT8 GEMM takes it
-    cols = codes_2d.shape[0]
-    depth_pad, cols_pad = _ceil4(depth), _ceil4(cols)
-
-    def padded_codes() -> np.ndarray:
-        codes = np.zeros((cols_pad, depth_pad), np.int8)
-        codes[:cols, :depth] = codes_2d
-        return codes
-
-    w = derived_constant(layer, ("codes", depth_pad), padded_codes)
-    rows = contiguous(x).reshape(-1, depth)
-    if depth_pad != depth:
-        padded = cupy.zeros((rows.shape[0], depth_pad), cupy.int8)
-        padded[:, :depth] = rows
-        rows = padded
+    rows, codes_2d = _matmul_rows(layer, x, 4)
+    cols, depth_pad = codes_2d.shape[0], rows.shape[-1]
+    w = derived_constant(layer, ("codes", depth_pad), lambda: _padded_codes(
+        codes_2d, _ceil4(cols), depth_pad, np.int8))
     return int8_matmul_nt(rows, w), cols
+
+
+def matmul_fp8_accumulators(layer: IQuantizedMatrixMultiplyLayer, x: cupy.ndarray,
+                            tensor_cores_fp8: bool) -> tuple[cupy.ndarray, int]:
+    """The float32 sums ``[rows, N_padded]`` of ``op0(x) @ op1(codes)`` of FP8 codes (as
+    ``conv_fp8_accumulators``), and N."""
+    rows, codes_2d = _matmul_rows(layer, x, cublaslt.FP8_ALIGNMENT)
+    cols = codes_2d.shape[0]
+    return _fp8_sums(layer, codes_2d, _ceil4(cols), rows, tensor_cores_fp8,
+                     codes_first=False), cols
+
+
+def _matmul_rescaled(layer: IQuantizedMatrixMultiplyLayer, x: cupy.ndarray,
+                     acc: cupy.ndarray, cols: int) -> cupy.ndarray:
+    rows = x.shape[-1] if MatrixOperation(layer.op0) == MatrixOperation.TRANSPOSE \
+        else x.shape[-2]
+    per_channel = _matmul_per_channel(layer)
+    assert per_channel is not None
+    return rescale(acc, _factor(layer, per_channel, cols), None,
+                   tuple(x.shape[:-2]) + (rows, cols), rows, cols, False,
+                   nptype(DataType(layer.output_type)))
 
 
 @kernel(LayerType.QUANTIZED_MATRIX_MULTIPLY, backend="gpu",
@@ -315,12 +457,128 @@ def quantized_matrix_multiply(layer: ILayer, inputs: list[cupy.ndarray | None]
     assert isinstance(layer, IQuantizedMatrixMultiplyLayer)
     x = inputs[0]
     assert x is not None
-    acc, cols = matmul_int8_accumulators(layer, x)
-    rows = x.shape[-1] if MatrixOperation(layer.op0) == MatrixOperation.TRANSPOSE \
-        else x.shape[-2]
-    per_channel = _matmul_per_channel(layer)
-    assert per_channel is not None
-    out = rescale(acc, _factor(layer, per_channel, cols), None,
-                  tuple(x.shape[:-2]) + (rows, cols), rows, cols, False,
-                  nptype(DataType(layer.output_type)))
-    return [out]
+    return [_matmul_rescaled(layer, x, *matmul_int8_accumulators(layer, x))]
+
+
+def _fp8_matmul_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _fp8_codes(layer, inputs) and _matmul_form_fits(layer, inputs)
+
+
+def _fp8_matmul_lt_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _fp8_matmul_fits(layer, inputs) and cublaslt.fp8_supported()
+
+
+@kernel(LayerType.QUANTIZED_MATRIX_MULTIPLY, backend="gpu",
+        name="gpu.quantized_matmul_fp8_cublaslt", supports=_fp8_matmul_lt_fits,
+        source="CUBLAS_LT")
+def quantized_matrix_multiply_fp8(layer: ILayer, inputs: list[cupy.ndarray | None]
+                                  ) -> list[cupy.ndarray]:
+    """FP8 codes on FP8 tensor cores (FP16 ones where cuBLASLt has no algorithm)."""
+    assert isinstance(layer, IQuantizedMatrixMultiplyLayer)
+    x = inputs[0]
+    assert x is not None
+    return [_matmul_rescaled(layer, x, *matmul_fp8_accumulators(layer, x, True))]
+
+
+@kernel(LayerType.QUANTIZED_MATRIX_MULTIPLY, backend="gpu",
+        name="gpu.quantized_matmul_fp8_as_half", supports=_fp8_matmul_fits, source="CUBLAS")
+def quantized_matrix_multiply_fp8_as_half(layer: ILayer, inputs: list[cupy.ndarray | None]
+                                          ) -> list[cupy.ndarray]:
+    """FP8 codes widened to FP16 (exact), on FP16 tensor cores with FP32 accumulation."""
+    assert isinstance(layer, IQuantizedMatrixMultiplyLayer)
+    x = inputs[0]
+    assert x is not None
+    return [_matmul_rescaled(layer, x, *matmul_fp8_accumulators(layer, x, False))]
+
+
+# -- dequantized weights -------------------------------------------------------------------------
+def _exact_tactic_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    if isinstance(layer, IQuantizedConvolutionLayer):
+        return _conv_fits(layer, inputs) or _fp8_conv_fits(layer, inputs)
+    return _matmul_fits(layer, inputs) or _fp8_matmul_fits(layer, inputs)
+
+
+def _dequantized_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    """Real (FLOAT, HALF) input or INT8 / FP8 codes, a FLOAT or HALF output, and no tactic
+    on the codes themselves for this form (those are exact; this one rounds as float)."""
+    x = inputs[0]
+    if x is None or x.dtype not in (DataType.FLOAT, DataType.HALF, DataType.INT8,
+                                    DataType.FP8) or \
+            DataType(layer.output_type) not in (DataType.FLOAT, DataType.HALF):  # type: ignore[attr-defined]
+        return False
+    if isinstance(layer, IQuantizedMatrixMultiplyLayer) and \
+            (MatrixOperation(layer.op0) not in _PLAIN or MatrixOperation(layer.op1) not in _PLAIN):
+        return False
+    return not _exact_tactic_fits(layer, inputs)
+
+
+def _computing_type(layer: ILayer) -> np.dtype:
+    """FP16 (FP32 accumulation) for HALF input, else FP32 (codes are dequantized in FP32)."""
+    x = layer._inputs[0]
+    assert x is not None
+    return np.dtype(np.float16 if x.dtype == DataType.HALF else np.float32)
+
+
+def _real_weights(layer: IQuantizedConvolutionLayer | IQuantizedMatrixMultiplyLayer,
+                  dtype: np.dtype) -> cupy.ndarray:
+    """The dequantized weights ``codes * kernel_scale`` as ``dtype``, shaped as the layer's
+    codes (a device constant, made once)."""
+    def make() -> np.ndarray:
+        codes = layer.kernel_codes()
+        scale = np.asarray(layer.kernel_scale.numpy(), np.float32)
+        return (codes.astype(np.float32) *
+                broadcast_scale(scale, codes.shape, layer.kernel_axis)).astype(dtype)
+
+    return derived_constant(layer, ("dequantized", dtype.name), make)
+
+
+def _real_input(layer: IQuantizedConvolutionLayer | IQuantizedMatrixMultiplyLayer,
+                x: cupy.ndarray, dtype: np.dtype) -> cupy.ndarray:
+    """The input as real values of ``dtype``: codes times ``input_scale`` (in FP32)."""
+    tensor = layer._inputs[0]
+    assert tensor is not None
+    if tensor.dtype == DataType.FP8:
+        return fp8.widen(x) * np.float32(layer.input_scale)
+    if tensor.dtype == DataType.INT8:
+        return x.astype(cupy.float32) * np.float32(layer.input_scale)
+    return x.astype(dtype, copy=False)
+
+
+@kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu",
+        name="gpu.quantized_conv_dequantized_cublas", supports=_dequantized_fits,
+        source="CUBLAS")
+def quantized_convolution_dequantized(layer: ILayer, inputs: list[cupy.ndarray | None]
+                                      ) -> list[cupy.ndarray]:
+    """Weight-only (or block-scaled, grouped, N-d) quantized convolution: the float
+    convolution with the weights dequantized once."""
+    assert isinstance(layer, IQuantizedConvolutionLayer)
+    x = inputs[0]
+    assert x is not None
+    dtype = _computing_type(layer)
+    spatial = len(layer.kernel_size_nd)
+    lead = x.shape[:x.ndim - spatial - 1]
+    flat = _real_input(layer, x, dtype).reshape((-1,) + x.shape[x.ndim - spatial - 1:])
+    out = im2col_convolution(layer, flat, _real_weights(layer, dtype))
+    bias = weights_array(layer.bias)
+    if bias.size:
+        out += derived_constant(layer, ("bias", dtype.name), lambda: bias.astype(dtype)) \
+            .reshape((-1,) + (1,) * spatial)
+    out = out.reshape(lead + out.shape[1:])
+    return [out.astype(nptype(DataType(layer.output_type)), copy=False)]
+
+
+@kernel(LayerType.QUANTIZED_MATRIX_MULTIPLY, backend="gpu",
+        name="gpu.quantized_matmul_dequantized_cublas", supports=_dequantized_fits,
+        source="CUBLAS")
+def quantized_matrix_multiply_dequantized(layer: ILayer, inputs: list[cupy.ndarray | None]
+                                          ) -> list[cupy.ndarray]:
+    """Weight-only (INT4, INT8, FP8 weights; any scales) quantized matrix multiply: the float
+    product with the weights dequantized once."""
+    assert isinstance(layer, IQuantizedMatrixMultiplyLayer)
+    x = inputs[0]
+    assert x is not None
+    dtype = _computing_type(layer)
+    out = batched_matmul(_real_input(layer, x, dtype), _real_weights(layer, dtype),
+                         transpose_a=MatrixOperation(layer.op0) == MatrixOperation.TRANSPOSE,
+                         transpose_b=MatrixOperation(layer.op1) == MatrixOperation.TRANSPOSE)
+    return [out.astype(nptype(DataType(layer.output_type)), copy=False)]

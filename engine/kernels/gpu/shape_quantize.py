@@ -1,5 +1,6 @@
 """GPU kernels of ``IQuantizeLayer`` and ``IDequantizeLayer`` to and from INT8 (per tensor,
-per channel or per block scales, as the CPU kernels); CuPy has no FP8 or INT4 arrays."""
+per channel or per block scales, as the CPU kernels); FP8's are in ``fp8.py`` (CuPy has no
+FP8 arrays: the device holds its patterns), INT4 codes exist only as constant weights."""
 
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ def _zero(inputs: list[cupy.ndarray | None], shape: tuple[int, ...], axis: int
     return broadcast_scale(zero_point, shape, axis)
 
 
-def _pointwise(kernel: cupy.ElementwiseKernel, layer: IQuantizeLayer | IDequantizeLayer,
+def quantize_pointwise(kernel: cupy.ElementwiseKernel, layer: IQuantizeLayer | IDequantizeLayer,
                inputs: list[cupy.ndarray | None], dtype: Any) -> cupy.ndarray:
     """``kernel(x, scale, zero)`` into a new ``dtype`` array laid out as ``x`` (a channels-last
     input gives a channels-last output, walked in memory order)."""
@@ -139,10 +140,10 @@ def quantize(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndar
         fast = _quantize_vectors(x, scale.astype(cupy.float32).reshape(()), zero)
         if fast is not None:
             return [fast]
-    return [_pointwise(_quantize, layer, inputs, cupy.int8)]
+    return [quantize_pointwise(_quantize, layer, inputs, cupy.int8)]
 
 
 @kernel(LayerType.DEQUANTIZE, backend="gpu", name="gpu.dequantize_int8", supports=_int8_codes)
 def dequantize(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
     assert isinstance(layer, IDequantizeLayer)
-    return [_pointwise(_dequantize, layer, inputs, nptype(layer.to_type))]
+    return [quantize_pointwise(_dequantize, layer, inputs, nptype(layer.to_type))]

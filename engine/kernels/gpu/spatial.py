@@ -24,7 +24,7 @@ from engine.kernels.gpu.rows import HALF_PRELUDE
 from engine.kernels.gpu.weights import device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.network.layers.spatial_conv import IConvolutionLayer
+from engine.network.layers.spatial_conv import IConvolutionLayer, _ConvolutionBase
 from engine.network.layers.spatial_pooling import IPoolingLayer, PoolingType
 from engine.network.layers.spatial_window import dilated_extent
 from engine.types import Weights
@@ -105,10 +105,17 @@ def _finish(out: cupy.ndarray, bias: cupy.ndarray | None, spatial: int,
 @kernel(LayerType.CONVOLUTION, backend="gpu", name="gpu.conv_im2col_cublas",
         supports=device_types_only, source="CUBLAS")
 def conv_im2col(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
-    """Grouped, dilated N-d convolution: im2col of the padded input, then one batched GEMM
-    over the groups."""
+    """Grouped, dilated N-d convolution through im2col and cuBLAS (``im2col_convolution``)."""
     assert isinstance(layer, IConvolutionLayer)
     x, w, bias, lead = _conv_operands(layer, inputs)
+    return [_finish(im2col_convolution(layer, x, w), bias, len(layer.kernel_size_nd), lead)]
+
+
+def im2col_convolution(layer: _ConvolutionBase, x: cupy.ndarray, w: cupy.ndarray
+                       ) -> cupy.ndarray:
+    """Grouped, dilated N-d convolution of ``x`` ``[B, C, *in]`` with ``w`` ``[K, C/G,
+    *kernel]`` (same type), no bias, with ``layer``'s geometry: im2col of the padded input,
+    then one batched GEMM over the groups."""
     kernel_shape = tuple(layer.kernel_size_nd)
     spatial = len(kernel_shape)
     strides, dilations = tuple(layer.stride_nd), tuple(layer.dilation_nd)
@@ -129,8 +136,7 @@ def conv_im2col(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.n
     wmat = w.reshape(groups, maps_per_group, per_group * taps)
     out = batched_matmul(wmat, cols, transpose_b=True)  # [G, K/G, B*P]
     out = contiguous(out.reshape(groups, maps_per_group, batch, positions).transpose(2, 0, 1, 3))
-    out = out.reshape(batch, maps, *outs)
-    return [_finish(out, bias, spatial, lead)]
+    return out.reshape(batch, maps, *outs)
 
 
 def _pointwise(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
