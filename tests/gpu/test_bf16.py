@@ -86,3 +86,42 @@ def test_builder_flag_bf16_on_a_float_network():
                               config_hook=lambda c: c.set_flag(trt.BuilderFlag.BF16))
     got = cupy.asnumpy(engine.create_execution_context().infer({"x": X})["out0"])
     np.testing.assert_allclose(got, np.maximum(X @ W, 0), rtol=3e-2, atol=3e-2)
+
+
+@pytest.mark.parametrize("name", ["gpu.conv_cudnn", "gpu.attention_cudnn_sdpa"])
+def test_cudnn_computes_bf16_natively(name):
+    """cuDNN's convolution and fused attention take BF16 patterns themselves (BF16 tensor
+    cores, FP32 accumulation): the BF16 forms of their kernel cases against the CPU target's
+    BF16 results, within BF16's precision."""
+    from engine.kernels.gpu import cudnn_conv
+    from engine.kernels.gpu.storage import host_storage
+    from engine.kernels.registry import tactics_for
+    from engine.network.layer import TensorInfo
+    from tests.gpu.kernel_cases import CASES
+    from tests.gpu.test_kernels import _bf16_case, _dtype, make_layer
+
+    if not cudnn_conv.available():
+        pytest.skip("cuDNN's frontend is not installed here")
+    layer_type = trt.LayerType.CONVOLUTION if "conv" in name else trt.LayerType.FUSED_ATTENTION
+    [tactic] = [t for t in tactics_for("gpu", layer_type) if t.name == name]
+    ran = []
+    for case in CASES[layer_type]:
+        bf16_case = _bf16_case(case)
+        if bf16_case is None:
+            continue
+        try:
+            layer, arrays = make_layer(bf16_case)
+            expected = tactics_for("cpu", layer_type)[0].run(layer, arrays)
+        except (trt.NetworkError, TypeError, ValueError):
+            continue
+        infos = [None if a is None else TensorInfo(a.shape, _dtype(a)) for a in arrays]
+        if not tactic.accepts(layer, infos):
+            continue
+        (got,) = tactic.run(layer, [None if a is None else cupy.asarray(host_storage(a))
+                                    for a in arrays])
+        assert got.dtype == np.uint16, f"{case.name}: {got.dtype} (BF16 patterns expected)"
+        np.testing.assert_allclose(cupy.asnumpy(got).view(ml_dtypes.bfloat16).astype(np.float64),
+                                   np.asarray(expected[0]).astype(np.float64),
+                                   rtol=3e-2, atol=3e-2, err_msg=case.name)
+        ran.append(case.name)
+    assert ran, f"{name} took none of the BF16 cases"

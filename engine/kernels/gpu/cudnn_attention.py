@@ -11,10 +11,12 @@ is read as the swapped view. An additive mask broadcastable to the scores is a b
 ``[b, h, Sq, Sk]`` (b in {1, B}, h in {1, H}), expanded along the rows where it is
 narrower.
 
-HALF only (cuDNN's fused attention computes in FP32 with FP16 operands; FLOAT stays with the
-GEMM tactic); head sizes cuDNN refuses, like other shapes it has no engine for, fail the
-graph build and the builder keeps the GEMM tactic. With dynamic shapes, a shape cuDNN
-refuses at run time runs the GEMM tactic instead.
+HALF and BF16 only (cuDNN's fused attention computes in FP32 with FP16 or BF16 operands;
+BF16 tensors are their uint16 patterns, see ``bf16.py``; FLOAT stays with the GEMM tactic,
+and BF16 takes static shapes only, as the GEMM tactic has no BF16 form); head sizes cuDNN
+refuses, like other shapes it has no engine for, fail the graph build and the builder keeps
+the GEMM tactic. With dynamic shapes, a shape cuDNN refuses at run time runs the GEMM tactic
+instead.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import cupy
 import numpy as np
 
-from engine.kernels.gpu import cudnn_conv
+from engine.kernels.gpu import bf16, cudnn_conv
 from engine.kernels.gpu.capabilities import contiguous
 from engine.kernels.gpu.fused_attention import fused_attention
 from engine.kernels.registry import kernel
@@ -37,8 +39,8 @@ _Layout = tuple[tuple[int, ...], tuple[int, ...]]  # (dims, element strides) of 
 
 class _AttentionGraph:
     def __init__(self, q: _Layout, k: _Layout, v: _Layout, out: _Layout,
-                 bias: tuple[int, ...] | None, scale: float) -> None:
-        cudnn, graph, io = cudnn_conv.new_graph(np.dtype(np.float16))
+                 bias: tuple[int, ...] | None, scale: float, dtype: np.dtype) -> None:
+        cudnn, graph, io = cudnn_conv.new_graph(dtype)
         self.q, self.k, self.v = (
             graph.tensor(name=name, dim=list(dims), stride=list(strides), data_type=io)
             for name, (dims, strides) in (("q", q), ("k", k), ("v", v)))
@@ -51,7 +53,7 @@ class _AttentionGraph:
         o.set_output(True).set_data_type(io).set_dim(list(out[0])).set_stride(list(out[1]))
         self.o = o
         self.graph = graph
-        self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, np.dtype(np.float16), [
+        self.workspace_bytes = cudnn_conv.finish_graph(cudnn, graph, dtype, [
             t for t in (self.q, self.k, self.v, self.bias, o) if t is not None])
 
 
@@ -116,11 +118,15 @@ def _strides(a: cupy.ndarray) -> tuple[int, ...]:
     return tuple(s // a.itemsize for s in a.strides)
 
 
-def _graph(layout: list[_Layout], bias: tuple[int, ...] | None, scale: float
-           ) -> _AttentionGraph | None:
+def _graph(layout: list[_Layout], bias: tuple[int, ...] | None, scale: float,
+           dtype: np.dtype) -> _AttentionGraph | None:
     q, k, v, out = layout
-    key = ("sdpa", q, k, v, out, bias, float(scale))
-    return cudnn_conv.cached_graph(key, lambda: _AttentionGraph(q, k, v, out, bias, scale))
+    key = ("sdpa", q, k, v, out, bias, float(scale), np.dtype(dtype).name)
+    return cudnn_conv.cached_graph(key, lambda: _AttentionGraph(q, k, v, out, bias, scale,
+                                                                np.dtype(dtype)))
+
+
+_STORAGE = {"HALF": np.dtype(np.float16), "BF16": bf16.STORAGE}
 
 
 def _readable(a: cupy.ndarray) -> cupy.ndarray:
@@ -135,16 +141,20 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IFusedAttentionLayer)
     q, k, v = inputs[0], inputs[1], inputs[2]
     mask = inputs[3] if len(inputs) > 3 else None
-    if q is None or k is None or v is None or q.dtype.name != "HALF" or \
+    if q is None or k is None or v is None or q.dtype.name not in _STORAGE or \
             k.dtype != q.dtype or v.dtype != q.dtype or \
-            any(t.name != "HALF" for t in layer._output_types.values()):
+            any(t != q.dtype for t in layer._output_types.values()):
         return False
-    if mask is not None and mask.dtype.name not in ("FLOAT", "HALF"):
+    if mask is not None and mask.dtype.name not in ("FLOAT", "HALF", "BF16"):
         return False
     if not cudnn_conv.available():
         return False
     shapes = [tuple(t.shape) for t in (q, k, v)]
-    if any(d < 0 for s in shapes for d in s) or (mask is not None and min(mask.shape) < 0):
+    dynamic = any(d < 0 for s in shapes for d in s) or \
+        (mask is not None and min(mask.shape) < 0)
+    if dynamic and q.dtype.name == "BF16":
+        return False
+    if dynamic:
         # a dynamic shape: shapes cuDNN refuses run the GEMM tactic at run time
         return _heads_first(layer, shapes) is not None
     geometry = _geometry(layer, shapes[0], shapes[1], shapes[2],
@@ -154,7 +164,7 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     perms, out_shape, bias = geometry
     shapes.append(out_shape)
     layout = _layouts(shapes, [_c_strides(s) for s in shapes], perms)  # as timing feeds them
-    return _graph(layout, bias, layer.scale) is not None
+    return _graph(layout, bias, layer.scale, _STORAGE[q.dtype.name]) is not None
 
 
 @kernel(LayerType.FUSED_ATTENTION, backend="gpu", name="gpu.attention_cudnn_sdpa",
@@ -171,14 +181,19 @@ def attention(layer: ILayer, inputs: list[Any]) -> list[cupy.ndarray]:
         out = cupy.empty(out_shape, q.dtype)
         layout = _layouts([a.shape for a in (q, k, v, out)],
                           [_strides(a) for a in (q, k, v, out)], perms)
-        graph = _graph(layout, bias, layer.scale)
+        graph = _graph(layout, bias, layer.scale, q.dtype)
     if graph is None:
+        if q.dtype == bf16.STORAGE:  # _fits takes BF16 only where a graph exists
+            raise ValueError(f"cuDNN has no BF16 attention graph for q {q.shape}")
         return fused_attention(layer, inputs)
     pack = {graph.q: q, graph.k: k, graph.v: v, graph.o: out}
     if graph.bias is not None:
         assert mask is not None and bias is not None
         full = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
-        if full.dtype != q.dtype:  # a FLOAT mask: -1e9 and the like saturate, not overflow
+        if q.dtype == bf16.STORAGE:
+            if full.dtype != bf16.STORAGE:  # FLOAT or HALF: rounded to BF16 (no overflow)
+                full = bf16.narrow(full)
+        elif full.dtype != q.dtype:  # a FLOAT mask: -1e9 and the like saturate, not overflow
             full = cupy.clip(full, -65504, 65504).astype(q.dtype)
         pack[graph.bias] = cupy.ascontiguousarray(cupy.broadcast_to(full, bias))
     cudnn_conv.execute(graph.graph, pack, graph.workspace_bytes)

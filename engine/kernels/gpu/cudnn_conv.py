@@ -3,7 +3,8 @@ imported as ``cudnn``; TacticSource.CUDNN).
 
 A convolution layer, or a fused convolution with its bias, residual and activation, becomes
 one cuDNN operation graph: ``conv_fprop -> bias -> add(residual) -> activation``, which cuDNN
-runs as one fused kernel where its engines allow (FP16 on tensor cores, FP32 accumulation).
+runs as one fused kernel where its engines allow (FP16 and BF16 on tensor cores, FP32
+accumulation; BF16 tensors are their uint16 patterns, see ``bf16.py``).
 Graphs are built once per layer geometry and thread (a cuDNN handle is per thread and
 device), on the first call; later calls only bind pointers and enqueue on the current stream,
 so they are captured into the engine's CUDA graphs like every other kernel.
@@ -28,9 +29,11 @@ from collections.abc import Callable
 from typing import Any
 
 import cupy
+import ml_dtypes
 import numpy as np
 
 from engine.kernels import choices
+from engine.kernels.gpu import bf16
 from engine.kernels.gpu.capabilities import (
     channels_last,
     empty_channels_last,
@@ -151,9 +154,11 @@ def _choice_key(key: tuple) -> str:
 
 
 def new_graph(dtype: np.dtype) -> tuple[Any, Any, Any]:
-    """(cudnn module, an empty graph on this thread's handle computing in FP32, io type)."""
+    """(cudnn module, an empty graph on this thread's handle computing in FP32, io type:
+    HALF for float16, BFLOAT16 for uint16 (BF16 patterns), else FLOAT)."""
     cudnn = _cudnn()
-    io = cudnn.data_type.HALF if dtype == np.float16 else cudnn.data_type.FLOAT
+    io = {np.dtype(np.float16): cudnn.data_type.HALF,
+          bf16.STORAGE: cudnn.data_type.BFLOAT16}.get(np.dtype(dtype), cudnn.data_type.FLOAT)
     graph = cudnn.pygraph(io_data_type=io, intermediate_data_type=cudnn.data_type.FLOAT,
                           compute_data_type=cudnn.data_type.FLOAT, handle=_handle())
     return cudnn, graph, io
@@ -297,11 +302,17 @@ def _graph(layer: IConvolutionLayer, x_shape: tuple[int, ...], dtype: np.dtype,
         np.dtype(dtype), has_bias, residual, activation, alpha))
 
 
+_STORAGE = {"FLOAT": np.dtype(np.float32), "HALF": np.dtype(np.float16), "BF16": bf16.STORAGE}
+
+
 def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     assert isinstance(layer, IConvolutionLayer)
     x = inputs[0]
-    if x is None or not uniform_float_2d_convolution(layer, inputs, ACTIVATIONS):
+    if x is None or not uniform_float_2d_convolution(layer, inputs, ACTIVATIONS,
+                                                     tuple(_STORAGE)):
         return False
+    if x.dtype.name == "BF16" and any(d < 0 for d in x.shape):
+        return False  # no cuBLAS fallback in BF16 for shapes cuDNN refuses: the @fp32 form
     spatial = x.shape[-2:]
     if any(d < 0 for d in spatial):
         # cuDNN sizes outputs by rounding down; the SAME modes pad so that it agrees
@@ -312,8 +323,8 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
         return True  # a dynamic batch: geometries cuDNN refuses run the cuBLAS fallback
     flat = (int(np.prod(x.shape[:-3])),) + tuple(x.shape[-3:])
     residual = len(inputs) > 3 and inputs[3] is not None
-    return _graph(layer, flat, np.float16 if x.dtype.name == "HALF" else np.float32,
-                  residual, *epilogue_of(layer)[:2]) is not None
+    return _graph(layer, flat, _STORAGE[x.dtype.name], residual,
+                  *epilogue_of(layer)[:2]) is not None
 
 
 def sizes_agree(layer: IConvolutionLayer, spatial: tuple[int, ...]) -> bool:
@@ -326,13 +337,30 @@ def sizes_agree(layer: IConvolutionLayer, spatial: tuple[int, ...]) -> bool:
 
 
 def _krsc(layer: IConvolutionLayer, channels: int, dtype: np.dtype) -> cupy.ndarray:
-    """The kernel on the device in KRSC order (``[K, *kernel, C]`` memory)."""
+    """The kernel on the device in KRSC order (``[K, *kernel, C]`` memory), as ``dtype``
+    (BF16 as its patterns, rounded to nearest even)."""
     def make() -> np.ndarray:
         k = layer.kernel.numpy().reshape((layer.num_output_maps, channels) +
                                          tuple(layer.kernel_size_nd))
-        return k.transpose((0,) + tuple(range(2, k.ndim)) + (1,)).astype(dtype)
+        return _as_storage(k.transpose((0,) + tuple(range(2, k.ndim)) + (1,)), dtype)
 
     return derived_constant(layer, ("krsc", np.dtype(dtype).name), make)
+
+
+def _as_storage(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Host ``values`` as the device holds a tensor of ``dtype`` (BF16: rounded patterns)."""
+    if np.dtype(dtype) == bf16.STORAGE:
+        return np.asarray(values).astype(ml_dtypes.bfloat16).view(bf16.STORAGE)
+    return np.asarray(values).astype(dtype)
+
+
+def _bias(layer: IConvolutionLayer, dtype: np.dtype) -> cupy.ndarray | None:
+    if not layer.bias.size:
+        return None
+    if np.dtype(dtype) != bf16.STORAGE:
+        return device_weights(layer.bias, dtype)
+    return derived_constant(layer, ("bias", "bf16"),
+                            lambda: _as_storage(layer.bias.numpy(), dtype))
 
 
 @kernel(LayerType.CONVOLUTION, backend="gpu", name="gpu.conv_cudnn",
@@ -371,10 +399,12 @@ def _run(layer: IConvolutionLayer, inputs: list[cupy.ndarray | None],
     graph = _graph(layer, flat.shape, x.dtype, residual is not None, activation, alpha) \
         if sizes_agree(layer, flat.shape[2:]) else None
     if graph is None:
+        if x.dtype == bf16.STORAGE:  # _fits takes BF16 only where a graph exists
+            raise ValueError(f"cuDNN has no BF16 graph for input shape {flat.shape}")
         return fallback()
     out_shape = (flat.shape[0], layer.num_output_maps) + tuple(
         o for _, _, o in layer.geometry(flat.shape[2:]))
-    b = device_weights(layer.bias, x.dtype) if layer.bias.size else None
+    b = _bias(layer, x.dtype)
     if residual is not None:
         residual = channels_last(residual.reshape(out_shape))
     out = empty_channels_last(out_shape, x.dtype)

@@ -178,13 +178,14 @@ def _ungrouped(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
 
 
 def uniform_float_2d_convolution(layer: ILayer, inputs: list[TensorInfo | None],
-                                 activations: tuple[ActivationType, ...]) -> bool:
+                                 activations: tuple[ActivationType, ...],
+                                 types: tuple[str, ...] = ("FLOAT", "HALF")) -> bool:
     """A 2-D ungrouped convolution (plain or fused) with its kernel and bias as weights, one
-    float type (FLOAT or HALF) in and out, and no activation or one of ``activations``: what
-    the cuDNN and generated implicit-GEMM convolution tactics take."""
+    float type (FLOAT or HALF, or one of ``types``) in and out, and no activation or one of
+    ``activations``: what the cuDNN and generated implicit-GEMM convolution tactics take."""
     assert isinstance(layer, IConvolutionLayer)
     x = inputs[0]
-    if x is None or x.dtype.name not in ("FLOAT", "HALF") or \
+    if x is None or x.dtype.name not in types or \
             any(t.name != x.dtype.name for t in layer._output_types.values()):
         return False
     activation = epilogue_of(layer)[0]
