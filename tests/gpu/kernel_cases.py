@@ -532,12 +532,13 @@ if hasattr(trt, "TopKOperation"):
 
     case(LayerType.FILL, "fill-linspace", {}, _fill)
 
-    def _quantize(per_channel):
+    def _quantize(per_channel, to_type=trt.DataType.INT8, scales=(0.05, 0.1, 0.02, 0.04)):
+        """Quantize to ``to_type`` with the first three ``scales`` per channel (axis 1) or
+        the last per tensor."""
         def define(net, t):
-            values = np.array([0.05, 0.1, 0.02], np.float32) if per_channel \
-                else np.array(0.04, np.float32)
+            values = np.array(scales[:3] if per_channel else scales[3], np.float32)
             scale = net.add_constant(values.shape, values).get_output(0)
-            layer = net.add_quantize(t["x"], scale, trt.DataType.INT8)
+            layer = net.add_quantize(t["x"], scale, to_type)
             layer.axis = 1 if per_channel else -1
             return layer
         return define
@@ -714,14 +715,7 @@ if hasattr(trt, "PoolingType"):
 
     # FP8 quantize, dequantize and casts (the patterns compared exactly)
     def _quantize_fp8(per_channel):
-        def define(net, t):
-            values = np.array([0.01, 0.2, 0.003], np.float32) if per_channel \
-                else np.array(0.004, np.float32)
-            scale = net.add_constant(values.shape, values).get_output(0)
-            layer = net.add_quantize(t["x"], scale, trt.DataType.FP8)
-            layer.axis = 1 if per_channel else -1
-            return layer
-        return define
+        return _quantize(per_channel, trt.DataType.FP8, (0.01, 0.2, 0.003, 0.004))
 
     def _dequantize_fp8(to_type):
         def define(net, t):

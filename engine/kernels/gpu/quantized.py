@@ -56,7 +56,7 @@ from engine.kernels.gpu.gemm import batched_matmul, half_matmul_nt_float, int8_m
 from engine.kernels.gpu.rows import HALF_PRELUDE
 from engine.kernels.gpu.spatial import im2col_convolution
 from engine.kernels.gpu.weights import derived_constant
-from engine.kernels.registry import kernel
+from engine.kernels.registry import KernelFn, kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.network.layers.math_contraction import MatrixOperation
 from engine.network.layers.math_pointwise import ActivationType
@@ -186,18 +186,31 @@ def _factor(layer: IQuantizedConvolutionLayer | IQuantizedMatrixMultiplyLayer,
         (float(layer.input_scale) * per_channel).astype(np.float32), (channels,)))
 
 
-def _int8_codes(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+def _codes_of(layer: ILayer, inputs: list[TensorInfo | None], code_type: DataType) -> bool:
+    """Codes of ``code_type`` on both sides (input and weights), a FLOAT or HALF output."""
     x = inputs[0]
-    return x is not None and x.dtype == DataType.INT8 and \
-        layer.kernel.dtype == DataType.INT8 and \
+    return x is not None and x.dtype == code_type and layer.kernel.dtype == code_type and \
         DataType(layer.output_type) in (DataType.FLOAT, DataType.HALF)  # type: ignore[attr-defined]
 
 
+def _int8_codes(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _codes_of(layer, inputs, DataType.INT8)
+
+
+def _fp8_codes(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _codes_of(layer, inputs, DataType.FP8)
+
+
 # -- convolution -------------------------------------------------------------------------------
-def _conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+def _conv_form_fits(layer: ILayer) -> bool:
+    """2-D, ungrouped, a per-tensor or per-output-channel weight scale."""
     assert isinstance(layer, IQuantizedConvolutionLayer)
-    return _int8_codes(layer, inputs) and len(layer.kernel_size_nd) == 2 and \
-        layer.num_groups == 1 and conv_channel_scale(layer) is not None
+    return len(layer.kernel_size_nd) == 2 and layer.num_groups == 1 and \
+        conv_channel_scale(layer) is not None
+
+
+def _conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _int8_codes(layer, inputs) and _conv_form_fits(layer)
 
 
 def _conv_columns(layer: IQuantizedConvolutionLayer, x: cupy.ndarray, align: int
@@ -331,45 +344,30 @@ def fused_quantized_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]
                            float(layer.output_scale), float(layer.residual_scale))]
 
 
-def _fp8_codes(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
-    x = inputs[0]
-    return x is not None and x.dtype == DataType.FP8 and \
-        layer.kernel.dtype == DataType.FP8 and \
-        DataType(layer.output_type) in (DataType.FLOAT, DataType.HALF)  # type: ignore[attr-defined]
-
-
 def _fp8_conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
-    assert isinstance(layer, IQuantizedConvolutionLayer)
-    return _fp8_codes(layer, inputs) and len(layer.kernel_size_nd) == 2 and \
-        layer.num_groups == 1 and conv_channel_scale(layer) is not None
+    return _fp8_codes(layer, inputs) and _conv_form_fits(layer)
 
 
 def _fp8_conv_lt_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     return _fp8_conv_fits(layer, inputs) and cublaslt.fp8_supported()
 
 
-@kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_fp8_cublaslt",
-        supports=_fp8_conv_lt_fits, source="CUBLAS_LT")
-def quantized_convolution_fp8(layer: ILayer, inputs: list[cupy.ndarray | None]
-                              ) -> list[cupy.ndarray]:
-    """FP8 codes on FP8 tensor cores (FP16 ones where cuBLASLt has no algorithm)."""
-    assert isinstance(layer, IQuantizedConvolutionLayer)
-    x = inputs[0]
-    assert x is not None
-    return [_conv_rescaled(layer, x, accumulate=lambda lay, flat: conv_fp8_accumulators(
-        lay, flat, tensor_cores_fp8=True))]
+def _fp8_convolution(tensor_cores_fp8: bool) -> KernelFn:
+    """The FP8 quantized convolution on FP8 tensor cores (FP16 ones where cuBLASLt has no
+    algorithm), or on FP16 ones with the codes widened (exact), FP32 accumulation."""
+    def run(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
+        assert isinstance(layer, IQuantizedConvolutionLayer)
+        x = inputs[0]
+        assert x is not None
+        return [_conv_rescaled(layer, x, accumulate=lambda lay, flat: conv_fp8_accumulators(
+            lay, flat, tensor_cores_fp8))]
+    return run
 
 
-@kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_fp8_as_half",
-        supports=_fp8_conv_fits, source="CUBLAS")
-def quantized_convolution_fp8_as_half(layer: ILayer, inputs: list[cupy.ndarray | None]
-                                      ) -> list[cupy.ndarray]:
-    """FP8 codes widened to FP16 (exact), on FP16 tensor cores with FP32 accumulation."""
-    assert isinstance(layer, IQuantizedConvolutionLayer)
-    x = inputs[0]
-    assert x is not None
-    return [_conv_rescaled(layer, x, accumulate=lambda lay, flat: conv_fp8_accumulators(
-        lay, flat, tensor_cores_fp8=False))]
+kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_fp8_cublaslt",
+       supports=_fp8_conv_lt_fits, source="CUBLAS_LT")(_fp8_convolution(True))
+kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_fp8_as_half",
+       supports=_fp8_conv_fits, source="CUBLAS")(_fp8_convolution(False))
 
 
 # -- matrix multiply ---------------------------------------------------------------------------
@@ -468,27 +466,23 @@ def _fp8_matmul_lt_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
     return _fp8_matmul_fits(layer, inputs) and cublaslt.fp8_supported()
 
 
-@kernel(LayerType.QUANTIZED_MATRIX_MULTIPLY, backend="gpu",
-        name="gpu.quantized_matmul_fp8_cublaslt", supports=_fp8_matmul_lt_fits,
-        source="CUBLAS_LT")
-def quantized_matrix_multiply_fp8(layer: ILayer, inputs: list[cupy.ndarray | None]
-                                  ) -> list[cupy.ndarray]:
-    """FP8 codes on FP8 tensor cores (FP16 ones where cuBLASLt has no algorithm)."""
-    assert isinstance(layer, IQuantizedMatrixMultiplyLayer)
-    x = inputs[0]
-    assert x is not None
-    return [_matmul_rescaled(layer, x, *matmul_fp8_accumulators(layer, x, True))]
+def _fp8_matrix_multiply(tensor_cores_fp8: bool) -> KernelFn:
+    """The FP8 quantized matrix multiply, as ``_fp8_convolution``."""
+    def run(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
+        assert isinstance(layer, IQuantizedMatrixMultiplyLayer)
+        x = inputs[0]
+        assert x is not None
+        return [_matmul_rescaled(layer, x, *matmul_fp8_accumulators(layer, x,
+                                                                   tensor_cores_fp8))]
+    return run
 
 
-@kernel(LayerType.QUANTIZED_MATRIX_MULTIPLY, backend="gpu",
-        name="gpu.quantized_matmul_fp8_as_half", supports=_fp8_matmul_fits, source="CUBLAS")
-def quantized_matrix_multiply_fp8_as_half(layer: ILayer, inputs: list[cupy.ndarray | None]
-                                          ) -> list[cupy.ndarray]:
-    """FP8 codes widened to FP16 (exact), on FP16 tensor cores with FP32 accumulation."""
-    assert isinstance(layer, IQuantizedMatrixMultiplyLayer)
-    x = inputs[0]
-    assert x is not None
-    return [_matmul_rescaled(layer, x, *matmul_fp8_accumulators(layer, x, False))]
+kernel(LayerType.QUANTIZED_MATRIX_MULTIPLY, backend="gpu",
+       name="gpu.quantized_matmul_fp8_cublaslt", supports=_fp8_matmul_lt_fits,
+       source="CUBLAS_LT")(_fp8_matrix_multiply(True))
+kernel(LayerType.QUANTIZED_MATRIX_MULTIPLY, backend="gpu",
+       name="gpu.quantized_matmul_fp8_as_half", supports=_fp8_matmul_fits,
+       source="CUBLAS")(_fp8_matrix_multiply(False))
 
 
 # -- dequantized weights -------------------------------------------------------------------------
