@@ -254,6 +254,37 @@ if hasattr(trt, "PoolingType"):
     case(LayerType.CONVOLUTION, "conv-1x1-f16", {"x": rand(2, 4, 6, 6, dtype=np.float16)},
          lambda net, t: net.add_convolution_nd(t["x"], 8, (1, 1), rand(8, 4, 1, 1), rand(8)))
 
+    def _deconv(maps, kernel, channels=4, stride=None, padding=None, dilation=None, groups=1,
+                bias=True):
+        w = rand(channels, maps // groups, *kernel)
+        b = rand(maps) if bias else None
+
+        def define(net, t):
+            layer = net.add_deconvolution_nd(t["x"], maps, kernel, w, b)
+            layer.num_groups = groups
+            if stride is not None:
+                layer.stride_nd = stride
+            if padding is not None:
+                layer.padding_nd = padding
+            if dilation is not None:
+                layer.dilation_nd = dilation
+            return layer
+        return define
+
+    case(LayerType.DECONVOLUTION, "deconv-2x2-stride2", {"x": rand(2, 4, 5, 6)},
+         _deconv(6, (2, 2), stride=(2, 2)), float32=1e-4)
+    case(LayerType.DECONVOLUTION, "deconv-3x3-stride2-pad1-grouped", {"x": rand(1, 4, 5, 5)},
+         _deconv(6, (3, 3), stride=(2, 2), padding=(1, 1), groups=2), float32=1e-4)
+    case(LayerType.DECONVOLUTION, "deconv-3x3-dilated-no-bias", {"x": rand(2, 4, 4, 7)},
+         _deconv(3, (3, 3), dilation=(2, 1), bias=False), float32=1e-4)
+    case(LayerType.DECONVOLUTION, "deconv-4x4-stride2-f16",
+         {"x": rand(2, 4, 6, 6, dtype=np.float16)},
+         _deconv(8, (4, 4), stride=(2, 2), padding=(1, 1)))
+    case(LayerType.LRN, "lrn-5", {"x": rand(2, 7, 4, 5)},
+         lambda net, t: net.add_lrn(t["x"], 5, 1e-2, 0.75, 2.0), float32=1e-5)
+    case(LayerType.LRN, "lrn-3-f16", {"x": rand(1, 6, 3, 3, dtype=np.float16)},
+         lambda net, t: net.add_lrn(t["x"], 3, 0.5, 0.6, 1.0))
+
     def _pool(kind, window, stride, padding=(0, 0), exclude=True, mode=None, blend=0.0):
         def define(net, t):
             layer = net.add_pooling_nd(t["x"], kind, window)
@@ -524,6 +555,14 @@ if hasattr(trt, "TopKOperation"):
         return net.add_one_hot(t["i"], values, depth, -1)
 
     case(LayerType.ONE_HOT, "one-hot", {"i": np.array([[0, 4], [-1, 2]], np.int32)}, _one_hot)
+    sparse = rand(3, 4, 5)
+    sparse[sparse < 0.3] = 0
+    case(LayerType.NON_ZERO, "non-zero-float", {"x": sparse},
+         lambda net, t: net.add_non_zero(t["x"]))
+    case(LayerType.NON_ZERO, "non-zero-bool", {"x": rand(6, 7, dtype=np.bool_)},
+         lambda net, t: net.add_non_zero(t["x"]))
+    case(LayerType.ASSERTION, "assertion-holds", {"c": np.ones(3, bool)},
+         lambda net, t: net.add_assertion(t["c"], "every element is true"))
 
     def _fill(net, t):
         layer = net.add_fill((6,), trt.FillOperation.LINSPACE)

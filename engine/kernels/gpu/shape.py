@@ -7,6 +7,7 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
+from engine.errors import ExecutionError
 from engine.kernels.gpu.capabilities import (
     both,
     contiguous,
@@ -16,6 +17,7 @@ from engine.kernels.gpu.capabilities import (
 )
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.shape_assertion import IAssertionLayer
 from engine.network.layers.shape_gather import GatherMode, IGatherLayer
 from engine.network.layers.shape_of import IConcatenationLayer
 from engine.network.layers.shape_reshape import (
@@ -178,3 +180,15 @@ def gather(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
     if GatherMode(layer.mode) == GatherMode.ELEMENT:
         return [cupy.take_along_axis(data, idx, axis=axis)]
     return [cupy.take(data, idx, axis=axis)]
+
+
+@kernel(LayerType.ASSERTION, backend="gpu", name="gpu.assertion", supports=device_types_only)
+@host_synchronizing
+def assertion(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
+    """Reads the condition back (a host synchronization, as the CPU kernel checks it there)
+    and fails the run with the layer's message where any element is false."""
+    assert isinstance(layer, IAssertionLayer)
+    if not bool(cupy.all(inputs[0]).get()):
+        raise ExecutionError(f"layer '{layer.name}' (ASSERTION): assertion failed: "
+                             f"{layer.message}")
+    return []

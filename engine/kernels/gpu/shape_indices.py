@@ -1,5 +1,6 @@
-"""GPU kernels of one-hot encoding and fill (fill draws on the host, as the CPU kernel does,
-and uploads: it reads its parameters on the host)."""
+"""GPU kernels of one-hot encoding, fill (fill draws on the host, as the CPU kernel does,
+and uploads: it reads its parameters on the host) and non-zero (its output's length is the
+count of non-zero values, known on the host only after the device has counted them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from engine.kernels.gpu.capabilities import device_types_only, host_synchronizin
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType
 from engine.network.layers.shape_fill import IFillLayer, fill_values
-from engine.network.layers.shape_indices import IOneHotLayer
+from engine.network.layers.shape_indices import INonZeroLayer, IOneHotLayer
 
 
 @kernel(LayerType.ONE_HOT, backend="gpu", name="gpu.one_hot", supports=device_types_only)
@@ -38,3 +39,15 @@ def fill(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]
     beta = layer.beta if beta_in is None else host_value(beta_in)
     values = fill_values(layer.operation, shape, alpha, beta, layer.to_type, layer.seed)
     return [cupy.asarray(np.ascontiguousarray(values))]
+
+
+@kernel(LayerType.NON_ZERO, backend="gpu", name="gpu.non_zero", supports=device_types_only)
+@host_synchronizing
+def non_zero(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
+    """The coordinates of the non-zero elements, ``[rank, count]`` INT64 in row-major order
+    (``cupy.nonzero``, which reads the count back to size its result)."""
+    assert isinstance(layer, INonZeroLayer)
+    (x,) = inputs
+    if x.ndim == 0:
+        return [cupy.zeros((0, int(bool(x.get()))), cupy.int64)]
+    return [cupy.stack(cupy.nonzero(x)).astype(cupy.int64, copy=False).reshape(x.ndim, -1)]

@@ -21,13 +21,18 @@ from engine.kernels.gpu.capabilities import (
 )
 from engine.kernels.gpu.gemm import batched_matmul
 from engine.kernels.gpu.rows import HALF_PRELUDE
-from engine.kernels.gpu.weights import device_weights
+from engine.kernels.gpu.weights import derived_constant, device_weights
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.network.layers.spatial_conv import IConvolutionLayer, _ConvolutionBase
+from engine.network.layers.spatial_conv import (
+    IConvolutionLayer,
+    IDeconvolutionLayer,
+    _ConvolutionBase,
+    weights_array,
+)
 from engine.network.layers.spatial_pooling import IPoolingLayer, PoolingType
 from engine.network.layers.spatial_window import dilated_extent
-from engine.types import Weights
+from engine.types import DataType, Weights
 
 
 def pad_trailing(x: cupy.ndarray, pre: Sequence[int], post: Sequence[int], value: float
@@ -114,17 +119,26 @@ def conv_im2col(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.n
 def im2col_convolution(layer: _ConvolutionBase, x: cupy.ndarray, w: cupy.ndarray
                        ) -> cupy.ndarray:
     """Grouped, dilated N-d convolution of ``x`` ``[B, C, *in]`` with ``w`` ``[K, C/G,
-    *kernel]`` (same type), no bias, with ``layer``'s geometry: im2col of the padded input,
-    then one batched GEMM over the groups."""
-    kernel_shape = tuple(layer.kernel_size_nd)
+    *kernel]`` (same type), no bias, with ``layer``'s geometry (``conv_columns``)."""
+    return conv_columns(x, w, layer.geometry(x.shape[2:]), tuple(layer.stride_nd),
+                        tuple(layer.dilation_nd), layer.num_groups)
+
+
+def conv_columns(x: cupy.ndarray, w: cupy.ndarray, geometry: Sequence[tuple[int, int, int]],
+                 strides: Sequence[int], dilations: Sequence[int], groups: int
+                 ) -> cupy.ndarray:
+    """Grouped, dilated N-d convolution of ``x`` ``[B, C, *in]`` with ``w`` ``[K, C/G,
+    *kernel]`` (same type) and ``geometry`` (per axis (pre, post, out); negative pads crop):
+    im2col of the padded input, then one batched GEMM over the groups. The CPU kernels'
+    ``conv_im2col_gemm`` on the device."""
+    kernel_shape = tuple(w.shape[2:])
     spatial = len(kernel_shape)
-    strides, dilations = tuple(layer.stride_nd), tuple(layer.dilation_nd)
-    geometry = layer.geometry(x.shape[2:])
+    strides, dilations = tuple(strides), tuple(dilations)
     outs = [out for _, _, out in geometry]
     padded = pad_for_windows(x, geometry, dilated_extent(kernel_shape, dilations), strides)
     windows = strided_windows(padded, kernel_shape, strides, dilations, outs)
     batch, channels = x.shape[:2]
-    groups, maps = layer.num_groups, layer.num_output_maps
+    maps = w.shape[0]
     per_group, maps_per_group = channels // groups, maps // groups
     positions, taps = int(np.prod(outs)), int(np.prod(kernel_shape))
     # windows [B, C, *outs, *kernel] -> columns [G, B*P, C/G * taps]: the one copy.
@@ -137,6 +151,63 @@ def im2col_convolution(layer: _ConvolutionBase, x: cupy.ndarray, w: cupy.ndarray
     out = batched_matmul(wmat, cols, transpose_b=True)  # [G, K/G, B*P]
     out = contiguous(out.reshape(groups, maps_per_group, batch, positions).transpose(2, 0, 1, 3))
     return out.reshape(batch, maps, *outs)
+
+
+def _deconvolution_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, IDeconvolutionLayer)
+    x = inputs[0]
+    return x is not None and x.dtype in (DataType.FLOAT, DataType.HALF) and \
+        device_types_only(layer, inputs) and layer.check_weights(inputs)
+
+
+def _deconvolution_kernel(w: np.ndarray | cupy.ndarray, groups: int, channels: int, maps: int,
+                          kernel_shape: tuple[int, ...]) -> np.ndarray | cupy.ndarray:
+    """The deconvolution's kernel ``[C, K/G, *k]`` (any layout of those values) as the
+    equivalent convolution's ``[K, C/G, *k]``: input and output channels swapped per group,
+    taps flipped (NumPy or CuPy)."""
+    spatial = len(kernel_shape)
+    w = w.reshape((groups, channels // groups, maps // groups) + kernel_shape)
+    w = w.swapaxes(1, 2)[(slice(None),) * 3 + (slice(None, None, -1),) * spatial]
+    return w.reshape((maps, channels // groups) + kernel_shape)
+
+
+@kernel(LayerType.DECONVOLUTION, backend="gpu", name="gpu.deconvolution_im2col_cublas",
+        supports=_deconvolution_fits, source="CUBLAS")
+def deconvolution(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
+    """A deconvolution is the convolution, at stride 1, of the input spread out by the stride
+    (zeros between values) and padded by DK - 1 - padding, with the kernel flipped and its
+    input/output channels swapped (the CPU kernel's construction), in the input's type."""
+    assert isinstance(layer, IDeconvolutionLayer)
+    x = inputs[0]
+    assert x is not None
+    spatial = len(layer.kernel_size_nd)
+    kernel_shape = tuple(layer.kernel_size_nd)
+    lead = x.shape[:x.ndim - spatial - 1]
+    flat = x.reshape((int(np.prod(lead)),) + x.shape[x.ndim - spatial - 1:])
+    batch, channels = flat.shape[:2]
+    groups, maps = layer.num_groups, layer.num_output_maps
+    strides, dilations = tuple(layer.stride_nd), tuple(layer.dilation_nd)
+    given = inputs[1] if len(inputs) > 1 else None
+    if given is not None:
+        w = contiguous(_deconvolution_kernel(given.astype(x.dtype, copy=False), groups,
+                                             channels, maps, kernel_shape))
+    else:
+        dtype = x.dtype
+        w = derived_constant(layer, ("deconvolution kernel", dtype.name), lambda: np.asarray(
+            _deconvolution_kernel(weights_array(layer.kernel), groups, channels, maps,
+                                  kernel_shape)).astype(dtype))
+    spread = cupy.zeros((batch, channels) + tuple((n - 1) * s + 1 for n, s in
+                                                  zip(flat.shape[2:], strides)), x.dtype)
+    spread[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)] = flat
+    extents = dilated_extent(kernel_shape, dilations)
+    geometry = [(dk - 1 - b, dk - 1 - a, out)
+                for dk, (b, a, out) in zip(extents, layer.geometry(flat.shape[2:]))]
+    out = conv_columns(spread, w, geometry, (1,) * spatial, dilations, groups)
+    given_bias = inputs[2] if len(inputs) > 2 else None
+    bias = _operand(layer.bias, given_bias, x.dtype)
+    if bias is not None:
+        out += bias.reshape((-1,) + (1,) * spatial)
+    return [out.reshape(lead + out.shape[1:])]
 
 
 def _pointwise(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:

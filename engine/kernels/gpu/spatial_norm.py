@@ -1,6 +1,6 @@
-"""GPU kernel of mean/variance normalization (layer, instance and group norm): two reduction
+"""GPU kernels of mean/variance normalization (layer, instance and group norm): two reduction
 kernels (the sum, then the sum of squared deviations, both float32) and one elementwise kernel
-that normalizes, scales and shifts."""
+that normalizes, scales and shifts; and of LRN across channels."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from engine.kernels.gpu.capabilities import both, device_types_only
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
-from engine.network.layers.spatial_norm import INormalizationLayer
+from engine.network.layers.spatial_norm import ILRNLayer, INormalizationLayer
 from engine.network.shapes import axes_from_mask
 
 _sum = cupy.ReductionKernel("T x", "float32 y", "(float)x", "a + b", "y = a", "0",
@@ -68,4 +68,38 @@ def normalization(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarra
     if scale.ndim > 1 and scale.shape[1] == groups != x.shape[1]:  # per-group coefficients
         scale, bias = (cupy.repeat(v, x.shape[1] // groups, axis=1) for v in (scale, bias))
     _affine(normalized.reshape(x.shape), scale, bias, out)
+    return [out]
+
+
+# -- LRN ----------------------------------------------------------------------------------------
+_lrn = cupy.ElementwiseKernel(
+    "T x, float32 sums, float32 k, float32 scale, float32 beta", "T y",
+    "y = (T)((float)x / powf(k + scale * sums, beta))", "engine_lrn")
+
+
+@kernel(LayerType.LRN, backend="gpu", name="gpu.lrn_cumsum",
+        supports=both(device_types_only, lambda layer, inputs: all(
+            i is not None and i.dtype.name in ("FLOAT", "HALF") for i in inputs)))
+def lrn(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
+    """The CPU kernel's arithmetic in float32: window sums of squares over the channels by
+    differences of a zero-led cumulative sum, then ``x / (k + alpha / n * sum) ** beta``."""
+    assert isinstance(layer, ILRNLayer)
+    (x,) = inputs
+    data = x.astype(cupy.float32, copy=False)
+    axis = x.ndim - 3
+    channels = x.shape[axis]
+    half = (layer.window_size - 1) // 2
+    squares = cupy.moveaxis(data * data, axis, 0)
+    rest = squares.shape[1:]
+    # cumulative[i]: the sum of the first i squares, clamped at both ends so that
+    # extended[j] = cumulative[clip(j - half, 0, C)]; channel c's window is then
+    # extended[c + 2 half + 1] - extended[c] (slices only: nothing read on the host).
+    cumulative = cupy.cumsum(squares, axis=0, dtype=cupy.float32)
+    extended = cupy.concatenate([cupy.zeros((half + 1,) + rest, cupy.float32), cumulative,
+                                 cupy.broadcast_to(cumulative[-1:], (half + 1,) + rest)])
+    sums = cupy.moveaxis(extended[2 * half + 1:2 * half + 1 + channels] -
+                         extended[:channels], 0, axis)
+    out = cupy.empty(x.shape, x.dtype)
+    _lrn(x, sums, np.float32(layer.k), np.float32(layer.alpha / layer.window_size),
+         np.float32(layer.beta), out)
     return [out]
