@@ -1,43 +1,46 @@
-"""The GPU resize tactic has none of the resize layer's extensions (antialias,
-TF_CROP_AND_RESIZE): it refuses them rather than compute something else."""
+"""The resize layer's extensions (antialias, TF_CROP_AND_RESIZE with its roi and
+extrapolation value) on the GPU target, against the CPU target: the GPU kernel applies the
+CPU kernel's per-axis tables (``axis_plan``). Written without a GPU (2026-12-06)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import engine as trt
-from engine.kernels.backends import load_backend
-from engine.kernels.registry import tactics_for
-from engine.network.layer import LayerType, TensorInfo
+from engine.kernels.backends import gpu_available
+from tests.gpu.gpu_support import run_on_both
 
-pytest.importorskip("cupy")
+cupy = pytest.importorskip("cupy")
+pytestmark = pytest.mark.skipif(not gpu_available(), reason="needs a GPU")
+
+X = np.random.default_rng(3).standard_normal((1, 2, 12, 9)).astype(np.float32)
 
 
-def resize_layer(dtype: trt.DataType, mode: trt.InterpolationMode, *, antialias: bool = False,
-                 crop: bool = False) -> trt.IResizeLayer:
-    network = trt.Builder(trt.Logger()).create_network(0)
-    layer = network.add_resize(network.add_input("x", dtype, (1, 2, 8, 8)))
-    layer.shape = (1, 2, 3, 3)
-    layer.resize_mode = mode
-    layer.antialias = antialias
+def _resize(mode, *, antialias=False, crop=False, shape=(1, 2, 5, 4)):
+    def define(net, t):
+        layer = net.add_resize(t["x"])
+        layer.shape = shape
+        layer.resize_mode = mode
+        layer.antialias = antialias
+        if crop:
+            layer.coordinate_transformation = \
+                trt.ResizeCoordinateTransformation.TF_CROP_AND_RESIZE
+            layer.roi = (0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3)  # partly outside: extrapolated
+            layer.extrapolation_value = 7.5
+        return [layer.get_output(0)]
+    return define
+
+
+@pytest.mark.parametrize("mode, antialias, crop", [
+    (trt.InterpolationMode.LINEAR, True, False),
+    (trt.InterpolationMode.CUBIC, True, False),
+    (trt.InterpolationMode.LINEAR, False, True),
+    (trt.InterpolationMode.NEAREST, False, True),
+    (trt.InterpolationMode.CUBIC, False, True),
+], ids=["linear-antialias", "cubic-antialias", "linear-crop", "nearest-crop", "cubic-crop"])
+def test_resize_extensions_match_the_cpu_target(mode, antialias, crop):
+    (got,), (want,) = run_on_both(_resize(mode, antialias=antialias, crop=crop), {"x": X})
+    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-5, atol=1e-5)
     if crop:
-        layer.coordinate_transformation = trt.ResizeCoordinateTransformation.TF_CROP_AND_RESIZE
-        layer.roi = (0, 0, 0.2, 0.2, 1, 1, 0.8, 0.8)
-    return layer
-
-
-@pytest.mark.parametrize("dtype", [trt.float32, trt.float16, trt.bfloat16])
-def test_gpu_resize_refuses_the_extensions(dtype):
-    load_backend("gpu")
-    tactics = tactics_for("gpu", LayerType.RESIZE)
-    infos = [TensorInfo((1, 2, 8, 8), dtype)]
-
-    def accepted(layer):
-        return [t.name for t in tactics if t.accepts(layer, infos)]
-
-    linear = trt.InterpolationMode.LINEAR
-    assert accepted(resize_layer(dtype, linear))
-    assert accepted(resize_layer(dtype, trt.InterpolationMode.NEAREST, antialias=True))
-    assert not accepted(resize_layer(dtype, linear, antialias=True))
-    assert not accepted(resize_layer(dtype, trt.InterpolationMode.CUBIC, antialias=True))
-    assert not accepted(resize_layer(dtype, linear, crop=True))
+        assert (want == 7.5).any()  # the roi reaches outside the input

@@ -128,31 +128,42 @@ def _taps(layer: IResizeLayer, coords: np.ndarray, size: int
     return np.clip(index, 0, size - 1).astype(np.int64), weights
 
 
-def resize_axis(layer: IResizeLayer, x: np.ndarray, axis: int, out: int, scale: float
-                ) -> np.ndarray:
-    """``x`` resized along ``axis`` to ``out`` positions."""
-    size = x.shape[axis]
-    shape = [1] * x.ndim
-    shape[axis] = out
+def axis_plan(layer: IResizeLayer, axis: int, size: int, out: int, scale: float
+              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """How one axis of ``size`` resizes to ``out`` positions: the input indices (``[out]``
+    for NEAREST, else ``[out, taps]``), the taps' float32 weights (None for NEAREST), and
+    the positions outside the input that read ``extrapolation_value`` (None if none). The
+    GPU kernel applies the same tables."""
     outside = None
     if ResizeCoordinateTransformation(layer.coordinate_transformation) == \
             ResizeCoordinateTransformation.TF_CROP_AND_RESIZE:
         coords, outside = crop_coordinates(layer, axis, size, out)
     else:
         coords = source_coordinates(layer, size, out, scale)
-    mode = InterpolationMode(layer.resize_mode)
-    if mode == InterpolationMode.NEAREST:
-        result = np.take(x, _nearest_indices(layer, coords, size), axis=axis)
+    if outside is not None and not outside.any():
+        outside = None
+    if InterpolationMode(layer.resize_mode) == InterpolationMode.NEAREST:
+        return _nearest_indices(layer, coords, size), None, outside
+    if layer.antialias:
+        index, weights = _antialias_taps(layer, coords, size, scale)
     else:
-        if layer.antialias:
-            index, weights = _antialias_taps(layer, coords, size, scale)
-        else:
-            index, weights = _taps(layer, coords, size)
+        index, weights = _taps(layer, coords, size)
+    return index, weights.astype(np.float32), outside
+
+
+def resize_axis(layer: IResizeLayer, x: np.ndarray, axis: int, out: int, scale: float
+                ) -> np.ndarray:
+    """``x`` resized along ``axis`` to ``out`` positions."""
+    shape = [1] * x.ndim
+    shape[axis] = out
+    index, weights, outside = axis_plan(layer, axis, x.shape[axis], out, scale)
+    if weights is None:
+        result = np.take(x, index, axis=axis)
+    else:
         result = np.zeros(x.shape[:axis] + (out,) + x.shape[axis + 1:], np.float32)
         for tap in range(index.shape[1]):
-            w = weights[:, tap].astype(np.float32).reshape(shape)
-            result += np.take(x, index[:, tap], axis=axis) * w
-    if outside is not None and outside.any():
+            result += np.take(x, index[:, tap], axis=axis) * weights[:, tap].reshape(shape)
+    if outside is not None:
         fill = np.asarray(layer.extrapolation_value).astype(result.dtype)
         result = np.where(outside.reshape(shape), fill, result)
     return result
