@@ -169,19 +169,27 @@ def resize_axis(layer: IResizeLayer, x: np.ndarray, axis: int, out: int, scale: 
     return result
 
 
+def resized_axes(layer: IResizeLayer, shape: tuple[int, ...], given: np.ndarray | None
+                 ) -> list[tuple[int, int, float]]:
+    """(axis, output size, scale) of each axis the layer changes (resizes or crops), for an
+    input of ``shape`` and the host value of its sizes-or-scales input (None: the layer's
+    own); the GPU kernel walks the same axes."""
+    if given is not None:
+        outs, scales = layer.resolve(shape, given, from_numpy_dtype(given.dtype))
+    else:
+        outs, scales = layer.resolve(shape)
+    return [(axis, out, scale) for axis, (size, out, scale) in enumerate(zip(shape, outs, scales))
+            if size != out or scale != 1.0 or layer.crops(axis)]
+
+
 @kernel(LayerType.RESIZE, backend="cpu", name="cpu.resize_separable")
 def resize(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     assert isinstance(layer, IResizeLayer)
     x = inputs[0]
     assert x is not None
     given = inputs[1] if len(inputs) > 1 else None
-    if given is not None:
-        outs, scales = layer.resolve(x.shape, given, from_numpy_dtype(given.dtype))
-    else:
-        outs, scales = layer.resolve(x.shape)
     nearest = InterpolationMode(layer.resize_mode) == InterpolationMode.NEAREST
     y = x if nearest else x.astype(np.float32, copy=False)
-    for axis, (size, out, scale) in enumerate(zip(x.shape, outs, scales)):
-        if size != out or scale != 1.0 or layer.crops(axis):
-            y = resize_axis(layer, y, axis, out, scale)
+    for axis, out, scale in resized_axes(layer, x.shape, given):
+        y = resize_axis(layer, y, axis, out, scale)
     return [np.array(y, dtype=x.dtype, copy=True) if y is x else y.astype(x.dtype, copy=False)]

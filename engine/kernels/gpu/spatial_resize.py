@@ -8,7 +8,7 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
-from engine.kernels.cpu.spatial_resize import axis_plan
+from engine.kernels.cpu.spatial_resize import axis_plan, resized_axes
 from engine.kernels.gpu.capabilities import device_types_only, host_value
 from engine.kernels.gpu.weights import derived_constant
 from engine.kernels.registry import kernel
@@ -17,7 +17,6 @@ from engine.network.layers.spatial_resize import (
     InterpolationMode,
     IResizeLayer,
 )
-from engine.types import from_numpy_dtype
 
 
 def _resize_axis(layer: IResizeLayer, x: cupy.ndarray, axis: int, out: int, scale: float
@@ -52,14 +51,9 @@ def resize(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarra
     x = inputs[0]
     assert x is not None
     given = inputs[1] if len(inputs) > 1 else None
-    if given is not None:
-        values = host_value(given)
-        outs, scales = layer.resolve(x.shape, values, from_numpy_dtype(values.dtype))
-    else:
-        outs, scales = layer.resolve(x.shape)
     nearest = InterpolationMode(layer.resize_mode) == InterpolationMode.NEAREST
     y = x if nearest else x.astype(cupy.float32, copy=False)
-    for axis, (size, out, scale) in enumerate(zip(x.shape, outs, scales)):
-        if size != out or scale != 1.0 or layer.crops(axis):
-            y = _resize_axis(layer, y, axis, out, scale)
+    for axis, out, scale in resized_axes(layer, x.shape,
+                                         None if given is None else host_value(given)):
+        y = _resize_axis(layer, y, axis, out, scale)
     return [y.copy() if y is x else y.astype(x.dtype, copy=False)]
