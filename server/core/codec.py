@@ -76,6 +76,9 @@ class InferResponse:
     model_version: str
     outputs: list[InferOutput]
     id: str | None = None
+    # The compute input / infer / output durations charged to the request (an ensemble adds
+    # up its steps'); statistics only, never encoded.
+    compute_ns: tuple[int, int, int] = (0, 0, 0)
 
 
 # -- tensors ------------------------------------------------------------------------------------

@@ -7,6 +7,10 @@ readable by Triton's tools::
     parameters { key: "precision" value { string_value: "fp16" } }
     parameters { key: "workspace_bytes" value { string_value: "1073741824" } }
     parameters { key: "profile.x" value { string_value: "1x3:4x3:8x3" } }   # min:opt:max
+
+An ensemble (``platform: "ensemble"``) declares its inputs and outputs and an
+``ensemble_scheduling`` of steps (``server.core.ensemble_graph``); it has no model file and no
+instance groups of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from server.core.datatypes import datatype_from_config, datatype_to_config
+from server.core.ensemble_graph import EnsembleScheduling, EnsembleStep, check_data_flow
 from server.core.errors import InvalidArgument
 from server.core.pbtxt import Schema, read_pbtxt
 
@@ -34,10 +39,13 @@ SCHEMA: Schema = {
                          "preserve_ordering": bool,
                          "default_queue_policy": {"max_queue_size": int}},
     "parameters": "map",
+    "ensemble_scheduling": {"step": [{"model_name": str, "model_version": int,
+                                      "input_map": "str_map", "output_map": "str_map"}]},
 }
 
 PLATFORMS = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
 BACKENDS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
+ENSEMBLE = "ensemble"  # the platform of a model made of other models' steps
 KINDS = ("KIND_AUTO", "KIND_CPU", "KIND_GPU")
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -103,6 +111,7 @@ class ModelConfig:
     max_queue_size: int = 0  # 0: the server's default
     version_policy: VersionPolicy = field(default_factory=VersionPolicy)
     parameters: dict[str, str] = field(default_factory=dict)
+    ensemble_scheduling: EnsembleScheduling | None = None  # set iff platform is "ensemble"
 
     # -- builder settings, read from parameters ----------------------------------------------
     @property
@@ -139,7 +148,10 @@ class ModelConfig:
         }
         if self.platform:
             out["platform"] = self.platform
+        if self.platform in PLATFORMS:
             out["backend"] = {p: b for b, p in BACKENDS.items()}[self.platform]
+        if self.ensemble_scheduling is not None:
+            out["ensemble_scheduling"] = self.ensemble_scheduling.to_json()
         if self.dynamic_batching is not None:
             out["dynamic_batching"] = {
                 "preferred_batch_size": list(self.dynamic_batching.preferred_batch_size),
@@ -176,9 +188,9 @@ def config_from_json(data: Any, model: str) -> ModelConfig:
             raise InvalidArgument(f"{where}: backend {backend!r}; expected one of "
                                   f"{sorted(BACKENDS)}")
         platform = platform or BACKENDS[backend]
-    if platform and platform not in PLATFORMS:
+    if platform and platform not in PLATFORMS and platform != ENSEMBLE:
         raise InvalidArgument(f"{where}: platform {platform!r}; expected one of "
-                              f"{sorted(PLATFORMS)}")
+                              f"{sorted([*PLATFORMS, ENSEMBLE])}")
     max_batch_size = _int(data.get("max_batch_size", 0), f"{where}: max_batch_size")
     if max_batch_size < 0:
         raise InvalidArgument(f"{where}: max_batch_size must be >= 0, got {max_batch_size}")
@@ -232,9 +244,45 @@ def config_from_json(data: Any, model: str) -> ModelConfig:
         inputs=tuple(_tensor(t, where) for t in data.get("input", [])),
         outputs=tuple(_tensor(t, where) for t in data.get("output", [])),
         instance_groups=tuple(groups), dynamic_batching=batching, max_queue_size=queue_size,
-        version_policy=policy, parameters=parameters)
+        version_policy=policy, parameters=parameters,
+        ensemble_scheduling=_ensemble_scheduling(data, platform, where))
     _check_builder_settings(config, where)
+    if config.ensemble_scheduling is not None:
+        _check_ensemble(config, data, where)
     return config
+
+
+def _ensemble_scheduling(data: dict[str, Any], platform: str,
+                         where: str) -> EnsembleScheduling | None:
+    if "ensemble_scheduling" not in data:
+        if platform == ENSEMBLE:
+            raise InvalidArgument(f"{where}: platform 'ensemble' needs ensemble_scheduling")
+        return None
+    if platform != ENSEMBLE:
+        raise InvalidArgument(f"{where}: ensemble_scheduling is set but the platform is "
+                              f"{platform or 'not set'}; an ensemble's platform is 'ensemble'")
+    steps = []
+    for index, step in enumerate(data["ensemble_scheduling"].get("step", [])):
+        version = _int(step.get("model_version", -1), f"{where}: step {index} model_version")
+        steps.append(EnsembleStep(step.get("model_name", ""), version,
+                                  tuple(step.get("input_map", {}).items()),
+                                  tuple(step.get("output_map", {}).items())))
+    return EnsembleScheduling(tuple(steps))
+
+
+def _check_ensemble(config: ModelConfig, data: dict[str, Any], where: str) -> None:
+    """What an ensemble may not have (Triton's rules), then its data flow."""
+    assert config.ensemble_scheduling is not None
+    if data.get("instance_group"):
+        raise InvalidArgument(f"{where}: an ensemble takes no instance_group (its steps' "
+                              f"models have theirs)")
+    if "dynamic_batching" in data:
+        raise InvalidArgument(f"{where}: an ensemble takes no dynamic_batching (its steps' "
+                              f"models batch)")
+    if not config.inputs or not config.outputs:
+        raise InvalidArgument(f"{where}: an ensemble must declare its inputs and outputs")
+    check_data_flow(config.ensemble_scheduling, [t.name for t in config.inputs],
+                    [t.name for t in config.outputs], where)
 
 
 def _check_builder_settings(config: ModelConfig, where: str) -> None:
@@ -287,9 +335,11 @@ def _check_fields(data: Any, schema: Schema, where: str) -> None:
         if key not in schema:
             raise InvalidArgument(f"{where}: unknown field {key!r}; known: {sorted(schema)}")
         kind = schema[key]
-        if kind == "map":
+        if kind in ("map", "str_map"):
             if not isinstance(value, dict):
                 raise InvalidArgument(f"{where}: {key} must be an object")
+            if kind == "str_map" and any(not isinstance(v, str) for v in value.values()):
+                raise InvalidArgument(f"{where}: {key} must map names to names (strings)")
         elif isinstance(kind, list):
             if not isinstance(value, list):
                 raise InvalidArgument(f"{where}: {key} must be a list")

@@ -26,12 +26,11 @@ import numpy as np
 import engine as trt
 from server.core.batcher import DynamicBatcher
 from server.core.codec import InferOutput, InferRequest, InferResponse
-from server.core.config import ModelConfig, TensorConfig
+from server.core.config import ModelConfig
 from server.core.devices import Placement
 from server.core.errors import InvalidArgument, ServerBusy, ServerError, Unavailable
+from server.core.model_io import Feeds, feeds_from_request, metadata_of, requested_outputs
 from server.core.statistics import DeviceStatistics, ModelStatistics
-
-Feeds = dict[str, np.ndarray]
 
 
 @dataclass
@@ -41,6 +40,8 @@ class Job:
     feeds: Feeds
     batch: int  # its batch size (1 for models without a batch dimension)
     enqueued_ns: int
+    # The compute input / infer / output durations of the execution that ran it.
+    compute_ns: tuple[int, int, int] = (0, 0, 0)
 
 
 class InstancePool:
@@ -91,11 +92,12 @@ class ModelVersion:
     async def infer(self, request: InferRequest) -> InferResponse:
         start = time.perf_counter_ns()
         try:
-            job = self._job_from_request(request)
-            wanted = self._requested_outputs(request)
+            feeds, batch = feeds_from_request(self.config, request)
+            wanted = requested_outputs(self.config, request)
         except ServerError:
             self.stats.record_request(False, time.perf_counter_ns() - start)
             raise
+        job = Job(feeds, batch, time.perf_counter_ns())
         self._admit()
         try:
             if self.config.dynamic_batching is not None and self.config.max_batch_size > 0:
@@ -115,7 +117,8 @@ class ModelVersion:
         outputs = [InferOutput(name, self._outputs[name].datatype, results[name])
                    for name in wanted]
         self.stats.record_request(True, time.perf_counter_ns() - start, queue_ns)
-        return InferResponse(self.name, str(self.version), outputs, request.id)
+        return InferResponse(self.name, str(self.version), outputs, request.id,
+                             job.compute_ns)
 
     def _admit(self) -> None:
         with self._lock:
@@ -126,54 +129,6 @@ class ModelVersion:
                                  f"running or queued (limit {self.instances} running + "
                                  f"{self._queue_limit} queued); retry later")
             self._in_flight += 1
-
-    def _job_from_request(self, request: InferRequest) -> Job:
-        given = [i.name for i in request.inputs]
-        duplicates = sorted({n for n in given if given.count(n) > 1})
-        if duplicates:
-            raise InvalidArgument(f"model '{self.name}': inputs {duplicates} are given twice")
-        unknown = sorted(set(given) - set(self._inputs))
-        if unknown:
-            raise InvalidArgument(f"model '{self.name}' has no inputs {unknown}; its inputs "
-                                  f"are {sorted(self._inputs)}")
-        missing = sorted(set(self._inputs) - set(given))
-        if missing:
-            raise InvalidArgument(f"model '{self.name}': inputs {missing} are missing")
-        batches = set()
-        feeds = {}
-        for item in request.inputs:
-            declared = self._inputs[item.name]
-            if item.datatype != declared.datatype:
-                raise InvalidArgument(f"model '{self.name}' input '{item.name}': datatype "
-                                      f"{item.datatype}, the model expects {declared.datatype}")
-            batches.add(self._check_shape(item.name, item.shape, declared))
-            assert item.data is not None, "DataPlane.infer reads region inputs first"
-            feeds[item.name] = item.data
-        if len(batches) > 1:
-            raise InvalidArgument(f"model '{self.name}': inputs disagree on the batch size "
-                                  f"({sorted(batches)})")
-        return Job(feeds, batches.pop(), time.perf_counter_ns())
-
-    def _check_shape(self, name: str, shape: tuple[int, ...], declared: TensorConfig) -> int:
-        mbs = self.config.max_batch_size
-        full = ((-1,) if mbs > 0 else ()) + declared.dims
-        if len(shape) != len(full) or any(d != -1 and d != s for d, s in zip(full, shape)):
-            raise InvalidArgument(f"model '{self.name}' input '{name}': shape {list(shape)} "
-                                  f"does not match the model's {list(full)} (-1 may vary)")
-        if mbs > 0 and not 1 <= shape[0] <= mbs:
-            raise InvalidArgument(f"model '{self.name}' input '{name}': batch size {shape[0]} "
-                                  f"must be in 1..{mbs} (max_batch_size)")
-        return shape[0] if mbs > 0 else 1
-
-    def _requested_outputs(self, request: InferRequest) -> list[str]:
-        if request.outputs is None:
-            return list(self._outputs)
-        names = [o.name for o in request.outputs]
-        unknown = sorted(set(names) - set(self._outputs))
-        if unknown:
-            raise InvalidArgument(f"model '{self.name}' has no outputs {unknown}; its outputs "
-                                  f"are {sorted(self._outputs)}")
-        return names
 
     # -- execution --------------------------------------------------------------------------
     @property
@@ -244,8 +199,11 @@ class ModelVersion:
         finally:
             if held:
                 pool.contexts.put(context)
-        self.stats.record_execution(sum(j.batch for j in jobs), len(jobs), computed - started,
-                                    inferred - computed, done - inferred, pool.stats)
+        durations = (computed - started, inferred - computed, done - inferred)
+        for job in jobs:
+            job.compute_ns = durations
+        self.stats.record_execution(sum(j.batch for j in jobs), len(jobs), *durations,
+                                    pool.stats)
         return per_job, started
 
     def _execute_each(self, pool: InstancePool, jobs: list[Job]) -> list[Feeds]:
@@ -259,14 +217,7 @@ class ModelVersion:
 
     # -- life cycle ---------------------------------------------------------------------------
     def metadata(self, versions: list[str]) -> dict[str, Any]:
-        batch = [-1] if self.config.max_batch_size > 0 else []
-        return {
-            "name": self.name, "versions": versions, "platform": self.config.platform,
-            "inputs": [{"name": t.name, "datatype": t.datatype, "shape": batch + list(t.dims)}
-                       for t in self.config.inputs],
-            "outputs": [{"name": t.name, "datatype": t.datatype, "shape": batch + list(t.dims)}
-                        for t in self.config.outputs],
-        }
+        return metadata_of(self.config, versions)
 
     def close(self) -> None:
         """Stop taking requests; those already running finish."""

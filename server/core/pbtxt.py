@@ -19,8 +19,10 @@ from typing import Any
 from server.core.errors import InvalidArgument
 
 # A schema maps field names to: str, int, float, bool, "enum" (an identifier kept as a
-# string), a nested schema dict (a message), a one-element list of either (repeated), or
-# "map" (protobuf map<string, message>, written as repeated { key: .. value { .. } }).
+# string), a nested schema dict (a message), a one-element list of either (repeated),
+# "map" (Triton's map<string, ModelParameter>, written as repeated
+# { key: .. value { string_value: .. } }) or "str_map" (map<string, string>, written as
+# repeated { key: .. value: .. }).
 Schema = dict[str, Any]
 
 _TOKEN = re.compile(r"""
@@ -93,14 +95,19 @@ class _Reader:
                 raise InvalidArgument(f"config.pbtxt line {line}: unknown field {name!r}; "
                                       f"known here: {sorted(schema)}")
             field = schema[name]
-            if isinstance(field, list) or field == "map":
-                values = result.setdefault(name, {} if field == "map" else [])
-                element = _MAP_ENTRY if field == "map" else field[0]
-                for value in self.values(element, name):
-                    if field == "map":
-                        values[value["key"]] = value.get("value", {})
-                    else:
-                        values.append(value)
+            if isinstance(field, str) and field in _MAP_ENTRIES:
+                entries = result.setdefault(name, {})
+                for entry in self.values(_MAP_ENTRIES[field], name):
+                    if "key" not in entry:
+                        raise InvalidArgument(f"config.pbtxt line {line}: an entry of map "
+                                              f"{name!r} has no key")
+                    if entry["key"] in entries:
+                        raise InvalidArgument(f"config.pbtxt line {line}: map {name!r} gives "
+                                              f"key {entry['key']!r} twice")
+                    entries[entry["key"]] = entry.get("value", "" if field == "str_map" else {})
+            elif isinstance(field, list):
+                values = result.setdefault(name, [])
+                values.extend(self.values(field[0], name))
             else:
                 if name in result:
                     raise InvalidArgument(f"config.pbtxt line {line}: field {name!r} is "
@@ -153,7 +160,8 @@ class _Reader:
         return int(text) if element is int else float(text)
 
 
-_MAP_ENTRY: Schema = {"key": str, "value": {"string_value": str}}
+_MAP_ENTRIES: dict[str, Schema] = {"map": {"key": str, "value": {"string_value": str}},
+                                   "str_map": {"key": str, "value": str}}
 
 
 def _unquote(text: str) -> str:

@@ -8,6 +8,13 @@ copy per device its instance groups name. A version that fails (a GPU index that
 exist, say) is UNAVAILABLE with its reason and the others serve; a reload that fails entirely
 leaves the versions already serving untouched. Uploads are staged in a hidden directory,
 built, and only then moved into the repository.
+
+An ensemble (``platform: "ensemble"``) has no model file; its version directories may be
+empty, or absent (version 1). Loading one first loads the models its steps name that serve
+no version yet, as Triton's explicit load does, then binds it to them
+(``server.core.ensemble``): it loads only if every step is served and consistent. It serves
+while that stays so: ``get`` and the index check it on every call, so unloading a step's
+model makes the ensemble UNAVAILABLE, naming that step, until the model is loaded again.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from server.core.config import (
 )
 from server.core.datatypes import datatype_of_engine
 from server.core.devices import Device, place_instance_groups
+from server.core.ensemble import EnsembleVersion, Servable
+from server.core.ensemble_graph import LATEST
 from server.core.errors import InvalidArgument, NotFound, ServerError, Unavailable
 from server.core.model import ModelVersion
 
@@ -66,7 +75,7 @@ class VersionState:
 
 @dataclass
 class ModelEntry:
-    versions: dict[int, ModelVersion] = field(default_factory=dict)
+    versions: dict[int, Servable] = field(default_factory=dict)
     states: dict[int, VersionState] = field(default_factory=dict)
     signature: tuple[Any, ...] = ()
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -100,17 +109,31 @@ class ModelRepository:
                     out.append({"name": name})
                 continue
             for version, status in sorted(entry.states.items()):
-                if ready_only and status.state != "READY":
+                state, reason = status.state, status.reason
+                model = entry.versions.get(version)
+                if state == "READY" and isinstance(model, EnsembleVersion):
+                    try:
+                        model.bind()
+                    except ServerError as exc:
+                        state, reason = "UNAVAILABLE", str(exc)
+                if ready_only and state != "READY":
                     continue
-                row = {"name": name, "version": str(version), "state": status.state,
-                       "reason": status.reason}
+                row = {"name": name, "version": str(version), "state": state,
+                       "reason": reason}
                 if version == MODEL_LEVEL:
                     del row["version"]
                 out.append(row)
         return out
 
-    def get(self, name: str, version: str | None = None) -> ModelVersion:
-        """The ready version asked for, or the highest ready version."""
+    def get(self, name: str, version: str | None = None) -> Servable:
+        """The ready version asked for, or the highest ready version; an ensemble's only
+        while the models of its steps serve it."""
+        model = self._find(name, version)
+        if isinstance(model, EnsembleVersion):
+            model.bind()
+        return model
+
+    def _find(self, name: str, version: str | None = None) -> Servable:
         entry = self.models.get(name)
         if entry is None and name in self.names_on_disk():
             raise Unavailable(f"model '{name}' is not loaded")
@@ -131,7 +154,7 @@ class ModelRepository:
                               f"{': ' + status.reason if status.reason else ''}")
         if entry.versions:
             return entry.versions[max(entry.versions)]
-        reasons = "; ".join(f"version {v}: {s.state} {s.reason}".strip()
+        reasons = "; ".join(f"{_version_label(v)}{s.state} {s.reason}".strip()
                             for v, s in sorted(entry.states.items()))
         raise Unavailable(f"model '{name}' is not ready ({reasons or 'not loaded'})")
 
@@ -142,6 +165,10 @@ class ModelRepository:
         return [mv.stats for entry in list(self.models.values())
                 for mv in list(entry.versions.values())]
 
+    def _step_model(self, name: str, version: int) -> Servable:
+        """What an ensemble's step runs on (the ensemble binds a nested ensemble itself)."""
+        return self._find(name, None if version == LATEST else str(version))
+
     # -- loading ----------------------------------------------------------------------------
     def _entry(self, name: str) -> ModelEntry:
         return self.models.setdefault(name, ModelEntry())
@@ -149,16 +176,26 @@ class ModelRepository:
     async def load(self, name: str, config_text: str | None = None,
                    files: dict[str, bytes] | None = None) -> None:
         """Load (or reload) ``name``; with ``files`` (``<version>/model.onnx`` -> bytes) the
-        model is built from them and, once it loads, they are written to the repository."""
+        model is built from them and, once it loads, they are written to the repository.
+        An ensemble's step models that serve no version yet are loaded first."""
+        await self._load(name, config_text, files, ())
+
+    async def _load(self, name: str, config_text: str | None, files: dict[str, bytes] | None,
+                    chain: tuple[str, ...]) -> None:
+        """``chain``: the ensembles whose loading loads this model."""
         check_model_name(name)
         if files is not None and config_text is None:
             raise InvalidArgument("loading a model from files needs its 'config' as well")
         model_dir = self.root / name
         if files is None and not model_dir.is_dir():
             raise NotFound(f"model '{name}' is not in the repository {self.root}")
+        loop = asyncio.get_running_loop()
+        if files is None:
+            # Before taking this model's lock: a step that (wrongly) leads back here must
+            # not wait for it.
+            await self._load_steps(name, model_dir, config_text, chain)
         entry = self._entry(name)
         async with entry.lock:
-            loop = asyncio.get_running_loop()
             if files is None:
                 built = await loop.run_in_executor(None, self._build_all, name, model_dir,
                                                    config_text)
@@ -166,7 +203,37 @@ class ModelRepository:
                 parsed = {check_model_file_path(p): data for p, data in files.items()}
                 built = await loop.run_in_executor(None, self._build_staged, name,
                                                    config_text, parsed)
+            for version, model in built[0].items():
+                if isinstance(model, EnsembleVersion):
+                    try:
+                        model.bind(chain)
+                    except ServerError as exc:
+                        built[0][version] = str(exc)
             self._install(name, entry, *built)
+
+    async def _load_steps(self, name: str, model_dir: Path, config_text: str | None,
+                          chain: tuple[str, ...]) -> None:
+        """If ``name`` is an ensemble, load the models of its steps that serve no version
+        yet. A step model that cannot be loaded is left with its reason, which binding the
+        ensemble then reports."""
+        loop = asyncio.get_running_loop()
+        try:
+            config, _ = await loop.run_in_executor(None, self._read_config, name, model_dir,
+                                                   config_text)
+        except ServerError:
+            return  # building the model reports it
+        if config.ensemble_scheduling is None:
+            return
+        chain = (*chain, name)
+        on_disk = self.names_on_disk()
+        for step in dict.fromkeys(s.model_name for s in config.ensemble_scheduling.steps):
+            entry = self.models.get(step)
+            if step in chain or step not in on_disk or (entry is not None and entry.versions):
+                continue  # a cycle or an unknown model: binding names it
+            try:
+                await self._load(step, None, None, chain)
+            except ServerError:
+                pass
 
     async def upload(self, name: str, filename: str, data: bytes,
                      config_text: str | None) -> int:
@@ -186,7 +253,7 @@ class ModelRepository:
             built, signature = await loop.run_in_executor(
                 None, self._build_staged, name, config_text, {(version, filename): data})
             new = built[version]
-            if not isinstance(new, ModelVersion):
+            if isinstance(new, str):
                 # Refused: nothing was written and nothing is recorded; what serves, serves.
                 raise InvalidArgument(f"upload of model '{name}' refused: {new}")
             policy = new.config.version_policy
@@ -209,10 +276,10 @@ class ModelRepository:
                 entry.states[version] = VersionState("UNAVAILABLE", "unloaded")
             entry.versions.clear()
 
-    def _install(self, name: str, entry: ModelEntry, built: dict[int, ModelVersion | str],
+    def _install(self, name: str, entry: ModelEntry, built: dict[int, Servable | str],
                  signature: tuple[Any, ...]) -> None:
         """Swap built versions in (on the event loop); raise if none could be built."""
-        ready = {v: m for v, m in built.items() if isinstance(m, ModelVersion)}
+        ready = {v: m for v, m in built.items() if not isinstance(m, str)}
         failed = {v: m for v, m in built.items() if isinstance(m, str)}
         for version, reason in failed.items():
             if version not in entry.versions:
@@ -220,7 +287,7 @@ class ModelRepository:
         if ready:
             entry.states.pop(MODEL_LEVEL, None)
         if not ready:
-            reasons = "; ".join(f"version {v}: {r}" for v, r in sorted(failed.items()))
+            reasons = "; ".join(f"{_version_label(v)}{r}" for v, r in sorted(failed.items()))
             raise InvalidArgument(f"failed to load model '{name}': {reasons}")
         for version in list(entry.versions):
             if version not in ready and version not in failed:
@@ -235,12 +302,14 @@ class ModelRepository:
         entry.signature = signature
 
     def _build_all(self, name: str, model_dir: Path, config_text: str | None
-                   ) -> tuple[dict[int, ModelVersion | str], tuple[Any, ...]]:
+                   ) -> tuple[dict[int, Servable | str], tuple[Any, ...]]:
         """Build the versions of a model directory (blocking)."""
         signature = repository_signature(model_dir)
         try:
             config, autocomplete = self._read_config(name, model_dir, config_text)
             available = _version_numbers(model_dir)
+            if not available and config.ensemble_scheduling is not None:
+                available = [1]  # an ensemble's version directories hold nothing
             if not available:
                 raise InvalidArgument(f"model '{name}' has no version directories")
             selected = config.version_policy.select(available)
@@ -249,15 +318,18 @@ class ModelRepository:
                                       f"the versions {available}")
         except ServerError as exc:
             return {MODEL_LEVEL: str(exc)}, signature
-        built: dict[int, ModelVersion | str] = {}
+        built: dict[int, Servable | str] = {}
         for version in selected:
-            built[version] = self._build_version(config, autocomplete, model_dir / str(version),
-                                                 version)
+            if config.ensemble_scheduling is not None:
+                built[version] = EnsembleVersion(config, version, self._step_model)
+            else:
+                built[version] = self._build_version(config, autocomplete,
+                                                     model_dir / str(version), version)
         return built, signature
 
     def _build_staged(self, name: str, config_text: str | None,
                       files: dict[tuple[int, str], bytes]
-                      ) -> tuple[dict[int, ModelVersion | str], tuple[Any, ...]]:
+                      ) -> tuple[dict[int, Servable | str], tuple[Any, ...]]:
         """Write ``files`` to a staging directory, build them, and move what built into the
         repository (blocking)."""
         staging_root = self.root / STAGING
@@ -269,19 +341,23 @@ class ModelRepository:
                 (stage / str(version) / filename).write_bytes(data)
             try:
                 config, autocomplete = self._read_config(name, stage, config_text)
+                if config.ensemble_scheduling is not None:
+                    raise InvalidArgument(f"model '{name}' is an ensemble: it takes no model "
+                                          f"files")
             except ServerError as exc:
                 return {v: str(exc) for v, _ in files}, ()
-            built = {version: self._build_version(config, autocomplete,
-                                                  stage / str(version), version)
-                     for version, _ in files}
-            if any(isinstance(m, ModelVersion) for m in built.values()):
+            built: dict[int, Servable | str] = {
+                version: self._build_version(config, autocomplete, stage / str(version),
+                                             version)
+                for version, _ in files}
+            if any(not isinstance(m, str) for m in built.values()):
                 model_dir = self.root / name
                 model_dir.mkdir(exist_ok=True)
                 if config_text is not None:
                     _write_atomically(model_dir / "config.json", config_text.encode())
                     (model_dir / "config.pbtxt").unlink(missing_ok=True)
                 for (version, filename), data in files.items():
-                    if isinstance(built[version], ModelVersion):
+                    if not isinstance(built[version], str):
                         target = model_dir / str(version)
                         target.mkdir(exist_ok=True)
                         for other in MODEL_FILES:
@@ -370,6 +446,11 @@ def repository_signature(model_dir: Path) -> tuple[Any, ...]:
         return ()
     return tuple(sorted((str(p.relative_to(model_dir)), p.stat().st_size, p.stat().st_mtime_ns)
                         for p in model_dir.rglob("*") if p.is_file()))
+
+
+def _version_label(version: int) -> str:
+    """How a reason is prefixed: by its version, unless it concerns the whole model."""
+    return "" if version == MODEL_LEVEL else f"version {version}: "
 
 
 def _version_numbers(model_dir: Path) -> list[int]:

@@ -8,7 +8,8 @@ execution's compute durations (Triton does the same).
 Executions are also counted per device the model's instances are placed on
 (``device_stats``, an extension of the statistics object; in the metrics, the execution
 counters carry Triton's ``gpu_uuid`` label for instances of KIND_GPU groups). Request counters
-(success, failure, request and queue durations) are counted per model version.
+(success, failure, request and queue durations) are counted per model version. An ensemble has
+no instances: its execution counters are its model version's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client.core import CollectorRegistry, Metric
 from prometheus_client.exposition import generate_latest
@@ -159,8 +160,19 @@ _REQUEST_COUNTERS: list[tuple[str, str, Callable[[ModelStatistics], float]]] = [
     ("nv_inference_queue_duration_us", "Cumulative inference queuing duration in microseconds "
      "(includes cached requests)", lambda s: s.queue.ns // 1000),
 ]
-# ... and those counted per device (value read from a DeviceStatistics).
-_EXECUTION_COUNTERS: list[tuple[str, str, Callable[[DeviceStatistics], float]]] = [
+class _Executions(Protocol):
+    """What a DeviceStatistics and a ModelStatistics both count."""
+
+    inference_count: int
+    execution_count: int
+    compute_input: Duration
+    compute_infer: Duration
+    compute_output: Duration
+
+
+# ... and those counted per device (value read from a DeviceStatistics, or from an
+# ensemble's ModelStatistics).
+_EXECUTION_COUNTERS: list[tuple[str, str, Callable[[_Executions], float]]] = [
     ("nv_inference_count", "Number of inferences performed (does not include cached requests)",
      lambda d: d.inference_count),
     ("nv_inference_exec_count", "Number of model executions performed (does not include cached "
@@ -191,6 +203,9 @@ class _StatisticsCollector:
         for name, documentation, read_device in _EXECUTION_COUNTERS:
             metric = Metric(name, documentation, "counter")
             for s in stats:
+                if not s.devices:  # an ensemble: its steps' models have the instances
+                    metric.add_sample(name, {"model": s.name, "version": s.version},
+                                      read_device(s))
                 for d in s.devices:
                     labels = {"model": s.name, "version": s.version}
                     if d.gpu_uuid is not None:

@@ -29,17 +29,19 @@ def build_plan(define: Callable[[trt.INetworkDefinition], None], inputs: list[st
     return bytes(plan)
 
 
-def add_sub_plan(max_batch: int = 8, target: trt.DeviceType = trt.DeviceType.CPU) -> bytes:
-    """OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1; FP32 [-1, 16]."""
+def add_sub_plan(max_batch: int = 8, target: trt.DeviceType = trt.DeviceType.CPU,
+                 width: int = WIDTH) -> bytes:
+    """OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1; FP32 [-1, width]."""
     def define(network: trt.INetworkDefinition) -> None:
-        a = network.add_input("INPUT0", trt.float32, (-1, WIDTH))
-        b = network.add_input("INPUT1", trt.float32, (-1, WIDTH))
+        a = network.add_input("INPUT0", trt.float32, (-1, width))
+        b = network.add_input("INPUT1", trt.float32, (-1, width))
         for name, op in (("OUTPUT0", trt.ElementWiseOperation.SUM),
                          ("OUTPUT1", trt.ElementWiseOperation.SUB)):
             out = network.add_elementwise(a, b, op).get_output(0)
             out.name = name
             network.mark_output(out)
-    return build_plan(define, ["INPUT0", "INPUT1"], max_batch=max_batch, target=target)
+    return build_plan(define, ["INPUT0", "INPUT1"], width=width, max_batch=max_batch,
+                      target=target)
 
 
 def identity_plan(dtype: trt.DataType, width: int = 4) -> bytes:

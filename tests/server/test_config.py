@@ -66,3 +66,69 @@ def test_json_config_checks_shapes() -> None:
         config_from_json({"inputs": []}, "m")
     with pytest.raises(InvalidArgument, match="must be a list"):
         config_from_json({"input": {"name": "x"}}, "m")
+
+
+ENSEMBLE = """
+name: "m" platform: "ensemble" max_batch_size: 4
+input [ { name: "X" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "Y" data_type: TYPE_FP32 dims: [ 4 ] } ]
+ensemble_scheduling { step [
+  { model_name: "a" model_version: -1
+    input_map { key: "INPUT0" value: "X" } output_map { key: "OUTPUT0" value: "t" } },
+  { model_name: "b" model_version: 2
+    input_map { key: "INPUT0" value: "t" } output_map { key: "OUTPUT0" value: "Y" } } ] }
+"""
+
+
+def test_ensemble_config() -> None:
+    c = config_from_pbtxt(ENSEMBLE, "m")
+    assert c.platform == "ensemble" and c.ensemble_scheduling is not None
+    first, second = c.ensemble_scheduling.steps
+    assert (first.model_name, first.model_version, first.input_map, first.output_map) == \
+        ("a", -1, (("INPUT0", "X"),), (("OUTPUT0", "t"),))
+    assert second.model_version == 2
+    # Its JSON form (Triton writes int64 as strings) reads back to the same configuration.
+    again = c.to_json()
+    assert "backend" not in again and again["ensemble_scheduling"]["step"][1] == {
+        "model_name": "b", "model_version": 2, "input_map": {"INPUT0": "t"},
+        "output_map": {"OUTPUT0": "Y"}}
+    again["ensemble_scheduling"]["step"][1]["model_version"] = "2"
+    assert config_from_json(again, "m") == c
+
+
+@pytest.mark.parametrize("change, words", [
+    (('platform: "ensemble"', ""), ["ensemble_scheduling is set", "platform is not set"]),
+    (("ensemble_scheduling {", "ensemble_schedulin {"), ["line 5", "ensemble_schedulin"]),
+    (("max_batch_size: 4", "max_batch_size: 4 instance_group [ { count: 2 } ]"),
+     ["takes no instance_group"]),
+    (("max_batch_size: 4", "max_batch_size: 4 dynamic_batching { }"),
+     ["takes no dynamic_batching"]),
+    (('output_map { key: "OUTPUT0" value: "t" }',
+      'output_map { key: "OUTPUT0" value: "t" } output_map { key: "OUTPUT0" value: "u" }'),
+     ["map 'output_map' gives key 'OUTPUT0' twice"]),
+    (('value: "Y" } } ]', 'value: "t" } } ]'), ["ensemble tensor 't' is produced by both "
+                                                "step 0 (model 'a') and step 1 (model 'b')"]),
+    (('dims: [ 4 ] } ]\noutput', 'dims: [ 4 ] }, { name: "Z" data_type: TYPE_FP32 '
+                                 'dims: [ 4 ] } ]\noutput'),
+     ["ensemble input 'Z' is used by no step"]),
+    (('output_map { key: "OUTPUT0" value: "t" }',
+      'output_map { key: "OUTPUT0" value: "t" } output_map { key: "OUTPUT1" value: "u" }'),
+     ["ensemble tensor 'u' (an output of step 0 (model 'a')) is used by no step"]),
+    (('value: "Y" } } ]', 'value: "X" } } ]'), ["maps its output 'OUTPUT0' to 'X', which is "
+                                                "an ensemble input"]),
+    (('input_map { key: "INPUT0" value: "X" }', 'input_map { key: "INPUT0" value: "Y" }'),
+     ["the steps form a cycle: step 0 (model 'a') -['t']-> step 1 (model 'b') -['Y']-> "
+      "step 0 (model 'a')"]),
+    (("model_version: 2", "model_version: 0"), ["step 1 (model 'b'): model_version 0"]),
+    (('{ model_name: "a" model_version: -1', '{ model_version: -1'),
+     ["step 0 needs a model_name"]),
+    (('input_map { key: "INPUT0" value: "t" }', ""), ["step 1 (model 'b') needs an input_map"]),
+])
+def test_bad_ensembles_name_the_problem(change: tuple[str, str], words: list[str]) -> None:
+    assert change[0] in ENSEMBLE
+    with pytest.raises(InvalidArgument) as info:
+        config_from_pbtxt(ENSEMBLE.replace(*change), "m")
+    for word in words:
+        assert word in str(info.value)
+    with pytest.raises(InvalidArgument, match="needs ensemble_scheduling"):
+        config_from_pbtxt('platform: "ensemble"', "m")
