@@ -724,21 +724,22 @@ if hasattr(trt, "PoolingType"):
                                                    per_channel=False, output=trt.DataType.HALF),
          float16=2e-2)
 
-    # FP8 codes on both sides (FP8 or FP16 tensor cores, float32 sums)
+    # FP8 codes on both sides (FP8 or FP16 tensor cores, float32 sums; FP8 tensor cores sum
+    # with about 13 mantissa bits between FP32 promotions, hence 3e-3)
     F8, I4 = trt.DataType.FP8, trt.DataType.INT4
     case(LayerType.QUANTIZED_CONVOLUTION, "qconv-fp8-3x3-pad-per-channel",
          {"x": fp8_codes(2, 5, 9, 10)},
-         _quantized_conv(6, (3, 3), 5, padding=(1, 1), code_type=F8), float32=1e-4)
+         _quantized_conv(6, (3, 3), 5, padding=(1, 1), code_type=F8), float32=3e-3)
     case(LayerType.QUANTIZED_CONVOLUTION, "qconv-fp8-1x1-strided-half-out",
          {"x": fp8_codes(2, 24, 9, 9)},
          _quantized_conv(16, (1, 1), 24, stride=(2, 2), output=trt.DataType.HALF,
                          code_type=F8), float16=2e-2)
     case(LayerType.QUANTIZED_MATRIX_MULTIPLY, "qmatmul-fp8-per-channel",
          {"x": fp8_codes(7, 30)}, _quantized_matmul((30, 9), M.NONE, M.NONE, code_type=F8),
-         float32=1e-4)
+         float32=3e-3)
     case(LayerType.QUANTIZED_MATRIX_MULTIPLY, "qmatmul-fp8-batched-transposed-weights",
          {"x": fp8_codes(2, 5, 64)},
-         _quantized_matmul((24, 64), M.NONE, M.TRANSPOSE, code_type=F8), float32=1e-4)
+         _quantized_matmul((24, 64), M.NONE, M.TRANSPOSE, code_type=F8), float32=3e-3)
     # dequantized weights: weight-only (real input), block scales, grouped convolution
     case(LayerType.QUANTIZED_CONVOLUTION, "qconv-int4-weight-only",
          {"x": rand(2, 6, 8, 8)}, _quantized_conv(8, (3, 3), 6, padding=(1, 1), code_type=I4),

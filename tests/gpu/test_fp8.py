@@ -34,8 +34,18 @@ def _tactics(engine: trt.ICudaEngine) -> list[str]:
     return [tactic for _, _, tactic in engine.layer_tactics]
 
 
+def _within(got: np.ndarray, a: np.ndarray, b: np.ndarray, relative: float) -> None:
+    """``got`` equals ``a @ b^T`` (float64) within ``relative`` of the sum of the products'
+    magnitudes (what a float sum's error scales with; a layout error is of order 1)."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    error = np.abs(got - a @ b.T)
+    bound = relative * (np.abs(a) @ np.abs(b).T)
+    assert (error <= bound).all(), float((error / np.maximum(bound, 1e-300)).max())
+
+
 def test_fp8_tensor_core_sums_at_the_extremes():
-    """cuBLASLt's FP8 GEMM sums code products as the exact float64 sums, to float32."""
+    """cuBLASLt's FP8 GEMM sums code products as the exact float64 sums do, within the FP8
+    tensor cores' accumulation (about 13 mantissa bits between FP32 promotions)."""
     from engine.kernels.gpu import cublaslt
 
     if not cublaslt.fp8_supported():
@@ -46,8 +56,8 @@ def test_fp8_tensor_core_sums_at_the_extremes():
     b[0, :] = -448
     got = cublaslt.fp8_matmul_nt(cupy.asarray(a.view(np.uint8)), cupy.asarray(b.view(np.uint8)))
     assert got is not None, "cuBLASLt had no FP8 algorithm for a plain TN product"
-    want = a.astype(np.float64) @ b.astype(np.float64).T
-    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-5, atol=1e-6)
+    assert got.shape == (3, 40, 24)
+    _within(cupy.asnumpy(got), a, b, 4e-3)
 
 
 def test_half_gemm_of_widened_codes_sums_in_float32():
@@ -58,9 +68,7 @@ def test_half_gemm_of_widened_codes_sums_in_float32():
     a[0, :] = 448  # 48 * 448**2 = 9.6e6: far past FP16's range, exact in float32
     b[0, :] = 448
     wide = [fp8.widen_half(cupy.asarray(m.view(np.uint8))) for m in (a, b)]
-    got = cupy.asnumpy(half_matmul_nt_float(*wide))
-    np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64).T,
-                               rtol=1e-6, atol=1e-6)
+    _within(cupy.asnumpy(half_matmul_nt_float(*wide)), a, b, 1e-5)
 
 
 @pytest.mark.parametrize("source", ["CUBLAS_LT", "CUBLAS"])
@@ -80,8 +88,15 @@ def test_fp8_qdq_cnn_on_the_gpu_matches_the_cpu_target(source):
     x = data.test_x
     got = run(engine, x)
     expected = run(want, x)
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-    assert accuracy(got, data.test_y) == accuracy(expected, data.test_y)
+    # Each convolution's output is quantized to FP8 again (3 mantissa bits): a float sum a
+    # rounding away from a code's midpoint flips that code, a 6-12% step. FP16 tensor cores
+    # sum as float32 (the CPU in float64): almost every row is equal to 1e-4; FP8 tensor
+    # cores sum with about 13 bits, flipping more codes: the logits stay close.
+    close = np.isclose(got, expected, rtol=1e-4, atol=1e-4).all(axis=1)
+    if source == "CUBLAS":
+        assert close.mean() >= 0.99, close.mean()
+    assert np.abs(got - expected).max() <= 0.05 * np.abs(expected).max()
+    assert abs(accuracy(got, data.test_y) - accuracy(expected, data.test_y)) <= 1
 
 
 def test_int4_weight_only_cnn_on_the_gpu_matches_the_cpu_target():

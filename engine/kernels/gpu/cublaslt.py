@@ -293,17 +293,15 @@ class _Fp8Plan:
     """Descriptors and algorithm of one FP8 product ``a @ b^T`` (both K-major, E4M3) into
     float32, over a batch (a stride of 0 shares one matrix), on one thread and device.
     cuBLASLt takes FP8 only in its "TN" form, which this is: column-major ``D^T (N x M) =
-    op_T(b) op_N(a)``, b as cuBLASLt's A (transposed), a as its B. The operand scales are
-    device pointers to 1.0: the caller scales the sums of code products itself."""
+    op_T(b) op_N(a)``, b as cuBLASLt's A (transposed), a as its B. The operand scale
+    pointers are left unset, which cuBLASLt reads as 1.0: the caller scales the sums of
+    code products itself (and no device scalar has to outlive the plan's thread)."""
 
     def __init__(self, m: int, k: int, n: int, batch: int, strides: tuple[int, int]) -> None:
         lt, cublas, cuda_types = _bindings()
         self.desc = lt.matmul_desc_create(cublas.ComputeType.COMPUTE_32F, cuda_types.CUDA_R_32F)
         attribute = lt.MatmulDescAttribute
-        self._unit = cupy.ones(1, cupy.float32)  # the scales' 1.0, alive as long as the plan
-        for name, value in (("TRANSA", cublas.Operation.T), ("TRANSB", cublas.Operation.N),
-                            ("A_SCALE_POINTER", self._unit.data.ptr),
-                            ("B_SCALE_POINTER", self._unit.data.ptr)):
+        for name, value in (("TRANSA", cublas.Operation.T), ("TRANSB", cublas.Operation.N)):
             _set(lt.matmul_desc_set_attribute, lt.get_matmul_desc_attribute_dtype, self.desc,
                  attribute[name], value)
         self.b = lt.matrix_layout_create(_CUDA_R_8F_E4M3, k, n, k)
@@ -354,6 +352,8 @@ def fp8_matmul_nt(a: cupy.ndarray, b: cupy.ndarray) -> cupy.ndarray | None:
         (a.shape, b.shape)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     count = int(np.prod(batch, dtype=np.int64))
+    if count == 0 or rows == 0 or cols == 0:
+        return cupy.zeros(batch + (rows, cols), cupy.float32)
     operands = []
     for x in (a, b):
         x, stride = gemm.batched_operand(x, batch)

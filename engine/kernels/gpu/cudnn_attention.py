@@ -145,7 +145,8 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
             k.dtype != q.dtype or v.dtype != q.dtype or \
             any(t != q.dtype for t in layer._output_types.values()):
         return False
-    if mask is not None and mask.dtype.name not in ("FLOAT", "HALF", "BF16"):
+    if mask is not None and mask.dtype.name not in ("FLOAT", "HALF") and \
+            not (mask.dtype.name == "BF16" and q.dtype.name == "BF16"):
         return False
     if not cudnn_conv.available():
         return False
@@ -179,11 +180,17 @@ def attention(layer: ILayer, inputs: list[Any]) -> list[cupy.ndarray]:
     if geometry is not None:
         perms, out_shape, bias = geometry
         out = cupy.empty(out_shape, q.dtype)
-        layout = _layouts([a.shape for a in (q, k, v, out)],
-                          [_strides(a) for a in (q, k, v, out)], perms)
-        graph = _graph(layout, bias, layer.scale, q.dtype)
+        graph = _graph(_layouts([a.shape for a in (q, k, v, out)],
+                                [_strides(a) for a in (q, k, v, out)], perms),
+                       bias, layer.scale, q.dtype)
+        if graph is None and q.dtype == bf16.STORAGE:
+            # Views cuDNN refuses read as C-ordered copies: the layout _fits checked.
+            q, k, v = (contiguous(a) for a in (q, k, v))
+            graph = _graph(_layouts([a.shape for a in (q, k, v, out)],
+                                    [_strides(a) for a in (q, k, v, out)], perms),
+                           bias, layer.scale, q.dtype)
     if graph is None:
-        if q.dtype == bf16.STORAGE:  # _fits takes BF16 only where a graph exists
+        if q.dtype == bf16.STORAGE:  # no GEMM fallback computes BF16 attention
             raise ValueError(f"cuDNN has no BF16 attention graph for q {q.shape}")
         return fused_attention(layer, inputs)
     pack = {graph.q: q, graph.k: k, graph.v: v, graph.o: out}
@@ -194,6 +201,8 @@ def attention(layer: ILayer, inputs: list[Any]) -> list[cupy.ndarray]:
             if full.dtype != bf16.STORAGE:  # FLOAT or HALF: rounded to BF16 (no overflow)
                 full = bf16.narrow(full)
         elif full.dtype != q.dtype:  # a FLOAT mask: -1e9 and the like saturate, not overflow
+            if full.dtype == bf16.STORAGE:
+                full = bf16.widen(full)
             full = cupy.clip(full, -65504, 65504).astype(q.dtype)
         pack[graph.bias] = cupy.ascontiguousarray(cupy.broadcast_to(full, bias))
     cudnn_conv.execute(graph.graph, pack, graph.workspace_bytes)

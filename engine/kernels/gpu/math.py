@@ -187,7 +187,13 @@ def parametric_relu(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndar
     return [narrow(cupy.where(wide >= 0, wide, wide * widen(slope)), x.dtype)]
 
 
-@kernel(LayerType.CAST, backend="gpu", name="gpu.cast", supports=device_types_only)
+def _casts_to_device_type(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    assert isinstance(layer, ICastLayer)
+    return DataType(layer.to_type) in DEVICE_TYPES  # BF16 and FP8 have their own tactics
+
+
+@kernel(LayerType.CAST, backend="gpu", name="gpu.cast",
+        supports=both(device_types_only, _casts_to_device_type))
 def cast(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
     assert isinstance(layer, ICastLayer)
     target = cupy.dtype(nptype(layer.to_type))

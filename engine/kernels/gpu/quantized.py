@@ -21,8 +21,11 @@ FP8 codes on both sides (E4M3 patterns, see ``fp8.py``) take the same im2col (it
 and the same rescale, with the sums in float32 instead of INT32: on FP8 tensor cores through
 cuBLASLt (``cublaslt.fp8_matmul_nt``, Ada/Hopper and later), or on FP16 tensor cores with the
 codes widened to FP16 (exact) and FP32 accumulation (``gemm.half_matmul_nt_float``). The
-products of two E4M3 codes are exact in float32; the sums round as float32 sums do, where
-the CPU kernel sums in float64, so the two agree to float32 rounding, not bit for bit.
+products of two E4M3 codes are exact in float32. On FP16 tensor cores the sums round as
+float32 sums do (the CPU kernel sums in float64: they agree to float32 rounding, relative to
+the sum of the products' magnitudes); Hopper's and Ada's FP8 tensor cores accumulate with
+about 13 mantissa bits between cuBLASLt's FP32 promotions, so that path agrees to about 1e-3
+of those magnitudes.
 
 Everything else — weight-only layers (real input; INT4, INT8 or FP8 weights), per-block
 weight scales, grouped or non-2-D convolutions of codes — runs on dequantized weights, as
