@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.errors import NetworkError
 from engine.network.inference import infer_layer
@@ -31,6 +31,8 @@ from engine.network.layers.shape import ShapeLayers
 from engine.network.layers.spatial import SpatialLayers
 from engine.network.tensor import ITensor
 from engine.types import DataType, Dims, Weights
+
+_L = TypeVar("_L", bound=ILayer)
 
 
 def weights_pointer(weights: Weights) -> int:
@@ -199,7 +201,8 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
         if not isinstance(weights, Weights) or weights.size == 0 or name == "":
             return False
         pointer = weights_pointer(weights)
-        uses, others = [], []
+        uses: list[Weights] = []
+        others: list[Weights] = []
         for layer in self._layers:
             for attribute in type(layer)._attributes:
                 value = getattr(layer, attribute, None)
@@ -235,7 +238,7 @@ class INetworkDefinition(BasicLayers, MathLayers, ShapeLayers, SpatialLayers, Pl
         if tensor._network is not self:
             raise NetworkError(f"{what}: tensor '{tensor.name}' belongs to another network")
 
-    def _add_layer(self, layer: ILayer) -> ILayer:
+    def _add_layer(self, layer: _L) -> _L:
         """Add a constructed layer, validating it by inferring its outputs."""
         for index, tensor in enumerate(layer._inputs):
             if tensor is not None:

@@ -50,7 +50,8 @@ def infer_layer(layer: ILayer, inputs: list[TensorInfo | None]) -> list[TensorIn
                              f"layer has {layer.num_outputs}")
     for index, dtype in layer._output_types.items():
         out = outputs[index]
-        value = None if out.value is None else out.value.astype(nptype(dtype))
+        value: np.ndarray | None = None if out.value is None \
+            else out.value.astype(nptype(dtype))
         outputs[index] = TensorInfo(out.shape, dtype, value)
     if (
         _evaluator is not None

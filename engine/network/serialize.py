@@ -71,8 +71,8 @@ class _Encoder:
         if isinstance(v, Weights) and (isinstance(v, StrippedWeights) or self.strip(v)) \
                 and v.size:
             array = v.numpy()
-            record = {"stripped": [int(d) for d in array.shape], "array_dtype": array.dtype.name,
-                      "dtype": v.dtype.name}
+            record: dict[str, Any] = {"stripped": [int(d) for d in array.shape],
+                                      "array_dtype": array.dtype.name, "dtype": v.dtype.name}
             if v.name is not None:
                 record["name"] = v.name
             return record
@@ -118,7 +118,7 @@ def encode_network(
 
     for t in network._inputs:
         tensor_record(t)
-    layer_records = []
+    layer_records: list[dict[str, Any]] = []
     for layer in layers:
         layer_records.append({
             "type": layer.layer_type.name,
@@ -231,7 +231,7 @@ def _decode(
         cls = LAYER_CLASSES.get(LayerType[rec["type"]])
         if cls is None:
             raise PlanError(f"malformed plan: layer type {rec['type']} has no implementation")
-        inputs = []
+        inputs: list[ITensor | None] = []
         for tid in rec["inputs"]:
             if tid is None:
                 inputs.append(None)

@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.network.inference import MAX_VALUE_ELEMENTS
 from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.family import LayerFamily
 from engine.types import DataType, Dims, Weights, as_weights, nptype, unpack_int4, volume
 
 if TYPE_CHECKING:
@@ -59,13 +60,13 @@ class IConstantLayer(ILayer):
         return [TensorInfo(shape, self.weights.dtype, value)]
 
 
-class BasicLayers:
+class BasicLayers(LayerFamily):
     """``add_identity`` and ``add_constant`` (mixed into ``INetworkDefinition``)."""
 
-    def add_identity(self: INetworkDefinition, input: ITensor) -> IIdentityLayer:  # noqa: A002
-        return self._add_layer(IIdentityLayer(self, [input]))  # type: ignore[return-value]
+    def add_identity(self, input: ITensor) -> IIdentityLayer:  # noqa: A002
+        return self._add(IIdentityLayer, [input])
 
     def add_constant(
-        self: INetworkDefinition, shape: Sequence[int], weights: Weights | np.ndarray
+        self, shape: Sequence[int], weights: Weights | np.ndarray
     ) -> IConstantLayer:
-        return self._add_layer(IConstantLayer(self, shape, as_weights(weights)))  # type: ignore[return-value]
+        return self._add(IConstantLayer, shape, as_weights(weights))

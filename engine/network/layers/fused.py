@@ -70,8 +70,10 @@ class IFusedConvolutionLayer(IConvolutionLayer):
                          beta: float = 0.0) -> IFusedConvolutionLayer:
         """A fused layer with ``conv``'s attributes and input (not yet added to a network)."""
         network: INetworkDefinition = conv._network
-        layer = cls(network, conv._inputs[0], conv.num_output_maps, conv.kernel_size_nd,
-                    conv.kernel, conv.bias)
+        x = conv._inputs[0]
+        assert x is not None, f"layer '{conv.name}' has no input 0"
+        layer = cls(network, x, conv.num_output_maps, conv.kernel_size_nd, conv.kernel,
+                    conv.bias)
         for name in IConvolutionLayer._attributes:
             setattr(layer, name, getattr(conv, name))
         layer._inputs = [conv._inputs[0], None, None, residual] if residual is not None \

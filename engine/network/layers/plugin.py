@@ -30,6 +30,7 @@ import numpy as np
 
 from engine.errors import NetworkError, PlanError
 from engine.network.layer import ILayer, LayerType, TensorInfo
+from engine.network.layers.family import LayerFamily
 from engine.plugins.dimensions import DimsExprs, IDimensionExpr, IExprBuilder
 from engine.plugins.interfaces import IPluginV3, PluginCapabilityType, TensorRTPhase
 from engine.plugins.registry import (
@@ -205,16 +206,16 @@ class IPluginV3Layer(ILayer):
         return [TensorInfo(DimsExprs(d).values(), DataType(t)) for t, d in zip(types, dims)]
 
 
-class PluginLayers:
+class PluginLayers(LayerFamily):
     """``INetworkDefinition`` methods that add plugin layers."""
 
-    def add_plugin_v3(self: INetworkDefinition, inputs: Sequence[ITensor],
+    def add_plugin_v3(self, inputs: Sequence[ITensor],
                       shape_inputs: Sequence[ITensor], plugin: IPluginV3) -> IPluginV3Layer:
         """Add a layer computed by ``plugin`` (an ``IPluginV3``) on ``inputs``; its
         ``shape_inputs`` are shape tensors whose values reach ``get_output_shapes``."""
-        return self._add_layer(IPluginV3Layer(self, list(inputs), list(shape_inputs), plugin))
+        return self._add(IPluginV3Layer, list(inputs), list(shape_inputs), plugin)
 
-    def add_plugin(self: INetworkDefinition, plugin_call: Any) -> IPluginV3Layer:
+    def add_plugin(self, plugin_call: Any) -> IPluginV3Layer:
         """Add a quick plugin: ``network.add_plugin(trtp.op.ns.name(x, attr=1))``."""
         plugin, inputs = plugin_call
         return self.add_plugin_v3(list(inputs), [], plugin)

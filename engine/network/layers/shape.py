@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from engine.network.layers.family import LayerFamily
 from engine.network.layers.shape_assertion import IAssertionLayer
 from engine.network.layers.shape_fill import FillOperation, IFillLayer
 from engine.network.layers.shape_gather import (
@@ -46,7 +47,6 @@ from engine.network.layers.shape_slice import ISliceLayer, SampleMode
 from engine.types import DataType
 
 if TYPE_CHECKING:
-    from engine.network.definition import INetworkDefinition
     from engine.network.tensor import ITensor
 
 __all__ = [
@@ -58,90 +58,83 @@ __all__ = [
 ]
 
 
-class ShapeLayers:
+class ShapeLayers(LayerFamily):
     """The ``add_*`` methods of the shape family (mixed into ``INetworkDefinition``)."""
 
-    def add_shuffle(self: INetworkDefinition, input: ITensor) -> IShuffleLayer:  # noqa: A002
+    def add_shuffle(self, input: ITensor) -> IShuffleLayer:  # noqa: A002
         """Transpose, reshape, transpose; by default an identity until attributes are set."""
-        return self._add_layer(IShuffleLayer(self, input))  # type: ignore[return-value]
+        return self._add(IShuffleLayer, input)
 
-    def add_concatenation(self: INetworkDefinition, inputs: Sequence[ITensor]
+    def add_concatenation(self, inputs: Sequence[ITensor]
                           ) -> IConcatenationLayer:
         """Join ``inputs`` along ``axis`` (default: rank - 3, at least 0)."""
         if not inputs:
             from engine.errors import NetworkError
 
             raise NetworkError("add_concatenation: needs at least one input tensor")
-        return self._add_layer(IConcatenationLayer(self, list(inputs)))  # type: ignore[return-value]
+        return self._add(IConcatenationLayer, list(inputs))
 
-    def add_slice(self: INetworkDefinition, input: ITensor,  # noqa: A002
+    def add_slice(self, input: ITensor,  # noqa: A002
                   start: Sequence[int], shape: Sequence[int], stride: Sequence[int]
                   ) -> ISliceLayer:
         """Slice ``input``: output ``shape`` read from ``start`` in steps of ``stride``."""
-        return self._add_layer(ISliceLayer(self, input, start, shape, stride))  # type: ignore[return-value]
+        return self._add(ISliceLayer, input, start, shape, stride)
 
-    def add_gather(self: INetworkDefinition, input: ITensor,  # noqa: A002
+    def add_gather(self, input: ITensor,  # noqa: A002
                    indices: ITensor, axis: int) -> IGatherLayer:
         """Gather slices of ``input`` along ``axis`` (``GatherMode.DEFAULT``)."""
-        return self._add_layer(  # type: ignore[return-value]
-            IGatherLayer(self, input, indices, axis, GatherMode.DEFAULT))
+        return self._add(IGatherLayer, input, indices, axis, GatherMode.DEFAULT)
 
-    def add_gather_v2(self: INetworkDefinition, input: ITensor,  # noqa: A002
+    def add_gather_v2(self, input: ITensor,  # noqa: A002
                       indices: ITensor, mode: GatherMode) -> IGatherLayer:
         """Gather in ``mode`` (DEFAULT, ELEMENT or ND), along axis 0 until ``axis`` is set."""
-        return self._add_layer(  # type: ignore[return-value]
-            IGatherLayer(self, input, indices, 0, GatherMode(mode)))
+        return self._add(IGatherLayer, input, indices, 0, GatherMode(mode))
 
-    def add_scatter(self: INetworkDefinition, data: ITensor, indices: ITensor,
+    def add_scatter(self, data: ITensor, indices: ITensor,
                     updates: ITensor, mode: ScatterMode) -> IScatterLayer:
         """A copy of ``data`` with ``updates`` written at ``indices`` (ELEMENT or ND)."""
-        return self._add_layer(  # type: ignore[return-value]
-            IScatterLayer(self, data, indices, updates, ScatterMode(mode)))
+        return self._add(IScatterLayer, data, indices, updates, ScatterMode(mode))
 
-    def add_shape(self: INetworkDefinition, input: ITensor) -> IShapeLayer:  # noqa: A002
+    def add_shape(self, input: ITensor) -> IShapeLayer:  # noqa: A002
         """The shape of ``input`` as a 1-D INT64 tensor."""
-        return self._add_layer(IShapeLayer(self, [input]))  # type: ignore[return-value]
+        return self._add(IShapeLayer, [input])
 
-    def add_fill(self: INetworkDefinition, shape: Sequence[int], op: FillOperation,
+    def add_fill(self, shape: Sequence[int], op: FillOperation,
                  output_dtype: DataType = DataType.FLOAT) -> IFillLayer:
         """A tensor of ``shape`` made by ``op`` (see ``FillOperation``)."""
-        return self._add_layer(  # type: ignore[return-value]
-            IFillLayer(self, shape, FillOperation(op), DataType(output_dtype)))
+        return self._add(IFillLayer, shape, FillOperation(op), DataType(output_dtype))
 
-    def add_one_hot(self: INetworkDefinition, indices: ITensor, values: ITensor,
+    def add_one_hot(self, indices: ITensor, values: ITensor,
                     depth: ITensor, axis: int) -> IOneHotLayer:
         """One-hot encode ``indices`` with [off, on] ``values`` and ``depth`` at ``axis``."""
-        return self._add_layer(  # type: ignore[return-value]
-            IOneHotLayer(self, indices, values, depth, axis))
+        return self._add(IOneHotLayer, indices, values, depth, axis)
 
-    def add_non_zero(self: INetworkDefinition, input: ITensor) -> INonZeroLayer:  # noqa: A002
+    def add_non_zero(self, input: ITensor) -> INonZeroLayer:  # noqa: A002
         """The coordinates of the non-zero elements of ``input``, [rank, count]."""
-        return self._add_layer(INonZeroLayer(self, [input]))  # type: ignore[return-value]
+        return self._add(INonZeroLayer, [input])
 
-    def add_squeeze(self: INetworkDefinition, input: ITensor,  # noqa: A002
+    def add_squeeze(self, input: ITensor,  # noqa: A002
                     axes: ITensor) -> ISqueezeLayer:
         """Remove the size-1 axes listed by the constant tensor ``axes``."""
-        return self._add_layer(ISqueezeLayer(self, [input, axes]))  # type: ignore[return-value]
+        return self._add(ISqueezeLayer, [input, axes])
 
-    def add_unsqueeze(self: INetworkDefinition, input: ITensor,  # noqa: A002
+    def add_unsqueeze(self, input: ITensor,  # noqa: A002
                       axes: ITensor) -> IUnsqueezeLayer:
         """Insert size-1 axes at the output positions listed by the constant tensor ``axes``."""
-        return self._add_layer(IUnsqueezeLayer(self, [input, axes]))  # type: ignore[return-value]
+        return self._add(IUnsqueezeLayer, [input, axes])
 
-    def add_assertion(self: INetworkDefinition, condition: ITensor, message: str
+    def add_assertion(self, condition: ITensor, message: str
                       ) -> IAssertionLayer:
         """Fail the build or the run with ``message`` when ``condition`` holds a false."""
-        return self._add_layer(IAssertionLayer(self, condition, message))  # type: ignore[return-value]
+        return self._add(IAssertionLayer, condition, message)
 
-    def add_quantize(self: INetworkDefinition, input: ITensor,  # noqa: A002
+    def add_quantize(self, input: ITensor,  # noqa: A002
                      scale: ITensor, output_type: DataType = DataType.INT8) -> IQuantizeLayer:
         """Quantize ``input`` with ``scale`` to ``output_type`` (INT8, FP8 or INT4)."""
-        return self._add_layer(  # type: ignore[return-value]
-            IQuantizeLayer(self, input, scale, DataType(output_type)))
+        return self._add(IQuantizeLayer, input, scale, DataType(output_type))
 
-    def add_dequantize(self: INetworkDefinition, input: ITensor,  # noqa: A002
+    def add_dequantize(self, input: ITensor,  # noqa: A002
                        scale: ITensor, output_type: DataType = DataType.FLOAT
                        ) -> IDequantizeLayer:
         """Dequantize ``input`` with ``scale`` to ``output_type`` (FLOAT, HALF or BF16)."""
-        return self._add_layer(  # type: ignore[return-value]
-            IDequantizeLayer(self, input, scale, DataType(output_type)))
+        return self._add(IDequantizeLayer, input, scale, DataType(output_type))

@@ -94,7 +94,7 @@ class IShuffleLayer(ILayer):
     def __init__(self, network: INetworkDefinition, input: ITensor) -> None:  # noqa: A002
         super().__init__(network, [input])
         self.first_transpose = Permutation(IDENTITY_PERMUTATION)
-        self.reshape_dims = None
+        self.reshape_dims: Dims | None = None
         self.second_transpose = Permutation(IDENTITY_PERMUTATION)
         self.zero_is_placeholder = True
 
@@ -119,7 +119,7 @@ class IShuffleLayer(ILayer):
         shape = permuted(self, x.shape, self.first_transpose, "first_transpose")
         shape_info = inputs[1] if len(inputs) > 1 else None
         dims = self.target_dims(inputs)
-        if shape_info is not None and shape_info.value is None:
+        if dims is not None and shape_info is not None and shape_info.value is None:
             shape = dims  # the shape tensor's values are only known at run time
         elif dims is not None:
             shape = resolve_reshape(shape, dims, self.zero_is_placeholder)

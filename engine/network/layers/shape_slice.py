@@ -99,7 +99,7 @@ class ISliceLayer(ILayer):
         self.shape = shape
         self.stride = stride
         self.mode = SampleMode.STRICT_BOUNDS
-        self.axes = None
+        self.axes: Dims | None = None
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key in ("start", "shape", "stride") or (key == "axes" and value is not None):
@@ -139,8 +139,10 @@ class ISliceLayer(ILayer):
             self.fail(f"size {size} must not be negative")
         if axes_info is not None and axes_info.value is None:
             return start, size, stride, None
-        normalized_axes(self, axes_dims, rank, "axes")  # validates range and repeats
-        return start, size, stride, tuple(a % rank for a in axes_dims)  # type: ignore[operator]
+        known_axes = [a for a in axes_dims if a is not None]
+        assert len(known_axes) == count  # input 5, when given, has a known value here
+        normalized_axes(self, known_axes, rank, "axes")  # validates range and repeats
+        return start, size, stride, tuple(a % rank for a in known_axes)
 
     def infer(self, inputs: list[TensorInfo | None]) -> list[TensorInfo]:
         (x,) = self.require_inputs(inputs, 1)

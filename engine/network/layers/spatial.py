@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from engine.network.layers.family import LayerFamily
 from engine.network.layers.spatial_conv import IConvolutionLayer, IDeconvolutionLayer
 from engine.network.layers.spatial_norm import ILRNLayer, INormalizationLayer
 from engine.network.layers.spatial_padding import IPaddingLayer
@@ -33,7 +34,6 @@ from engine.network.layers.spatial_scale import IScaleLayer, ScaleMode
 from engine.network.layers.spatial_window import PaddingMode
 
 if TYPE_CHECKING:
-    from engine.network.definition import INetworkDefinition
     from engine.network.tensor import ITensor
 
 __all__: list[str] = [
@@ -44,77 +44,73 @@ __all__: list[str] = [
 ]
 
 
-class SpatialLayers:
+class SpatialLayers(LayerFamily):
     """The ``add_*`` methods of the spatial family (mixed into ``INetworkDefinition``)."""
 
     def add_convolution_nd(
-        self: INetworkDefinition, input: ITensor, num_output_maps: int,  # noqa: A002
+        self, input: ITensor, num_output_maps: int,  # noqa: A002
         kernel_shape: Sequence[int], kernel: Any, bias: Any = None,
     ) -> IConvolutionLayer:
         """A 2D or 3D convolution; ``kernel`` is ``[K, C/G, *kernel_shape]`` (empty weights
         when the kernel comes from input 1), ``bias`` ``[K]`` or None."""
-        layer = IConvolutionLayer(self, input, num_output_maps, kernel_shape, kernel, bias)
-        return self._add_layer(layer)  # type: ignore[return-value]
+        return self._add(IConvolutionLayer, input, num_output_maps, kernel_shape, kernel, bias)
 
     def add_deconvolution_nd(
-        self: INetworkDefinition, input: ITensor, num_output_maps: int,  # noqa: A002
+        self, input: ITensor, num_output_maps: int,  # noqa: A002
         kernel_shape: Sequence[int], kernel: Any, bias: Any = None,
     ) -> IDeconvolutionLayer:
         """A 2D or 3D deconvolution; ``kernel`` is ``[C, K/G, *kernel_shape]``."""
-        layer = IDeconvolutionLayer(self, input, num_output_maps, kernel_shape, kernel, bias)
-        return self._add_layer(layer)  # type: ignore[return-value]
+        return self._add(IDeconvolutionLayer, input, num_output_maps, kernel_shape, kernel, bias)
 
     def add_pooling_nd(
-        self: INetworkDefinition, input: ITensor, type: PoolingType,  # noqa: A002
+        self, input: ITensor, type: PoolingType,  # noqa: A002
         window_size: Sequence[int],
     ) -> IPoolingLayer:
         """Max, average or blended pooling over a 2D or 3D window."""
-        return self._add_layer(IPoolingLayer(self, input, type, window_size))  # type: ignore[return-value]
+        return self._add(IPoolingLayer, input, type, window_size)
 
     def add_padding_nd(
-        self: INetworkDefinition, input: ITensor, pre_padding: Sequence[int],  # noqa: A002
+        self, input: ITensor, pre_padding: Sequence[int],  # noqa: A002
         post_padding: Sequence[int],
     ) -> IPaddingLayer:
         """Zero padding (negative: cropping) of the innermost dimensions."""
-        return self._add_layer(IPaddingLayer(self, input, pre_padding, post_padding))  # type: ignore[return-value]
+        return self._add(IPaddingLayer, input, pre_padding, post_padding)
 
-    def add_resize(self: INetworkDefinition, input: ITensor) -> IResizeLayer:  # noqa: A002
+    def add_resize(self, input: ITensor) -> IResizeLayer:  # noqa: A002
         """A resize; set ``shape`` or ``scales`` (or input 1) before building."""
-        layer = IResizeLayer(self, input)
+        network = self._definition
+        layer = IResizeLayer(network, input)
         # Like TensorRT, the layer is usable before its output shape is set: validate it once
         # an output shape exists, and until then keep it unvalidated.
-        self._check_own(input, f"layer '{layer.name}' input 0")
-        self._layers.append(layer)
-        self._link(layer)
+        network._check_own(input, f"layer '{layer.name}' input 0")
+        network._layers.append(layer)
+        network._link(layer)
         return layer
 
     def add_lrn(
-        self: INetworkDefinition, input: ITensor, window: int, alpha: float,  # noqa: A002
+        self, input: ITensor, window: int, alpha: float,  # noqa: A002
         beta: float, k: float,
     ) -> ILRNLayer:
         """Local response normalization across channels."""
-        return self._add_layer(ILRNLayer(self, input, window, alpha, beta, k))  # type: ignore[return-value]
+        return self._add(ILRNLayer, input, window, alpha, beta, k)
 
     def add_scale(
-        self: INetworkDefinition, input: ITensor, mode: ScaleMode,  # noqa: A002
+        self, input: ITensor, mode: ScaleMode,  # noqa: A002
         shift: Any = None, scale: Any = None, power: Any = None,
     ) -> IScaleLayer:
         """``(x * scale + shift) ^ power`` with the channel axis 1."""
-        layer = IScaleLayer(self, input, mode, shift, scale, power, channel_axis=1)
-        return self._add_layer(layer)  # type: ignore[return-value]
+        return self._add(IScaleLayer, input, mode, shift, scale, power, channel_axis=1)
 
     def add_scale_nd(
-        self: INetworkDefinition, input: ITensor, mode: ScaleMode,  # noqa: A002
+        self, input: ITensor, mode: ScaleMode,  # noqa: A002
         shift: Any = None, scale: Any = None, power: Any = None, channel_axis: int = 1,
     ) -> IScaleLayer:
         """``(x * scale + shift) ^ power`` with coefficients indexed from ``channel_axis``."""
-        layer = IScaleLayer(self, input, mode, shift, scale, power, channel_axis)
-        return self._add_layer(layer)  # type: ignore[return-value]
+        return self._add(IScaleLayer, input, mode, shift, scale, power, channel_axis)
 
     def add_normalization(
-        self: INetworkDefinition, input: ITensor, scale: ITensor,  # noqa: A002
+        self, input: ITensor, scale: ITensor,  # noqa: A002
         bias: ITensor, axesMask: int,  # noqa: N803 - TensorRT's name
     ) -> INormalizationLayer:
         """Layer, instance or group normalization over the axes in ``axesMask``."""
-        layer = INormalizationLayer(self, input, scale, bias, axesMask)
-        return self._add_layer(layer)  # type: ignore[return-value]
+        return self._add(INormalizationLayer, input, scale, bias, axesMask)
