@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import engine as trt
-from engine.onnx.context import ImportContext, Node
-from engine.onnx.errors import ErrorCode
+from engine.onnx.context import ImportContext, Node, output_of
+from engine.onnx.errors import ErrorCode, ImportFailure
 from engine.types import DataType, nptype
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def axes_mask(axes: Sequence[int]) -> int:
 def constant_like(ctx: ImportContext, value: Any, like: ITensor, r: int | None = None
                   ) -> ITensor:
     """A constant of ``like``'s dtype shaped to broadcast against it (all dims 1)."""
-    arr = np.asarray(value, dtype=nptype(like.dtype))
+    arr: np.ndarray = np.asarray(value, dtype=nptype(like.dtype))
     dims = (1,) * (rank(like) if r is None else r)
     return ctx.constant(arr.reshape(dims) if arr.size == 1 else arr)
 
@@ -51,13 +51,13 @@ def reshape(ctx: ImportContext, x: ITensor, dims: Sequence[int] | ITensor,
     else:
         layer.reshape_dims = trt.Dims([int(d) for d in dims])
     layer.zero_is_placeholder = zero_is_placeholder
-    return layer.get_output(0)
+    return output_of(layer)
 
 
 def transpose(ctx: ImportContext, x: ITensor, perm: Sequence[int]) -> ITensor:
     layer = ctx.network.add_shuffle(x)
-    layer.first_transpose = tuple(int(p) for p in perm)
-    return layer.get_output(0)
+    layer.first_transpose = trt.Permutation(perm)
+    return output_of(layer)
 
 
 def prepend_ones(ctx: ImportContext, x: ITensor, count: int) -> ITensor:
@@ -91,12 +91,11 @@ def elementwise(ctx: ImportContext, a: ITensor, b: ITensor, op: str) -> ITensor:
     if a.dtype in SMALL_INTEGERS and a.dtype == b.dtype:
         result = elementwise(ctx, cast(ctx, a, DataType.INT32), cast(ctx, b, DataType.INT32), op)
         return result if op in _BOOLEAN_RESULTS else cast(ctx, result, a.dtype)
-    return ctx.network.add_elementwise(a, b, trt.ElementWiseOperation.__members__[op]) \
-        .get_output(0)
+    return output_of(ctx.network.add_elementwise(a, b, trt.ElementWiseOperation.__members__[op]))
 
 
 def unary(ctx: ImportContext, x: ITensor, op: str) -> ITensor:
-    return ctx.network.add_unary(x, trt.UnaryOperation.__members__[op]).get_output(0)
+    return output_of(ctx.network.add_unary(x, trt.UnaryOperation.__members__[op]))
 
 
 def activation(ctx: ImportContext, x: ITensor, kind: str, alpha: float | None = None,
@@ -106,7 +105,7 @@ def activation(ctx: ImportContext, x: ITensor, kind: str, alpha: float | None = 
         layer.alpha = float(alpha)
     if beta is not None:
         layer.beta = float(beta)
-    return layer.get_output(0)
+    return output_of(layer)
 
 
 def cast(ctx: ImportContext, x: ITensor, dtype: DataType) -> ITensor:
@@ -117,19 +116,19 @@ def cast(ctx: ImportContext, x: ITensor, dtype: DataType) -> ITensor:
         return ctx.constant(value.astype(nptype(dtype)))
     elements = ctx.elements(x)
     if elements is not None and dtype in (DataType.INT32, DataType.INT64):
-        return ctx.note_elements(ctx.network.add_cast(x, dtype).get_output(0), elements)
+        return ctx.note_elements(output_of(ctx.network.add_cast(x, dtype)), elements)
     through_float = (DataType.UINT8, DataType.FLOAT, DataType.HALF)
     if DataType.UINT8 in (x.dtype, dtype) and not {x.dtype, dtype} <= set(through_float):
         # TensorRT's UINT8 is for network I/O, cast to or from FLOAT or HALF only (exact).
         return cast(ctx, cast(ctx, x, DataType.FLOAT), dtype)
-    return ctx.network.add_cast(x, dtype).get_output(0)
+    return output_of(ctx.network.add_cast(x, dtype))
 
 
 def shape_of(ctx: ImportContext, x: ITensor) -> ITensor:
     """The shape of ``x`` as a 1-D INT64 tensor (a constant when it is static)."""
     if all(d >= 0 for d in x.shape):
         return ctx.constant(np.array(tuple(x.shape), np.int64))
-    return ctx.note_elements(ctx.network.add_shape(x).get_output(0),
+    return ctx.note_elements(output_of(ctx.network.add_shape(x)),
                              tuple(d if d >= 0 else None for d in x.shape))
 
 
@@ -147,7 +146,7 @@ def gather(ctx: ImportContext, x: ITensor, indices: ITensor | Sequence[int],
 def gathered(ctx: ImportContext, x: ITensor, indices: ITensor, axis: int = 0) -> ITensor:
     """A Gather layer's output; elements of a shape vector picked by known indices stay
     known (``ImportContext.elements``): Shape(x)[1] of a static dim is a constant."""
-    out = ctx.network.add_gather(x, indices, axis).get_output(0)
+    out = output_of(ctx.network.add_gather(x, indices, axis))
     elements, picked = ctx.elements(x), ctx.value(indices)
     if elements is None or picked is None or rank(x) != 1 or picked.ndim > 1:
         return out
@@ -167,8 +166,8 @@ def concat(ctx: ImportContext, tensors: Sequence[ITensor], axis: int = 0) -> ITe
     layer.axis = axis
     parts = [ctx.elements(t) for t in tensors]
     if rank(tensors[0]) == 1 and all(p is not None for p in parts):
-        return ctx.note_elements(layer.get_output(0), sum(parts, ()))  # type: ignore[arg-type]
-    return layer.get_output(0)
+        return ctx.note_elements(output_of(layer), sum(parts, ()))  # type: ignore[arg-type]
+    return output_of(layer)
 
 
 def dims_of(ctx: ImportContext, x: ITensor, start: int, stop: int | None = None
@@ -187,7 +186,7 @@ def reduce(ctx: ImportContext, x: ITensor, op: str, axes: Sequence[int], keepdim
            ) -> ITensor:
     layer = ctx.network.add_reduce(x, trt.ReduceOperation.__members__[op], axes_mask(axes),
                                    bool(keepdims))
-    return layer.get_output(0)
+    return output_of(layer)
 
 
 def flatten_2d(ctx: ImportContext, x: ITensor, axis: int) -> ITensor:
@@ -246,6 +245,9 @@ def library_plugin(ctx: ImportContext, name: str, inputs: Sequence[ITensor],
     """The outputs of shipped plugin ``name`` (``engine.plugins.library``) on ``inputs``;
     ``fields`` become INT32 or FLOAT32 plugin fields (a sequence of ints, an INT32 array)."""
     creator = trt.get_plugin_registry().get_creator(name, "1", "")
+    if creator is None:
+        raise ImportFailure(ErrorCode.UNSUPPORTED_NODE, f"plugin '{name}' (version 1) is not "
+                            f"registered: it ships with the engine, but was deregistered")
     collection = trt.PluginFieldCollection([
         trt.PluginField(key, np.array([value], np.float32), trt.PluginFieldType.FLOAT32)
         if isinstance(value, float) else
@@ -253,5 +255,8 @@ def library_plugin(ctx: ImportContext, name: str, inputs: Sequence[ITensor],
                         trt.PluginFieldType.INT32)
         for key, value in fields.items()])
     plugin = creator.create_plugin(name, collection, trt.TensorRTPhase.BUILD)
+    if plugin is None:
+        raise ImportFailure(ErrorCode.UNSUPPORTED_NODE, f"plugin '{name}': its creator made "
+                            f"no plugin")
     layer = ctx.network.add_plugin_v3(list(inputs), [], plugin)
-    return [layer.get_output(i) for i in range(layer.num_outputs)]
+    return [output_of(layer, i) for i in range(layer.num_outputs)]

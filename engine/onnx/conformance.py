@@ -278,7 +278,7 @@ def collect_cases(pattern: str = "") -> list[Any]:
         warnings.simplefilter("ignore")
         cases = node.collect_testcases("")
     for c in cases:
-        if len(c.model.graph.node) == 1:
+        if c.model is not None and len(c.model.graph.node) == 1:
             _OPS_BY_NAME[c.name] = c.model.graph.node[0].op_type
     if pattern:
         cases = [c for c in cases if re.search(pattern, c.name)]

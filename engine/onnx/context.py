@@ -12,6 +12,7 @@ from onnx import helper
 from engine.errors import NetworkError
 from engine.logger import ILogger, Severity, log
 from engine.network.definition import weights_pointer
+from engine.network.layers.basic import IConstantLayer
 from engine.onnx.errors import ErrorCode, ImportFailure
 from engine.onnx.tensors import narrow_array
 from engine.types import DataType, Weights, from_numpy_dtype, nptype
@@ -20,7 +21,16 @@ _INTEGERS = (DataType.INT32, DataType.INT64)
 
 if TYPE_CHECKING:
     from engine.network.definition import INetworkDefinition
+    from engine.network.layer import ILayer
     from engine.network.tensor import ITensor
+
+
+def output_of(layer: ILayer, index: int = 0) -> ITensor:
+    """Output ``index`` of ``layer``, which it has (``get_output`` answers None only for an
+    index out of range)."""
+    tensor = layer.get_output(index)
+    assert tensor is not None, f"layer '{layer.name}' has no output {index}"
+    return tensor
 
 
 class Node:
@@ -122,7 +132,7 @@ class ImportContext:
             arr = arr.astype(np.int32)
         layer = self.network.add_constant(arr.shape, arr)
         layer.weights.name = self.initializer_name(arr)
-        tensor = layer.get_output(0)
+        tensor = output_of(layer)
         self._values[tensor] = arr
         if uint8:
             self.onnx_types[tensor] = onnx.TensorProto.UINT8
@@ -134,10 +144,11 @@ class ImportContext:
         of it) carry that name, which the ``Refitter`` accepts."""
         tensor.name = name
         value = self._values.get(tensor)
-        if value is None or value.size == 0 or tensor._producer is None:
+        constant = tensor._producer
+        if value is None or value.size == 0 or not isinstance(constant, IConstantLayer):
             return
         self._initializers[weights_pointer(Weights(value))] = (value, name)
-        tensor._producer.weights.name = name
+        constant.weights.name = name
 
     def initializer_name(self, value: np.ndarray) -> str | None:
         """The name of the initializer whose values ``value`` holds in their own memory and
@@ -188,7 +199,7 @@ class ImportContext:
         """Remember what is known of ``tensor``'s elements; a constant replaces it when all
         of them are known."""
         if all(e is not None for e in elements) and self.value(tensor) is None:
-            value = np.array(elements, nptype(tensor.dtype)).reshape(
+            value: np.ndarray = np.array(elements, nptype(tensor.dtype)).reshape(
                 () if len(tensor.shape) == 0 else (-1,))
             return self.constant(value)
         if any(e is not None for e in elements):

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from typing import Protocol, cast
 
 import onnx
 from onnx import defs, helper
@@ -14,9 +16,28 @@ from engine.types import DataType
 _counter = itertools.count()
 
 
-def _schema(op_type: str, opset: int, domain: str) -> defs.OpSchema | None:
+class FunctionSchema(Protocol):
+    """What this module reads of onnx's ``OpSchema``: its attributes, and the function
+    members that onnx's type stub leaves out."""
+
+    @property
+    def attributes(self) -> dict[str, defs.OpSchema.Attribute]: ...
+    @property
+    def has_function(self) -> bool: ...
+    @property
+    def function_opset_versions(self) -> list[int]: ...
+    def get_function_with_opset_version(self, opset: int, /) -> bytes: ...
+    @property
+    def has_context_dependent_function(self) -> bool: ...
+    @property
+    def context_dependent_function_opset_versions(self) -> list[int]: ...
+    def get_context_dependent_function_with_opset_version(
+        self, opset: int, node: bytes, input_types: Sequence[bytes], /) -> bytes: ...
+
+
+def _schema(op_type: str, opset: int, domain: str) -> FunctionSchema | None:
     try:
-        return defs.get_schema(op_type, opset, domain)
+        return cast(FunctionSchema, defs.get_schema(op_type, opset, domain))
     except defs.SchemaError:
         return None
 

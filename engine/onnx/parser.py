@@ -24,7 +24,7 @@ from __future__ import annotations
 import collections
 import os
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import onnx
@@ -35,9 +35,14 @@ from engine.errors import EngineError, NetworkError
 from engine.logger import ILogger, Severity, log
 from engine.network.layer import LayerType
 from engine.onnx import importers as _importers  # noqa: F401 - registers the importers
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode, ImportFailure, OnnxParserFlag, ParserError
-from engine.onnx.functions import expand_function, function_body, function_opset
+from engine.onnx.functions import (
+    FunctionSchema,
+    expand_function,
+    function_body,
+    function_opset,
+)
 from engine.onnx.graph import topological_nodes
 from engine.onnx.registry import DEFAULT_DOMAINS, find_importer
 from engine.onnx.tensors import (
@@ -96,7 +101,7 @@ class OnnxParser:
         if find_importer(op_name, 10_000) is not None:
             return True
         try:
-            schema = onnx.defs.get_schema(op_name)
+            schema = cast(FunctionSchema, onnx.defs.get_schema(op_name))
         except onnx.defs.SchemaError:
             return False
         return bool(schema.has_function or schema.has_context_dependent_function)
@@ -273,10 +278,10 @@ class _GraphImporter:
         for value_info in graph.output:
             tensor = self._lookup(value_info.name, f"graph output '{value_info.name}'")
             if tensor.is_network_input or tensor.is_network_output:
-                tensor = self.ctx.network.add_identity(tensor).get_output(0)
+                tensor = output_of(self.ctx.network.add_identity(tensor))
             elif self.ctx.value(tensor) is not None and tensor.producer is not None \
                     and tensor.name != value_info.name:
-                tensor = self.ctx.network.add_identity(tensor).get_output(0)
+                tensor = output_of(self.ctx.network.add_identity(tensor))
             if value_info.type.tensor_type.elem_type == onnx.TensorProto.UINT8:
                 tensor = self._uint8_output(tensor)
             tensor.name = value_info.name
@@ -293,8 +298,8 @@ class _GraphImporter:
                 source.dtype in (DataType.FLOAT, DataType.HALF):
             return tensor
         as_float = tensor if tensor.dtype == DataType.FLOAT else \
-            self.ctx.network.add_cast(tensor, DataType.FLOAT).get_output(0)
-        return self.ctx.network.add_cast(as_float, DataType.UINT8).get_output(0)
+            output_of(self.ctx.network.add_cast(tensor, DataType.FLOAT))
+        return output_of(self.ctx.network.add_cast(as_float, DataType.UINT8))
 
     def import_subgraph(self, graph: onnx.GraphProto, inputs: list[ITensor]) -> list[ITensor]:
         """Import a subgraph's nodes in a fresh scope, its formal inputs bound to ``inputs``;
@@ -354,8 +359,8 @@ class _GraphImporter:
             # TensorRT's rule: a UINT8 input goes through a Cast to FLOAT before any other use;
             # the graph then computes on its values in INT32 (exact for 0..255).
             network = self.ctx.network
-            as_float = network.add_cast(self.tensors[name], DataType.FLOAT).get_output(0)
-            self.tensors[name] = network.add_cast(as_float, DataType.INT32).get_output(0)
+            as_float = output_of(network.add_cast(self.tensors[name], DataType.FLOAT))
+            self.tensors[name] = output_of(network.add_cast(as_float, DataType.INT32))
             self.ctx.onnx_types[self.tensors[name]] = onnx.TensorProto.UINT8
 
     def _lookup(self, name: str, what: str) -> ITensor:
@@ -432,7 +437,7 @@ class _GraphImporter:
                                                f"importer"), node.proto, node.index)
             if tensor.is_network_input or tensor in known or tensor.name in self.tensors:
                 value = self.ctx.value(tensor)
-                tensor = self.ctx.network.add_identity(tensor).get_output(0)
+                tensor = output_of(self.ctx.network.add_identity(tensor))
                 if value is not None:
                     self.ctx._values[tensor] = value
             tensor.name = name

@@ -8,7 +8,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from tests.onnx.support import run_model
+import engine as trt
+from tests.onnx.support import errors, parse, run_model
 
 
 def make_model(nodes, inputs, outputs, initializers=(), opset=17):
@@ -129,6 +130,65 @@ def test_dilated_pooling_as_strided_slices(op, attrs):
                        [vinfo("x", [1, 2, 7, 8])], [vinfo("y", None)], opset=19)
     x = np.random.default_rng(1).normal(size=(1, 2, 7, 8)).astype(np.float32)
     assert_matches_onnxruntime(model, {"x": x})
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_dilated_pooling_with_an_empty_window_is_refused(op):
+    model = make_model([helper.make_node(op, ["x"], ["y"], kernel_shape=[0, 2],
+                                         dilations=[2, 2])],
+                       [vinfo("x", [1, 1, 4, 4])], [vinfo("y", None)], opset=19)
+    ok, _, parser = parse(model)
+    assert not ok
+    (error,) = errors(parser)
+    assert error.code() == trt.ErrorCode.INVALID_NODE
+    assert "kernel_shape [0, 2] must be positive" in error.desc()
+
+
+def _scan_body():
+    return helper.make_graph(
+        [helper.make_node("Add", ["s", "x"], ["s2"]), helper.make_node("Identity", ["s2"], ["y"])],
+        "body", [vinfo("s", [2]), vinfo("x", [2])], [vinfo("s2", [2]), vinfo("y", [2])])
+
+
+def _int8(name, value):
+    return helper.make_tensor(name, TensorProto.INT8, [], [value])
+
+
+def _float(name, value):
+    return helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+
+
+@pytest.mark.parametrize("case", ["Scan-8", "QLinearConv", "QLinearMatMul"])
+def test_a_required_input_left_out_is_named(case):
+    if case == "Scan-8":  # the initial state, after the (absent) sequence_lens
+        model = make_model(
+            [helper.make_node("Scan", ["", "", "xs"], ["sf", "ys"], body=_scan_body(),
+                              num_scan_inputs=1)],
+            [vinfo("xs", [1, 3, 2])], [vinfo("sf", [1, 2]), vinfo("ys", [1, 3, 2])], opset=8)
+        missing = 1
+    elif case == "QLinearConv":  # x_scale
+        model = make_model(
+            [helper.make_node("QLinearConv", ["x", "", "xz", "w", "ws", "wz", "ys", "yz"],
+                              ["y"])],
+            [vinfo("x", [1, 1, 2, 2], TensorProto.INT8)],
+            [vinfo("y", [1, 1, 2, 2], TensorProto.INT8)],
+            [_int8("xz", 0), helper.make_tensor("w", TensorProto.INT8, [1, 1, 1, 1], [1]),
+             _float("ws", 0.1), _int8("wz", 0), _float("ys", 0.1), _int8("yz", 0)])
+        missing = 1
+    else:  # b_scale
+        model = make_model(
+            [helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "", "bz", "ys", "yz"],
+                              ["y"])],
+            [vinfo("a", [2, 2], TensorProto.INT8)], [vinfo("y", [2, 2], TensorProto.INT8)],
+            [_float("as", 0.1), _int8("az", 0),
+             helper.make_tensor("b", TensorProto.INT8, [2, 2], [1, 0, 0, 1]),
+             _int8("bz", 0), _float("ys", 0.1), _int8("yz", 0)])
+        missing = 4
+    ok, _, parser = parse(model)
+    assert not ok
+    (error,) = errors(parser)
+    assert error.code() == trt.ErrorCode.INVALID_NODE
+    assert error.desc() == f"input {missing} is required"
 
 
 @pytest.mark.parametrize("exclusive", [0, 1])

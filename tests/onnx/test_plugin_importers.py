@@ -8,7 +8,8 @@ import pytest
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
-from tests.onnx.support import run_model
+import engine as trt
+from tests.onnx.support import errors, parse, run_model
 
 
 def make_model(nodes, inputs, outputs, initializers=(), opset=20):
@@ -80,3 +81,19 @@ def test_roi_align_matches_reference():
     want = ReferenceEvaluator(model).run(None, {"x": x, "r": rois, "i": idx})[0]
     got = run_model(model, {"x": x, "r": rois, "i": idx})["y"]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_deregistered_shipped_plugin_is_named_in_the_error():
+    model = make_model([helper.make_node("Det", ["x"], ["y"])], [vinfo("x", [2, 2])],
+                       [vinfo("y", [])])
+    registry = trt.get_plugin_registry()
+    creator = registry.get_creator("Determinant_TRT", "1", "")
+    assert registry.deregister_creator(creator)
+    try:
+        ok, _, parser = parse(model)
+    finally:
+        assert registry.register_creator(creator)
+    assert not ok
+    (error,) = errors(parser)
+    assert error.code() == trt.ErrorCode.UNSUPPORTED_NODE
+    assert "plugin 'Determinant_TRT' (version 1) is not registered" in error.desc()

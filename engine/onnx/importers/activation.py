@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.onnx.compose import activation, broadcast, cast, constant_like, elementwise
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.registry import importer
 
 
@@ -68,7 +68,7 @@ def clip(ctx: ImportContext, node: Node):
     if hi_t is not None:
         out = elementwise(ctx, out, cast(ctx, hi_t, x.dtype), "MIN")
     if out is x:
-        out = ctx.network.add_identity(x).get_output(0)
+        out = output_of(ctx.network.add_identity(x))
     return [out]
 
 

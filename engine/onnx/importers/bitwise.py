@@ -8,14 +8,14 @@ import numpy as np
 from onnx import TensorProto
 
 from engine.onnx.compose import broadcast, cast, constant_like, elementwise, reduce, unsqueeze
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.types import DataType
 
 _WIDTHS = {DataType.INT8: 8, DataType.UINT8: 8, DataType.INT32: 32, DataType.INT64: 64}
 # Unsigned ONNX types carried in a wider signed type (the narrowing of engine.onnx.tensors).
-_NARROWED_UNSIGNED = {TensorProto.UINT16: 16, TensorProto.UINT32: 32}
+_NARROWED_UNSIGNED: dict[int, int] = {TensorProto.UINT16: 16, TensorProto.UINT32: 32}
 
 
 @importer("BitShift", since=11)
@@ -37,18 +37,18 @@ def bit_shift(ctx: ImportContext, node: Node):
 
     def where(cond, a, b):  # noqa: ANN001, ANN202
         cond, a, b = broadcast(ctx, cond, a, b)
-        return ctx.network.add_select(cond, a, b).get_output(0)
+        return output_of(ctx.network.add_select(cond, a, b))
 
     negative = elementwise(ctx, s64, constant_like(ctx, 0, s64), "LESS")
     if direction == "RIGHT":
         # A shift by the width or more (or a negative one) leaves the sign: floor(x / 2**W).
         index = where(negative, constant_like(ctx, top, s64), clamp(s64, 0, top))
-        power = ctx.network.add_gather(powers, index, 0).get_output(0)
+        power = output_of(ctx.network.add_gather(powers, index, 0))
         result = elementwise(ctx, x64, power, "FLOOR_DIV")
     else:
         too_far = elementwise(ctx, s64, constant_like(ctx, width - 1, s64), "GREATER")
         invalid = elementwise(ctx, negative, too_far, "OR")
-        power = ctx.network.add_gather(powers, clamp(s64, 0, top), 0).get_output(0)
+        power = output_of(ctx.network.add_gather(powers, clamp(s64, 0, top), 0))
         power = where(invalid, constant_like(ctx, 0, power), power)
         result = elementwise(ctx, x64, power, "PROD")
     return [cast(ctx, result, x.dtype)]

@@ -20,7 +20,7 @@ from onnx import TensorProto
 import engine as trt
 from engine.network.tensor import ITensor
 from engine.onnx.compose import cast, library_plugin
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode, ImportFailure
 from engine.onnx.registry import importer
 from engine.onnx.tensors import (
@@ -49,24 +49,24 @@ def _saturate_fp8(ctx: ImportContext, x: ITensor) -> ITensor:
     if x.dtype not in (DataType.FLOAT, DataType.HALF, DataType.BF16):
         return x
     net = ctx.network
-    limit = np.full((1,) * len(x.shape), _FP8_MAX, trt.nptype(x.dtype))
+    limit: np.ndarray = np.full((1,) * len(x.shape), _FP8_MAX, trt.nptype(x.dtype))
     high = net.add_elementwise(x, ctx.constant(limit), trt.ElementWiseOperation.MIN)
-    low = net.add_elementwise(high.get_output(0), ctx.constant(-limit),
+    low = net.add_elementwise(output_of(high), ctx.constant(-limit),
                               trt.ElementWiseOperation.MAX)
-    return low.get_output(0)
+    return output_of(low)
 
 
 def _cast_to(ctx: ImportContext, node: Node, x: ITensor, to: int) -> ITensor:
     saturate = bool(node.attr("saturate", 1))
     if ctx.onnx_types.get(x) == to:
-        return ctx.network.add_identity(x).get_output(0)
+        return output_of(ctx.network.add_identity(x))
     if to in EMULATED_CASTS:
         return emulated_cast(ctx, x, to, saturate)
     dtype = trt_dtype(to, "Cast's target 'to'", ctx.warn)
     if to == TensorProto.FLOAT8E4M3FN and saturate:
         x = _saturate_fp8(ctx, x)
     out = cast(ctx, x, dtype)
-    return ctx.network.add_identity(out).get_output(0) if out is x else out
+    return output_of(ctx.network.add_identity(out)) if out is x else out
 
 
 @importer("Cast", since=1)
@@ -92,6 +92,7 @@ def bit_cast(ctx: ImportContext, node: Node):
     for t in (source, to):
         if t not in TYPES:
             node.unsupported(f"BitCast of {onnx_type_name(t) if t else x.dtype}")
+    assert source is not None  # None is not in TYPES
     if np.dtype(TYPES[source][0]).itemsize != np.dtype(TYPES[to][0]).itemsize:
         raise ImportFailure(ErrorCode.INVALID_NODE, f"BitCast from {onnx_type_name(source)} "
                             f"to {onnx_type_name(to)}: the widths differ")

@@ -130,7 +130,7 @@ def scan_batched(ctx: ImportContext, node: Node):
     if node.input(0) is not None:
         node.unsupported("Scan's sequence_lens (opset 8) is not supported")
     m = int(node.attr("num_scan_inputs"))
-    inputs = list(node.inputs[1:])
+    inputs = [node.require(i) for i in range(1, len(node.inputs))]
     batch = int(inputs[0].shape[0])
     if batch < 0:
         node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "Scan (opset 8) needs a static batch")

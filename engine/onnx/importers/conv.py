@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import engine as trt
 from engine.onnx.compose import elementwise, rank, reshape, squeeze, unsqueeze
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 
@@ -67,7 +67,7 @@ def convolution(ctx: ImportContext, node: Node, x, w, b):  # noqa: ANN001, ANN20
                                             trt.PaddingMode.SAME_LOWER):
         layer.pre_padding = trt.Dims(list(layer.pre_padding) + [0])
         layer.post_padding = trt.Dims(list(layer.post_padding) + [0])
-    out = layer.get_output(0)
+    out = output_of(layer)
     return squeeze(ctx, out, [rank(out) - 1]) if one_d else out
 
 
@@ -128,7 +128,7 @@ def conv_transpose(ctx: ImportContext, node: Node):
     layer.num_groups = group
     layer.pre_padding = trt.Dims([max(0, p) for p in pre])
     layer.post_padding = trt.Dims([max(0, p) for p in post])
-    out = layer.get_output(0)
+    out = output_of(layer)
     if any(p < 0 for p in pre):
         node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, f"negative begin padding {pre}")
     if any(extend):
@@ -139,7 +139,7 @@ def conv_transpose(ctx: ImportContext, node: Node):
         grow = ctx.network.add_slice(out, trt.Dims([0] * len(dims)), trt.Dims(size),
                                      trt.Dims([1] * len(dims)))
         grow.mode = trt.SampleMode.FILL
-        out = grow.get_output(0)
+        out = output_of(grow)
         if b is not None:
             out = elementwise(ctx, out, reshape(ctx, b, [1, -1] + [1] * (rank(out) - 2)), "SUM")
     return [squeeze(ctx, out, [rank(out) - 1]) if one_d else out]

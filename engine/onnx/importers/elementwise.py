@@ -8,7 +8,7 @@ from functools import reduce as _fold
 import numpy as np
 
 from engine.onnx.compose import broadcast, cast, constant_like, elementwise, unary
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.types import DataType
@@ -106,7 +106,7 @@ def _infinite_divisor(ctx: ImportContext, a, b, out):  # noqa: ANN001, ANN202
     signs = elementwise(ctx, unary(ctx, a, "SIGN"), unary(ctx, b, "SIGN"), "PROD")
     agree = unary(ctx, elementwise(ctx, signs, constant_like(ctx, 0.0, signs), "LESS"), "NOT")
     take_a = elementwise(ctx, agree, a_finite, "AND")
-    finite_case = net.add_select(take_a, a, b).get_output(0)
+    finite_case = output_of(net.add_select(take_a, a, b))
     use = elementwise(ctx, b_inf, a_finite, "AND")
     return net.add_select(use, finite_case, out).get_output(0)
 

@@ -8,7 +8,7 @@ from onnx import numpy_helper
 
 import engine as trt
 from engine.onnx.compose import cast, constant_like, elementwise, rank, reshape, unary
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.onnx.tensors import array_from_tensor, trt_dtype
@@ -54,8 +54,8 @@ def constant_of_shape(ctx: ImportContext, node: Node):
     scalar = value.reshape(-1)[:1].reshape(())
     known = ctx.value(node.require(0))
     if known is not None:
-        shape = [int(d) for d in known.reshape(-1)]
-        return [ctx.constant(np.full(shape, scalar, value.dtype))]
+        dims = [int(d) for d in known.reshape(-1)]
+        return [ctx.constant(np.full(dims, scalar, value.dtype))]
     shape = cast(ctx, node.require(0), DataType.INT64)
     out_rank = shape.shape[0] if len(shape.shape) == 1 else -1
     if out_rank < 0:
@@ -64,19 +64,19 @@ def constant_of_shape(ctx: ImportContext, node: Node):
     fill_value = ctx.constant(scalar)
     if fill_value.dtype in LINSPACE_TYPES:
         # A ramp that does not climb: alpha = the value, a zero step along every axis.
-        layer = ctx.network.add_fill(trt.Dims([0] * out_rank), trt.FillOperation.LINSPACE,
-                                     fill_value.dtype)
-        layer.set_input(0, shape)
-        layer.set_input(1, fill_value)
-        layer.set_input(2, ctx.constant(np.zeros((out_rank,) if out_rank else (),
-                                                 nptype(fill_value.dtype))))
-        return [layer.get_output(0)]
+        ramp = ctx.network.add_fill(trt.Dims([0] * out_rank), trt.FillOperation.LINSPACE,
+                                    fill_value.dtype)
+        ramp.set_input(0, shape)
+        ramp.set_input(1, fill_value)
+        ramp.set_input(2, ctx.constant(np.zeros((out_rank,) if out_rank else (),
+                                                nptype(fill_value.dtype))))
+        return [ramp.get_output(0)]
     # Other types: one element read out_rank times over, by a slice of stride 0.
     one = reshape(ctx, fill_value, [1] * out_rank)
     layer = ctx.network.add_slice(one, trt.Dims([0] * out_rank), trt.Dims([0] * out_rank),
                                   trt.Dims([0] * out_rank))
     layer.set_input(2, shape)
-    out = layer.get_output(0)
+    out = output_of(layer)
     if fill_value in ctx.onnx_types:
         ctx.onnx_types[out] = ctx.onnx_types[fill_value]
     return [out]
@@ -89,8 +89,8 @@ def range_node(ctx: ImportContext, node: Node):
     dtype = inputs[0].dtype
     if all(v is not None for v in values):
         start, limit, delta = (v.reshape(-1)[0] for v in values)  # type: ignore[union-attr]
-        count = max(int(np.ceil((limit - start) / delta)), 0)
-        return [ctx.constant((start + np.arange(count) * delta).astype(nptype(dtype)))]
+        length = max(int(np.ceil((limit - start) / delta)), 0)
+        return [ctx.constant((start + np.arange(length) * delta).astype(nptype(dtype)))]
     work = DataType.FLOAT if dtype in (DataType.HALF, DataType.BF16) else dtype
     if work not in LINSPACE_TYPES:
         dynamic = next(i for i, v in enumerate(values) if v is None)
@@ -114,7 +114,7 @@ def range_node(ctx: ImportContext, node: Node):
     layer.set_input(0, reshape(ctx, count, [1]))
     layer.set_input(1, start)
     layer.set_input(2, delta)
-    return [cast(ctx, layer.get_output(0), dtype)]
+    return [cast(ctx, output_of(layer), dtype)]
 
 
 @importer("EyeLike", since=9)

@@ -17,7 +17,7 @@ from engine.onnx.compose import (
     reshape,
     shape_of,
 )
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.types import DataType, nptype
@@ -108,7 +108,7 @@ def one_hot(ctx: ImportContext, node: Node):
         negative = elementwise(ctx, wrapped, constant_like(ctx, 0, wrapped), "LESS")
         shifted = elementwise(ctx, wrapped, constant_like(ctx, d, wrapped), "SUM")
         negative, shifted, wrapped = broadcast(ctx, negative, shifted, wrapped)
-        indices = ctx.network.add_select(negative, shifted, wrapped).get_output(0)
+        indices = output_of(ctx.network.add_select(negative, shifted, wrapped))
     else:
         depth = reshape(ctx, cast(ctx, depth, DataType.INT32), [])
         if indices.dtype.is_float:
@@ -119,7 +119,7 @@ def one_hot(ctx: ImportContext, node: Node):
 
 @importer("NonZero", since=9)
 def non_zero(ctx: ImportContext, node: Node):
-    out = ctx.network.add_non_zero(node.require(0)).get_output(0)
+    out = output_of(ctx.network.add_non_zero(node.require(0)))
     return [cast(ctx, out, DataType.INT64)]
 
 
@@ -134,7 +134,7 @@ def top_k(ctx: ImportContext, node: Node):
         k = int(np.asarray(ctx.require_value(node, 1, "k")).reshape(-1)[0])
     op = trt.TopKOperation.MAX if largest else trt.TopKOperation.MIN
     layer = ctx.network.add_topk(x, op, k, 1 << axis)
-    return [layer.get_output(0), cast(ctx, layer.get_output(1), DataType.INT64)]
+    return [layer.get_output(0), cast(ctx, output_of(layer, 1), DataType.INT64)]
 
 
 @importer("Trilu", since=14)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 import engine as trt
 from engine.onnx.compose import constant_like, elementwise, rank, reduce, squeeze, unary, unsqueeze
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 
@@ -43,7 +45,7 @@ def _pool(ctx: ImportContext, node: Node, x, kind: str):  # noqa: ANN001, ANN202
         node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, f"auto_pad '{auto}'")
     if kind == "AVERAGE":
         layer.average_count_excludes_padding = not bool(node.attr("count_include_pad", 0))
-    out = layer.get_output(0)
+    out = output_of(layer)
     return squeeze(ctx, out, [rank(out) - 1]) if one_d else out
 
 
@@ -94,6 +96,8 @@ def _dilated_pool(ctx: ImportContext, node: Node, x, kind: str, kernel, strides,
     dims = list(x.shape)
     if any(d < 0 for d in dims):
         node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "dilated pooling needs static dims")
+    if any(k < 1 for k in kernel):
+        node.fail(ErrorCode.INVALID_NODE, f"kernel_shape {list(kernel)} must be positive")
     spatial = len(kernel)
     lead = dims[:-spatial]
     pre, post, outs = _dilated_geometry(node, dims[-spatial:], kernel, strides, dilations)
@@ -105,9 +109,10 @@ def _dilated_pool(ctx: ImportContext, node: Node, x, kind: str, kernel, strides,
                                       trt.Dims([1] * len(lead) + list(strides)))
         layer.mode = trt.SampleMode.FILL
         layer.set_input(4, fill)
-        part = layer.get_output(0)
+        part = output_of(layer)
         total = part if total is None else elementwise(ctx, total, part,
                                                        "MAX" if kind == "MAX" else "SUM")
+    assert total is not None  # the kernel has at least one offset
     if kind != "AVERAGE":
         return total
     include_pad = bool(node.attr("count_include_pad", 0))
@@ -182,22 +187,22 @@ def _max_indices(ctx: ImportContext, node: Node, x, y):  # noqa: ANN001, ANN202
     table = np.where(inside, np.ravel_multi_index(clipped, sizes), volume) \
         .reshape(windows_shape).astype(np.int64)
     # the index reported: row-major over the spatial axes, or column-major (storage_order 1)
-    order = "F" if node.attr("storage_order", 0) else "C"
+    order: Literal["C", "F"] = "F" if node.attr("storage_order", 0) else "C"
     reported = np.ravel_multi_index(clipped, sizes, order=order).reshape(windows_shape)
     planes = int(x.shape[0]) * int(x.shape[1])
     rows = reshape(ctx, x, [planes, volume])
     lowest = ctx.constant(np.full((planes, 1), -np.inf, trt.nptype(x.dtype)))
     joined = ctx.network.add_concatenation([rows, lowest])
     joined.axis = 1
-    windows = ctx.network.add_gather(joined.get_output(0), ctx.constant(table.reshape(-1)), 1)
-    windows = reshape(ctx, windows.get_output(0), [planes] + list(table.shape))
+    gathered = ctx.network.add_gather(output_of(joined), ctx.constant(table.reshape(-1)), 1)
+    windows = reshape(ctx, output_of(gathered), [planes] + list(table.shape))
     best = ctx.network.add_topk(windows, trt.TopKOperation.MAX, 1, 1 << 2)
     tiled = ctx.constant(np.broadcast_to(reported, (planes,) + table.shape).astype(np.int64))
-    chosen = ctx.network.add_gather_v2(tiled, cast(ctx, best.get_output(1), trt.DataType.INT64),
+    chosen = ctx.network.add_gather_v2(tiled, cast(ctx, output_of(best, 1), trt.DataType.INT64),
                                        trt.GatherMode.ELEMENT)
     chosen.axis = 2
     offsets = ctx.constant((np.arange(planes, dtype=np.int64) * volume).reshape(planes, 1, 1))
-    flat = elementwise(ctx, chosen.get_output(0), offsets, "SUM")
+    flat = elementwise(ctx, output_of(chosen), offsets, "SUM")
     return reshape(ctx, flat, [int(x.shape[0]), int(x.shape[1])] + outs)
 
 
@@ -273,7 +278,7 @@ def max_unpool(ctx: ImportContext, node: Node):
     layer = ctx.network.add_scatter(zeros, flat_indices, reshape(ctx, x, [-1]),
                                     trt.ScatterMode.ELEMENT)
     layer.axis = 0
-    y = reshape(ctx, layer.get_output(0), inferred)
+    y = reshape(ctx, output_of(layer), inferred)
     if output_shape is None:
         return [y]
     value = ctx.value(output_shape)

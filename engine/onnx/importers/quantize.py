@@ -32,7 +32,7 @@ from engine.types import DataType
 
 _LAYER_TYPES = (DataType.INT8, DataType.FP8)
 # Ranges of the integer types TensorRT lacks (quantized to emulated or narrowed types).
-_INT_RANGES = {TensorProto.INT4: (-8, 7), TensorProto.UINT4: (0, 15),
+_INT_RANGES: dict[int, tuple[int, int]] = {TensorProto.INT4: (-8, 7), TensorProto.UINT4: (0, 15),
                TensorProto.INT2: (-2, 1), TensorProto.UINT2: (0, 3),
                TensorProto.INT16: (-32768, 32767), TensorProto.UINT16: (0, 65535)}
 _RANGES = {DataType.INT8: (-128, 127), DataType.UINT8: (0, 255), DataType.INT32: None,

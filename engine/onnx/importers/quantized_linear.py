@@ -39,7 +39,8 @@ def matmul_integer(ctx: ImportContext, node: Node):
 
 @importer("QLinearMatMul", since=10)
 def qlinear_matmul(ctx: ImportContext, node: Node):
-    a_q, a_scale, a_zp, b_q, b_scale, b_zp, y_scale, y_zp = (node.input(i) for i in range(8))
+    a_q, a_scale, b_q, b_scale, y_scale = (node.require(i) for i in (0, 1, 3, 4, 6))
+    a_zp, b_zp, y_zp = (node.input(i) for i in (2, 5, 7))
     a = elementwise(ctx, _centered(ctx, a_q, a_zp, True),
                     _scale(ctx, a_scale, True), "PROD")
     b = elementwise(ctx, _centered(ctx, b_q, b_zp, False),
@@ -90,8 +91,8 @@ def conv_integer(ctx: ImportContext, node: Node):
 
 @importer("QLinearConv", since=10)
 def qlinear_conv(ctx: ImportContext, node: Node):
-    x_q, x_scale, x_zp, w_q, w_scale, w_zp, y_scale, y_zp, bias = \
-        (node.input(i) for i in range(9))
+    x_q, x_scale, w_q, w_scale, y_scale = (node.require(i) for i in (0, 1, 3, 4, 6))
+    x_zp, w_zp, y_zp, bias = (node.input(i) for i in (2, 5, 7, 8))
     x = elementwise(ctx, _centered(ctx, x_q, x_zp, False), cast(ctx, x_scale, DataType.FLOAT),
                     "PROD")
     w = elementwise(ctx, _centered_weights(ctx, w_q, w_zp), _per_map(ctx, w_scale, rank(w_q)),

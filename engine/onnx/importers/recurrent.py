@@ -4,7 +4,7 @@ layers (the network has no loop layers yet)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from engine.onnx.context import ImportContext, Node
 from engine.onnx.errors import ErrorCode
 from engine.onnx.importers.control import MAX_UNROLL
 from engine.onnx.registry import importer
+
+if TYPE_CHECKING:
+    from engine.network.tensor import ITensor
 
 # ONNX activation name -> (TensorRT activation, default alpha, default beta)
 _ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
@@ -181,11 +184,13 @@ def _recurrent(ctx: ImportContext, node: Node):
         if kind == "LSTM" and node.input(7) is not None:
             p = reshape(ctx, gather(ctx, node.require(7), [d]), [3 * hidden])
         reverse = direction == "reverse" or d == 1
-        outputs = [None] * steps
+        outputs: list[ITensor] = []
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
             xt = reshape(ctx, gather(ctx, x, [t]), [batch, -1])
             h, c = _step(kind, node, cell, xt, h, c, p)
-            outputs[t] = h
+            outputs.append(h)
+        if reverse:
+            outputs.reverse()  # in time order
         ys.append(concat(ctx, [unsqueeze(ctx, o, [0, 1]) for o in outputs], 0))  # [T,1,B,H]
         hs.append(unsqueeze(ctx, h, [0]))
         if c is not None:

@@ -18,7 +18,7 @@ from engine.onnx.compose import (
     squeeze,
     unary,
 )
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.types import DataType
@@ -104,7 +104,7 @@ def _log_sum_exp(ctx: ImportContext, x, axes, keepdims):  # noqa: ANN001, ANN202
     top = reduce(ctx, x, "MAX", axes, True)
     # Inputs of -inf would give nan through x - max; leave max where it is not finite.
     finite = unary(ctx, unary(ctx, top, "ISINF"), "NOT")
-    safe_top = ctx.network.add_select(finite, top, constant_like(ctx, 0, top)).get_output(0)
+    safe_top = output_of(ctx.network.add_select(finite, top, constant_like(ctx, 0, top)))
     shifted = unary(ctx, elementwise(ctx, x, safe_top, "SUB"), "EXP")
     out = elementwise(ctx, unary(ctx, reduce(ctx, shifted, "SUM", axes, True), "LOG"),
                       safe_top, "SUM")
@@ -138,10 +138,10 @@ def _arg(op: str):  # noqa: ANN202
             start[axis] = n - 1
             stride = [1] * r
             stride[axis] = -1
-            source = ctx.network.add_slice(x, trt.Dims(start), trt.Dims(tuple(x.shape)),
-                                           trt.Dims(stride)).get_output(0)
+            source = output_of(ctx.network.add_slice(x, trt.Dims(start), trt.Dims(tuple(x.shape)),
+                                                     trt.Dims(stride)))
         layer = ctx.network.add_topk(source, trt.TopKOperation.__members__[op], 1, 1 << axis)
-        index = cast(ctx, layer.get_output(1), DataType.INT64)
+        index = cast(ctx, output_of(layer, 1), DataType.INT64)
         if last:
             index = elementwise(ctx, constant_like(ctx, n - 1, index), index, "SUB")
         if not keepdims:
@@ -165,7 +165,7 @@ def _softmax_core(ctx: ImportContext, x, axis: int, kind: str):  # noqa: ANN001,
         total = reduce(ctx, unary(ctx, shifted, "EXP"), "SUM", [axis], True)
         return elementwise(ctx, shifted, unary(ctx, total, "LOG"), "SUB")
     # hardmax: one at the first maximum along the axis
-    index = ctx.network.add_topk(x, trt.TopKOperation.MAX, 1, 1 << axis).get_output(1)
+    index = output_of(ctx.network.add_topk(x, trt.TopKOperation.MAX, 1, 1 << axis), 1)
     n = x.shape[axis]
     if n < 0:
         raise ValueError("Hardmax needs a static size along the axis")

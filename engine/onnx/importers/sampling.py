@@ -5,7 +5,7 @@ RoiAlign (``ROIAlign_TRT``) and NonMaxSuppression (``NonMaxSuppression_TRT``).""
 from __future__ import annotations
 
 from engine.onnx.compose import cast, gather, library_plugin, rank, reshape
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.types import DataType
@@ -88,6 +88,6 @@ def non_max_suppression(ctx: ImportContext, node: Node):
         iou_threshold=float(iou or 0.0), score_threshold=float(score or 0.0),
         has_score_threshold=int(score is not None),
         center_point_box=int(node.attr("center_point_box", 0)))
-    rows = ctx.network.add_non_zero(valid).get_output(0)  # [1, M]
+    rows = output_of(ctx.network.add_non_zero(valid))  # [1, M]
     rows = reshape(ctx, rows, [-1])
     return [gather(ctx, selected, rows, 0)]

@@ -26,7 +26,7 @@ from engine.onnx.compose import (
     transpose,
     unsqueeze,
 )
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.registry import importer
 from engine.types import DataType, nptype
@@ -312,11 +312,11 @@ def expand(ctx: ImportContext, node: Node):
     value = ctx.value(target)
     dims = tuple(x.shape)
     if value is not None and all(d >= 0 for d in dims):
-        wanted = tuple(int(v) for v in value.reshape(-1))
+        requested = tuple(int(v) for v in value.reshape(-1))
         try:
-            out_shape = np.broadcast_shapes(dims, wanted)
+            out_shape = np.broadcast_shapes(dims, requested)
         except ValueError as exc:
-            node.fail(ErrorCode.INVALID_NODE, f"cannot expand {dims} to {wanted}: {exc}")
+            node.fail(ErrorCode.INVALID_NODE, f"cannot expand {dims} to {requested}: {exc}")
         return [broadcast_to(ctx, x, out_shape)]
     length = 1 if rank(target) == 0 else target.shape[0]
     if length < 0:
@@ -331,9 +331,8 @@ def expand(ctx: ImportContext, node: Node):
     sizes = shape_of(ctx, x)
     ones = int64_vector(ctx, [1] * out_rank)
     grows = elementwise(ctx, sizes, ones, "EQUAL")
-    out_sizes = ctx.network.add_select(grows, wanted, sizes).get_output(0)
-    strides = ctx.network.add_select(grows, int64_vector(ctx, [0] * out_rank), ones) \
-        .get_output(0)
+    out_sizes = output_of(ctx.network.add_select(grows, wanted, sizes))
+    strides = output_of(ctx.network.add_select(grows, int64_vector(ctx, [0] * out_rank), ones))
     layer = ctx.network.add_slice(x, trt.Dims([0] * out_rank), trt.Dims([0] * out_rank),
                                   trt.Dims([1] * out_rank))
     layer.set_input(2, out_sizes)
@@ -351,12 +350,12 @@ def tile(ctx: ImportContext, node: Node):
     if value is None or any(d < 0 for d in dims):
         # The input read round and round: a WRAP slice of the repeated size.
         r = len(dims)
-        repeats = _vector(ctx, value.reshape(-1).tolist() if value is not None else
-                          node.require(1))
+        repeat_vector = _vector(ctx, value.reshape(-1).tolist() if value is not None else
+                                node.require(1))
         layer = ctx.network.add_slice(x, trt.Dims([0] * r), trt.Dims([0] * r),
                                       trt.Dims([1] * r))
         layer.mode = trt.SampleMode.WRAP
-        layer.set_input(2, elementwise(ctx, shape_of(ctx, x), repeats, "PROD"))
+        layer.set_input(2, elementwise(ctx, shape_of(ctx, x), repeat_vector, "PROD"))
         return [layer.get_output(0)]
     repeats = [int(v) for v in value.reshape(-1)]
     interleaved = [v for d in dims for v in (1, d)]
@@ -376,6 +375,7 @@ def pad(ctx: ImportContext, node: Node):
     mode = node.attr("mode", "constant")
     if mode not in _PAD_MODES:
         node.fail(ErrorCode.UNSUPPORTED_NODE_ATTR, f"mode '{mode}'")
+    pads: list[int] | ITensor
     if node.opset < 11:
         pads = list(node.attr("pads" if node.opset >= 2 else "paddings", []))
         value = ctx.constant(np.array(node.attr("value", 0.0), nptype(x.dtype)))
@@ -404,15 +404,16 @@ def pad(ctx: ImportContext, node: Node):
     else:
         # Over the padded axes: start = -before, size = dim + before + after.
         k = len(axes)
-        pads = _vector(ctx, pads)
-        before, after = gather(ctx, pads, list(range(k))), gather(ctx, pads, list(range(k, 2 * k)))
-        size = elementwise(ctx, gather(ctx, shape_of(ctx, x), axes),
-                           elementwise(ctx, before, after, "SUM"), "SUM")
+        pad_vector = _vector(ctx, pads)
+        low = gather(ctx, pad_vector, list(range(k)))
+        high = gather(ctx, pad_vector, list(range(k, 2 * k)))
+        padded = elementwise(ctx, gather(ctx, shape_of(ctx, x), axes),
+                             elementwise(ctx, low, high, "SUM"), "SUM")
         layer = ctx.network.add_slice(x, trt.Dims([0] * k), trt.Dims([0] * k),
                                       trt.Dims([1] * k))
         layer.axes = trt.Dims(axes)
-        layer.set_input(1, elementwise(ctx, int64_vector(ctx, [0] * k), before, "SUB"))
-        layer.set_input(2, size)
+        layer.set_input(1, elementwise(ctx, int64_vector(ctx, [0] * k), low, "SUB"))
+        layer.set_input(2, padded)
     layer.mode = trt.SampleMode.__members__[_PAD_MODES[mode]]
     if mode == "constant":
         if rank(value) != 0:

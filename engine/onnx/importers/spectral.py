@@ -15,7 +15,7 @@ from engine.onnx.compose import (
     transpose,
     unsqueeze,
 )
-from engine.onnx.context import ImportContext, Node
+from engine.onnx.context import ImportContext, Node, output_of
 from engine.onnx.errors import ErrorCode
 from engine.onnx.importers.matmul import matmul
 from engine.onnx.registry import importer
@@ -104,8 +104,8 @@ def stft(ctx: ImportContext, node: Node):
         node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "STFT needs a static signal length")
     count = 1 + (total - frame) // step
     index = np.arange(count)[:, None] * step + np.arange(frame)[None, :]
-    frames = ctx.network.add_gather(signal, ctx.constant(index.astype(np.int64)), 1) \
-        .get_output(0)  # [batch, frames, frame, 1 or 2]
+    frames = output_of(ctx.network.add_gather(signal, ctx.constant(index.astype(np.int64)),
+                                              1))  # [batch, frames, frame, 1 or 2]
     if window is not None:
         frames = elementwise(ctx, frames, reshape(ctx, window, [1, 1, frame, 1]), "PROD")
     return [dft(ctx, node, frames, 2, None, False, bool(node.attr("onesided", 1)))]
