@@ -98,6 +98,9 @@ def conv2d_channels_last_gemm(x: np.ndarray, weights: np.ndarray, wmat: np.ndarr
         columns(image, cols, first, last)
         product(image, cols, (0, maps), (first, last))
 
+    def maps_part(image: int, cols: np.ndarray, start: int, stop: int) -> None:
+        product(image, cols, (start, stop), (0, oh))
+
     by_maps = wmat.size >= inner * positions
     parts = split(maps, flops) if by_maps else split(oh, flops)
     prefill = epilogue.prefills(parts, positions if by_maps else maps * ow)
@@ -106,8 +109,7 @@ def conv2d_channels_last_gemm(x: np.ndarray, weights: np.ndarray, wmat: np.ndarr
         if by_maps:
             run_parts(partial(columns, image, cols),
                       split(oh, cols.size, PARALLEL_MIN_ELEMENTS))
-            run_parts(lambda start, stop, image=image, cols=cols:
-                      product(image, cols, (start, stop), (0, oh)), parts)
+            run_parts(partial(maps_part, image, cols), parts)
         else:
             run_parts(partial(row_part, image, cols), parts)
     return out

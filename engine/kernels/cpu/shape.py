@@ -37,6 +37,7 @@ def shuffle(layer: ILayer, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     assert x is not None
     out = np.transpose(x, layer.first_transpose[:x.ndim])
     shape_tensor = inputs[1] if len(inputs) > 1 else None
+    dims: tuple[int, ...] | None
     if shape_tensor is not None:
         dims = tuple(int(d) for d in np.asarray(shape_tensor).reshape(-1))
     else:

@@ -26,7 +26,7 @@ def normalized_indices(indices: np.ndarray, size: int, what: str) -> np.ndarray:
 
 def element_coordinates(indices: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
     """Full coordinates for ELEMENT mode: each index's own position, ``indices`` on ``axis``."""
-    grid = list(np.indices(indices.shape, sparse=True))
+    grid: list[np.ndarray] = list(np.indices(indices.shape, sparse=True))
     grid[axis] = indices
     return tuple(grid)
 

@@ -30,7 +30,8 @@ def _window_reduce(x: np.ndarray, layer: IPoolingLayer, geometry: list[tuple[int
                    for (pre, post, out), n, stride, size
                    in zip(geometry, x.shape[-spatial:], strides, window))
     if padded == window:  # one window over everything: a global pooling
-        rows, target = x.reshape(out.shape[:-spatial] + (-1,)), out.reshape(out.shape[:-spatial])
+        lead: tuple[int, ...] = out.shape[:-spatial]  # typed: with Any dims NumPy picks 0-d
+        rows, target = x.reshape(lead + (-1,)), out.reshape(lead)
         if combine is np.add:  # a matrix-vector product: several times faster on short rows
             np.matmul(rows, np.ones(rows.shape[-1], np.float32), out=target)
         else:

@@ -95,9 +95,9 @@ class ISliceLayer(ILayer):
     def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
                  start: Sequence[int], shape: Sequence[int], stride: Sequence[int]) -> None:
         super().__init__(network, [input])
-        self.start = start
-        self.shape = shape
-        self.stride = stride
+        self.start = Dims(start)
+        self.shape = Dims(shape)
+        self.stride = Dims(stride)
         self.mode = SampleMode.STRICT_BOUNDS
         self.axes: Dims | None = None
 
