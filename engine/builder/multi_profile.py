@@ -52,7 +52,7 @@ def input_infos(inputs: Sequence[ITensor], shapes: Mapping[str, Sequence[Sequenc
     infos = {}
     for t in inputs:
         shape = tuple(shapes[t.name][which])
-        value = None
+        value: np.ndarray | None = None
         if t.name in values:
             value = np.asarray(values[t.name][which], nptype(t.dtype)).reshape(shape)
         infos[t] = TensorInfo(shape, t.dtype, value)
@@ -61,7 +61,8 @@ def input_infos(inputs: Sequence[ITensor], shapes: Mapping[str, Sequence[Sequenc
 
 def infos_per_profile(order: Sequence[ILayer], inputs: Sequence[ITensor],
                       profiles: Sequence[Mapping[str, Any]], values: Sequence[ShapeValues]
-                      ) -> list[tuple[dict[ITensor, TensorInfo], ...]]:
+                      ) -> list[tuple[dict[ITensor, TensorInfo], dict[ITensor, TensorInfo],
+                                      dict[ITensor, TensorInfo]]]:
     """Per profile, the infos of every tensor at its min, opt and max shapes (read-only:
     equal input shapes and values share one inference, as static inputs make min, opt and
     max equal)."""
@@ -75,7 +76,8 @@ def infos_per_profile(order: Sequence[ILayer], inputs: Sequence[ITensor],
             if key not in inferred:
                 inferred[key] = infer_all(order, input_infos(inputs, shapes, vals, which))
             per_shape.append(inferred[key])
-        result.append(tuple(per_shape))
+        at_min, at_opt, at_max = per_shape
+        result.append((at_min, at_opt, at_max))
     return result
 
 

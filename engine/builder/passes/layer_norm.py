@@ -40,7 +40,7 @@ def recognize_layer_norm(network: INetworkDefinition, context: PassContext | Non
         info = network._info(x)
         dtype = nptype(info.dtype)
         last, gamma, beta = affine_tail(network, out, info.rank)
-        ones = np.ones((1,) * info.rank, dtype)
+        ones: np.ndarray = np.ones((1,) * info.rank, dtype)
         scale = add_constant(network, (ones if gamma is None else gamma).astype(dtype),
                              f"{layer.name} [gamma]")
         bias = add_constant(network, (ones * 0 if beta is None else beta).astype(dtype),

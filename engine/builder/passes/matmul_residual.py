@@ -12,6 +12,8 @@ fused (the other is then ready before it runs).
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from engine.builder.passes.context import PassContext
 from engine.builder.passes.rewrite import (
     only_consumer,
@@ -27,7 +29,7 @@ from engine.network.layers.math_elementwise import ElementWiseOperation, IElemen
 from engine.network.layers.math_pointwise import ActivationType, IActivationLayer
 
 
-def _product(layer: ILayer) -> bool:
+def _product(layer: ILayer) -> TypeGuard[IMatrixMultiplyLayer]:
     if type(layer) is IMatrixMultiplyLayer:
         return True
     return type(layer) is IFusedMatrixMultiplyLayer and layer.activation is None and \
@@ -55,8 +57,9 @@ def fuse_matmul_residual_add(network: INetworkDefinition, context: PassContext |
         act = only_consumer(network, add._outputs[0])
         act = act if isinstance(act, IActivationLayer) else None
         inputs = product._inputs
-        fused = IFusedMatrixMultiplyLayer(network, inputs[0], product.op0,  # type: ignore[arg-type]
-                                          inputs[1], product.op1,  # type: ignore[attr-defined]
+        a, b = inputs[0], inputs[1]
+        assert a is not None and b is not None  # a product reads both of its inputs
+        fused = IFusedMatrixMultiplyLayer(network, a, product.op0, b, product.op1,
                                           inputs[2] if len(inputs) > 2 else None)
         fused._inputs = [inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None,
                          residual]

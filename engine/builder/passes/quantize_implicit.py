@@ -92,20 +92,20 @@ def _dequantized_constant(network: INetworkDefinition, codes: np.ndarray, scale:
                           axis: int, to_type: DataType, name: str) -> ITensor:
     constant = network.add_constant(codes.shape, Weights(codes))
     constant.name = f"{name} [int8 weights]"
-    scale_tensor = network.add_constant(scale.shape, Weights(scale)).get_output(0)
-    dequantize = network.add_dequantize(constant.get_output(0), scale_tensor, to_type)
+    scale_tensor = network.add_constant(scale.shape, Weights(scale))._outputs[0]
+    dequantize = network.add_dequantize(constant._outputs[0], scale_tensor, to_type)
     dequantize.axis = axis
-    return dequantize.get_output(0)  # type: ignore[return-value]
+    return dequantize._outputs[0]
 
 
 def _quantize_input(network: INetworkDefinition, layer: ILayer, amax: float) -> None:
     x = layer._inputs[0]
     assert x is not None
     scale = network.add_constant((), Weights(np.array(amax / INT8_MAX, np.float32)))
-    quantize = network.add_quantize(x, scale.get_output(0), DataType.INT8)
+    quantize = network.add_quantize(x, scale._outputs[0], DataType.INT8)
     quantize.name = f"{layer.name} [int8 input]"
-    dequantize = network.add_dequantize(quantize.get_output(0), scale.get_output(0), x.dtype)
-    layer.set_input(0, dequantize.get_output(0))
+    dequantize = network.add_dequantize(quantize._outputs[0], scale._outputs[0], x.dtype)
+    layer.set_input(0, dequantize._outputs[0])
 
 
 def quantize_implicit_int8(network: INetworkDefinition, context: Any) -> bool:

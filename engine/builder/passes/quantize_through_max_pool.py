@@ -40,7 +40,9 @@ def quantize_through_max_pool(network: INetworkDefinition) -> bool:
         if type(quantize) is not IQuantizeLayer or not _per_tensor_int8(quantize):
             continue
         pooled = quantize._inputs[0]
-        pool = None if pooled is None else pooled._producer
+        if pooled is None:
+            continue
+        pool = pooled._producer
         if not isinstance(pool, IPoolingLayer) or PoolingType(pool.type) != PoolingType.MAX \
                 or pool._output_types or only_consumer(network, pooled) is not quantize \
                 or quantize._outputs[0] in network._outputs:

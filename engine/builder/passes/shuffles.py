@@ -13,7 +13,7 @@ from engine.builder.passes.context import PassContext
 from engine.builder.passes.rewrite import insert_layer, only_consumer, remove_layer, replace_tensor
 from engine.network.definition import INetworkDefinition
 from engine.network.inference import topological_order
-from engine.network.layers.shape_reshape import IShuffleLayer
+from engine.network.layers.shape_reshape import IShuffleLayer, Permutation
 from engine.types import Dims
 
 Op = tuple[str, tuple[int, ...]]  # ("T", permutation) or ("R", static shape)
@@ -70,14 +70,16 @@ def _build(network: INetworkDefinition, source: IShuffleLayer, ops: list[Op]) ->
     layer = IShuffleLayer(network, source._inputs[0])  # type: ignore[arg-type]
     kinds = [k for k, _ in ops]
     if kinds and kinds[0] == "T":
-        layer.first_transpose = ops[0][1] + tuple(range(len(ops[0][1]), Dims.MAX_DIMS))
+        perm = ops[0][1]
+        layer.first_transpose = Permutation(perm + tuple(range(len(perm), Dims.MAX_DIMS)))
         ops = ops[1:]
     if ops and ops[0][0] == "R":
         layer.reshape_dims = Dims(ops[0][1])
         layer.zero_is_placeholder = False
         ops = ops[1:]
     if ops:
-        layer.second_transpose = ops[0][1] + tuple(range(len(ops[0][1]), Dims.MAX_DIMS))
+        perm = ops[0][1]
+        layer.second_transpose = Permutation(perm + tuple(range(len(perm), Dims.MAX_DIMS)))
     return layer
 
 
