@@ -105,12 +105,13 @@ class ICudaEngine:
             self._profile_shape_values: list[dict[str, list[list[int]]]] = list(
                 header.get("profile_shape_values") or [])
             self._compatibility = dict(header.get("compatibility") or {})
-            names = self._compatibility.get("refittable_weights")
-            if names is not None and not (isinstance(names, list) and
-                                          all(isinstance(n, str) for n in names)):
-                raise PlanError(f"malformed plan header: refittable_weights {names!r}")
+            refittable = self._compatibility.get("refittable_weights")
+            if refittable is not None and not (isinstance(refittable, list) and
+                                               all(isinstance(n, str) for n in refittable)):
+                raise PlanError(f"malformed plan header: refittable_weights {refittable!r}")
             # REFIT_INDIVIDUAL: the weights a refit may replace; None: all of them
-            self._refittable_names: set[str] | None = None if names is None else set(names)
+            self._refittable_names: set[str] | None = \
+                None if refittable is None else set(refittable)
             self._arena_bytes = int(header["memory"]["arena_bytes"])
             self._library_version = str(header["library_version"])
             self._tactic_names = [str(n) for n in tactic_names]
@@ -145,6 +146,7 @@ class ICudaEngine:
         self._logger: Any = None
         self.error_recorder: Any = None  # an IErrorRecorder; contexts and refitters inherit it
         self._device_weight_bytes = 0
+        self._weights_generation = 0  # bumped when the weights change (an upload, a refit)
         # Weights left out of the plan (STRIP_PLAN, EXCLUDE_WEIGHTS), by refit name: the
         # engine runs once a refit has given them all (and uploads them then).
         self._stripped = stripped_weight_names(layer for layer, _ in self._steps)
