@@ -14,7 +14,7 @@ it re-infers shapes for every new set of input shapes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -30,7 +30,7 @@ class DimensionOperation(enum.IntEnum):
     CEIL_DIV = 8
 
 
-_OPERATIONS = {
+_OPERATIONS: dict[DimensionOperation, Callable[[int, int], int]] = {
     DimensionOperation.SUM: lambda a, b: a + b,
     DimensionOperation.PROD: lambda a, b: a * b,
     DimensionOperation.MAX: max,

@@ -153,7 +153,8 @@ def register(plugin_id: str, lazy_register: bool = False) -> Callable[[Callable[
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         hints = typing.get_type_hints(fn)
-        inputs, attributes = [], {}
+        inputs: list[str] = []
+        attributes: dict[str, Any] = {}
         for param in inspect.signature(fn).parameters:
             annotation = hints.get(param)
             if annotation is TensorDesc:

@@ -48,7 +48,7 @@ def bit_cast(x: np.ndarray, from_type: int, to: int) -> np.ndarray:
     """``x`` (carried values of ONNX type ``from_type``) reinterpreted as ``to``, carried."""
     source, _ = TYPES[from_type]
     target, carrier = TYPES[to]
-    original = np.ascontiguousarray(x.astype(source))
+    original: np.ndarray = np.ascontiguousarray(x.astype(source))
     return original.view(target).reshape(x.shape).astype(_CARRIER[carrier])
 
 

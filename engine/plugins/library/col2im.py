@@ -39,7 +39,8 @@ def col2im(x: np.ndarray, image_shape: Sequence[int], block_shape: Sequence[int]
     starts = np.stack(np.unravel_index(np.arange(length), counts), axis=-1) * strides
     for offset in itertools.product(*(range(k) for k in block_shape)):
         at = starts + np.asarray(offset) * dilations
-        np.add.at(out, (slice(None), slice(None), *at.T), blocks[(..., *offset, slice(None))])
+        tap: tuple[Any, ...] = (..., *offset, slice(None))  # the offset's value in every block
+        np.add.at(out, (slice(None), slice(None), *at.T), blocks[tap])
     crop = tuple(slice(pads[d], pads[d] + image_shape[d]) for d in range(r))
     return out[(slice(None), slice(None), *crop)]
 

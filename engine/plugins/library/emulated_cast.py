@@ -44,7 +44,7 @@ def emulated_cast(x: np.ndarray, to: int, saturate: bool) -> np.ndarray:
     if to in _FLOAT8 and saturate:
         info = ml_dtypes.finfo(target)
         x = np.clip(x.astype(np.float32), float(info.min), float(info.max))
-    narrow = x.astype(target)
+    narrow: np.ndarray = x.astype(target)
     return narrow.astype(np.int8 if is_integer_target(to) else np.float32)
 
 
