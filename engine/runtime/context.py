@@ -173,8 +173,11 @@ class IExecutionContext:
 
     def _resolve(self) -> dict[ITensor, TensorInfo]:
         inputs = self._engine._input_tensors()
+        # A refit changes the values inference keeps for small constants: a new generation
+        # of weights resolves again.
         key = tuple(self._shapes[t.name] for t in inputs) + tuple(
-            self._values.get(t.name, ()) for t in inputs)
+            self._values.get(t.name, ()) for t in inputs) + (
+            getattr(self._engine, "_weights_generation", 0),)
         infos = self._resolved.get(key)
         if infos is None:
             try:

@@ -203,7 +203,8 @@ class GpuExecution:
         stream = self._streams.get(stream_handle)
         if stream is None:
             stream = self._streams[stream_handle] = stream_from_handle(stream_handle)
-        with stream:
+        # The plan's math mode also while a graph is captured on the caller's buffers.
+        with stream, allow_tf32(self._engine._allows_tf32):
             self._after_last_run(stream)
             self._consumed_recorded = False
             signature = self._signature(infos)
@@ -221,7 +222,6 @@ class GpuExecution:
                 else:
                     feeds[t] = device_array(address, shape, dtype)
             results, _ = self._run(signature, feeds)
-            self._inputs_consumed(stream)  # enqueued after every reader of the inputs
             for t in engine._output_tensors():
                 result = contiguous(results[t])
                 address = addresses.get(t.name, 0)
@@ -230,6 +230,8 @@ class GpuExecution:
                 elif result.nbytes:
                     target = device_array(address, result.shape, result.dtype)
                     target.data.copy_from_device_async(result.data, result.nbytes, stream)
+            # After the output copies: an output may be a view of an input (a reshape).
+            self._inputs_consumed(stream)
             self._last_run = stream.record()
 
     # -- graphs on the caller's buffers --------------------------------------------------------

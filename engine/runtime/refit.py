@@ -168,7 +168,9 @@ class Refitter:
         if engine._backend == "gpu":
             from engine.runtime.device_gpu import upload_engine_weights
 
-            engine._device_weight_bytes = upload_engine_weights(engine)
+            engine._device_weight_bytes = upload_engine_weights(engine)  # a new generation
+        else:  # contexts resolve shapes and small constant values again
+            engine._weights_generation = getattr(engine, "_weights_generation", 0) + 1
         return True
 
     def refit_cuda_engine_async(self, stream_handle: int) -> bool:

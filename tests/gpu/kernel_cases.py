@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import ml_dtypes
 import numpy as np
 
 import engine as trt
@@ -125,6 +126,11 @@ if hasattr(trt, "MatrixOperation"):
          lambda net, t: net.add_cast(t["x"], trt.float16))
     case(LayerType.CAST, "cast-i32-to-bool", {"x": rand(4, 5, dtype=np.int32)},
          lambda net, t: net.add_cast(t["x"], trt.bool))
+    # BF16 as its patterns, compared exactly (round to nearest even, widening exact)
+    case(LayerType.CAST, "cast-f32-to-bf16", {"x": rand(4, 5)},
+         lambda net, t: net.add_cast(t["x"], trt.DataType.BF16))
+    case(LayerType.CAST, "cast-bf16-to-f32", {"x": rand(4, 5).astype(ml_dtypes.bfloat16)},
+         lambda net, t: net.add_cast(t["x"], trt.DataType.FLOAT))
     case(LayerType.SELECT, "select",
          {"c": rand(3, 4, dtype=np.bool_), "a": rand(3, 4), "b": rand(1, 4)},
          lambda net, t: net.add_select(t["c"], t["a"], t["b"]))

@@ -16,13 +16,14 @@ cupy = pytest.importorskip("cupy")
 pytestmark = pytest.mark.skipif(not gpu_available(), reason="needs a GPU")
 
 RNG = np.random.default_rng(5)
+# Drawn once: run_on_both defines the network twice (GPU and CPU builds).
+W_UP = (RNG.standard_normal((6, 8, 4, 4)) * 0.2).astype(np.float32)
+B_UP = RNG.standard_normal(8).astype(np.float32)
 
 
 def _upsampler(net, t):
     """A decoder step: a stride-2 deconvolution, ReLU, then LRN over the channels."""
-    w = RNG.standard_normal((6, 8, 4, 4)).astype(np.float32) * 0.2
-    b = RNG.standard_normal(8).astype(np.float32)
-    up = net.add_deconvolution_nd(t["x"], 8, (4, 4), w, b)
+    up = net.add_deconvolution_nd(t["x"], 8, (4, 4), W_UP, B_UP)
     up.stride_nd, up.padding_nd = (2, 2), (1, 1)
     y = net.add_activation(up.get_output(0), trt.ActivationType.RELU).get_output(0)
     return [net.add_lrn(y, 5, 1e-3, 0.75, 1.0).get_output(0)]

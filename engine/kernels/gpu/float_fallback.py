@@ -20,6 +20,7 @@ import cupy
 import numpy as np
 
 from engine.kernels.gpu import bf16, fp8
+from engine.kernels.gpu.capabilities import host_synchronizing, is_capturable
 from engine.kernels.registry import Tactic, add_tactic, layer_types_supported, tactics_for
 from engine.network.layer import ILayer, LayerType, TensorInfo
 from engine.types import DataType, Weights
@@ -112,6 +113,8 @@ def _fallback(base: Tactic) -> Tactic:
         return base.run(float_twin(layer), wide + list(inputs[len(wide):]))
 
     run.timing_inputs = getattr(base.run, "timing_inputs", None) or (lambda a: a)  # type: ignore[attr-defined]
+    if not is_capturable(base.run):  # reads the device on the host, as its base does
+        host_synchronizing(run)
     return Tactic(base.backend, base.layer_type, base.name + SUFFIX, run, supports, base.source)
 
 

@@ -35,6 +35,17 @@ def array_module(array: Any) -> Any:
     return np
 
 
+def matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` over the last two axes, batch axes broadcast, for NumPy or CuPy float32
+    arrays. On the GPU through the engine's cuBLAS GEMM: CuPy's own ``matmul`` calls cuBLAS
+    through CuPy, which refuses calls while a stream is captured into a CUDA graph."""
+    if array_module(a) is np:
+        return np.matmul(a, b)
+    from engine.kernels.gpu.gemm import batched_matmul
+
+    return batched_matmul(a, b)
+
+
 def host_numpy(array: Any) -> np.ndarray:
     """``array`` as a NumPy array (a device array is copied to the host, synchronizing)."""
     return array.get() if array_module(array) is not np else np.asarray(array)

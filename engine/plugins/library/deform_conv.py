@@ -19,7 +19,12 @@ import numpy as np
 
 from engine.plugins.dimensions import DimsExprs
 from engine.plugins.interfaces import PluginFieldType
-from engine.plugins.library.base import LibraryPlugin, array_module, register_library_plugin
+from engine.plugins.library.base import (
+    LibraryPlugin,
+    array_module,
+    matmul,
+    register_library_plugin,
+)
 from engine.types import DataType
 
 
@@ -69,7 +74,7 @@ def deform_conv(x: Any, weight: Any, offset: Any, bias: Any | None, mask: Any | 
         columns.append(sampled)  # [N, C / offset_group, taps, oh, ow]
     cols = xp.concatenate(columns, axis=1).reshape(n, group, channels // group * taps, oh * ow)
     kernel = weight.astype(np.float32).reshape(group, maps // group, channels // group * taps)
-    out = xp.matmul(kernel[None], cols).reshape(n, maps, oh, ow)
+    out = matmul(kernel[None], cols).reshape(n, maps, oh, ow)
     if bias is not None:
         out = out + bias.astype(np.float32).reshape(1, maps, 1, 1)
     return out

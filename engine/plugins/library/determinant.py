@@ -20,6 +20,9 @@ from engine.types import DataType
 @register_library_plugin
 class DeterminantPlugin(LibraryPlugin):
     NAME = "Determinant_TRT"
+    # cupy.linalg.det runs cuBLAS / cuSOLVER through CuPy, which refuses calls while a stream
+    # is being captured: engines with this plugin run without CUDA graphs.
+    host_synchronizing = True
 
     def get_output_data_types(self, input_types: Sequence[DataType]) -> list[DataType]:
         return [DataType(input_types[0])]
