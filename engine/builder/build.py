@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from engine.builder.compatibility import compatibility_header, passes_for, refittable_names
-from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig, TacticSource
+from engine.builder.config import BuilderFlag, DeviceType, IBuilderConfig
 from engine.builder.memory import plan_memory
 from engine.builder.multi_profile import (
     infos_per_profile,
@@ -154,9 +154,7 @@ class _TacticChooser:
         self.cache_hits = 0
 
     def allowed(self, tactic: Tactic) -> bool:
-        if tactic.source is None or tactic.source not in TacticSource.__members__:
-            return True
-        return bool(self.config.get_tactic_sources() >> int(TacticSource[tactic.source]) & 1)
+        return bool(self.config.tactic_source_enabled(tactic.source))
 
     def choose(self, layer: ILayer, inputs: list[TensorInfo | None]) -> Tactic:
         candidates = [t for t in tactics_for(self.backend, layer.layer_type)

@@ -309,6 +309,13 @@ class IBuilderConfig:
     def get_tactic_sources(self) -> int:
         return self._tactic_sources
 
+    def tactic_source_enabled(self, source: str | None) -> bool:
+        """Whether tactics of ``source`` (a ``TacticSource`` name; None: a tactic of no
+        library) may be used (an extension: the builder and its passes ask it)."""
+        if source is None or source not in TacticSource.__members__:
+            return True
+        return bool(self._tactic_sources >> int(TacticSource[source]) & 1)
+
     # -- timing cache -----------------------------------------------------------------------
     def create_timing_cache(self, serialized_timing_cache: bytes = b"") -> ITimingCache:
         """A timing cache, empty or restored from ``ITimingCache.serialize()`` bytes."""

@@ -32,4 +32,9 @@ class PassContext:
             layer.infer(infos)
         except NetworkError:
             return False
-        return any(t.accepts(layer, infos) for t in tactics_for(self.backend, layer.layer_type))
+        return any(t.accepts(layer, infos) and self._enabled(t.source)
+                   for t in tactics_for(self.backend, layer.layer_type))
+
+    def _enabled(self, source: str | None) -> bool:
+        """The config's tactic sources: a fusion only some disabled library runs is not made."""
+        return self.config is None or bool(self.config.tactic_source_enabled(source))
