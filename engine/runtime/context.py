@@ -75,7 +75,8 @@ class IExecutionContext:
         self._addresses: dict[str, int] = {}
         self._values: dict[str, tuple[int, ...]] = {}  # shape-input values of the next run
         self._allocators: dict[str, Any] = {}
-        self._resolved: dict[tuple[tuple[int, ...], ...], dict[ITensor, TensorInfo]] = {}
+        # Keyed by the input shapes, the shape-input values and the weights' generation.
+        self._resolved: dict[tuple[tuple[int, ...] | int, ...], dict[ITensor, TensorInfo]] = {}
         self._logger: Any = engine._logger
         self.error_recorder: Any = getattr(engine, "error_recorder", None)  # IErrorRecorder
         self._execution = execution_for(engine)
