@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import sys
 import threading
+from typing import TypeAlias
 
 
 class _Severity(enum.IntEnum):
@@ -37,7 +38,7 @@ class ILogger:
     ...         self.seen.append((severity, msg))
     """
 
-    Severity = _Severity
+    Severity: TypeAlias = _Severity  # usable in annotations: ``severity: trt.Logger.Severity``
     INTERNAL_ERROR = _Severity.INTERNAL_ERROR
     ERROR = _Severity.ERROR
     WARNING = _Severity.WARNING

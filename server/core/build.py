@@ -266,6 +266,7 @@ def _plan_from_onnx(data: bytes, config: ModelConfig, target: trt.DeviceType,
     max_batch = config.max_batch_size or (DEFAULT_MAX_BATCH_SIZE if autocomplete else 0)
     for index in range(network.num_inputs):
         tensor = network.get_input(index)
+        assert tensor is not None  # index < num_inputs
         shape = tuple(tensor.shape)
         if all(d >= 0 for d in shape):
             continue
