@@ -14,7 +14,9 @@ network on the CPU target, divided by 127.
 
 Prints per build: milliseconds per run, images per second, build time and the tactics chosen;
 then INT8 / FP16 throughput (issue 6's target: at least 1.5) and the INT8 output's error
-against the FP16 output (relative L2 norm).
+against the FP16 output (relative L2 norm). ``--fp8`` builds the same network with FP8 (E4M3)
+Q/DQ too (activation scales: the calibrated largest magnitude onto 448; weights per output
+channel) and prints its throughput and error against FP16 the same way.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ class ResNetBuilder:
 
     def __init__(self, network: trt.INetworkDefinition, quantized: bool,
                  scales: list[float] | None = None, seed: int = 0,
-                 quantize_residuals: bool = True):
+                 quantize_residuals: bool = True, code_type: trt.DataType = trt.DataType.INT8):
         self.net, self.quantized, self.scales = network, quantized, scales
         self.quantize_residuals = quantize_residuals
+        self.code_type = code_type
+        self.largest_code = 448.0 if code_type == trt.DataType.FP8 else 127.0
         self.rng = np.random.default_rng(seed)
         self.taps: list[trt.ITensor] = []
 
@@ -52,7 +56,7 @@ class ResNetBuilder:
 
     def qdq(self, x: trt.ITensor, scale: np.ndarray, axis: int) -> trt.ITensor:
         s = self.constant(scale.astype(np.float16))
-        q = self.net.add_quantize(x, s, trt.DataType.INT8)
+        q = self.net.add_quantize(x, s, self.code_type)
         dq = self.net.add_dequantize(q.get_output(0), s, trt.DataType.HALF)
         q.axis = dq.axis = axis
         return dq.get_output(0)
@@ -68,7 +72,8 @@ class ResNetBuilder:
         if self.quantized:
             assert self.scales is not None, "a quantized network needs calibrated scales"
             x = self.qdq(x, np.array(self.scales[len(self.taps) - 1]), -1)
-            scale = np.abs(w.astype(np.float32)).reshape(maps, -1).max(axis=1) / 127
+            scale = np.abs(w.astype(np.float32)).reshape(maps, -1).max(axis=1) / \
+                self.largest_code
             weights = self.qdq(self.constant(w), scale, 0)
             layer = self.net.add_convolution_nd(x, maps, (kernel, kernel), trt.Weights(),
                                                 trt.Weights(b))
@@ -144,14 +149,14 @@ def calibrate(size: int, quantize_residuals: bool = True) -> list[float]:
 
 
 def build(quantized: bool, batch: int, size: int, target: str, level: int,
-          scales: list[float] | None = None, quantize_residuals: bool = True
-          ) -> tuple[trt.ICudaEngine, float]:
+          scales: list[float] | None = None, quantize_residuals: bool = True,
+          code_type: trt.DataType = trt.DataType.INT8) -> tuple[trt.ICudaEngine, float]:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     started = time.perf_counter()
-    ResNetBuilder(network, quantized, scales, quantize_residuals=quantize_residuals).define(
-        batch, size)
+    ResNetBuilder(network, quantized, scales, quantize_residuals=quantize_residuals,
+                  code_type=code_type).define(batch, size)
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.GPU if target == "gpu" else trt.DeviceType.CPU
     config.builder_optimization_level = level
@@ -254,6 +259,8 @@ def main() -> None:
                         help="also print each build's N slowest layers (GPU profiler)")
     parser.add_argument("--level", type=int, default=0,
                         help="builder optimization level (0: first valid tactic, no timing)")
+    parser.add_argument("--fp8", action="store_true",
+                        help="also build and time the FP8 (E4M3) Q/DQ network")
     args = parser.parse_args()
     x = np.random.default_rng(1).standard_normal((args.batch, 3, args.size, args.size)) \
         .astype(np.float16)
@@ -265,9 +272,12 @@ def main() -> None:
           f"({time.perf_counter() - started:.1f} s): {min(scales) * 127:.2f} to "
           f"{max(scales) * 127:.2f} largest magnitude", flush=True)
     results = {}
-    for name, quantized in (("fp16", False), ("int8", True)):
+    builds = [("fp16", False, trt.DataType.INT8, scales), ("int8", True, trt.DataType.INT8, scales)]
+    if args.fp8:  # the calibrated largest magnitudes onto FP8's 448 instead of INT8's 127
+        builds.append(("fp8", True, trt.DataType.FP8, [s * 127 / 448 for s in scales]))
+    for name, quantized, code_type, build_scales in builds:
         engine, build_s = build(quantized, args.batch, args.size, args.target, args.level,
-                                scales, residuals)
+                                build_scales, residuals, code_type)
         ms, y = run(engine, x, args.runs)
         results[name] = (ms, y)
         print(f"{name}  b{args.batch} {args.size}px  {ms:8.3f} ms  "
@@ -275,11 +285,14 @@ def main() -> None:
               f"      tactics: {tactic_summary(engine)}", flush=True)
         if args.profile and args.target == "gpu":
             print(profile_gpu(engine, x, args.profile), flush=True)
-    (fp16_ms, fp16_y), (int8_ms, int8_y) = results["fp16"], results["int8"]
-    a, b = fp16_y.astype(np.float64), int8_y.astype(np.float64)
-    error = float(np.linalg.norm(a - b) / max(np.linalg.norm(a), 1e-30))
-    print(f"int8/fp16 throughput {fp16_ms / int8_ms:5.2f}x (target >= 1.5)  "
-          f"int8 vs fp16 rel.err {error:.1e}")
+    fp16_ms, fp16_y = results["fp16"]
+    a = fp16_y.astype(np.float64)
+    for name in [n for n in results if n != "fp16"]:
+        ms, y = results[name]
+        error = float(np.linalg.norm(a - y.astype(np.float64)) / max(np.linalg.norm(a), 1e-30))
+        target = "  (target >= 1.5)" if name == "int8" else ""
+        print(f"{name}/fp16 throughput {fp16_ms / ms:5.2f}x{target}  "
+              f"{name} vs fp16 rel.err {error:.1e}")
 
 
 if __name__ == "__main__":
