@@ -42,6 +42,6 @@ if step models; then
 fi
 if step int8; then
     timeout 150 python3 benchmarks/quantization_bench.py 2>&1 | tee "$out/int8.log"
-    timeout 400 python3 benchmarks/quantization_bench.py --level 3 2>&1 \
+    timeout 400 python3 benchmarks/quantization_bench.py --level 3 --fp8 2>&1 \
         | tee "$out/int8_timed.log"
 fi
