@@ -428,7 +428,7 @@ class GpuExecution:
         env.update(feeds)
         outputs = set(self._engine._output_tensors())
         for index, (layer, run) in enumerate(signature.steps):
-            args = []
+            args: list[Any] = []
             for position, t in enumerate(layer._inputs):
                 if t is None:
                     args.append(None)

@@ -87,7 +87,7 @@ def available() -> bool:
 class _PerThread(threading.local):
     def __init__(self) -> None:
         self.handles: dict[int, int] = {}
-        self.plans: dict[tuple, _Plan | None] = {}
+        self.plans: dict[tuple, _Plan | _Fp8Plan | None] = {}
 
 
 _LOCAL = _PerThread()
@@ -195,7 +195,9 @@ def _plan(m: int, k: int, n: int, transposed: bool, epilogue: str, dtype: np.dty
         if plan.algorithm is None:
             plan.destroy()
         _LOCAL.plans[key] = plan if plan.algorithm is not None else None
-    return _LOCAL.plans[key]
+    found = _LOCAL.plans[key]
+    assert found is None or isinstance(found, _Plan)
+    return found
 
 
 def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
@@ -332,7 +334,9 @@ def _fp8_plan(m: int, k: int, n: int, batch: int, strides: tuple[int, int]) -> _
         if plan.algorithm is None:
             plan.destroy()
         _LOCAL.plans[key] = plan if plan.algorithm is not None else None
-    return _LOCAL.plans[key]  # type: ignore[return-value]
+    found = _LOCAL.plans[key]
+    assert found is None or isinstance(found, _Fp8Plan)
+    return found
 
 
 def fp8_supported() -> bool:

@@ -74,7 +74,7 @@ def available() -> bool:
 class _PerThread(threading.local):
     def __init__(self) -> None:
         self.handles: dict[int, Any] = {}
-        self.graphs: dict[tuple, _Graph] = {}
+        self.graphs: dict[tuple, Any] = {}  # built graphs (of any kind); None: cuDNN has none
         self.choice_key: str | None = None  # the plan choice of the graph being built
 
 
@@ -302,7 +302,8 @@ def _graph(layer: IConvolutionLayer, x_shape: tuple[int, ...], dtype: np.dtype,
         np.dtype(dtype), has_bias, residual, activation, alpha))
 
 
-_STORAGE = {"FLOAT": np.dtype(np.float32), "HALF": np.dtype(np.float16), "BF16": bf16.STORAGE}
+_STORAGE: dict[str, np.dtype] = {"FLOAT": np.dtype(np.float32), "HALF": np.dtype(np.float16),
+                                  "BF16": bf16.STORAGE}
 
 
 def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
@@ -323,8 +324,8 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
         return True  # a dynamic batch: geometries cuDNN refuses run the cuBLAS fallback
     flat = (int(np.prod(x.shape[:-3])),) + tuple(x.shape[-3:])
     residual = len(inputs) > 3 and inputs[3] is not None
-    return _graph(layer, flat, _STORAGE[x.dtype.name], residual,
-                  *epilogue_of(layer)[:2]) is not None
+    activation, alpha, _ = epilogue_of(layer)
+    return _graph(layer, flat, _STORAGE[x.dtype.name], residual, activation, alpha) is not None
 
 
 def sizes_agree(layer: IConvolutionLayer, spatial: tuple[int, ...]) -> bool:

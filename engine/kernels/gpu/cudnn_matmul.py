@@ -105,7 +105,7 @@ def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
         return False
     if any(d < 0 for d in a.shape):
         return True  # a dynamic batch: shapes cuDNN refuses run the cuBLAS tactic
-    dtype = np.float16 if a.dtype.name == "HALF" else np.float32
+    dtype = np.dtype(np.float16 if a.dtype.name == "HALF" else np.float32)
     residual = len(inputs) > 3 and inputs[3] is not None
     return _graph(layer, *operands, bias is not None, residual, dtype) is not None
 
@@ -128,8 +128,10 @@ def fused_matmul(layer: ILayer, inputs: list[Any]) -> list[cupy.ndarray]:
     pack = {graph.a: contiguous(a), graph.b: b if b.flags.c_contiguous else b.copy(),
             graph.y: out}
     if graph.bias is not None:
+        assert bias is not None  # the graph has a bias tensor only for a layer with one
         pack[graph.bias] = contiguous(bias.astype(a.dtype, copy=False)).reshape(n)
     if graph.residual is not None:
+        assert residual is not None
         pack[graph.residual] = contiguous(residual.astype(a.dtype, copy=False))
     cudnn_conv.execute(graph.graph, pack, graph.workspace_bytes)
     return [out]

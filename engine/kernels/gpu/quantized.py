@@ -191,9 +191,10 @@ def _factor(layer: IQuantizedConvolutionLayer | IQuantizedMatrixMultiplyLayer,
 
 def _codes_of(layer: ILayer, inputs: list[TensorInfo | None], code_type: DataType) -> bool:
     """Codes of ``code_type`` on both sides (input and weights), a FLOAT or HALF output."""
+    assert isinstance(layer, (IQuantizedConvolutionLayer, IQuantizedMatrixMultiplyLayer))
     x = inputs[0]
     return x is not None and x.dtype == code_type and layer.kernel.dtype == code_type and \
-        DataType(layer.output_type) in (DataType.FLOAT, DataType.HALF)  # type: ignore[attr-defined]
+        DataType(layer.output_type) in (DataType.FLOAT, DataType.HALF)
 
 
 def _int8_codes(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:

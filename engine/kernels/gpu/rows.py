@@ -252,7 +252,7 @@ WARP4_ROW_LIMIT = 2048
 WARPS_PER_BLOCK = 4
 
 _C_TYPES = {"float32": "float", "float16": "unsigned short"}
-_KERNELS: dict[tuple[str, ...], cupy.RawKernel] = {}
+_KERNELS: dict[tuple[str | int, ...], cupy.RawKernel] = {}
 
 
 def row_types_fit(*dtypes: object) -> bool:
@@ -295,8 +295,8 @@ def softmax_rows(x: cupy.ndarray, scale: float = 1.0, mask: cupy.ndarray | None 
         pad = 5 - x.ndim
         shape = (1,) * pad + x.shape
         elem = [0] * pad + elem
-        lead = tuple(int(d) for d in shape[1:4])
-        strides = tuple(int(s) for s in elem[:4])
+        lead = (int(shape[1]), int(shape[2]), int(shape[3]))
+        strides = (int(elem[0]), int(elem[1]), int(elem[2]), int(elem[3]))
         last = int(elem[4])
         masked, args_mask = 1, view
     tail = (np.int32(length), np.float32(scale), np.int32(masked),

@@ -12,13 +12,14 @@ import numpy as np
 from engine.kernels.gpu import bf16, fp8
 from engine.types import DataType, nptype
 
-_PATTERNS = {DataType.BF16: bf16.STORAGE, DataType.FP8: fp8.STORAGE}
+_PATTERNS: dict[DataType, np.dtype] = {DataType.BF16: bf16.STORAGE, DataType.FP8: fp8.STORAGE}
 
 
 def storage_dtype(dtype: DataType) -> np.dtype:
     """The device array type of a tensor of ``dtype``."""
     dtype = DataType(dtype)
-    return _PATTERNS.get(dtype) or np.dtype(nptype(dtype))
+    pattern = _PATTERNS.get(dtype)
+    return pattern if pattern is not None else np.dtype(nptype(dtype))
 
 
 def host_storage(array: np.ndarray) -> np.ndarray:
