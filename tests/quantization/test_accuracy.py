@@ -112,7 +112,10 @@ def test_int4_block_weights_within_two_points(fp32):
 def test_fp8_qdq_within_two_points(fp32):
     model, data = trained_cnn(), digits()
     engine, _ = build(fp8_cnn(model), flags=[trt.BuilderFlag.FP8])
-    assert layer_types(engine).count("QUANTIZED_CONVOLUTION") == 2
+    types = layer_types(engine)
+    # Both convolutions on FP8 codes with their ReLU fused (the first also with the second
+    # one's FP8 quantization).
+    assert types.count("FUSED_QUANTIZED_CONVOLUTION") == 2
     logits = run(engine, data.test_x)
     assert not np.allclose(logits, forward(model, data.test_x), atol=1e-4)
     score = accuracy(logits, data.test_y)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -34,29 +35,37 @@ B2 = (RNG.standard_normal(4) * 0.1).astype(np.float32)
 SX, SA, SR = np.float32(0.03), np.float32(0.05), np.float32(0.02)
 
 
-def quantized_conv(net, x_dq, w, b):
+LARGEST = {trt.int8: 127, trt.fp8: 448}
+
+
+def quantized_conv(net, x_dq, w, b, code=trt.int8):
     """A convolution of a dequantized input with per-channel Q/DQ weights (3x3, padding 1)."""
     conv = net.add_convolution_nd(x_dq, w.shape[0], (3, 3), trt.Weights(), trt.Weights(b))
-    conv.set_input(1, qdq(net, constant(net, w), per_channel_scale(w, 0, 127), trt.int8,
+    conv.set_input(1, qdq(net, constant(net, w), per_channel_scale(w, 0, LARGEST[code]), code,
                           axis=0))
     conv.padding_nd = (1, 1)
     return conv.get_output(0)
 
 
-def residual_block(*, residual="input", a_scale=SA, a_axis=-1, a_is_output=False):
-    """x -> Q/DQ -> conv1 -> + residual -> ReLU (a) -> Q/DQ (a_dq) -> conv2 (y).
+def residual_block(*, residual="input", a_scale=SA, a_axis=-1, a_is_output=False,
+                   code=trt.int8):
+    """x -> Q/DQ -> conv1 -> + residual -> ReLU (a) -> Q/DQ (a_dq) -> conv2 (y), every Q/DQ
+    to ``code`` (INT8, or FP8 with the scales spread over 448 instead of 127).
 
     Outputs ``y`` and ``a_dq`` (the codes the next convolution reads, times their scale),
     and ``a`` itself when ``a_is_output``. ``residual``: "input" (same shape), "quantized"
     (the input through Q/DQ) or "broadcast" (a per-channel constant)."""
+    spread = np.float32(127 / LARGEST[code])
+
     def define(net, t):
-        h = quantized_conv(net, qdq(net, t["x"], SX, trt.int8), W1, B1)
-        other = {"input": lambda: t["r"], "quantized": lambda: qdq(net, t["r"], SR, trt.int8),
+        h = quantized_conv(net, qdq(net, t["x"], SX * spread, code), W1, B1, code)
+        other = {"input": lambda: t["r"],
+                 "quantized": lambda: qdq(net, t["r"], SR * spread, code),
                  "broadcast": lambda: constant(net, R[:1, :, :1, :1])}[residual]()
         s = net.add_elementwise(h, other, trt.ElementWiseOperation.SUM).get_output(0)
         a = net.add_activation(s, trt.ActivationType.RELU).get_output(0)
-        a_dq = qdq(net, a, a_scale, trt.int8, axis=a_axis)
-        return [quantized_conv(net, a_dq, W2, B2), a_dq] + ([a] if a_is_output else [])
+        a_dq = qdq(net, a, a_scale * spread, code, axis=a_axis)
+        return [quantized_conv(net, a_dq, W2, B2, code), a_dq] + ([a] if a_is_output else [])
     return define
 
 
@@ -135,6 +144,31 @@ def test_a_quantized_residual_is_read_as_int8_codes(monkeypatch):
     assert_within_one_step(got["out1"], before["out1"], SA, most_differing=0.0)
     again = trt.Runtime(trt.Logger()).deserialize_cuda_engine(engine.serialize())
     assert fused_layers(again)[0].residual_scale == float(SR)
+
+
+def test_an_fp8_block_fuses_reading_and_writing_fp8_codes(monkeypatch):
+    """The same block in FP8 Q/DQ: one fused layer reads the FP8 residual codes and writes
+    the next layer's FP8 codes (``output_codes``), as the separate layers would, but for a
+    few codes one FP8 step away (the fused float32 epilogue rounds once)."""
+    inputs = {"x": X, "r": R}
+    define = residual_block(residual="quantized", code=trt.fp8)
+    engine = build(define, inputs, monkeypatch)
+    assert kinds(engine) == Counter({"QUANTIZE": 2, "FUSED_QUANTIZED_CONVOLUTION": 1,
+                                     "QUANTIZED_CONVOLUTION": 1, "DEQUANTIZE": 1})
+    (fused,) = fused_layers(engine)
+    assert fused.output_codes == trt.fp8 and fused._outputs[0].dtype == trt.fp8
+    assert fused._inputs[1].dtype == trt.fp8 and fused.residual_scale > 0
+
+    got = run(engine, inputs)
+    before = run(build(define, inputs, monkeypatch, passes="before"), inputs)
+    scale = np.float32(SA * 127 / 448)
+    codes = [(o["out1"] / scale).astype(ml_dtypes.float8_e4m3fn).view(np.uint8).astype(int)
+             for o in (got, before)]
+    steps = np.abs(codes[0] - codes[1])  # ReLU'd: non-negative codes, ordered as patterns
+    assert steps.max() <= 1 and np.count_nonzero(steps) <= 0.01 * steps.size
+    np.testing.assert_allclose(got["out0"], before["out0"], rtol=0.15, atol=0.05)
+    again = trt.Runtime(trt.Logger()).deserialize_cuda_engine(engine.serialize())
+    assert fused_layers(again)[0].output_codes == trt.fp8
 
 
 def quantized_resnet(monkeypatch, passes, residuals, size):
@@ -305,7 +339,7 @@ def test_a_float_residual_with_a_residual_scale_is_refused():
     layer = fused_layer((1, 2, 4, 4), np.ones((2, 2, 1, 1), np.int8),
                         residual_shape=(1, 2, 4, 4), residual_scale=0.5)
     layer.name = "conv9"
-    with pytest.raises(trt.NetworkError, match="conv9.*residual.*must be INT8 codes"):
+    with pytest.raises(trt.NetworkError, match="conv9.*residual.*must be INT8 or FP8 codes"):
         layer.infer([layer._network._info(t) for t in layer._inputs])
 
 

@@ -11,7 +11,7 @@ holds those exactly), else in float64 (exact below 2**53; FP8 products too). Sca
 along the reduced axes (block scales) and weight-only layers dequantize the weights first, as
 TensorRT does for INT4 weights.
 
-The fused layer (INT8 codes, a per-channel weight scale) computes its epilogue in float32 in a
+The fused layer (INT8 or FP8 codes, a per-channel weight scale) computes its epilogue in float32 in a
 fixed order, ``((float32(sum) * float32(input_scale * kernel_scale)) + bias) + residual``, then
 the activation and the quantization of ``Quantize`` layers (divide by the scale, round half
 to even, saturate): each step one IEEE float32 rounding, which the GPU tactic repeats with
@@ -118,11 +118,15 @@ def quantized_convolution(layer: ILayer, inputs: list[np.ndarray | None]) -> lis
     return [_real_output(layer, out.reshape(lead + out.shape[1:]))]
 
 
-def requantize_int8(values: np.ndarray, scale: float) -> np.ndarray:
-    """INT8 codes of float32 ``values`` with a per-tensor ``scale``, as the quantize layer's
-    kernel makes them: ``clip(round_half_to_even(values / scale), -128, 127)``."""
-    low, high = SATURATION[DataType.INT8]
+def requantize(values: np.ndarray, scale: float, code_type: DataType = DataType.INT8
+               ) -> np.ndarray:
+    """Codes of float32 ``values`` with a per-tensor ``scale``, as the quantize layer's kernel
+    makes them: INT8 ``clip(round_half_to_even(values / scale), -128, 127)``, FP8
+    ``clip(values / scale, -448, 448)`` rounded to nearest even by the cast."""
+    low, high = SATURATION[code_type]
     scaled = values.astype(np.float32, copy=False) / np.float32(scale)
+    if code_type == DataType.FP8:
+        return np.clip(scaled, low, high).astype(nptype(DataType.FP8))
     return np.clip(np.rint(scaled), low, high).astype(np.int8)
 
 
@@ -138,9 +142,10 @@ def dequantized_residual(layer: IFusedQuantizedConvolutionLayer, residual: np.nd
 
 
 def _fused_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    """INT8 or FP8 codes on both sides (the same type), a per-channel weight scale."""
     assert isinstance(layer, IFusedQuantizedConvolutionLayer)
     x = inputs[0]
-    return x is not None and x.dtype == DataType.INT8 and layer.kernel.dtype == DataType.INT8 \
+    return x is not None and x.dtype in CODE_TYPES and layer.kernel.dtype == x.dtype \
         and conv_channel_scale(layer) is not None
 
 
@@ -169,7 +174,7 @@ def fused_quantized_convolution(layer: ILayer, inputs: list[np.ndarray | None]
     Epilogue(activation=layer.activation, alpha=layer.alpha, beta=layer.beta).activate(out)
     out = out.reshape(lead + out.shape[1:])
     if float(layer.output_scale) > 0:
-        return [requantize_int8(out, float(layer.output_scale))]
+        return [requantize(out, float(layer.output_scale), DataType(layer.output_codes))]
     return [_real_output(layer, out)]
 
 

@@ -137,31 +137,35 @@ class IQuantizedConvolutionLayer(_ConvolutionBase, _QuantizedInput):
 
 
 class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
-    """A quantized convolution of INT8 codes with its epilogue and, when ``output_scale`` is
-    positive, the next layer's per-tensor INT8 quantization::
+    """A quantized convolution of INT8 (or FP8) codes with its epilogue and, when
+    ``output_scale`` is positive, the next layer's per-tensor quantization to
+    ``output_codes`` (INT8 or FP8)::
 
         conv[k] = sum(x_codes * w_codes) * input_scale * kernel_scale[k]
         y = activation(conv + bias + residual)              # in float32
         output = y as output_type                           # output_scale == 0
         output = clip(round_half_to_even(y / output_scale), -128, 127) as INT8   # > 0
+        output = FP8(clip(y / output_scale, -448, 448))     # > 0, output_codes FP8
 
     The residual (input 1, optional) has the output's shape and ``output_type``, or, when
-    ``residual_scale`` is positive, is INT8 codes of that shape, dequantized first as the
-    dequantize layer they replace does: ``residual = output_type(codes * residual_scale)``
-    (a residual branch quantized as NVIDIA's QAT recipe places Q/DQ, read as INT8).
-    ``activation`` is None or an ``ActivationType`` with its ``alpha`` and ``beta``.
+    ``residual_scale`` is positive, is INT8 or FP8 codes of that shape, dequantized first as
+    the dequantize layer they replace does: ``residual = output_type(codes *
+    residual_scale)`` (a residual branch quantized as NVIDIA's QAT recipe places Q/DQ, read
+    as codes). ``activation`` is None or an ``ActivationType`` with its ``alpha`` and
+    ``beta``.
     """
 
     type = LayerType.FUSED_QUANTIZED_CONVOLUTION
     _attributes: ClassVar[tuple[str, ...]] = IQuantizedConvolutionLayer._attributes \
-        + EPILOGUE_ATTRIBUTES + ("output_scale", "residual_scale")
+        + EPILOGUE_ATTRIBUTES + ("output_scale", "residual_scale", "output_codes")
     _max_inputs = 2
 
     @classmethod
     def from_quantized_convolution(cls, conv: IQuantizedConvolutionLayer,
                                    residual: ITensor | None, activation: ActivationType | None,
                                    alpha: float = 0.0, beta: float = 0.0,
-                                   output_scale: float = 0.0, residual_scale: float = 0.0
+                                   output_scale: float = 0.0, residual_scale: float = 0.0,
+                                   output_codes: DataType = DataType.INT8
                                    ) -> IFusedQuantizedConvolutionLayer:
         """A fused layer with ``conv``'s attributes and input (not yet added to a network)."""
         x = conv._inputs[0]
@@ -175,6 +179,7 @@ class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
         set_epilogue(layer, activation, alpha, beta)
         layer.output_scale = float(output_scale)
         layer.residual_scale = float(residual_scale)
+        layer.output_codes = DataType(output_codes)
         return layer
 
     def __init__(self, network: INetworkDefinition, input: ITensor,  # noqa: A002
@@ -186,6 +191,7 @@ class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
         self.beta = 0.0
         self.output_scale = 0.0
         self.residual_scale = 0.0
+        self.output_codes = DataType.INT8
 
     def infer(self, inputs: list[TensorInfo | None]) -> list[TensorInfo]:
         (out,) = super().infer(inputs[:1])
@@ -195,15 +201,17 @@ class IFusedQuantizedConvolutionLayer(IQuantizedConvolutionLayer):
             scale = float(getattr(self, name))
             if not (scale == 0.0 or 0.0 < scale < float("inf")):
                 self.fail(f"{name} {scale} must be 0 (real values) or a positive finite scale "
-                          f"(INT8 codes)")
+                          f"(INT8 or FP8 codes)")
+        if DataType(self.output_codes) not in CODE_TYPES:
+            self.fail(f"output_codes {DataType(self.output_codes).name} is not INT8 or FP8")
         if residual is not None and float(self.residual_scale) > 0:
-            if residual.dtype != DataType.INT8:
-                self.fail(f"residual {residual.shape} {residual.dtype.name} must be INT8 codes "
-                          f"when residual_scale is {float(self.residual_scale)}")
+            if residual.dtype not in CODE_TYPES:
+                self.fail(f"residual {residual.shape} {residual.dtype.name} must be INT8 or FP8 "
+                          f"codes when residual_scale is {float(self.residual_scale)}")
             residual = TensorInfo(residual.shape, out.dtype)  # dequantized to the output type
         check_residual(self, residual, out, "convolution output")
         scale = float(self.output_scale)
-        return [TensorInfo(out.shape, DataType.INT8)] if scale > 0 else [out]
+        return [TensorInfo(out.shape, DataType(self.output_codes))] if scale > 0 else [out]
 
 
 class IQuantizedMatrixMultiplyLayer(ILayer, _QuantizedInput):
