@@ -662,16 +662,17 @@ if hasattr(trt, "PoolingType"):
     from engine.network.layers.quantized import IFusedQuantizedConvolutionLayer
 
     def _fused_quantized_conv(maps, kernel, channels, residual=False, relu=True,
-                              output_scale=0.0, residual_scale=0.0, **conv):
-        """A quantized convolution + residual (input "r"; INT8 codes with a positive
-        ``residual_scale``) + ReLU + requantization."""
+                              output_scale=0.0, residual_scale=0.0,
+                              output_codes=trt.DataType.INT8, **conv):
+        """A quantized convolution + residual (input "r"; INT8 or FP8 codes with a positive
+        ``residual_scale``) + ReLU + requantization to ``output_codes``."""
         plain = _quantized_conv(maps, kernel, channels, **conv)
 
         def define(net, t):
             return IFusedQuantizedConvolutionLayer.from_quantized_convolution(
                 plain(net, t), t["r"] if residual else None,
                 trt.ActivationType.RELU if relu else None, output_scale=output_scale,
-                residual_scale=residual_scale)
+                residual_scale=residual_scale, output_codes=output_codes)
         return define
 
     F = trt.DataType
@@ -700,6 +701,22 @@ if hasattr(trt, "PoolingType"):
     case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-deep-residual-float-out",
          {"x": codes(1, 256, 6, 6), "r": rand(1, 12, 6, 6)},
          _fused_quantized_conv(12, (3, 3), 256, residual=True, relu=False, padding=(1, 1)))
+    # FP8 codes in and out: the float sums round differently on each target, so an FP8 code
+    # may be one step (up to 12.5%) off; float outputs as the plain FP8 cases.
+    F8 = trt.DataType.FP8
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-fp8-3x3-relu-fp8-out",
+         {"x": fp8_codes(2, 5, 9, 10)},
+         _fused_quantized_conv(6, (3, 3), 5, padding=(1, 1), output_scale=0.01,
+                               output_codes=F8, code_type=F8), float8=0.13)
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-fp8-1x1-fp8-residual-relu-fp8-out",
+         {"x": fp8_codes(2, 16, 7, 7), "r": fp8_codes(2, 8, 7, 7)},
+         _fused_quantized_conv(8, (1, 1), 16, residual=True, output_scale=0.02,
+                               residual_scale=0.004, output_codes=F8, code_type=F8),
+         float8=0.13)
+    case(LayerType.FUSED_QUANTIZED_CONVOLUTION, "fqconv-fp8-3x3-residual-half-out",
+         {"x": fp8_codes(2, 8, 9, 9), "r": rand(2, 12, 9, 9, dtype=np.float16)},
+         _fused_quantized_conv(12, (3, 3), 8, residual=True, padding=(1, 1),
+                               output=trt.DataType.HALF, code_type=F8), float16=2e-2)
 
     def _quantized_matmul(shape, op0, op1, per_channel=True, output=trt.DataType.FLOAT,
                           code_type=trt.DataType.INT8, block=0):

@@ -81,9 +81,9 @@ def test_fp8_qdq_cnn_on_the_gpu_matches_the_cpu_target(source):
     engine, _ = build(fp8_cnn(model), flags=[trt.BuilderFlag.FP8], device=trt.DeviceType.GPU,
                       config_hook=only_source(trt.TacticSource[source], fp16=False))
     tactics = _tactics(engine)
-    fp8_tactic = "gpu.quantized_conv_fp8_cublaslt" if source == "CUBLAS_LT" \
-        else "gpu.quantized_conv_fp8_as_half"
-    assert tactics.count(fp8_tactic) == 2, tactics
+    suffix = "_fp8_cublaslt" if source == "CUBLAS_LT" else "_fp8_as_half"
+    # both convolutions, fused with their ReLU (the first with the next FP8 quantize too)
+    assert tactics.count(f"gpu.fused_quantized_conv{suffix}") == 2, tactics
     assert "gpu.quantize_fp8" in tactics, tactics
     x = data.test_x
     got = run(engine, x)

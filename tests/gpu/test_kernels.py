@@ -7,6 +7,7 @@ A GPU tactic without any case it accepts fails the test: new kernels come with c
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -75,7 +76,16 @@ def check_tactic_against_cpu(tactic: Tactic, case: KernelCase) -> bool:
     for index, (g, e) in enumerate(zip(got, expected)):
         assert isinstance(g, cupy.ndarray), f"output {index} is {type(g).__name__}, not CuPy"
         host = cupy.asnumpy(g)
-        e = host_storage(np.asarray(e))  # BF16 / FP8 results: their patterns, compared exactly
+        e = np.asarray(e)
+        if e.dtype == ml_dtypes.float8_e4m3fn and case.tolerance.get("float8"):
+            # FP8 codes quantized from float sums that round differently (the GPU's float32,
+            # the CPU's float64): a code a rounding away from a midpoint is one step off.
+            tol = case.tolerance["float8"]
+            np.testing.assert_allclose(host.view(e.dtype).astype(np.float64),
+                                       e.astype(np.float64), rtol=tol, atol=tol,
+                                       err_msg=f"output {index}")
+            continue
+        e = host_storage(e)  # BF16 / FP8 results: their patterns, compared exactly
         assert host.shape == e.shape, f"output {index}: shape {host.shape} != {e.shape}"
         if e.dtype.kind == "f":
             tol = case.tolerance.get(str(e.dtype), 1e-5 if e.dtype == np.float32 else 2e-2)

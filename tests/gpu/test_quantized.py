@@ -85,7 +85,7 @@ def test_input_quantization_rounds_half_to_even_and_saturates():
     np.testing.assert_array_equal(want[0, :8], [0, 2, 2, 0, -2, -2, 127, -128])
 
 
-@pytest.mark.parametrize("case", CASES[LayerType.FUSED_QUANTIZED_CONVOLUTION],
+@pytest.mark.parametrize("case", _int8_cases(LayerType.FUSED_QUANTIZED_CONVOLUTION),
                          ids=lambda c: c.name)
 def test_fused_convolution_equals_the_cpu_kernel_bit_for_bit(case):
     """INT8 codes (requantized), and HALF or FLOAT outputs with residual and ReLU: the same

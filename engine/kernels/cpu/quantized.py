@@ -11,11 +11,12 @@ holds those exactly), else in float64 (exact below 2**53; FP8 products too). Sca
 along the reduced axes (block scales) and weight-only layers dequantize the weights first, as
 TensorRT does for INT4 weights.
 
-The fused layer (INT8 or FP8 codes, a per-channel weight scale) computes its epilogue in float32 in a
-fixed order, ``((float32(sum) * float32(input_scale * kernel_scale)) + bias) + residual``, then
-the activation and the quantization of ``Quantize`` layers (divide by the scale, round half
-to even, saturate): each step one IEEE float32 rounding, which the GPU tactic repeats with
-the same operations, so the two agree bit for bit.
+The fused layer (INT8 or FP8 codes, a per-channel weight scale) computes its epilogue in
+float32 in a fixed order, ``((float32(sum) * float32(input_scale * kernel_scale)) + bias) +
+residual``, then the activation and the quantization of ``Quantize`` layers (divide by the
+scale, round half to even, saturate): each step one IEEE float32 rounding, which the GPU
+tactic repeats with the same operations, so the two agree bit for bit (for INT8; FP8 sums
+differ in their float rounding first).
 """
 
 from __future__ import annotations

@@ -48,9 +48,10 @@ from engine.types import DataType, nptype
 
 
 def _output_type(layer: IQuantizedConvolutionLayer) -> DataType:
-    """INT8 where the layer requantizes its result, else its float output type."""
+    """The codes where the layer requantizes its result (INT8 for this tactic; FP8 codes are
+    refused), else its float output type."""
     if _output_scale(layer) > 0:
-        return DataType.INT8
+        return DataType(getattr(layer, "output_codes", DataType.INT8))
     return DataType(layer.output_type)
 
 

@@ -41,6 +41,7 @@ is their first check.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import cupy
 import ml_dtypes
@@ -53,6 +54,7 @@ from engine.kernels.cpu.quantized import (
     output_channel_axis,
 )
 from engine.kernels.cpu.shape_quantize import broadcast_scale
+from engine.kernels.fp8_source import CONVERSIONS
 from engine.kernels.gpu import cublaslt, fp8
 from engine.kernels.gpu.capabilities import contiguous
 from engine.kernels.gpu.gemm import batched_matmul, half_matmul_nt_float, int8_matmul_nt
@@ -118,14 +120,20 @@ extern "C" __global__ void engine_int8_rescale(
         if (HAS_BIAS) v = __fadd_rn(v, bias[channel]);
 #if RESIDUAL_CODES  // dequantized as the dequantize layer: T(float32(code) * scale)
         if (HAS_RESIDUAL) {
+#if RESIDUAL_CODES == 2  // FP8 patterns
+            float r = __fmul_rn(engine_fp8_to_float(residual[i]), residual_scale);
+#else
             float r = __fmul_rn((float)residual[i], residual_scale);
+#endif
             v = __fadd_rn(v, HALF_OUT ? h2f(f2h(r)) : r);
         }
 #else
         if (HAS_RESIDUAL) v = __fadd_rn(v, ld(residual[i]));
 #endif
         if (RELU && v < 0.f) v = 0.f;  // NaN passes, as np.maximum lets it
-#if REQUANTIZE
+#if REQUANTIZE == 2  // FP8: divide, then round to nearest even saturating at 448
+        out[i] = engine_float_to_fp8(__fdiv_rn(v, output_scale), 1);
+#elif REQUANTIZE
         int q = __float2int_rn(__fdiv_rn(v, output_scale));  // round half to even
         out[i] = (signed char)min(127, max(-128, q));
 #else
@@ -134,7 +142,10 @@ extern "C" __global__ void engine_int8_rescale(
     }
 }
 """
-_RESCALES: dict[tuple[str, str, bool, bool, bool, bool, bool], cupy.RawKernel] = {}
+_RESCALES: dict[tuple[str, str, bool, bool, bool, int, int], cupy.RawKernel] = {}
+# The code types' numbers in the rescale kernel's REQUANTIZE and RESIDUAL_CODES (0: none).
+_CODE_KINDS = {DataType.INT8: 1, DataType.FP8: 2}
+_CODE_C_TYPES = {0: None, 1: "signed char", 2: "unsigned char"}
 
 
 def _grid(count: int, threads: int = 256) -> tuple[int, ...]:
@@ -148,31 +159,36 @@ def _ceil4(n: int) -> int:
 def rescale(acc: cupy.ndarray, factor: cupy.ndarray, bias: cupy.ndarray | None,
             out_shape: tuple[int, ...], rows: int, cols: int, per_row: bool,
             dtype: DTypeLike, residual: cupy.ndarray | None = None, relu: bool = False,
-            output_scale: float = 0.0, residual_scale: float = 0.0) -> cupy.ndarray:
+            output_scale: float = 0.0, residual_scale: float = 0.0,
+            output_codes: DataType = DataType.INT8,
+            residual_codes: DataType = DataType.INT8) -> cupy.ndarray:
     """The output from INT32 (or float32: FP8) sums ``acc`` ``[..., rows, ld]`` (``cols`` of
     each ``ld`` used): ``acc * factor[channel] + bias[channel] + residual``, channel the row
     (``per_row``) or the column, then ReLU if ``relu``; stored as ``dtype`` (float32 or
     float16, also the C-ordered ``residual``'s type) in ``out_shape``, or with a positive
-    ``output_scale`` as INT8 codes ``clip(rint(y / output_scale), -128, 127)``. With a
-    positive ``residual_scale`` the residual is INT8 codes, added as
-    ``dtype(codes * residual_scale)``."""
-    requantize = output_scale > 0
-    codes = residual is not None and residual_scale > 0
+    ``output_scale`` as ``output_codes``: INT8 ``clip(rint(y / output_scale), -128, 127)``,
+    FP8 ``y / output_scale`` rounded to nearest even, saturating (uint8 patterns). With a
+    positive ``residual_scale`` the residual is ``residual_codes`` (INT8, or FP8 patterns),
+    added as ``dtype(codes * residual_scale)``."""
+    requantize = _CODE_KINDS[DataType(output_codes)] if output_scale > 0 else 0
+    codes = _CODE_KINDS[DataType(residual_codes)] \
+        if residual is not None and residual_scale > 0 else 0
     key = (acc.dtype.name, np.dtype(dtype).name, bias is not None, residual is not None, relu,
            requantize, codes)
     compiled = _RESCALES.get(key)
     if compiled is None:
         ctype = "float" if np.dtype(dtype) == np.float32 else "unsigned short"
         defines = {"ACC": "float" if acc.dtype == np.float32 else "int", "T": ctype,
-                   "OUT": "signed char" if requantize else ctype,
-                   "R": "signed char" if codes else ctype,
+                   "OUT": _CODE_C_TYPES[requantize] or ctype,
+                   "R": _CODE_C_TYPES[codes] or ctype,
                    "HAS_BIAS": int(bias is not None), "HAS_RESIDUAL": int(residual is not None),
-                   "RELU": int(relu), "REQUANTIZE": int(requantize),
-                   "RESIDUAL_CODES": int(codes), "HALF_OUT": int(ctype != "float")}
+                   "RELU": int(relu), "REQUANTIZE": requantize,
+                   "RESIDUAL_CODES": codes, "HALF_OUT": int(ctype != "float")}
         compiled = _RESCALES[key] = cupy.RawKernel(
             "".join(f"#define {k} {v}\n" for k, v in defines.items()) + HALF_PRELUDE +
-            _RESCALE, "engine_int8_rescale")
-    out = cupy.empty(out_shape, np.int8 if requantize else dtype)
+            CONVERSIONS + _RESCALE, "engine_int8_rescale")
+    stored = {0: dtype, 1: np.int8, 2: fp8.STORAGE}[requantize]
+    out = cupy.empty(out_shape, stored)
     if out.size:
         compiled(_grid(out.size), (256,),
                  (acc, factor, factor if bias is None else bias,
@@ -295,11 +311,11 @@ Accumulate = Callable[[IQuantizedConvolutionLayer, cupy.ndarray],
 
 
 def _conv_rescaled(layer: IQuantizedConvolutionLayer, x: cupy.ndarray,
-                   residual: cupy.ndarray | None = None, relu: bool = False,
-                   output_scale: float = 0.0, residual_scale: float = 0.0,
-                   accumulate: Accumulate = conv_int8_accumulators) -> cupy.ndarray:
+                   accumulate: Accumulate = conv_int8_accumulators,
+                   residual: cupy.ndarray | None = None) -> cupy.ndarray:
     """The layer's output for int8 codes ``x`` ``[..., C, H, W]`` (or FP8 codes, with their
-    ``accumulate``): the sums, rescaled with the epilogue (``rescale``) in one kernel."""
+    ``accumulate``): the sums, rescaled with the epilogue (``rescale``) in one kernel — the
+    fused layer's residual, ReLU and requantization too."""
     lead = x.shape[:-3]
     flat = x.reshape((-1,) + x.shape[-3:])
     acc, (oh, ow) = accumulate(layer, flat)
@@ -309,11 +325,21 @@ def _conv_rescaled(layer: IQuantizedConvolutionLayer, x: cupy.ndarray,
     bias = weights_array(layer.bias)
     device_bias = derived_constant(layer, "bias", lambda: bias.astype(np.float32)) \
         if bias.size else None
+    epilogue: dict[str, Any] = {}
+    if isinstance(layer, IFusedQuantizedConvolutionLayer):
+        residual_tensor = layer._inputs[1] if len(layer._inputs) > 1 else None
+        # The residual's codes type (INT8, or FP8 patterns) is the tensor's.
+        residual_codes = residual_tensor.dtype if residual_tensor is not None and \
+            float(layer.residual_scale) > 0 else DataType.INT8
+        epilogue = {"residual": None if residual is None else contiguous(residual),
+                    "relu": layer.activation == ActivationType.RELU,
+                    "output_scale": float(layer.output_scale),
+                    "residual_scale": float(layer.residual_scale),
+                    "output_codes": DataType(layer.output_codes),
+                    "residual_codes": DataType(residual_codes)}
     out = rescale(acc, _factor(layer, per_channel, maps), device_bias,
                   (flat.shape[0], maps, oh, ow), maps, oh * ow, True,
-                  nptype(DataType(layer.output_type)),
-                  None if residual is None else contiguous(residual), relu, output_scale,
-                  residual_scale)
+                  nptype(DataType(layer.output_type)), **epilogue)
     return out.reshape(lead + out.shape[1:])
 
 
@@ -327,13 +353,26 @@ def quantized_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]
     return [_conv_rescaled(layer, x)]
 
 
-def _fused_conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+def _epilogue_fits(layer: ILayer, inputs: list[TensorInfo | None], code_type: DataType
+                   ) -> bool:
+    """The fused layer's epilogue the rescale kernel computes: no activation or ReLU; a
+    residual of the output type, or INT8 / FP8 codes with a residual scale; output codes of
+    ``code_type`` (what the tactic's input codes are: INT8 tactics write INT8)."""
     assert isinstance(layer, IFusedQuantizedConvolutionLayer)
     residual = inputs[1] if len(inputs) > 1 else None
-    return _conv_fits(layer, inputs[:1]) and \
-        layer.activation in (None, ActivationType.RELU) and \
-        (residual is None or residual.dtype == (
-            DataType.INT8 if float(layer.residual_scale) > 0 else DataType(layer.output_type)))
+    if layer.activation not in (None, ActivationType.RELU):
+        return False
+    if float(layer.output_scale) > 0 and DataType(layer.output_codes) != code_type:
+        return False
+    if residual is None:
+        return True
+    if float(layer.residual_scale) > 0:
+        return residual.dtype in (DataType.INT8, DataType.FP8)
+    return residual.dtype == DataType(layer.output_type)
+
+
+def _fused_conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _conv_fits(layer, inputs[:1]) and _epilogue_fits(layer, inputs, DataType.INT8)
 
 
 @kernel(LayerType.FUSED_QUANTIZED_CONVOLUTION, backend="gpu",
@@ -343,9 +382,7 @@ def fused_quantized_convolution(layer: ILayer, inputs: list[cupy.ndarray | None]
     assert isinstance(layer, IFusedQuantizedConvolutionLayer)
     x = inputs[0]
     assert x is not None
-    residual = inputs[1] if len(inputs) > 1 else None
-    return [_conv_rescaled(layer, x, residual, layer.activation == ActivationType.RELU,
-                           float(layer.output_scale), float(layer.residual_scale))]
+    return [_conv_rescaled(layer, x, residual=inputs[1] if len(inputs) > 1 else None)]
 
 
 def _fp8_conv_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
@@ -357,21 +394,35 @@ def _fp8_conv_lt_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
 
 
 def _fp8_convolution(tensor_cores_fp8: bool) -> KernelFn:
-    """The FP8 quantized convolution on FP8 tensor cores (FP16 ones where cuBLASLt has no
-    algorithm), or on FP16 ones with the codes widened (exact), FP32 accumulation."""
+    """The FP8 quantized convolution (plain or fused) on FP8 tensor cores (FP16 ones where
+    cuBLASLt has no algorithm), or on FP16 ones with the codes widened (exact), FP32
+    accumulation."""
     def run(layer: ILayer, inputs: list[cupy.ndarray | None]) -> list[cupy.ndarray]:
         assert isinstance(layer, IQuantizedConvolutionLayer)
         x = inputs[0]
         assert x is not None
-        return [_conv_rescaled(layer, x, accumulate=lambda lay, flat: conv_fp8_accumulators(
-            lay, flat, tensor_cores_fp8))]
+        return [_conv_rescaled(layer, x, lambda lay, flat: conv_fp8_accumulators(
+            lay, flat, tensor_cores_fp8), inputs[1] if len(inputs) > 1 else None)]
     return run
 
 
-kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_fp8_cublaslt",
-       supports=_fp8_conv_lt_fits, source="CUBLAS_LT")(_fp8_convolution(True))
-kernel(LayerType.QUANTIZED_CONVOLUTION, backend="gpu", name="gpu.quantized_conv_fp8_as_half",
-       supports=_fp8_conv_fits, source="CUBLAS")(_fp8_convolution(False))
+def _fused_fp8_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _fp8_conv_fits(layer, inputs[:1]) and _epilogue_fits(layer, inputs, DataType.FP8)
+
+
+def _fused_fp8_lt_fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
+    return _fused_fp8_fits(layer, inputs) and cublaslt.fp8_supported()
+
+
+for _type, _fits_lt, _fits_half in (
+        (LayerType.QUANTIZED_CONVOLUTION, _fp8_conv_lt_fits, _fp8_conv_fits),
+        (LayerType.FUSED_QUANTIZED_CONVOLUTION, _fused_fp8_lt_fits, _fused_fp8_fits)):
+    _prefix = "gpu.fused_quantized_conv" if _type == LayerType.FUSED_QUANTIZED_CONVOLUTION \
+        else "gpu.quantized_conv"
+    kernel(_type, backend="gpu", name=f"{_prefix}_fp8_cublaslt", supports=_fits_lt,
+           source="CUBLAS_LT")(_fp8_convolution(True))
+    kernel(_type, backend="gpu", name=f"{_prefix}_fp8_as_half", supports=_fits_half,
+           source="CUBLAS")(_fp8_convolution(False))
 
 
 # -- matrix multiply ---------------------------------------------------------------------------
