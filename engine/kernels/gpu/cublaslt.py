@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import cupy
 import numpy as np
@@ -190,14 +191,24 @@ def _plan(m: int, k: int, n: int, transposed: bool, epilogue: str, dtype: np.dty
     tf32 = tf32_allowed()
     key = (cupy.cuda.Device().id, m, k, n, transposed, epilogue, np.dtype(dtype).name,
            alignments, tf32)
+    found = _cached(key, lambda: _Plan(m, k, n, transposed, epilogue, np.dtype(dtype),
+                                       alignments, tf32))
+    assert found is None or isinstance(found, _Plan)
+    return found
+
+
+PlanT = TypeVar("PlanT", "_Plan", "_Fp8Plan")
+
+
+def _cached(key: tuple, make: Callable[[], PlanT]) -> PlanT | None:
+    """This thread's plan for ``key``, made once; None (remembered) where the heuristic has
+    no algorithm for it."""
     if key not in _LOCAL.plans:
-        plan = _Plan(m, k, n, transposed, epilogue, np.dtype(dtype), alignments, tf32)
+        plan = make()
         if plan.algorithm is None:
             plan.destroy()
         _LOCAL.plans[key] = plan if plan.algorithm is not None else None
-    found = _LOCAL.plans[key]
-    assert found is None or isinstance(found, _Plan)
-    return found
+    return _LOCAL.plans[key]  # type: ignore[return-value]
 
 
 def _fits(layer: ILayer, inputs: list[TensorInfo | None]) -> bool:
@@ -329,12 +340,7 @@ class _Fp8Plan:
 
 def _fp8_plan(m: int, k: int, n: int, batch: int, strides: tuple[int, int]) -> _Fp8Plan | None:
     key = ("fp8", cupy.cuda.Device().id, m, k, n, batch, strides)
-    if key not in _LOCAL.plans:
-        plan = _Fp8Plan(m, k, n, batch, strides)
-        if plan.algorithm is None:
-            plan.destroy()
-        _LOCAL.plans[key] = plan if plan.algorithm is not None else None
-    found = _LOCAL.plans[key]
+    found = _cached(key, lambda: _Fp8Plan(m, k, n, batch, strides))
     assert found is None or isinstance(found, _Fp8Plan)
     return found
 
