@@ -3,6 +3,8 @@ normalization (layer, instance, group)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from engine.kernels.registry import kernel
@@ -12,22 +14,28 @@ from engine.network.shapes import axes_from_mask
 from engine.types import DataType
 
 
+def lrn_window_sums(xp: Any, squares: Any, half: int) -> Any:
+    """The sums of ``squares`` (channels first, float32) over each channel's window of
+    ``half`` channels either side, clipped at the ends, by differences of a cumulative sum:
+    with ``extended[j] = cumulative[clip(j - half, 0, C)]`` (the zero-led cumulative sum),
+    channel c's window is ``extended[c + 2 half + 1] - extended[c]``. Slices only (NumPy or
+    CuPy: nothing read on the host, so the GPU kernel can be captured)."""
+    channels, rest = squares.shape[0], squares.shape[1:]
+    cumulative = xp.cumsum(squares, axis=0, dtype=np.float32)
+    extended = xp.concatenate([xp.zeros((half + 1,) + rest, np.float32), cumulative,
+                               xp.broadcast_to(cumulative[-1:], (half + 1,) + rest)])
+    return extended[2 * half + 1:2 * half + 1 + channels] - extended[:channels]
+
+
 @kernel(LayerType.LRN, backend="cpu", name="cpu.lrn_cumsum")
 def lrn(layer: ILayer, inputs: list[np.ndarray]) -> list[np.ndarray]:
     assert isinstance(layer, ILRNLayer)
     (x,) = inputs
     data = x.astype(np.float32, copy=False)
     axis = x.ndim - 3
-    channels = x.shape[axis]
     half = (layer.window_size - 1) // 2
-    # Window sums of squares by differences of a zero-led cumulative sum along the channels.
     squares = np.moveaxis(data * data, axis, 0)
-    cumulative = np.concatenate([np.zeros((1,) + squares.shape[1:], np.float32),
-                                 np.cumsum(squares, axis=0, dtype=np.float32)])
-    c = np.arange(channels)
-    upper = np.minimum(c + half + 1, channels)
-    lower = np.maximum(c - half, 0)
-    sums = np.moveaxis(cumulative[upper] - cumulative[lower], 0, axis)
+    sums = np.moveaxis(lrn_window_sums(np, squares, half), 0, axis)
     denominator = (np.float32(layer.k) + np.float32(layer.alpha / layer.window_size) * sums)
     out = data / denominator ** np.float32(layer.beta)
     return [out.astype(x.dtype, copy=False)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
+from engine.kernels.cpu.spatial_norm import lrn_window_sums
 from engine.kernels.gpu.capabilities import both, device_types_only
 from engine.kernels.registry import kernel
 from engine.network.layer import ILayer, LayerType, TensorInfo
@@ -87,18 +88,9 @@ def lrn(layer: ILayer, inputs: list[cupy.ndarray]) -> list[cupy.ndarray]:
     (x,) = inputs
     data = x.astype(cupy.float32, copy=False)
     axis = x.ndim - 3
-    channels = x.shape[axis]
     half = (layer.window_size - 1) // 2
     squares = cupy.moveaxis(data * data, axis, 0)
-    rest = squares.shape[1:]
-    # cumulative[i]: the sum of the first i squares, clamped at both ends so that
-    # extended[j] = cumulative[clip(j - half, 0, C)]; channel c's window is then
-    # extended[c + 2 half + 1] - extended[c] (slices only: nothing read on the host).
-    cumulative = cupy.cumsum(squares, axis=0, dtype=cupy.float32)
-    extended = cupy.concatenate([cupy.zeros((half + 1,) + rest, cupy.float32), cumulative,
-                                 cupy.broadcast_to(cumulative[-1:], (half + 1,) + rest)])
-    sums = cupy.moveaxis(extended[2 * half + 1:2 * half + 1 + channels] -
-                         extended[:channels], 0, axis)
+    sums = cupy.moveaxis(lrn_window_sums(cupy, squares, half), 0, axis)
     out = cupy.empty(x.shape, x.dtype)
     _lrn(x, sums, np.float32(layer.k), np.float32(layer.alpha / layer.window_size),
          np.float32(layer.beta), out)
