@@ -1,10 +1,10 @@
 """Real models on the GPU target against PyTorch in the same process: ResNet-50 (torchvision,
 random weights) and a BERT-base-like encoder (12 layers, hidden 768, 12 heads, sequence 128),
 exported to ONNX with ``torch.onnx.export`` (Identity nodes kept), parsed with our
-``OnnxParser``, built FP16 (and FP32 with ``--precisions fp16,fp32``) for the GPU and run with
-CUDA graphs on the caller's buffers; peers: PyTorch eager and ``torch.compile`` (default and
-reduce-overhead) in the same precision on the same weights and inputs (TF32 off everywhere
-unless ``--tf32``).
+``OnnxParser``, built FP16 (and FP32 or BF16 with ``--precisions fp16,fp32,bf16``) for the
+GPU and run with CUDA graphs on the caller's buffers; peers: PyTorch eager and
+``torch.compile`` (default and reduce-overhead) in the same precision on the same weights and
+inputs (TF32 off everywhere unless ``--tf32``).
 
     python benchmarks/gpu_models.py                      # everything (needs a GPU, minutes)
     python benchmarks/gpu_models.py --models bert --batches 1 --compile none
@@ -120,7 +120,13 @@ def without_identities(onnx_bytes: bytes) -> bytes:
     return model.SerializeToString()
 
 
-def build_plan(onnx_bytes: bytes, fp16: bool, cache: bytes = b""
+# The builder flag each precision allows (the network stays as exported: FP32, weakly typed)
+# and the peers' type.
+_FLAGS = {"fp32": None, "fp16": trt.BuilderFlag.FP16, "bf16": trt.BuilderFlag.BF16}
+_PEER_TYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def build_plan(onnx_bytes: bytes, precision: str, cache: bytes = b""
                ) -> tuple[bytes, float, bytes]:
     """(plan, seconds from parse to plan, the timing cache after the build). ``cache``: a
     serialized timing cache to start from (empty: cold)."""
@@ -132,8 +138,9 @@ def build_plan(onnx_bytes: bytes, fp16: bool, cache: bytes = b""
         raise RuntimeError("the ONNX export did not parse")
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.GPU
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
+    flag = _FLAGS[precision]
+    if flag is not None:
+        config.set_flag(flag)
     if not TF32:  # TensorRT's default allows TF32; the peers run with it off unless --tf32
         config.clear_flag(trt.BuilderFlag.TF32)
     timing = config.create_timing_cache(cache)
@@ -179,7 +186,7 @@ def used_bytes() -> int:
 
 
 def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int,
-          strip: bool = False, fp16: bool = True, warm: bool = False) -> list[str]:
+          strip: bool = False, precision: str = "fp16", warm: bool = False) -> list[str]:
     torch.manual_seed(0)
     model, sample = make()
     model.eval()
@@ -189,9 +196,9 @@ def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int,
         if strip:
             onnx_bytes = without_identities(onnx_bytes)
     before = used_bytes()
-    plan, build_s, cache = build_plan(onnx_bytes, fp16)
+    plan, build_s, cache = build_plan(onnx_bytes, precision)
     held_mb = (used_bytes() - before) / 2**20  # what the build left allocated
-    warm_s = build_plan(onnx_bytes, fp16, cache)[1] if warm else None
+    warm_s = build_plan(onnx_bytes, precision, cache)[1] if warm else None
     before = used_bytes()
     engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(plan)
     weights_mb = (used_bytes() - before) / 2**20
@@ -214,9 +221,9 @@ def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int,
     engine_ms = time_ms(run_engine, runs)
     ours = dy.float().cpu().numpy()
 
-    half = model.half().cuda() if fp16 else model.float().cuda()
-    tx = x.cuda() if not x.dtype.is_floating_point else x.cuda().to(
-        torch.float16 if fp16 else torch.float32)
+    peer_type = _PEER_TYPES[precision]
+    half = model.to(peer_type).cuda()
+    tx = x.cuda() if not x.dtype.is_floating_point else x.cuda().to(peer_type)
     peers: dict[str, float] = {}
     with torch.no_grad():
         reference = half(tx).float().cpu().numpy()
@@ -234,7 +241,6 @@ def bench(name: str, make: Callable, batch: int, modes: list[str], runs: int,
     error = float(np.linalg.norm(ours.astype(np.float64) - reference) /
                   np.linalg.norm(reference))
     unit = "img/s" if name == "resnet50" else "seq/s"
-    precision = "fp16" if fp16 else "fp32"
     warm_text = "" if warm_s is None else f" (warm cache {warm_s:4.1f} s)"
     lines = [f"{name:<9} b{batch:<3} {precision} engine {engine_ms:8.3f} ms "
              f"{batch * 1000 / engine_ms:9.0f} {unit}  build {build_s:5.1f} s{warm_text}  "
@@ -261,8 +267,8 @@ def main() -> None:
     parser.add_argument("--compile", default="default,reduce-overhead",
                         help="torch.compile modes, or 'none'")
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--precisions", default="fp16", help="fp16,fp32 (peers in the same "
-                                                             "precision, TF32 off for both)")
+    parser.add_argument("--precisions", default="fp16",
+                        help="fp16,fp32,bf16 (peers in the same precision, TF32 off for both)")
     parser.add_argument("--tf32", action="store_true",
                         help="allow TF32 for FP32 products, in the engine and the peers")
     parser.add_argument("--warm-cache", action="store_true",
@@ -287,7 +293,7 @@ def main() -> None:
             for precision in args.precisions.split(","):
                 try:
                     print("\n".join(bench(name, make, batch, modes, args.runs,
-                                          args.strip_identities, precision == "fp16",
+                                          args.strip_identities, precision,
                                           args.warm_cache)), flush=True)
                 except Exception as exc:  # noqa: BLE001 - report and go on with the next one
                     print(f"{name} b{batch} {precision}: FAILED {type(exc).__name__}: {exc}",

@@ -4,7 +4,7 @@
 # tactics not yet run on a GPU, the whole GPU suite, the build-memory diagnosis and the model
 # benchmarks. Logs go to $OUT (the device tool brings them back). Each step has its own time
 # limit, so one that hangs leaves the others their turn.
-#   bash scripts/device_check.sh [unverified|suite|memory|models|int8|all]   (default: all)
+#   bash scripts/device_check.sh [unverified|suite|memory|models|bf16|int8|all]   (default: all)
 set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/device_check}
@@ -39,6 +39,10 @@ if step models; then
     timeout 420 python3 benchmarks/gpu_models.py --precisions fp16,fp32 --warm-cache \
         --compile reduce-overhead 2>&1 | grep -v "Warn\|torch.onnx.export" \
         | tee "$out/models.log"
+fi
+if step bf16; then  # BF16 builds (BuilderFlag.BF16) against PyTorch in bfloat16
+    timeout 420 python3 benchmarks/gpu_models.py --precisions bf16 --compile reduce-overhead \
+        2>&1 | grep -v "Warn\|torch.onnx.export" | tee "$out/bf16.log"
 fi
 if step int8; then
     timeout 150 python3 benchmarks/quantization_bench.py 2>&1 | tee "$out/int8.log"
