@@ -14,6 +14,7 @@ import uvicorn
 
 from server.core.build import BUILD_ISOLATION
 from server.core.dataplane import CONTROL_MODES, DataPlane, ServerSettings
+from server.core.response_cache import CACHE_IMPLEMENTATIONS
 from server.grpc.server import GrpcServer
 from server.rest.app import create_app, create_metrics_app
 
@@ -50,7 +51,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated devices the instance groups may use, e.g. "
                         "'gpu:0,gpu:1'; 'cpu:N' entries are host stand-ins for GPU N "
                         "(default: every visible CUDA device)")
-    return p.parse_args(argv)
+    p.add_argument("--cache-config", action="append", default=[], metavar="CACHE,KEY=VALUE",
+                   help="the response cache, as Triton takes it: 'local,size=<bytes>' keeps up "
+                        "to that many bytes of outputs for the models whose configuration has "
+                        "response_cache { enable: true } (default: no cache)")
+    args = p.parse_args(argv)
+    try:
+        args.response_cache_bytes = response_cache_bytes(args.cache_config)
+    except ValueError as exc:
+        p.error(f"--cache-config: {exc}")
+    return args
+
+
+def response_cache_bytes(entries: list[str]) -> int:
+    """The cache size that ``--cache-config`` entries (``<cache>,<key>=<value>``, repeatable)
+    set; 0 without any."""
+    settings: dict[str, str] = {}
+    for entry in entries:
+        cache, _, setting = entry.partition(",")
+        key, equals, value = setting.partition("=")
+        if cache not in CACHE_IMPLEMENTATIONS:
+            raise ValueError(f"{entry!r}: unknown cache {cache!r}; this server has "
+                             f"{list(CACHE_IMPLEMENTATIONS)}")
+        if not equals or key != "size":
+            raise ValueError(f"{entry!r}: expected {cache},size=<bytes>")
+        settings[key] = value
+    if "size" not in settings:
+        return 0
+    size = settings["size"]
+    if not size.isdigit() or int(size) == 0:
+        raise ValueError(f"size {size!r} must be a positive number of bytes")
+    return int(size)
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -59,6 +90,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         device=args.device, api_token=args.api_token, max_request_bytes=args.max_request_bytes,
         max_upload_bytes=args.max_upload_bytes, max_queue_size=args.max_queue_size,
         repository_poll_secs=args.repository_poll_secs, build_isolation=args.build_isolation,
+        response_cache_bytes=args.response_cache_bytes,
         visible_devices=None if args.device_list is None
         else tuple(d.strip() for d in args.device_list.split(",") if d.strip()))
 

@@ -11,6 +11,10 @@ readable by Triton's tools::
 An ensemble (``platform: "ensemble"``) declares its inputs and outputs and an
 ``ensemble_scheduling`` of steps (``server.core.ensemble_graph``); it has no model file and no
 instance groups of its own.
+
+``model_warmup`` samples (``server.core.warmup``) run on every execution context when a model
+loads; ``response_cache { enable: true }`` lets the model's responses be kept in the server's
+response cache (``server.core.response_cache``) when the server has one.
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ from typing import Any
 from server.core.datatypes import datatype_from_config, datatype_to_config
 from server.core.ensemble_graph import EnsembleScheduling, EnsembleStep, check_data_flow
 from server.core.errors import InvalidArgument
-from server.core.pbtxt import Schema, read_pbtxt
+from server.core.pbtxt import MapOf, Schema, read_pbtxt
+from server.core.warmup import (
+    SOURCES,
+    WARMUP_INPUT_SCHEMA,
+    WarmupInput,
+    WarmupSample,
+    check_data_file,
+    check_warmup,
+)
 
 _TENSOR: Schema = {"name": str, "data_type": "enum", "dims": [int]}
 SCHEMA: Schema = {
@@ -41,6 +53,9 @@ SCHEMA: Schema = {
     "parameters": "map",
     "ensemble_scheduling": {"step": [{"model_name": str, "model_version": int,
                                       "input_map": "str_map", "output_map": "str_map"}]},
+    "model_warmup": [{"name": str, "batch_size": int, "count": int,
+                      "inputs": MapOf(WARMUP_INPUT_SCHEMA)}],
+    "response_cache": {"enable": bool},
 }
 
 PLATFORMS = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
@@ -112,6 +127,8 @@ class ModelConfig:
     version_policy: VersionPolicy = field(default_factory=VersionPolicy)
     parameters: dict[str, str] = field(default_factory=dict)
     ensemble_scheduling: EnsembleScheduling | None = None  # set iff platform is "ensemble"
+    model_warmup: tuple[WarmupSample, ...] = ()
+    response_cache: bool = False  # response_cache { enable: true }
 
     # -- builder settings, read from parameters ----------------------------------------------
     @property
@@ -152,6 +169,10 @@ class ModelConfig:
             out["backend"] = {p: b for b, p in BACKENDS.items()}[self.platform]
         if self.ensemble_scheduling is not None:
             out["ensemble_scheduling"] = self.ensemble_scheduling.to_json()
+        if self.model_warmup:
+            out["model_warmup"] = [sample.to_json() for sample in self.model_warmup]
+        if self.response_cache:
+            out["response_cache"] = {"enable": True}
         if self.dynamic_batching is not None:
             out["dynamic_batching"] = {
                 "preferred_batch_size": list(self.dynamic_batching.preferred_batch_size),
@@ -245,11 +266,52 @@ def config_from_json(data: Any, model: str) -> ModelConfig:
         outputs=tuple(_tensor(t, where) for t in data.get("output", [])),
         instance_groups=tuple(groups), dynamic_batching=batching, max_queue_size=queue_size,
         version_policy=policy, parameters=parameters,
-        ensemble_scheduling=_ensemble_scheduling(data, platform, where))
+        ensemble_scheduling=_ensemble_scheduling(data, platform, where),
+        model_warmup=_model_warmup(data.get("model_warmup", []), where),
+        response_cache=data.get("response_cache", {}).get("enable", False))
     _check_builder_settings(config, where)
     if config.ensemble_scheduling is not None:
         _check_ensemble(config, data, where)
+    elif config.inputs:
+        check_warmup(config, where)  # else once the engine has completed the configuration
     return config
+
+
+def _model_warmup(samples: list[dict[str, Any]], where: str) -> tuple[WarmupSample, ...]:
+    """The samples as written; ``check_warmup`` checks them against the model's inputs."""
+    out = []
+    for index, data in enumerate(samples):
+        name = data.get("name") or f"sample {index}"
+        at = f"{where}: model_warmup sample '{name}'"
+        batch_size = _int(data.get("batch_size", 1), f"{at}: batch_size")
+        count = _int(data.get("count", 0), f"{at}: count")
+        if batch_size < 1 or count < 0:
+            raise InvalidArgument(f"{at}: batch_size must be >= 1 and count >= 0, got "
+                                  f"{batch_size} and {count}")
+        inputs = []
+        for input_name, spec in data.get("inputs", {}).items():
+            there = f"{at} input '{input_name}'"
+            sources = [s for s in SOURCES if s in spec]
+            if len(sources) != 1 or spec.get(sources[0]) is False:
+                raise InvalidArgument(f"{there}: give exactly one data source: zero_data: "
+                                      f"true, random_data: true or input_data_file "
+                                      f"(given: {sources or 'none'})")
+            if "data_type" not in spec:
+                raise InvalidArgument(f"{there}: needs a data_type")
+            try:
+                datatype = datatype_from_config(spec["data_type"])
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"{there}: {exc}") from None
+            dims = tuple(_int(d, f"{there}: dims") for d in spec.get("dims", []))
+            if any(d < 0 for d in dims):
+                raise InvalidArgument(f"{there}: dims {list(dims)} must be sizes (>= 0); a "
+                                      f"sample has no variable dimensions")
+            data_file = spec.get("input_data_file", "")
+            if sources[0] == "input_data_file":
+                check_data_file(data_file, there)
+            inputs.append((input_name, WarmupInput(datatype, dims, sources[0], data_file)))
+        out.append(WarmupSample(name, batch_size, tuple(inputs), count))
+    return tuple(out)
 
 
 def _ensemble_scheduling(data: dict[str, Any], platform: str,
@@ -279,6 +341,9 @@ def _check_ensemble(config: ModelConfig, data: dict[str, Any], where: str) -> No
     if "dynamic_batching" in data:
         raise InvalidArgument(f"{where}: an ensemble takes no dynamic_batching (its steps' "
                               f"models batch)")
+    if data.get("model_warmup"):
+        raise InvalidArgument(f"{where}: an ensemble takes no model_warmup (its steps' models "
+                              f"warm up)")
     if not config.inputs or not config.outputs:
         raise InvalidArgument(f"{where}: an ensemble must declare its inputs and outputs")
     check_data_flow(config.ensemble_scheduling, [t.name for t in config.inputs],
@@ -335,7 +400,12 @@ def _check_fields(data: Any, schema: Schema, where: str) -> None:
         if key not in schema:
             raise InvalidArgument(f"{where}: unknown field {key!r}; known: {sorted(schema)}")
         kind = schema[key]
-        if kind in ("map", "str_map"):
+        if isinstance(kind, MapOf):
+            if not isinstance(value, dict):
+                raise InvalidArgument(f"{where}: {key} must be an object")
+            for name, item in value.items():
+                _check_fields(item, kind.value, f"{where}: {key} '{name}'")
+        elif kind in ("map", "str_map"):
             if not isinstance(value, dict):
                 raise InvalidArgument(f"{where}: {key} must be an object")
             if kind == "str_map" and any(not isinstance(v, str) for v in value.values()):

@@ -26,6 +26,7 @@ from server.core.codec import (
 from server.core.devices import visible_devices
 from server.core.errors import InvalidArgument, NotFound, PayloadTooLarge, Unauthorized, Unsupported
 from server.core.repository import ModelRepository, check_model_name
+from server.core.response_cache import ResponseCache
 from server.core.shared_memory import CUDA, SYSTEM, SharedMemoryRegistry
 from server.core.statistics import Metrics
 
@@ -52,6 +53,9 @@ class ServerSettings:
     # Where ONNX models are built (server.core.build.BUILD_ISOLATION): "gpu" builds GPU plans
     # in a child process, whose exit returns what the build held on the device.
     build_isolation: str = "gpu"
+    # Bytes of the response cache shared by the models whose configurations enable
+    # response_cache (Triton's --cache-config local,size=N); 0: no cache.
+    response_cache_bytes: int = 0
 
 
 class DataPlane:
@@ -63,11 +67,16 @@ class DataPlane:
             raise ValueError(f"build isolation {settings.build_isolation!r}; expected one of "
                              f"{BUILD_ISOLATION}")
         self.settings = settings
+        if settings.response_cache_bytes < 0:
+            raise ValueError(f"response cache size {settings.response_cache_bytes} bytes; "
+                             f"expected >= 0")
         cache = settings.plan_cache or settings.model_repository / ".plan_cache"
         devices = visible_devices(settings.visible_devices)
+        self.response_cache = (ResponseCache(settings.response_cache_bytes)
+                               if settings.response_cache_bytes else None)
         self.repository = ModelRepository(settings.model_repository, settings.device, cache,
                                           settings.max_queue_size, devices,
-                                          settings.build_isolation)
+                                          settings.build_isolation, self.response_cache)
         self.metrics = Metrics(self.repository.all_statistics, devices)
         self.shared_memory = SharedMemoryRegistry()
         self._ready = False

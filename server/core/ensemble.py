@@ -16,6 +16,11 @@ step's error is the ensemble's, with its status, naming the step and its model.
 
 The ensemble's own statistics count each request once (Triton's way): its duration, one
 execution of the request's batch size, and the compute durations of the steps it ran.
+
+With ``response_cache`` enabled in the ensemble's configuration, whole ensemble responses are
+cached (a hit runs no step); the step models cache by their own configurations. Binding to
+other step model versions than before (a step model reloaded, say) drops what the ensemble
+cached.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from server.core.codec import InferInput, InferOutput, InferRequest, InferRespon
 from server.core.config import ModelConfig, TensorConfig
 from server.core.errors import ServerError, Unavailable
 from server.core.model_io import feeds_from_request, full_shape, metadata_of, requested_outputs
+from server.core.response_cache import ResponseCache, VersionCache
 from server.core.statistics import ModelStatistics
 
 
@@ -55,7 +61,8 @@ Lookup = Callable[[str, int], Servable]
 
 
 class EnsembleVersion:
-    def __init__(self, config: ModelConfig, version: int, lookup: Lookup) -> None:
+    def __init__(self, config: ModelConfig, version: int, lookup: Lookup,
+                 response_cache: ResponseCache | None = None) -> None:
         assert config.ensemble_scheduling is not None
         self.config = config
         self.name = config.name
@@ -64,7 +71,13 @@ class EnsembleVersion:
         self.scheduling = config.ensemble_scheduling
         self._lookup = lookup
         self._checked: tuple[Servable, ...] = ()  # the step models last found consistent
+        # Changes whenever this ensemble binds to other step model versions, nested
+        # ensembles' changes included: what it computes may have changed.
+        self.generation = 0
+        self._generations: tuple[int, ...] = ()  # the nested ensembles' at the last binding
         self._closed = False
+        self._cache = (VersionCache(response_cache, self.stats)
+                       if response_cache is not None and config.response_cache else None)
 
     # -- binding ------------------------------------------------------------------------------
     def bind(self, chain: tuple[str, ...] = ()) -> tuple[Servable, ...]:
@@ -86,11 +99,21 @@ class EnsembleVersion:
                 raise Unavailable(f"{where}: {exc}") from None
             models.append(model)
         bound = tuple(models)
+        generations = tuple(m.generation if isinstance(m, EnsembleVersion) else 0
+                            for m in bound)
         if len(bound) != len(self._checked) or any(
                 a is not b for a, b in zip(bound, self._checked)):
             self._check_steps(bound)
-            self._checked = bound
+            self._rebound(bound, generations)
+        elif generations != self._generations:
+            self._rebound(bound, generations)
         return bound
+
+    def _rebound(self, bound: tuple[Servable, ...], generations: tuple[int, ...]) -> None:
+        if self._checked and self._cache is not None:
+            self._cache.invalidate()
+        self._checked, self._generations = bound, generations
+        self.generation += 1
 
     def _check_steps(self, models: tuple[Servable, ...]) -> None:
         ensemble = self.config
@@ -127,19 +150,29 @@ class EnsembleVersion:
     # -- requests ---------------------------------------------------------------------------
     async def infer(self, request: InferRequest) -> InferResponse:
         start = time.perf_counter_ns()
+        cached = None
         try:
             feeds, batch = feeds_from_request(self.config, request)
             wanted = requested_outputs(self.config, request)
             if self._closed:
                 raise Unavailable(f"model '{self.name}' version {self.version} is unloading")
+            models = self.bind()  # before the cache: a change of step models invalidates it
+            if self._cache is not None:
+                cached = self._cache.lookup(request.inputs, wanted)
+                if cached.outputs is not None:
+                    self.stats.record_request(True, time.perf_counter_ns() - start)
+                    return InferResponse(self.name, str(self.version), cached.outputs,
+                                         request.id)
             declared = {t.name: t.datatype for t in self.config.inputs}
             values = {name: (declared[name], array) for name, array in feeds.items()}
-            compute = await self._run_steps(self.bind(), values, request, wanted)
+            compute = await self._run_steps(models, values, request, wanted)
         except ServerError:
             self.stats.record_request(False, time.perf_counter_ns() - start)
             raise
         types = {t.name: t.datatype for t in self.config.outputs}
         outputs = [InferOutput(name, types[name], values[name][1]) for name in wanted]
+        if self._cache is not None and cached is not None:
+            self._cache.insert(cached, outputs)
         self.stats.record_request(True, time.perf_counter_ns() - start)
         self.stats.record_execution(batch, 1, *compute)
         return InferResponse(self.name, str(self.version), outputs, request.id, compute)
@@ -202,6 +235,8 @@ class EnsembleVersion:
     def close(self) -> None:
         """Stop taking requests; those already running finish."""
         self._closed = True
+        if self._cache is not None:
+            self._cache.close()
 
 
 class _Tensor:

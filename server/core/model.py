@@ -9,15 +9,21 @@ per-thread state, cuBLAS handles for one, per device: a thread bound to one devi
 set). A worker runs its context with the pool's device current and copies the outputs to the
 host. Requests beyond the contexts wait in a bounded queue; past its bound the model answers
 "busy".
+
+Before a version serves, its ``model_warmup`` samples run on every context of every pool, on
+the pools' own worker threads (``warm_up``). With ``response_cache`` enabled, a request whose
+key is cached is answered before admission, without a context; a miss that succeeds is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +36,11 @@ from server.core.config import ModelConfig
 from server.core.devices import Placement
 from server.core.errors import InvalidArgument, ServerBusy, ServerError, Unavailable
 from server.core.model_io import Feeds, feeds_from_request, metadata_of, requested_outputs
+from server.core.response_cache import ResponseCache, VersionCache
 from server.core.statistics import DeviceStatistics, ModelStatistics
+from server.core.warmup import WarmupSample
+
+log = logging.getLogger("server.model")
 
 
 @dataclass
@@ -68,7 +78,7 @@ class InstancePool:
 class ModelVersion:
     def __init__(self, config: ModelConfig, version: int,
                  engines: list[tuple[Placement, trt.ICudaEngine]],
-                 default_queue_size: int) -> None:
+                 default_queue_size: int, response_cache: ResponseCache | None = None) -> None:
         self.config = config
         self.name = config.name
         self.version = version
@@ -87,6 +97,8 @@ class ModelVersion:
         self._batcher: DynamicBatcher | None = None
         self._inputs = {t.name: t for t in config.inputs}
         self._outputs = {t.name: t for t in config.outputs}
+        self._cache = (VersionCache(response_cache, self.stats)
+                       if response_cache is not None and config.response_cache else None)
 
     # -- requests ---------------------------------------------------------------------------
     async def infer(self, request: InferRequest) -> InferResponse:
@@ -97,6 +109,12 @@ class ModelVersion:
         except ServerError:
             self.stats.record_request(False, time.perf_counter_ns() - start)
             raise
+        cached = None
+        if self._cache is not None:
+            cached = self._cache.lookup(request.inputs, wanted)
+            if cached.outputs is not None:
+                self.stats.record_request(True, time.perf_counter_ns() - start)
+                return InferResponse(self.name, str(self.version), cached.outputs, request.id)
         job = Job(feeds, batch, time.perf_counter_ns())
         self._admit()
         try:
@@ -116,6 +134,8 @@ class ModelVersion:
                 self._in_flight -= 1
         outputs = [InferOutput(name, self._outputs[name].datatype, results[name])
                    for name in wanted]
+        if self._cache is not None and cached is not None:
+            self._cache.insert(cached, outputs)
         self.stats.record_request(True, time.perf_counter_ns() - start, queue_ns)
         return InferResponse(self.name, str(self.version), outputs, request.id,
                              job.compute_ns)
@@ -215,6 +235,57 @@ class ModelVersion:
                 results.append(exc)
         return results
 
+    # -- warmup ---------------------------------------------------------------------------------
+    def warm_up(self, samples: Sequence[tuple[WarmupSample, Feeds]]) -> None:
+        """Run each sample ``runs`` times on every execution context, each context on its
+        pool's worker threads, before the version serves (blocking). Statistics count the runs
+        as Triton's do. ``InvalidArgument`` names the sample and the instance that failed."""
+        if not samples:
+            return
+        started = time.perf_counter()
+        for pool in self.pools:
+            contexts = [pool.contexts.get_nowait() for _ in range(pool.count)]
+            try:
+                running = [pool.executor.submit(self._warm_up_context, pool, context, index,
+                                                samples)
+                           for index, context in enumerate(contexts)]
+                wait(running)
+                for future in running:
+                    future.result()  # the first instance's failure, if any
+            finally:
+                for context in contexts:
+                    pool.contexts.put(context)
+        log.info("model '%s' version %d: warmup samples %s ran on %d instances in %.1f ms",
+                 self.name, self.version, [s.name for s, _ in samples], self.instances,
+                 (time.perf_counter() - started) * 1e3)
+
+    def _warm_up_context(self, pool: InstancePool, context: trt.IExecutionContext, index: int,
+                         samples: Sequence[tuple[WarmupSample, Feeds]]) -> None:
+        instance = f"{pool.device.name} #{index}"
+        for sample, feeds in samples:
+            for iteration in range(1, sample.runs + 1):
+                log.debug("model '%s' version %d instance %s is running warmup sample '%s' "
+                          "for iteration %d", self.name, self.version, instance, sample.name,
+                          iteration)
+                start = time.perf_counter_ns()
+                try:
+                    with pool.device.placed(), pool.device.activity.running():
+                        outputs = context.infer(feeds)
+                    inferred = time.perf_counter_ns()
+                    with pool.device.placed():
+                        for array in outputs.values():
+                            pool.device.to_host(array)
+                except trt.EngineError as exc:
+                    raise InvalidArgument(
+                        f"model_warmup sample '{sample.name}' failed on instance {instance} "
+                        f"(inputs {sample.describe()}, batch_size {sample.batch_size}): "
+                        f"{exc}") from None
+                done = time.perf_counter_ns()
+                self.stats.record_execution(sample.batch_size, sample.batch_size, 0,
+                                            inferred - start, done - inferred, pool.stats)
+                for _ in range(sample.batch_size):  # Triton sends batch_size requests
+                    self.stats.record_request(True, done - start)
+
     # -- life cycle ---------------------------------------------------------------------------
     def metadata(self, versions: list[str]) -> dict[str, Any]:
         return metadata_of(self.config, versions)
@@ -223,6 +294,8 @@ class ModelVersion:
         """Stop taking requests; those already running finish."""
         with self._lock:
             self._closed = True
+        if self._cache is not None:
+            self._cache.close()
         if self._batcher is not None:
             self._batcher.close()
         for pool in self.pools:

@@ -14,6 +14,7 @@ know is refused with its line number: a typo never silently becomes a default.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from server.core.errors import InvalidArgument
@@ -22,8 +23,16 @@ from server.core.errors import InvalidArgument
 # string), a nested schema dict (a message), a one-element list of either (repeated),
 # "map" (Triton's map<string, ModelParameter>, written as repeated
 # { key: .. value { string_value: .. } }) or "str_map" (map<string, string>, written as
-# repeated { key: .. value: .. }).
+# repeated { key: .. value: .. }), or a ``MapOf`` (map<string, Message>, written as
+# repeated { key: .. value { .. } }).
 Schema = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """A map from names to messages of ``value``'s schema (``model_warmup``'s ``inputs``)."""
+
+    value: Schema
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+|\#[^\n]*)
@@ -95,9 +104,10 @@ class _Reader:
                 raise InvalidArgument(f"config.pbtxt line {line}: unknown field {name!r}; "
                                       f"known here: {sorted(schema)}")
             field = schema[name]
-            if isinstance(field, str) and field in _MAP_ENTRIES:
+            entry_schema = _map_entry(field)
+            if entry_schema is not None:
                 entries = result.setdefault(name, {})
-                for entry in self.values(_MAP_ENTRIES[field], name):
+                for entry in self.values(entry_schema, name):
                     if "key" not in entry:
                         raise InvalidArgument(f"config.pbtxt line {line}: an entry of map "
                                               f"{name!r} has no key")
@@ -162,6 +172,15 @@ class _Reader:
 
 _MAP_ENTRIES: dict[str, Schema] = {"map": {"key": str, "value": {"string_value": str}},
                                    "str_map": {"key": str, "value": str}}
+
+
+def _map_entry(field: Any) -> Schema | None:
+    """The schema of one entry when ``field`` is a map, else None."""
+    if isinstance(field, MapOf):
+        return {"key": str, "value": field.value}
+    if isinstance(field, str):
+        return _MAP_ENTRIES.get(field)
+    return None
 
 
 def _unquote(text: str) -> str:

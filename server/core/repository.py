@@ -4,10 +4,12 @@
     <repo>/<model>/<version>/model.plan | model.onnx
 
 Loading builds every version the version policy selects, in a worker thread, with one engine
-copy per device its instance groups name. A version that fails (a GPU index that does not
-exist, say) is UNAVAILABLE with its reason and the others serve; a reload that fails entirely
-leaves the versions already serving untouched. Uploads are staged in a hidden directory,
-built, and only then moved into the repository.
+copy per device its instance groups name, and runs its ``model_warmup`` samples on every
+execution context before the version is installed (and so reported ready). A version that
+fails (a GPU index that does not exist, a warmup sample that fails, say) is UNAVAILABLE with
+its reason and the others serve; a reload that fails entirely leaves the versions already
+serving untouched. Uploads are staged in a hidden directory, built, and only then moved into
+the repository.
 
 An ensemble (``platform: "ensemble"``) has no model file; its version directories may be
 empty, or absent (version 1). Loading one first loads the models its steps name that serve
@@ -20,6 +22,7 @@ model makes the ensemble UNAVAILABLE, naming that step, until the model is loade
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import shutil
@@ -43,7 +46,10 @@ from server.core.ensemble import EnsembleVersion, Servable
 from server.core.ensemble_graph import LATEST
 from server.core.errors import InvalidArgument, NotFound, ServerError, Unavailable
 from server.core.model import ModelVersion
+from server.core.response_cache import ResponseCache
+from server.core.warmup import check_warmup, warmup_feeds
 
+log = logging.getLogger("server.repository")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 STAGING = ".staging"
 MODEL_LEVEL = 0  # the key of a failure that concerns the whole model (versions start at 1)
@@ -84,8 +90,10 @@ class ModelEntry:
 class ModelRepository:
     def __init__(self, root: Path, device: str, cache_dir: Path | None,
                  default_queue_size: int, devices: list[Device],
-                 build_isolation: str = "gpu") -> None:
+                 build_isolation: str = "gpu",
+                 response_cache: ResponseCache | None = None) -> None:
         self.root = root
+        self.response_cache = response_cache  # shared by the models that enable caching
         self.build_isolation = build_isolation  # see server.core.build.BUILD_ISOLATION
         self.device = device
         self.devices = devices  # what KIND_GPU instance groups' gpus index
@@ -321,10 +329,11 @@ class ModelRepository:
         built: dict[int, Servable | str] = {}
         for version in selected:
             if config.ensemble_scheduling is not None:
-                built[version] = EnsembleVersion(config, version, self._step_model)
+                self._warn_without_cache(config)
+                built[version] = EnsembleVersion(config, version, self._step_model,
+                                                 self.response_cache)
             else:
-                built[version] = self._build_version(config, autocomplete,
-                                                     model_dir / str(version), version)
+                built[version] = self._build_version(config, autocomplete, model_dir, version)
         return built, signature
 
     def _build_staged(self, name: str, config_text: str | None,
@@ -346,9 +355,10 @@ class ModelRepository:
                                           f"files")
             except ServerError as exc:
                 return {v: str(exc) for v, _ in files}, ()
+            # Warmup data files are read from the repository's model directory.
             built: dict[int, Servable | str] = {
-                version: self._build_version(config, autocomplete, stage / str(version),
-                                             version)
+                version: self._build_version(config, autocomplete, self.root / name, version,
+                                             stage / str(version))
                 for version, _ in files}
             if any(not isinstance(m, str) for m in built.values()):
                 model_dir = self.root / name
@@ -377,9 +387,11 @@ class ModelRepository:
             return config_from_json_text((model_dir / "config.json").read_bytes(), name), False
         return ModelConfig(name=name), True
 
-    def _build_version(self, config: ModelConfig, autocomplete: bool, version_dir: Path,
-                       version: int) -> ModelVersion | str:
-        """A loaded version, or the reason it could not be loaded."""
+    def _build_version(self, config: ModelConfig, autocomplete: bool, model_dir: Path,
+                       version: int, version_dir: Path | None = None) -> ModelVersion | str:
+        """A loaded and warmed-up version, or the reason it could not be loaded;
+        ``version_dir`` (default ``model_dir/<version>``) holds the model file."""
+        version_dir = version_dir or model_dir / str(version)
         try:
             default_kind = ("KIND_GPU" if device_type_for("KIND_AUTO", self.device)
                             == trt.DeviceType.GPU else "KIND_CPU")
@@ -391,12 +403,28 @@ class ModelRepository:
                                             self.build_isolation)
             first = engines[placements[0].device]
             complete = complete_config(config, first, batch_capacity(first), platform)
-            return ModelVersion(complete, version, [(p, engines[p.device]) for p in placements],
-                                self.default_queue_size)
+            check_warmup(complete, f"model '{config.name}' configuration")
+            samples = [(sample, warmup_feeds(complete, sample, model_dir))
+                       for sample in complete.model_warmup]
+            model = ModelVersion(complete, version, [(p, engines[p.device]) for p in placements],
+                                 self.default_queue_size, self.response_cache)
+            self._warn_without_cache(complete)
+            try:
+                model.warm_up(samples)
+            except ServerError:
+                model.close()
+                raise
+            return model
         except ServerError as exc:
             return str(exc)
         except (OSError, trt.EngineError) as exc:
             return f"{type(exc).__name__}: {exc}"
+
+    def _warn_without_cache(self, config: ModelConfig) -> None:
+        if config.response_cache and self.response_cache is None:
+            log.warning("model '%s' enables response_cache, but the server has no response "
+                        "cache (--cache-config local,size=<bytes>): it is not cached",
+                        config.name)
 
 
 def complete_config(config: ModelConfig, engine: trt.ICudaEngine, capacity: int,

@@ -10,6 +10,11 @@ Executions are also counted per device the model's instances are placed on
 counters carry Triton's ``gpu_uuid`` label for instances of KIND_GPU groups). Request counters
 (success, failure, request and queue durations) are counted per model version. An ensemble has
 no instances: its execution counters are its model version's.
+
+Response cache hits count as successful requests (with no queue wait) but not as executions or
+inferences, and add to ``cache_hit``; misses add to ``cache_miss`` (Triton's extension, and its
+``nv_cache_*_per_model`` metrics). A model's warmup runs are counted as requests and
+executions, as Triton counts them.
 """
 
 from __future__ import annotations
@@ -85,6 +90,8 @@ class ModelStatistics:
         self.compute_input = Duration()
         self.compute_infer = Duration()
         self.compute_output = Duration()
+        self.cache_hit = Duration()
+        self.cache_miss = Duration()
         self.inference_count = 0
         self.execution_count = 0
         self.last_inference_ms = 0
@@ -104,6 +111,14 @@ class ModelStatistics:
             if ok:
                 self.queue.add(queue_ns)
             self.last_inference_ms = int(time.time() * 1000)
+
+    def record_cache_hit(self, ns: int) -> None:
+        with self._lock:
+            self.cache_hit.add(ns)
+
+    def record_cache_miss(self, ns: int) -> None:
+        with self._lock:
+            self.cache_miss.add(ns)
 
     def record_execution(self, batch_size: int, requests: int, input_ns: int, infer_ns: int,
                          output_ns: int, on: DeviceStatistics | None = None) -> None:
@@ -127,7 +142,6 @@ class ModelStatistics:
     def to_json(self) -> dict[str, Any]:
         """Triton's ``$model_stat`` object."""
         with self._lock:
-            zero = Duration().to_json()
             return {
                 "name": self.name, "version": self.version,
                 "last_inference": self.last_inference_ms,
@@ -139,7 +153,8 @@ class ModelStatistics:
                     "compute_input": self.compute_input.to_json(),
                     "compute_infer": self.compute_infer.to_json(),
                     "compute_output": self.compute_output.to_json(),
-                    "cache_hit": zero, "cache_miss": zero},
+                    "cache_hit": self.cache_hit.to_json(),
+                    "cache_miss": self.cache_miss.to_json()},
                 "batch_stats": [
                     {"batch_size": size, "compute_input": b.compute_input.to_json(),
                      "compute_infer": b.compute_infer.to_json(),
@@ -159,6 +174,14 @@ _REQUEST_COUNTERS: list[tuple[str, str, Callable[[ModelStatistics], float]]] = [
      "microseconds (includes cached requests)", lambda s: (s.success.ns + s.fail.ns) // 1000),
     ("nv_inference_queue_duration_us", "Cumulative inference queuing duration in microseconds "
      "(includes cached requests)", lambda s: s.queue.ns // 1000),
+    ("nv_cache_num_hits_per_model", "Number of cache hits per model",
+     lambda s: s.cache_hit.count),
+    ("nv_cache_num_misses_per_model", "Number of cache misses per model",
+     lambda s: s.cache_miss.count),
+    ("nv_cache_hit_duration_per_model", "Total cache hit duration per model, in microseconds",
+     lambda s: s.cache_hit.ns // 1000),
+    ("nv_cache_miss_duration_per_model", "Total cache miss (insert+lookup) duration per "
+     "model, in microseconds", lambda s: s.cache_miss.ns // 1000),
 ]
 class _Executions(Protocol):
     """What a DeviceStatistics and a ModelStatistics both count."""

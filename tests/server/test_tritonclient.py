@@ -4,6 +4,7 @@ configuration, repository control with config and files, statistics, and shared 
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,15 @@ from engine.kernels.backends import gpu_available
 from tests.server.conftest import running_server
 
 TOKEN = {"Authorization": "Bearer t0ken"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collect_clients_here() -> Iterator[None]:
+    """A client left in a reference cycle (a traceback's frames) is closed by ``__del__``,
+    which joins its gevent pool: collected later in another thread (a server's worker, in a
+    later test), gevent raises InvalidThreadUseError. Collect them in this thread."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture
