@@ -3,7 +3,8 @@
 import engine as trt
 
 PUBLIC = {
-    'ActivationType', 'BuildError', 'Builder', 'BuilderFlag', 'CalibrationAlgoType',
+    'ActivationType', 'BoundingBoxFormat', 'BuildError', 'Builder', 'BuilderFlag',
+    'CalibrationAlgoType',
     'CumulativeOperation', 'DataType', 'DeviceType', 'DimensionOperation', 'Dims', 'Dims2',
     'Dims3', 'Dims4', 'DimsExprs', 'DimsHW', 'DynamicPluginTensorDesc',
     'ElementWiseOperation', 'EngineError', 'ErrorCode', 'ExecutionError', 'FillOperation',
@@ -12,9 +13,10 @@ PUBLIC = {
     'IConvolutionLayer', 'ICudaEngine', 'ICumulativeLayer', 'IDeconvolutionLayer',
     'IDequantizeLayer', 'IDimensionExpr', 'IEinsumLayer', 'IElementWiseLayer',
     'IEngineInspector', 'IExecutionContext', 'IExprBuilder', 'IFillLayer', 'IGatherLayer',
+    'IGridSampleLayer',
     'IHostMemory', 'IIdentityLayer', 'IInt8Calibrator', 'IInt8EntropyCalibrator',
     'IInt8EntropyCalibrator2', 'IInt8LegacyCalibrator', 'IInt8MinMaxCalibrator',
-    'ILRNLayer', 'ILayer', 'ILogger', 'IMatrixMultiplyLayer', 'INetworkDefinition',
+    'ILRNLayer', 'ILayer', 'ILogger', 'IMatrixMultiplyLayer', 'INMSLayer', 'INetworkDefinition',
     'INonZeroLayer', 'INormalizationLayer', 'IOneHotLayer', 'IOptimizationProfile',
     'IOutputAllocator', 'ISerializationConfig', 'IStreamReader', 'IStreamReaderV2',
     'IPaddingLayer', 'IParametricReLULayer', 'SeekPosition', 'EngineCapability',
@@ -23,7 +25,8 @@ PUBLIC = {
     'IPluginCreatorInterface', 'IPluginCreatorV3One', 'IPluginRegistry',
     'IPluginResourceContext', 'IPluginV3', 'IPluginV3Layer', 'IPluginV3OneBuild',
     'IPluginV3OneCore', 'IPluginV3OneRuntime', 'IPoolingLayer', 'IProfiler', 'IProgressMonitor',
-    'IQuantizeLayer', 'IReduceLayer', 'IResizeLayer', 'IScaleLayer', 'IScatterLayer',
+    'IQuantizeLayer', 'IReduceLayer', 'IResizeLayer', 'IReverseSequenceLayer', 'IScaleLayer',
+    'IScatterLayer',
     'ISelectLayer', 'IShapeLayer', 'IShuffleLayer', 'ISliceLayer', 'ISoftMaxLayer',
     'ISqueezeLayer', 'ITensor', 'ITimingCache', 'ITopKLayer', 'IUnaryLayer',
     'IUnsqueezeLayer', 'InterpolationMode', 'LayerInformationFormat', 'LayerType', 'Logger',

@@ -518,6 +518,72 @@ if hasattr(trt, "PoolingType"):
                                       np.array([1.5], np.float32)))
 
 
+# -- grid sample, non-maximum suppression, reverse sequence -----------------------------------
+if hasattr(trt, "IGridSampleLayer"):
+    def _grid_sample(mode, sample_mode, align_corners):
+        def define(net, t):
+            layer = net.add_grid_sample(t["x"], t["grid"])
+            layer.interpolation_mode, layer.sample_mode = mode, sample_mode
+            layer.align_corners = align_corners
+            return layer
+        return define
+
+    for mode in trt.InterpolationMode:
+        for sample_mode in (trt.SampleMode.FILL, trt.SampleMode.CLAMP, trt.SampleMode.REFLECT):
+            case(LayerType.GRID_SAMPLE, f"grid-sample-{mode.name}-{sample_mode.name}",
+                 {"x": rand(2, 3, 5, 6),
+                  "grid": RNG.uniform(-1.3, 1.3, (2, 4, 3, 2)).astype(np.float32)},
+                 _grid_sample(mode, sample_mode, sample_mode == trt.SampleMode.CLAMP),
+                 float32=1e-5)
+    case(LayerType.GRID_SAMPLE, "grid-sample-f16",
+         {"x": rand(1, 2, 6, 6, dtype=np.float16),
+          "grid": RNG.uniform(-1.1, 1.1, (1, 5, 5, 2)).astype(np.float16)},
+         _grid_sample(trt.InterpolationMode.LINEAR, trt.SampleMode.FILL, False))
+
+    def _boxes(*lead: int, dtype: type = np.float32) -> np.ndarray:
+        xy = RNG.uniform(0, 30, lead + (2,))
+        return np.concatenate([xy, xy + RNG.uniform(2, 10, lead + (2,))], -1).astype(dtype)
+
+    def _nms(limit, iou=None, score=None, fmt=trt.BoundingBoxFormat.CORNER_PAIRS):
+        def define(net, t):
+            def scalar(value, dtype):
+                return net.add_constant((), np.array(value, dtype)).get_output(0)
+            layer = net.add_nms(t["boxes"], t["scores"], scalar(limit, np.int32))
+            if iou is not None:
+                layer.set_input(3, scalar(iou, np.float32))
+            if score is not None:
+                layer.set_input(4, scalar(score, np.float32))
+            layer.bounding_box_format = fmt
+            return layer
+        return define
+
+    case(LayerType.NMS, "nms-shared-boxes",
+         {"boxes": _boxes(2, 40), "scores": RNG.uniform(0, 1, (2, 40, 3)).astype(np.float32)},
+         _nms(5, 0.3, 0.2))
+    case(LayerType.NMS, "nms-per-class-center-sizes",
+         {"boxes": _boxes(1, 30, 4), "scores": RNG.uniform(0, 1, (1, 30, 4)).astype(np.float32)},
+         _nms(3, 0.4, fmt=trt.BoundingBoxFormat.CENTER_SIZES))
+    case(LayerType.NMS, "nms-f16-default-thresholds",
+         {"boxes": _boxes(2, 20, dtype=np.float16),
+          "scores": rand(2, 20, 2, dtype=np.float16)}, _nms(4))
+
+    def _reverse_sequence(batch_axis, sequence_axis):
+        def define(net, t):
+            layer = net.add_reverse_sequence(t["x"], t["lens"])
+            layer.batch_axis, layer.sequence_axis = batch_axis, sequence_axis
+            return layer
+        return define
+
+    case(LayerType.REVERSE_SEQUENCE, "reverse-sequence",
+         {"x": rand(6, 4, 3), "lens": np.array([6, 0, 3, 9], np.int32)},
+         _reverse_sequence(1, 0))
+    case(LayerType.REVERSE_SEQUENCE, "reverse-sequence-batch-first-int64-lengths",
+         {"x": rand(3, 2, 5, dtype=np.int64), "lens": np.array([5, 2, 1], np.int64)},
+         _reverse_sequence(0, 2))
+    case(LayerType.REVERSE_SEQUENCE, "reverse-sequence-bool",
+         {"x": rand(4, 5, dtype=np.bool_), "lens": np.array([4, 3, 2, 1, 0], np.int32)},
+         _reverse_sequence(1, 0))
+
 # -- top-k, cumulative, gather ND, scatter, one-hot, fill, quantize, einsum -------------------
 if hasattr(trt, "TopKOperation"):
     case(LayerType.TOPK, "topk-max", {"x": rand(3, 10)},

@@ -206,15 +206,26 @@ def test_cumprod_as_running_products_of_slices(exclusive, reverse, axis):
     np.testing.assert_allclose(run_model(model, {"x": x})["y"], want, rtol=1e-6)
 
 
+@pytest.mark.parametrize("lengths_at_run_time", [False, True])
 @pytest.mark.parametrize("batch_axis, time_axis", [(1, 0), (0, 1)])
-def test_reverse_sequence_as_element_gather(batch_axis, time_axis):
+def test_reverse_sequence_imports_as_the_layer(batch_axis, time_axis, lengths_at_run_time):
     shape = [4, 3] if time_axis == 0 else [3, 4]
+    lens = np.array([4, 1, 2], np.int64)
+    inputs = [vinfo("x", shape + [2])]
+    if lengths_at_run_time:
+        inputs.append(vinfo("l", [3], TensorProto.INT64))
+        initializers = []
+    else:
+        initializers = [helper.make_tensor("l", TensorProto.INT64, [3], lens)]
     model = make_model([helper.make_node("ReverseSequence", ["x", "l"], ["y"],
                                          batch_axis=batch_axis, time_axis=time_axis)],
-                       [vinfo("x", shape + [2])], [vinfo("y", None)],
-                       [helper.make_tensor("l", TensorProto.INT64, [3], [4, 1, 2])])
+                       inputs, [vinfo("y", None)], initializers)
+    ok, network, _ = parse(model)
+    assert ok
+    (layer,) = [layer for layer in network if isinstance(layer, trt.IReverseSequenceLayer)]
+    assert (layer.batch_axis, layer.sequence_axis) == (batch_axis, time_axis)
     x = np.arange(24, dtype=np.float32).reshape(shape + [2])
-    assert_matches_onnxruntime(model, {"x": x})
+    assert_matches_onnxruntime(model, {"x": x, "l": lens} if lengths_at_run_time else {"x": x})
 
 
 def test_mod_by_infinite_divisor_follows_numpy():

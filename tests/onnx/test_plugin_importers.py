@@ -1,5 +1,6 @@
-"""ONNX ops imported through shipped plugins (GridSample, RoiAlign, NonMaxSuppression) against
-onnx's reference evaluator."""
+"""Sampling and detection ops against onnx's reference evaluator: GridSample and
+NonMaxSuppression (TensorRT's layers where they cover the node, shipped plugins elsewhere),
+RoiAlign and Det (shipped plugins)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,31 @@ def test_grid_sample_2d_matches_reference(mode, padding_mode, align_corners):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def layer_types(model):
+    ok, network, parser = parse(model)
+    assert ok, [str(e) for e in errors(parser)]
+    return {layer.layer_type for layer in network}
+
+
+def test_grid_sample_imports_2d_float_images_as_the_layer_and_the_rest_as_the_plugin():
+    def model(x_shape, x_type=TensorProto.FLOAT, grid_type=TensorProto.FLOAT):
+        grid_shape = [x_shape[0], *x_shape[2:], len(x_shape) - 2]
+        return make_model([helper.make_node("GridSample", ["x", "g"], ["y"], mode="cubic",
+                                            padding_mode="border", align_corners=1)],
+                          [vinfo("x", x_shape, x_type), vinfo("g", grid_shape, grid_type)],
+                          [vinfo("y", None, x_type)])
+
+    ok, network, _ = parse(model([1, 2, 4, 5]))
+    (layer,) = list(network)
+    assert isinstance(layer, trt.IGridSampleLayer)
+    assert (layer.interpolation_mode, layer.sample_mode, layer.align_corners) == \
+        (trt.InterpolationMode.CUBIC, trt.SampleMode.CLAMP, True)
+    assert layer_types(model([1, 2, 4, 5], TensorProto.FLOAT16, TensorProto.FLOAT16)) == \
+        {trt.LayerType.GRID_SAMPLE}
+    for plugin_case in (model([1, 2, 3, 4, 5]), model([1, 2, 4, 5], TensorProto.FLOAT16)):
+        assert layer_types(plugin_case) == {trt.LayerType.PLUGIN_V3}
+
+
 def test_grid_sample_3d_linear_matches_reference():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(1, 2, 3, 4, 5)).astype(np.float32)
@@ -67,6 +93,68 @@ def test_non_max_suppression_matches_reference(center_point_box):
     got = run_model(model, {"b": boxes, "sc": scores})["y"]
     assert 0 < len(want) < 2 * 3 * 6  # some blocks are not full
     np.testing.assert_array_equal(got, want)
+
+
+def nms_model(boxes_shape, scores_shape, inputs=("m", "i", "s"), consts=(), attrs=None):
+    graph_inputs = [vinfo("b", boxes_shape), vinfo("sc", scores_shape)]
+    types = {"m": TensorProto.INT64, "i": TensorProto.FLOAT, "s": TensorProto.FLOAT}
+    graph_inputs += [vinfo(n, [1], types[n]) for n in inputs if n not in
+                     {c.name for c in consts}]
+    node = helper.make_node("NonMaxSuppression", ["b", "sc", *inputs], ["y"], **(attrs or {}))
+    return make_model([node], graph_inputs, [vinfo("y", None, TensorProto.INT64)], consts)
+
+
+def test_non_max_suppression_is_the_layer_regrouped_by_class():
+    model = nms_model([2, 12, 4], [2, 3, 12])
+    types = layer_types(model)
+    assert trt.LayerType.NMS in types and trt.LayerType.PLUGIN_V3 not in types
+    assert trt.LayerType.SCATTER in types  # the rows regrouped by class
+    assert layer_types(nms_model([2, 12, 4], [2, 1, 12])) <= {
+        trt.LayerType.NMS, trt.LayerType.SHUFFLE, trt.LayerType.CAST,
+        trt.LayerType.ELEMENTWISE, trt.LayerType.CONSTANT}  # one class: no regrouping
+
+
+def test_non_max_suppression_thresholds_and_limit_given_at_run_time():
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(0, 10, size=(2, 15, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(1, 5, size=(2, 15, 2))], -1).astype(np.float32)
+    scores = rng.uniform(size=(2, 4, 15)).astype(np.float32)
+    model = nms_model(boxes.shape, scores.shape)
+    reference = ReferenceEvaluator(model)
+    for limit, iou, score in [(3, 0.2, 0.3), (9223372036854775807, 0.5, 0.0), (0, 0.5, 0.0)]:
+        feeds = {"b": boxes, "sc": scores, "m": np.array([limit], np.int64),
+                 "i": np.array([iou], np.float32), "s": np.array([score], np.float32)}
+        want = reference.run(None, feeds)[0]
+        np.testing.assert_array_equal(run_model(model, feeds)["y"], want)
+
+
+def test_non_max_suppression_without_a_score_threshold_keeps_every_score():
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 10, size=(1, 10, 2))
+    boxes = np.concatenate([xy, xy + 2], -1).astype(np.float32)
+    scores = rng.normal(size=(1, 2, 10)).astype(np.float32)  # half of them negative
+    model = nms_model(boxes.shape, scores.shape, inputs=("m", "i"),
+                      consts=[helper.make_tensor("m", TensorProto.INT64, [1], [10]),
+                              helper.make_tensor("i", TensorProto.FLOAT, [1], [0.3])])
+    want = ReferenceEvaluator(model).run(None, {"b": boxes, "sc": scores})[0]
+    got = run_model(model, {"b": boxes, "sc": scores})["y"]
+    assert (scores[want[:, 0], want[:, 1], want[:, 2]] < 0).any()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_non_max_suppression_beyond_the_layers_candidate_limit_takes_the_plugin():
+    rng = np.random.default_rng(6)
+    xy = rng.uniform(0, 100, size=(1, 1700, 2))
+    boxes = np.concatenate([xy, xy + 3], -1).astype(np.float32)
+    scores = rng.uniform(size=(1, 3, 1700)).astype(np.float32)  # 5100 candidates > 5000
+    consts = [helper.make_tensor("m", TensorProto.INT64, [1], [4]),
+              helper.make_tensor("i", TensorProto.FLOAT, [1], [0.1]),
+              helper.make_tensor("s", TensorProto.FLOAT, [1], [0.2])]
+    model = nms_model(boxes.shape, scores.shape, consts=consts, attrs={"center_point_box": 0})
+    types = layer_types(model)
+    assert trt.LayerType.PLUGIN_V3 in types and trt.LayerType.NMS not in types
+    want = ReferenceEvaluator(model).run(None, {"b": boxes, "sc": scores})[0]
+    np.testing.assert_array_equal(run_model(model, {"b": boxes, "sc": scores})["y"], want)
 
 
 def test_roi_align_matches_reference():

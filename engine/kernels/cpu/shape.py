@@ -11,6 +11,7 @@ from engine.kernels.cpu import (  # noqa: F401 - registers the family's other ke
     shape_gather,
     shape_indices,
     shape_quantize,
+    shape_reverse_sequence,
     shape_slice,
 )
 from engine.kernels.registry import kernel

@@ -2,6 +2,8 @@
 
 from engine.kernels.cpu import (  # noqa: F401 - importing registers the kernels
     spatial_conv,
+    spatial_grid_sample,
+    spatial_nms,
     spatial_norm,
     spatial_padding,
     spatial_pooling,

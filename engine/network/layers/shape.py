@@ -3,8 +3,8 @@
 The layer classes live in sibling modules, one concept each: ``shape_of`` (Shape,
 Concatenation), ``shape_reshape`` (Shuffle, Squeeze, Unsqueeze), ``shape_slice``,
 ``shape_gather`` (Gather, Scatter), ``shape_indices`` (OneHot, NonZero), ``shape_fill``,
-``shape_assertion`` and ``shape_quantize``; ``shape_values`` turns shape-tensor inputs into dims
-for any family.
+``shape_assertion``, ``shape_quantize`` and ``shape_reverse_sequence``; ``shape_values``
+turns shape-tensor inputs into dims for any family.
 
 >>> import engine as trt, numpy as np
 >>> network = trt.Builder(trt.Logger()).create_network(0)
@@ -43,6 +43,7 @@ from engine.network.layers.shape_reshape import (
     IUnsqueezeLayer,
     Permutation,
 )
+from engine.network.layers.shape_reverse_sequence import IReverseSequenceLayer
 from engine.network.layers.shape_slice import ISliceLayer, SampleMode
 from engine.types import DataType
 
@@ -52,8 +53,8 @@ if TYPE_CHECKING:
 __all__ = [
     "FillOperation", "GatherMode", "IAssertionLayer", "IConcatenationLayer", "IDequantizeLayer",
     "IFillLayer", "IGatherLayer", "INonZeroLayer", "IOneHotLayer", "IQuantizeLayer",
-    "IScatterLayer", "IShapeLayer", "IShuffleLayer", "ISliceLayer", "ISqueezeLayer",
-    "IUnsqueezeLayer", "Permutation", "SampleMode", "ScatterMode",
+    "IReverseSequenceLayer", "IScatterLayer", "IShapeLayer", "IShuffleLayer", "ISliceLayer",
+    "ISqueezeLayer", "IUnsqueezeLayer", "Permutation", "SampleMode", "ScatterMode",
     "ScatterReduction",
 ]
 
@@ -112,6 +113,12 @@ class ShapeLayers(LayerFamily):
     def add_non_zero(self, input: ITensor) -> INonZeroLayer:  # noqa: A002
         """The coordinates of the non-zero elements of ``input``, [rank, count]."""
         return self._add(INonZeroLayer, [input])
+
+    def add_reverse_sequence(self, input: ITensor,  # noqa: A002
+                             sequence_lens: ITensor) -> IReverseSequenceLayer:
+        """Reverse the first ``sequence_lens[b]`` steps along ``sequence_axis`` (default 0) of
+        each entry ``b`` along ``batch_axis`` (default 1)."""
+        return self._add(IReverseSequenceLayer, input, sequence_lens)
 
     def add_squeeze(self, input: ITensor,  # noqa: A002
                     axes: ITensor) -> ISqueezeLayer:

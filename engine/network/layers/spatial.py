@@ -1,5 +1,6 @@
-"""SpatialLayers: convolution, deconvolution, pooling, padding, resize, LRN, scale and
-normalization (layer, instance, group), mixed into ``INetworkDefinition``.
+"""SpatialLayers: convolution, deconvolution, pooling, padding, resize, LRN, scale,
+normalization (layer, instance, group), grid sampling and non-maximum suppression, mixed into
+``INetworkDefinition``.
 
 Each layer lives in its own module (``spatial_conv``, ``spatial_pooling``, ...); this module
 holds the ``add_*`` methods, with TensorRT 10's names, argument names and defaults.
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.network.layers.family import LayerFamily
 from engine.network.layers.spatial_conv import IConvolutionLayer, IDeconvolutionLayer
+from engine.network.layers.spatial_grid_sample import IGridSampleLayer
+from engine.network.layers.spatial_nms import BoundingBoxFormat, INMSLayer
 from engine.network.layers.spatial_norm import ILRNLayer, INormalizationLayer
 from engine.network.layers.spatial_padding import IPaddingLayer
 from engine.network.layers.spatial_pooling import IPoolingLayer, PoolingType
@@ -37,8 +40,9 @@ if TYPE_CHECKING:
     from engine.network.tensor import ITensor
 
 __all__: list[str] = [
-    "IConvolutionLayer", "IDeconvolutionLayer", "ILRNLayer", "INormalizationLayer",
-    "IPaddingLayer", "IPoolingLayer", "IResizeLayer", "IScaleLayer", "InterpolationMode",
+    "BoundingBoxFormat", "IConvolutionLayer", "IDeconvolutionLayer", "IGridSampleLayer",
+    "ILRNLayer", "INMSLayer", "INormalizationLayer", "IPaddingLayer", "IPoolingLayer",
+    "IResizeLayer", "IScaleLayer", "InterpolationMode",
     "PaddingMode", "PoolingType", "ResizeCoordinateTransformation", "ResizeRoundMode",
     "ResizeSelector", "ScaleMode",
 ]
@@ -114,3 +118,15 @@ class SpatialLayers(LayerFamily):
     ) -> INormalizationLayer:
         """Layer, instance or group normalization over the axes in ``axesMask``."""
         return self._add(INormalizationLayer, input, scale, bias, axesMask)
+
+    def add_grid_sample(self, input: ITensor, grid: ITensor  # noqa: A002
+                        ) -> IGridSampleLayer:
+        """Sample ``input`` [N, C, H, W] at the points of ``grid`` [N, H_out, W_out, 2]
+        (LINEAR interpolation, corners not aligned, FILL with zeros until set otherwise)."""
+        return self._add(IGridSampleLayer, input, grid)
+
+    def add_nms(self, boxes: ITensor, scores: ITensor,
+                max_output_boxes_per_class: ITensor) -> INMSLayer:
+        """Non-maximum suppression per batch item and class; outputs the selected (batch,
+        class, box) rows and their count (thresholds: ``set_input(3 | 4, tensor)``)."""
+        return self._add(INMSLayer, boxes, scores, max_output_boxes_per_class)

@@ -1,4 +1,4 @@
-"""Indexing: Gather*, Scatter*, OneHot, NonZero, TopK, Trilu."""
+"""Indexing: Gather*, Scatter*, OneHot, NonZero, TopK, Trilu, ReverseSequence, TensorScatter."""
 
 from __future__ import annotations
 
@@ -169,26 +169,17 @@ def compress(ctx: ImportContext, node: Node):
 
 @importer("ReverseSequence", since=10)
 def reverse_sequence(ctx: ImportContext, node: Node):
-    """An element gather along the time axis whose indices (built here) reverse the first
-    ``sequence_lens[b]`` steps of each batch entry; the lengths must be known at build time."""
-    x = node.require(0)
-    lens = ctx.require_value(node, 1, "sequence_lens").reshape(-1).astype(np.int64)
-    if any(d < 0 for d in x.shape):
-        node.fail(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "ReverseSequence needs static dimensions")
-    batch_axis = int(node.attr("batch_axis", 1))
-    time_axis = int(node.attr("time_axis", 0))
-    steps = x.shape[time_axis]
-    t = np.arange(steps)[:, None]
-    table = np.where(t < lens[None, :], lens[None, :] - 1 - t, t)  # [time, batch]
-    if time_axis > batch_axis:
-        table = table.T
-    shape = [1] * len(x.shape)
-    shape[time_axis], shape[batch_axis] = steps, len(lens)
-    indices = np.broadcast_to(table.reshape(shape), tuple(x.shape)).astype(np.int64)
-    layer = ctx.network.add_gather_v2(x, ctx.constant(np.ascontiguousarray(indices)),
-                                      trt.GatherMode.ELEMENT)
-    layer.axis = time_axis
-    return [layer.get_output(0)]
+    """An ``IReverseSequenceLayer`` (the lengths may be computed at run time)."""
+    x, lens = node.require(0), node.require(1)
+    if rank(x) < 2:
+        node.fail(ErrorCode.INVALID_NODE, f"ReverseSequence of a rank-{rank(x)} input (rank 2 "
+                                          f"or more)")
+    if rank(lens) != 1:
+        node.fail(ErrorCode.INVALID_NODE, f"sequence_lens of rank {rank(lens)} (1-D)")
+    layer = ctx.network.add_reverse_sequence(x, lens)
+    layer.batch_axis = normalize_axis(node, int(node.attr("batch_axis", 1)), rank(x))
+    layer.sequence_axis = normalize_axis(node, int(node.attr("time_axis", 0)), rank(x))
+    return [output_of(layer)]
 
 
 @importer("TensorScatter", since=24)

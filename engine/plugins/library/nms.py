@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.kernels.cpu.spatial_nms import best_first, greedy_keep
 from engine.plugins.dimensions import DimsExprs
 from engine.plugins.interfaces import PluginFieldType
 from engine.plugins.library.base import (
@@ -49,27 +50,6 @@ def _pairwise_iou(xp: Any, boxes: Any) -> Any:
     area = (x2 - x1) * (y2 - y1)
     union = area[:, None] + area[None] - inter
     return xp.where(union > 0, inter / xp.where(union > 0, union, 1), 0.0)
-
-
-def greedy_keep(suppresses: np.ndarray, limit: int) -> list[int]:
-    """Greedy suppression over candidates sorted best first: ``suppresses[i, j]`` says a kept
-    candidate ``i`` removes candidate ``j``; the positions kept, at most ``limit``."""
-    removed = np.zeros(len(suppresses), bool)
-    kept: list[int] = []
-    for i in range(len(suppresses)):
-        if len(kept) == limit:
-            break
-        if removed[i]:
-            continue
-        kept.append(i)
-        removed |= suppresses[i]
-    return kept
-
-
-def best_first(xp: Any, scores: Any) -> Any:
-    """Positions of ``scores`` by descending score, ties by position."""
-    return xp.lexsort(xp.stack([xp.arange(scores.size, dtype=xp.float64),
-                                -scores.astype(xp.float64)]))
 
 
 def efficient_nms(boxes: Any, scores: Any, *, score_threshold: float,

@@ -1,6 +1,7 @@
 """``NonMaxSuppression_TRT``: ONNX's ``NonMaxSuppression`` (unlike ``EfficientNMS_TRT``: per
 batch and class, boxes selected greedily by score, reported as [batch, class, box] index
-triples), with fixed-size outputs.
+triples), with fixed-size outputs. It runs ``INMSLayer``'s selection; the ONNX parser takes it
+where that layer does not serve (dynamic dimensions, more candidates than its limit).
 
 Inputs: ``boxes`` [B, N, 4], ``scores`` [B, C, N]. Outputs: ``selected`` [B * C * K, 3] INT64
 and ``valid`` [B * C * K] BOOL, K = min(``max_output_boxes_per_class``, N): block (b, c) holds
@@ -19,65 +20,32 @@ from typing import Any
 
 import numpy as np
 
+from engine.kernels.cpu.spatial_nms import select_boxes
 from engine.plugins.dimensions import DimsExprs
 from engine.plugins.interfaces import PluginFieldType
-from engine.plugins.library.base import (
-    LibraryPlugin,
-    array_module,
-    host_numpy,
-    register_library_plugin,
-)
-from engine.plugins.library.nms import best_first, greedy_keep
+from engine.plugins.library.base import LibraryPlugin, array_module, register_library_plugin
 from engine.types import DataType
-
-
-def _corners(xp: Any, boxes: Any, center_point_box: int) -> Any:
-    """[x_min, y_min, x_max, y_max] of each box (float64)."""
-    b = boxes.astype(xp.float64)
-    if center_point_box:
-        x, y, w, h = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-        return xp.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], axis=1)
-    y1, x1, y2, x2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    return xp.stack([xp.minimum(x1, x2), xp.minimum(y1, y2), xp.maximum(x1, x2),
-                     xp.maximum(y1, y2)], axis=1)
-
-
-def _overlaps(xp: Any, boxes: Any, threshold: float) -> Any:
-    """Whether the IoU of each pair of ``boxes`` is above ``threshold`` (ONNX's rule: no
-    overlap, or an empty box, never suppresses): [n, n]."""
-    iw = xp.minimum(boxes[:, None, 2], boxes[None, :, 2]) - \
-        xp.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    ih = xp.minimum(boxes[:, None, 3], boxes[None, :, 3]) - \
-        xp.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    inter = xp.where((iw > 0) & (ih > 0), iw * ih, 0.0)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area[:, None] + area[None] - inter
-    ok = (inter > 0) & (area[:, None] > 0) & (area[None] > 0) & (union > 0)
-    return ok & (inter / xp.where(ok, union, 1.0) > threshold)
 
 
 def onnx_nms(boxes: Any, scores: Any, *, max_output_boxes_per_class: int,
              iou_threshold: float, score_threshold: float | None, center_point_box: int
              ) -> tuple[Any, Any]:
-    """On NumPy or CuPy arrays: overlaps are computed where the boxes are; the greedy pass
-    reads them on the host."""
+    """On NumPy or CuPy arrays: ``INMSLayer``'s selection (``select_boxes``, without its
+    candidate limit) on the scores as [B, N, C], its rows regrouped by class."""
     xp = array_module(scores)
     batches, classes, count = scores.shape
     k = min(max_output_boxes_per_class, count)
+    rows = select_boxes(xp, boxes, xp.moveaxis(scores, 1, 2),
+                        max_per_class=max_output_boxes_per_class, iou_threshold=iou_threshold,
+                        score_threshold=score_threshold, center_sizes=bool(center_point_box),
+                        candidate_limit=None)
     selected = np.zeros((batches, classes, k, 3), np.int64)
     valid = np.zeros((batches, classes, k), bool)
-    for b in range(batches):
-        corners = _corners(xp, boxes[b], center_point_box)
-        for c in range(classes):
-            s = scores[b, c]
-            order = best_first(xp, s)
-            if score_threshold is not None:
-                order = order[s[order] > score_threshold]
-            order_host = host_numpy(order)
-            kept = order_host[greedy_keep(host_numpy(
-                _overlaps(xp, corners[order], iou_threshold)), k)]
-            selected[b, c, :len(kept)] = [(b, c, int(i)) for i in kept]
-            valid[b, c, :len(kept)] = True
+    filled = np.zeros((batches, classes), np.int64)
+    for b, c, box in rows:  # by batch, then score: in selection order within each class
+        selected[b, c, filled[b, c]] = (b, c, box)
+        valid[b, c, filled[b, c]] = True
+        filled[b, c] += 1
     return xp.asarray(selected.reshape(-1, 3)), xp.asarray(valid.reshape(-1))
 
 
