@@ -18,14 +18,14 @@ want=${1:-all}
 if step unverified; then  # written without a GPU (2026-12-06): TF32, INT8 residual codes,
     # INT8 max pooling, the int8-residual kernel cases, FP8 and weight-only layers
     timeout 420 python3 -m pytest -q -p no:cacheprovider tests/gpu/test_fp8.py \
-        tests/gpu/test_layers_gpu.py \
+        tests/gpu/test_layers_gpu.py tests/gpu/test_detection_layers_gpu.py \
         tests/gpu/test_spatial_resize_gpu.py tests/gpu/test_tf32.py \
         tests/gpu/test_layout_kernels.py tests/gpu/test_cudnn_quantized.py \
         tests/gpu/test_quantized.py tests/gpu/test_cudnn.py tests/gpu/test_refit_gpu.py \
         tests/gpu/test_bf16.py tests/gpu/test_runtime.py tests/gpu/test_plugins.py 2>&1 \
         | tee "$out/unverified.log" | tail -25
     timeout 170 python3 -m pytest -q -p no:cacheprovider tests/gpu/test_kernels.py \
-        -k "quantize or cast or pool or reduce or bf16 or deconv or lrn or non_zero or assert" 2>&1 | tee -a "$out/unverified.log" | tail -8
+        -k "quantize or cast or pool or reduce or bf16 or deconv or lrn or non_zero or assert or grid or nms or reverse" 2>&1 | tee -a "$out/unverified.log" | tail -8
 fi
 if step suite; then
     timeout 300 python3 -m pytest -q -p no:cacheprovider tests/gpu \
