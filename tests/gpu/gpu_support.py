@@ -44,6 +44,26 @@ def run_on_both(define: Define, inputs: Mapping[str, np.ndarray], **kwargs: Any
     return ([by_gpu[f"out{i}"] for i in range(count)], [by_cpu[f"out{i}"] for i in range(count)])
 
 
+class DeviceAllocator(trt.IOutputAllocator):
+    """An output allocator handing out CuPy device buffers; keeps the last buffer and the
+    shape it was told (for data-dependent outputs on the GPU)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer: Any = None
+        self.shape: tuple[int, ...] | None = None
+
+    def reallocate_output(self, tensor_name: str, memory: int, size: int, alignment: int
+                          ) -> int:
+        import cupy
+
+        self.buffer = cupy.empty(max(size, 1), cupy.uint8)
+        return int(self.buffer.data.ptr)
+
+    def notify_shape(self, tensor_name: str, shape: Any) -> None:
+        self.shape = tuple(shape)
+
+
 def only_source(source: trt.TacticSource, fp16: bool) -> Any:
     """A config hook: ``source`` as the only tactic source (so a layer it serves must take
     its tactic; tactics of no source stay allowed), FP16 allowed or not."""

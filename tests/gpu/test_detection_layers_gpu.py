@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 
 import engine as trt
 from engine.kernels.backends import gpu_available
-from tests.gpu.gpu_support import build_gpu_engine, run_on_both
+from tests.gpu.gpu_support import DeviceAllocator, build_gpu_engine, run_on_both
 
 cupy = pytest.importorskip("cupy")
 pytestmark = pytest.mark.skipif(not gpu_available(), reason="needs a GPU")
@@ -65,25 +65,13 @@ def test_nms_output_through_infer_and_an_output_allocator():
     engine = build_gpu_engine(_nms, inputs)
     assert not engine.create_execution_context().use_cuda_graphs
 
-    class Allocator(trt.IOutputAllocator):
-        def __init__(self):
-            super().__init__()
-            self.buffer, self.shape = None, None
-
-        def reallocate_output(self, tensor_name, memory, size, alignment):
-            self.buffer = cupy.empty(max(size, 1), cupy.uint8)
-            return self.buffer.data.ptr
-
-        def notify_shape(self, tensor_name, shape):
-            self.shape = tuple(shape)
-
     context = engine.create_execution_context()
     device = {name: cupy.asarray(array) for name, array in inputs.items()}
     for name, array in device.items():
         context.set_tensor_address(name, array.data.ptr)
     device_count = cupy.zeros((), cupy.int32)
     context.set_tensor_address("out1", device_count.data.ptr)
-    allocator = Allocator()
+    allocator = DeviceAllocator()
     assert context.set_output_allocator("out0", allocator)
     assert context.execute_async_v3(0)
     cupy.cuda.Stream.null.synchronize()

@@ -10,7 +10,7 @@ import pytest
 
 import engine as trt
 from engine.kernels.backends import gpu_available
-from tests.gpu.gpu_support import build_gpu_engine, run_on_both
+from tests.gpu.gpu_support import DeviceAllocator, build_gpu_engine, run_on_both
 
 cupy = pytest.importorskip("cupy")
 pytestmark = pytest.mark.skipif(not gpu_available(), reason="needs a GPU")
@@ -49,19 +49,7 @@ def test_non_zero_output_through_infer_and_an_output_allocator():
     got = context.infer({"x": x})["out0"]
     np.testing.assert_array_equal(cupy.asnumpy(got), np.array(np.nonzero(x), np.int64))
 
-    class Allocator(trt.IOutputAllocator):
-        def __init__(self):
-            super().__init__()
-            self.buffer, self.shape = None, None
-
-        def reallocate_output(self, tensor_name, memory, size, alignment):
-            self.buffer = cupy.empty(max(size, 1), cupy.uint8)
-            return self.buffer.data.ptr
-
-        def notify_shape(self, tensor_name, shape):
-            self.shape = tuple(shape)
-
-    allocator = Allocator()
+    allocator = DeviceAllocator()
     dx = cupy.asarray(x)
     context = engine.create_execution_context()
     context.set_tensor_address("x", dx.data.ptr)

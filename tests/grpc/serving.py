@@ -79,13 +79,15 @@ class RunningServer:
 @contextmanager
 def running_server(repository: Path, load: tuple[str, ...] = ("add_sub", "identity_int32"),
                    api_token: str | None = None, max_request_bytes: int = 64 << 20,
+                   settings_extra: dict[str, Any] | None = None,
                    **grpc_options: Any) -> Iterator[RunningServer]:
     """REST and gRPC over one data plane in explicit model-control mode, with ``load``
-    loaded; both stopped on exit."""
+    loaded (``settings_extra``: more ``ServerSettings`` fields); both stopped on exit."""
     settings = ServerSettings(model_repository=repository, model_control_mode="explicit",
                               device="cpu", api_token=api_token,
                               max_request_bytes=max_request_bytes,
-                              plan_cache=repository.parent / "plan_cache")
+                              plan_cache=repository.parent / "plan_cache",
+                              **(settings_extra or {}))
     plane = DataPlane(settings)
     http_port = free_port()
     rest = uvicorn.Server(uvicorn.Config(create_app(plane), host="127.0.0.1", port=http_port,

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,6 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from server.__main__ import parse_args
 from server.core.codec import InferInput, InferOutput, InferRequest
@@ -31,10 +27,8 @@ from server.core.dataplane import DataPlane, ServerSettings
 from server.core.response_cache import ResponseCache, request_key
 from server.grpc._generated import grpc_service_pb2 as pb
 from server.grpc._generated import grpc_service_pb2_grpc as pb_grpc
-from server.grpc.server import GrpcServer
-from server.rest.app import create_app
-from tests.grpc.serving import RunningServer
-from tests.server.conftest import ADD_SUB_CONFIG, free_port, json_input, write_model
+from tests.grpc.serving import RunningServer, running_server
+from tests.server.conftest import ADD_SUB_CONFIG, json_input, write_model
 from tests.server.test_rest import binary_request, split_binary_response
 
 CACHED = "response_cache { enable: true }"
@@ -60,37 +54,10 @@ def write_repository(root: Path, plans: dict[str, bytes]) -> Path:
     return root
 
 
-@contextmanager
-def serving(repository: Path, cache_bytes: int) -> Iterator[RunningServer]:
+def serving(repository: Path, cache_bytes: int) -> Any:
     """REST and gRPC over one data plane with a response cache, every model loaded."""
-    plane = DataPlane(ServerSettings(model_repository=repository, model_control_mode="explicit",
-                                     device="cpu", plan_cache=repository.parent / "plan_cache",
-                                     response_cache_bytes=cache_bytes))
-    http_port = free_port()
-    rest = uvicorn.Server(uvicorn.Config(create_app(plane), host="127.0.0.1", port=http_port,
-                                         log_level="error"))
-    grpc_server = GrpcServer(plane, host="127.0.0.1", port=0)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="cache-test-server", daemon=True)
-    thread.start()
-    server = RunningServer(plane, grpc_server, http_port, loop)
-    rest_task = asyncio.run_coroutine_threadsafe(rest.serve(), loop)
-    try:
-        deadline = time.monotonic() + 30
-        while not rest.started:
-            assert not rest_task.done() and time.monotonic() < deadline, "REST did not start"
-            time.sleep(0.02)
-        server.call(grpc_server.start())
-        for name in MODELS:
-            server.call(plane.repository.load(name))
-        yield server
-    finally:
-        server.call(grpc_server.stop(grace=1.0))
-        rest.should_exit = True
-        rest_task.result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+    return running_server(repository, load=MODELS,
+                          settings_extra={"response_cache_bytes": cache_bytes})
 
 
 @pytest.fixture(scope="module")
