@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import engine as trt
-from server.core.config import PLATFORMS, ModelConfig, config_from_json
+from server.core.config import PLATFORMS, ModelConfig, TensorConfig, config_from_json
+from server.core.datatypes import datatype_of_engine
 from server.core.devices import Device
 from server.core.errors import InvalidArgument, Unavailable
 
@@ -288,3 +289,44 @@ def _plan_from_onnx(data: bytes, config: ModelConfig, target: trt.DeviceType,
     if plan is None:
         raise InvalidArgument(f"building the plan failed: {'; '.join(logger.errors)}")
     return bytes(plan)
+
+
+def complete_config(config: ModelConfig, engine: trt.ICudaEngine, capacity: int,
+                    platform: str) -> ModelConfig:
+    """The configuration with its I/O and batch size filled in from the engine, or checked
+    against it where the configuration gives them."""
+    if config.max_batch_size > capacity:
+        raise InvalidArgument(f"max_batch_size {config.max_batch_size} exceeds what the "
+                              f"engine accepts ({capacity}: "
+                              f"{'no batch dimension' if capacity == 0 else 'its profile max'})")
+    declared = bool(config.inputs or config.outputs)
+    mbs = config.max_batch_size if declared or config.max_batch_size else capacity
+    inputs: list[TensorConfig] = []
+    outputs: list[TensorConfig] = []
+    for index in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(index)
+        shape = tuple(engine.get_tensor_shape(name))
+        tensor = TensorConfig(name, datatype_of_engine(engine.get_tensor_dtype(name)),
+                              shape[1:] if mbs > 0 else shape)
+        is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+        (inputs if is_input else outputs).append(tensor)
+    if declared:
+        for kind, mine, theirs in (("input", config.inputs, inputs),
+                                   ("output", config.outputs, outputs)):
+            engine_by_name = {t.name: t for t in theirs}
+            if sorted(engine_by_name) != sorted(t.name for t in mine):
+                raise InvalidArgument(f"configuration {kind}s {sorted(t.name for t in mine)} "
+                                      f"differ from the engine's {sorted(engine_by_name)}")
+            for t in mine:
+                e = engine_by_name[t.name]
+                if t.datatype != e.datatype:
+                    raise InvalidArgument(f"{kind} '{t.name}': configuration says "
+                                          f"{t.datatype}, the engine has {e.datatype}")
+                if len(t.dims) != len(e.dims) or any(
+                        d != -1 and c != -1 and d != c or d == -1 and c != -1
+                        for c, d in zip(t.dims, e.dims)):
+                    raise InvalidArgument(f"{kind} '{t.name}': configuration dims "
+                                          f"{list(t.dims)} do not fit the engine's "
+                                          f"{list(e.dims)}")
+        inputs, outputs = list(config.inputs), list(config.outputs)
+    return config.with_io(tuple(inputs), tuple(outputs), mbs, platform)

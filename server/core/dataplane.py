@@ -25,7 +25,8 @@ from server.core.codec import (
 )
 from server.core.devices import visible_devices
 from server.core.errors import InvalidArgument, NotFound, PayloadTooLarge, Unauthorized, Unsupported
-from server.core.repository import ModelRepository, check_model_name
+from server.core.repository import ModelRepository
+from server.core.repository_layout import check_model_name
 from server.core.response_cache import ResponseCache
 from server.core.shared_memory import CUDA, SYSTEM, SharedMemoryRegistry
 from server.core.statistics import Metrics
@@ -106,7 +107,7 @@ class DataPlane:
 
     async def _load_changed(self) -> None:
         """Load new or changed models; unload models whose directory is gone."""
-        from server.core.repository import repository_signature
+        from server.core.repository_layout import repository_signature
 
         on_disk = set(self.repository.names_on_disk())
         for name in sorted(on_disk):

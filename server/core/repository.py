@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -32,45 +30,40 @@ from pathlib import Path
 from typing import Any
 
 import engine as trt
-from server.core.build import MODEL_FILES, batch_capacity, device_type_for, engines_for, model_file
+from server.core.build import (
+    MODEL_FILES,
+    batch_capacity,
+    complete_config,
+    device_type_for,
+    engines_for,
+    model_file,
+)
 from server.core.config import (
     InstanceGroup,
     ModelConfig,
-    TensorConfig,
     config_from_json_text,
     config_from_pbtxt,
 )
-from server.core.datatypes import datatype_of_engine
 from server.core.devices import Device, place_instance_groups
 from server.core.ensemble import EnsembleVersion, Servable
 from server.core.ensemble_graph import LATEST
 from server.core.errors import InvalidArgument, NotFound, ServerError, Unavailable
 from server.core.model import ModelVersion
+from server.core.repository_layout import (
+    check_model_file_path,
+    check_model_name,
+    is_model_name,
+    read_config_text,
+    repository_signature,
+    version_numbers,
+    write_atomically,
+)
 from server.core.response_cache import ResponseCache
 from server.core.warmup import check_warmup, warmup_feeds
 
 log = logging.getLogger("server.repository")
-_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 STAGING = ".staging"
 MODEL_LEVEL = 0  # the key of a failure that concerns the whole model (versions start at 1)
-
-
-def check_model_name(name: str) -> str:
-    """``name`` if it is a safe directory name (no separators, no leading dot)."""
-    if not _MODEL_NAME.fullmatch(name) or ".." in name:
-        raise InvalidArgument(f"invalid model name {name!r}: use letters, digits, '_', '-' "
-                              f"and '.', starting with a letter or digit")
-    return name
-
-
-def check_model_file_path(path: str) -> tuple[int, str]:
-    """A load-with-files path, ``<version>/model.onnx`` or ``<version>/model.plan``."""
-    parts = path.split("/")
-    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in MODEL_FILES \
-            or len(parts[0]) > 18:
-        raise InvalidArgument(f"invalid model file path {path!r}: expected "
-                              f"'<version>/model.onnx' or '<version>/model.plan'")
-    return int(parts[0]), parts[1]
 
 
 @dataclass
@@ -106,7 +99,7 @@ class ModelRepository:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and _MODEL_NAME.fullmatch(p.name))
+                      if p.is_dir() and is_model_name(p.name))
 
     def index(self, ready_only: bool) -> list[dict[str, str]]:
         out = []
@@ -253,10 +246,10 @@ class ModelRepository:
                                   f"{sorted(MODEL_FILES)}")
         entry = self._entry(name)
         async with entry.lock:
-            existing = _version_numbers(self.root / name)
+            existing = version_numbers(self.root / name)
             version = max([*existing, *entry.versions, 0]) + 1
             if config_text is None:
-                config_text = _read_config_text(self.root / name)
+                config_text = read_config_text(self.root / name)
             loop = asyncio.get_running_loop()
             built, signature = await loop.run_in_executor(
                 None, self._build_staged, name, config_text, {(version, filename): data})
@@ -315,7 +308,7 @@ class ModelRepository:
         signature = repository_signature(model_dir)
         try:
             config, autocomplete = self._read_config(name, model_dir, config_text)
-            available = _version_numbers(model_dir)
+            available = version_numbers(model_dir)
             if not available and config.ensemble_scheduling is not None:
                 available = [1]  # an ensemble's version directories hold nothing
             if not available:
@@ -364,7 +357,7 @@ class ModelRepository:
                 model_dir = self.root / name
                 model_dir.mkdir(exist_ok=True)
                 if config_text is not None:
-                    _write_atomically(model_dir / "config.json", config_text.encode())
+                    write_atomically(model_dir / "config.json", config_text.encode())
                     (model_dir / "config.pbtxt").unlink(missing_ok=True)
                 for (version, filename), data in files.items():
                     if not isinstance(built[version], str):
@@ -372,7 +365,7 @@ class ModelRepository:
                         target.mkdir(exist_ok=True)
                         for other in MODEL_FILES:
                             (target / other).unlink(missing_ok=True)
-                        _write_atomically(target / filename, data)
+                        write_atomically(target / filename, data)
             return built, repository_signature(self.root / name)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
@@ -427,81 +420,6 @@ class ModelRepository:
                         config.name)
 
 
-def complete_config(config: ModelConfig, engine: trt.ICudaEngine, capacity: int,
-                    platform: str) -> ModelConfig:
-    """The configuration with its I/O and batch size filled in from the engine, or checked
-    against it where the configuration gives them."""
-    if config.max_batch_size > capacity:
-        raise InvalidArgument(f"max_batch_size {config.max_batch_size} exceeds what the "
-                              f"engine accepts ({capacity}: "
-                              f"{'no batch dimension' if capacity == 0 else 'its profile max'})")
-    declared = bool(config.inputs or config.outputs)
-    mbs = config.max_batch_size if declared or config.max_batch_size else capacity
-    inputs: list[TensorConfig] = []
-    outputs: list[TensorConfig] = []
-    for index in range(engine.num_io_tensors):
-        name = engine.get_tensor_name(index)
-        shape = tuple(engine.get_tensor_shape(name))
-        tensor = TensorConfig(name, datatype_of_engine(engine.get_tensor_dtype(name)),
-                              shape[1:] if mbs > 0 else shape)
-        is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-        (inputs if is_input else outputs).append(tensor)
-    if declared:
-        for kind, mine, theirs in (("input", config.inputs, inputs),
-                                   ("output", config.outputs, outputs)):
-            engine_by_name = {t.name: t for t in theirs}
-            if sorted(engine_by_name) != sorted(t.name for t in mine):
-                raise InvalidArgument(f"configuration {kind}s {sorted(t.name for t in mine)} "
-                                      f"differ from the engine's {sorted(engine_by_name)}")
-            for t in mine:
-                e = engine_by_name[t.name]
-                if t.datatype != e.datatype:
-                    raise InvalidArgument(f"{kind} '{t.name}': configuration says "
-                                          f"{t.datatype}, the engine has {e.datatype}")
-                if len(t.dims) != len(e.dims) or any(
-                        d != -1 and c != -1 and d != c or d == -1 and c != -1
-                        for c, d in zip(t.dims, e.dims)):
-                    raise InvalidArgument(f"{kind} '{t.name}': configuration dims "
-                                          f"{list(t.dims)} do not fit the engine's "
-                                          f"{list(e.dims)}")
-        inputs, outputs = list(config.inputs), list(config.outputs)
-    return config.with_io(tuple(inputs), tuple(outputs), mbs, platform)
-
-
-def repository_signature(model_dir: Path) -> tuple[Any, ...]:
-    """What poll mode compares to notice a change: every file's path, size and mtime."""
-    if not model_dir.is_dir():
-        return ()
-    return tuple(sorted((str(p.relative_to(model_dir)), p.stat().st_size, p.stat().st_mtime_ns)
-                        for p in model_dir.rglob("*") if p.is_file()))
-
-
 def _version_label(version: int) -> str:
     """How a reason is prefixed: by its version, unless it concerns the whole model."""
     return "" if version == MODEL_LEVEL else f"version {version}: "
-
-
-def _version_numbers(model_dir: Path) -> list[int]:
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir()
-                  if p.is_dir() and p.name.isdigit() and len(p.name) <= 18)
-
-
-def _read_config_text(model_dir: Path) -> str | None:
-    """An existing model's configuration as JSON text (None when it has none)."""
-    import json
-
-    if (model_dir / "config.json").is_file():
-        return (model_dir / "config.json").read_text()
-    if (model_dir / "config.pbtxt").is_file():
-        return json.dumps(config_from_pbtxt((model_dir / "config.pbtxt").read_text(),
-                                            model_dir.name).to_json())
-    return None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
